@@ -1,0 +1,53 @@
+# Thin wrapper around CMake: `make run`, `make test`, `make bench`.
+# Everything real lives in CMakeLists.txt; this file only sets up and calls.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG     ?= config/host.json
+
+# Debian packages the build and the tests need.
+PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
+            libhttp-parser-dev curl
+
+.PHONY: all setup build build-asan run test clean
+
+all: build
+
+# Installs missing packages with apt-get when root; otherwise prints the
+# exact command to run and fails.
+setup:
+	@missing=$$(for p in $(PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	        grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "setup: installing" $$missing; \
+	        apt-get update -qq && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    else \
+	        echo "setup: missing Debian packages; run:"; \
+	        echo "  sudo apt-get install -y" $$missing; \
+	        exit 1; \
+	    fi; \
+	fi
+
+build: setup
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/ioloop-host --config $(CONFIG)
+
+test: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

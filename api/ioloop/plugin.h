@@ -1,0 +1,225 @@
+/*
+ * ioloop/plugin.h: the plugin ABI.
+ *
+ * A plugin is a shared object that exports one symbol,
+ *
+ *     IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = { ... };
+ *
+ * The host calls init() once per manifest entry (instance) that names the
+ * .so, handing it the host API table below, the loop and the entry's
+ * "config" object. A plugin never links against the host: everything it
+ * needs from the host is in struct ioloop_api, so it can be unit-tested
+ * against a fake table.
+ *
+ * Threading: everything runs on the loop's thread, except the two
+ * add_callback functions, which are marked as safe elsewhere.
+ *
+ * Forward compatibility: members of both structs are only ever appended,
+ * each marked with the minor version that added it. The host accepts a
+ * plugin built for an older minor (smaller size) and refuses one whose
+ * size is larger than the host knows.
+ */
+#ifndef IOLOOP_PLUGIN_H
+#define IOLOOP_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ioloop/loop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOLOOP_PLUGIN_ABI_MAJOR 1
+#define IOLOOP_PLUGIN_ABI_MINOR 0
+#define IOLOOP_PLUGIN_ABI \
+    IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
+
+/* The name of the symbol the host looks up with dlsym(). */
+#define IOLOOP_PLUGIN_SYMBOL "ioloop_plugin_v1"
+
+/* jansson's object type; plugins that read their config include <jansson.h>. */
+struct json_t;
+
+/* A periodic callback (see periodic_start). Opaque. */
+typedef struct ioloop_periodic_s ioloop_periodic_t;
+
+/* Flags for listen_tcp. */
+#define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
+
+/*
+ * The host API table, passed to init(). Every function takes the loop the
+ * plugin was given. Functions that return int return 0 (or a non-negative
+ * value where stated) on success and -errno on failure.
+ */
+struct ioloop_api {
+    /* IOLOOP_PLUGIN_ABI of the host. */
+    uint32_t abi_version;
+    /* sizeof(struct ioloop_api) in the host: members past it are absent. */
+    uint32_t size;
+
+    /* --- Handlers (since 1.0). Loop thread only. --- */
+
+    /*
+     * Calls cb(loop, fd, events, arg) whenever fd is ready for one of
+     * events (IOLOOP_READ | IOLOOP_WRITE; IOLOOP_ERROR and IOLOOP_HUP are
+     * always reported). Level-triggered. The handler belongs to the plugin
+     * instance that registers it. The plugin keeps ownership of fd.
+     * Errors: -EEXIST (fd already has a handler), -EBADF, -EINVAL (the
+     * backend cannot watch this fd, e.g. select and fd >= FD_SETSIZE),
+     * -ENOMEM.
+     */
+    int (*add_handler)(ioloop_loop_t *loop, int fd, unsigned events,
+                       ioloop_io_cb cb, void *arg);
+
+    /* Replaces the event mask of fd's handler. -ENOENT: no handler. */
+    int (*update_handler)(ioloop_loop_t *loop, int fd, unsigned events);
+
+    /*
+     * Removes fd's handler. No event for fd is dispatched after this
+     * returns, even one already polled in the current batch, and not to a
+     * new handler registered on the same fd number either. Remove the
+     * handler before closing the fd. -ENOENT: no handler.
+     */
+    int (*remove_handler)(ioloop_loop_t *loop, int fd);
+
+    /* --- Callbacks (since 1.0). --- */
+
+    /*
+     * Runs cb(loop, arg) on the next loop iteration. Safe from any thread:
+     * from a thread other than the loop's it wakes a sleeping poll.
+     * Callbacks added during an iteration run in the next one, in the
+     * order they were added. -ENOMEM on allocation failure.
+     */
+    int (*add_callback)(ioloop_loop_t *loop, ioloop_cb cb, void *arg);
+
+    /*
+     * Like add_callback, but async-signal-safe: call it from a signal
+     * handler. It neither locks nor allocates; -EAGAIN when its fixed
+     * number of slots (64) is full.
+     */
+    int (*add_callback_from_signal)(ioloop_loop_t *loop, ioloop_cb cb,
+                                    void *arg);
+
+    /* --- Timers (since 1.0). Loop thread only. --- */
+
+    /*
+     * Runs cb(loop, arg) once, at the first iteration at or after the
+     * monotonic time deadline (see time()). Timers with equal deadlines run
+     * in the order they were added. Returns the timer handle, or 0 with
+     * errno = ENOMEM.
+     */
+    ioloop_timer_t (*call_at)(ioloop_loop_t *loop, ioloop_time_t deadline,
+                              ioloop_cb cb, void *arg);
+
+    /* call_at(loop, time(loop) + delay, cb, arg). */
+    ioloop_timer_t (*call_later)(ioloop_loop_t *loop, ioloop_time_t delay,
+                                 ioloop_cb cb, void *arg);
+
+    /*
+     * Cancels a timer. Safe on a timer that already fired or was cancelled
+     * (returns -ENOENT then), and from inside another timer's callback: a
+     * timer cancelled before its turn in the current iteration does not
+     * run.
+     */
+    int (*cancel)(ioloop_loop_t *loop, ioloop_timer_t timer);
+
+    /*
+     * Calls cb every period ns, starting one period from now. Missed runs
+     * (a loop that was blocked) are skipped rather than run in a burst.
+     * jitter in [0, 1): each run is moved by a random amount of up to
+     * jitter * period, to spread periodic work of many instances. Returns
+     * NULL with errno set (EINVAL, ENOMEM) on failure.
+     */
+    ioloop_periodic_t *(*periodic_start)(ioloop_loop_t *loop,
+                                         ioloop_time_t period, double jitter,
+                                         ioloop_cb cb, void *arg);
+
+    /* Stops and frees a periodic callback. NULL is a no-op. */
+    void (*periodic_stop)(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
+
+    /*
+     * The loop's monotonic time in ns, read once per iteration (cached), as
+     * tornado's IOLoop.time().
+     */
+    ioloop_time_t (*time)(ioloop_loop_t *loop);
+
+    /* --- Logging (since 1.0). --- */
+
+    /*
+     * Logs one line (no trailing newline needed) at the given
+     * IOLOOP_LOG_* level, tagged with the plugin instance's manifest name.
+     */
+    void (*log)(ioloop_loop_t *loop, int level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* --- Sockets (since 1.0). --- */
+
+    /*
+     * Creates a non-blocking, close-on-exec TCP listening socket on addr,
+     * "HOST:PORT" for IPv4 or a name, "[V6ADDR]:PORT" for IPv6; port 0
+     * picks a free port. backlog <= 0 means SOMAXCONN. flags:
+     * IOLOOP_LISTEN_*. Logs "listening on ADDR:PORT" at info. Returns the
+     * fd, or -errno with a one-line reason in err ("listen
+     * 127.0.0.1:8888: Address already in use").
+     */
+    int (*listen_tcp)(ioloop_loop_t *loop, const char *addr, int backlog,
+                      unsigned flags, char *err, size_t errlen);
+
+    /*
+     * Accepts one connection on a listening socket; the new fd is
+     * non-blocking and close-on-exec. Returns the fd, -EAGAIN when no
+     * connection is pending, or -errno.
+     */
+    int (*accept)(ioloop_loop_t *loop, int listen_fd);
+
+    /* --- Loop control (since 1.0). --- */
+
+    /* Stops the loop after the current iteration (the host then exits). */
+    void (*stop)(ioloop_loop_t *loop);
+};
+
+/* The descriptor a plugin exports as ioloop_plugin_v1. */
+struct ioloop_plugin {
+    /* IOLOOP_PLUGIN_ABI at build time. The host refuses another major. */
+    uint32_t abi_version;
+    /* sizeof(struct ioloop_plugin) at build time. */
+    uint32_t size;
+    /* Short name of the plugin (not of the instance), e.g. "hello_http". */
+    const char *name;
+    /* The plugin's own version string, e.g. "1.0.0". */
+    const char *version;
+    /* One line saying what the plugin does. May be NULL. */
+    const char *description;
+    /* NULL-terminated list of the config keys the plugin accepts, for
+     * --plugin-info. May be NULL. */
+    const char *const *config_keys;
+
+    /*
+     * Starts one instance. api stays valid until fini returns; keep it in
+     * the instance state. config is the manifest entry's "config" value
+     * (an object, or NULL when absent), borrowed: valid only during init,
+     * so copy what you keep. On success store the instance state in
+     * *state and return 0. On failure write one line to err (the host
+     * prefixes the instance name and manifest place), release what was
+     * acquired, and return -errno; the host also removes every handler the
+     * instance registered. Mandatory.
+     */
+    int (*init)(const struct ioloop_api *api, ioloop_loop_t *loop,
+                const struct json_t *config, void **state, char *err,
+                size_t errlen);
+
+    /*
+     * Stops the instance: remove its handlers, close its fds, free state.
+     * Called in reverse order of init, on the loop thread, while the loop
+     * is not running. Mandatory.
+     */
+    void (*fini)(void *state);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOLOOP_PLUGIN_H */
