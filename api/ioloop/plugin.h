@@ -128,8 +128,9 @@ struct ioloop_api {
     /*
      * Calls cb every period ns, starting one period from now. Missed runs
      * (a loop that was blocked) are skipped rather than run in a burst.
-     * jitter in [0, 1): each run is moved by a random amount of up to
-     * jitter * period, to spread periodic work of many instances. Returns
+     * jitter in [0, 1): each interval is scaled by a random factor in
+     * [1 - jitter/2, 1 + jitter/2] (tornado's PeriodicCallback), to spread
+     * the work of many instances. cb may stop its own periodic. Returns
      * NULL with errno set (EINVAL, ENOMEM) on failure.
      */
     ioloop_periodic_t *(*periodic_start)(ioloop_loop_t *loop,

@@ -1,0 +1,53 @@
+/*
+ * host/api.c: the host API table (struct ioloop_api) a plugin's init
+ * receives: the loop's own functions plus an owner-tagged logger.
+ */
+#include "api.h"
+
+#include <stdarg.h>
+
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+
+static void api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static const struct ioloop_api api = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_api),
+    .add_handler = ioloop_add_handler,
+    .update_handler = ioloop_update_handler,
+    .remove_handler = ioloop_remove_handler,
+    .add_callback = ioloop_add_callback,
+    .add_callback_from_signal = ioloop_add_callback_from_signal,
+    .call_at = ioloop_call_at,
+    .call_later = ioloop_call_later,
+    .cancel = ioloop_cancel,
+    .periodic_start = ioloop_periodic_start,
+    .periodic_stop = ioloop_periodic_stop,
+    .time = ioloop_time,
+    .log = api_log,
+    .listen_tcp = ioloop__listen_tcp,
+    .accept = ioloop__accept,
+    .stop = ioloop_stop,
+};
+
+const struct ioloop_api *
+ioloop__api(void)
+{
+    return &api;
+}
+
+static void
+api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level > ioloop__log_threshold) {
+        return;
+    }
+    va_start(ap, fmt);
+    ioloop__vlog(level, ioloop__owner_name(loop), fmt, ap);
+    va_end(ap);
+}

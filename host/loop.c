@@ -1,0 +1,683 @@
+/*
+ * host/loop.c: the central loop (tornado's PollIOLoop in C): callbacks,
+ * timers and level-triggered dispatch of the events a backend polled.
+ *
+ * One iteration (run_iteration) is, phase by phase:
+ *   1. read the clock; take callbacks queued by other threads and signal
+ *      handlers;
+ *   2. run the callbacks queued before this iteration (starvation guard);
+ *   3. collect every due timer, then run them;
+ *   4. leave if stopped, else poll with a timeout of 0 when callbacks are
+ *      pending, else until the next deadline (capped);
+ *   5. dispatch each event to its handler unless the handler went away or
+ *      was registered after the poll (the stale-event guard).
+ * Steady state allocates nothing: every array only grows.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "timers.h"
+#include "waker.h"
+
+#define SIGNAL_SLOTS 64
+
+struct handler {
+    ioloop_io_cb cb; /* NULL: no handler */
+    void *arg;
+    const struct ioloop_owner *owner;
+    uint32_t events;
+    /* Low bits of loop->poll_seq when registered: an event from a poll
+     * that came back before the handler existed is not for it. Wrapping
+     * is harmless: level-triggered readiness is reported again. */
+    uint32_t poll_seq;
+};
+
+struct callback {
+    ioloop_cb cb;
+    void *arg;
+    const struct ioloop_owner *owner;
+};
+
+struct cbvec {
+    struct callback *v;
+    size_t len;
+    size_t cap;
+};
+
+/* A callback posted from a signal handler: no lock, no allocation. */
+struct signal_slot {
+    atomic_int state; /* SIG_FREE, SIG_WRITING, SIG_READY */
+    ioloop_cb cb;
+    void *arg;
+};
+
+enum { SIG_FREE = 0, SIG_WRITING, SIG_READY };
+
+struct ioloop_loop_s {
+    const struct ioloop_backend *backend;
+    void *backend_state;
+
+    struct handler *handlers; /* indexed by fd */
+    size_t handlers_cap;
+    size_t handler_count; /* the waker's excluded */
+    uint64_t poll_seq;
+    struct ioloop_event events[IOLOOP_MAX_EVENTS];
+
+    struct cbvec pending; /* run next iteration */
+    struct cbvec batch;   /* being run this iteration */
+    struct ioloop_timers timers;
+
+    pthread_mutex_t remote_lock;
+    struct cbvec remote; /* from other threads, under remote_lock */
+    atomic_int remote_pending;
+    struct signal_slot signal_slots[SIGNAL_SLOTS];
+    atomic_int signal_pending;
+    struct ioloop_waker waker;
+
+    ioloop_clock_fn clock;
+    void *clock_arg;
+    ioloop_time_t now;
+
+    const struct ioloop_owner *current;
+    pthread_t thread; /* the loop's thread: add_callback's lock-free path */
+    unsigned fork_generation;
+    bool running;
+    bool stopped;
+    struct ioloop_stats stats;
+};
+
+/* Bumped in every child after fork(); a loop remembers its value. */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static const struct ioloop_owner host_owner = {"host"};
+
+static void run_iteration(ioloop_loop_t *loop);
+static void take_foreign_callbacks(ioloop_loop_t *loop);
+static void run_callbacks(ioloop_loop_t *loop);
+static void run_timers(ioloop_loop_t *loop);
+static int64_t poll_timeout(ioloop_loop_t *loop);
+static void dispatch(ioloop_loop_t *loop, int n);
+static void report_failure(ioloop_loop_t *loop, int rc, const char *what,
+                           int fd);
+static int cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
+                      const struct ioloop_owner *owner);
+static int reserve_fd(ioloop_loop_t *loop, int fd);
+static int waker_handler(ioloop_loop_t *loop, int fd, unsigned events,
+                         void *arg);
+static ioloop_time_t monotonic_clock(void *arg);
+static void count_fork(void);
+static void install_atfork(void);
+
+ioloop_loop_t *
+ioloop_loop_new(const struct ioloop_backend *backend, char *err,
+                size_t errlen)
+{
+    ioloop_loop_t *loop;
+    int rc;
+
+    pthread_once(&atfork_once, install_atfork);
+    loop = calloc(1, sizeof(*loop));
+    if (loop == NULL) {
+        snprintf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    loop->backend = backend;
+    loop->clock = monotonic_clock;
+    loop->now = monotonic_clock(NULL);
+    loop->fork_generation = atomic_load(&fork_generation);
+    loop->thread = pthread_self();
+    loop->waker.read_fd = -1;
+    loop->waker.write_fd = -1;
+    ioloop__timers_init(&loop->timers);
+    pthread_mutex_init(&loop->remote_lock, NULL);
+
+    err[0] = '\0';
+    loop->backend_state = backend->create(64, err, errlen);
+    if (loop->backend_state == NULL) {
+        rc = errno ? -errno : -EINVAL;
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "%s: create failed: %s", backend->name,
+                     strerror(-rc));
+        }
+        goto fail;
+    }
+    rc = ioloop__waker_open(&loop->waker);
+    if (rc < 0) {
+        snprintf(err, errlen, "waker: %s", strerror(-rc));
+        goto fail;
+    }
+    loop->current = &host_owner;
+    rc = ioloop_add_handler(loop, loop->waker.read_fd, IOLOOP_READ,
+                            waker_handler, NULL);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot watch the waker fd: %s",
+                 backend->name, strerror(-rc));
+        goto fail;
+    }
+    loop->handler_count--; /* the waker is not a user handler */
+    loop->current = NULL;
+    return loop;
+
+fail:
+    ioloop_loop_free(loop);
+    errno = -rc;
+    return NULL;
+}
+
+void
+ioloop_loop_free(ioloop_loop_t *loop)
+{
+    if (loop == NULL) {
+        return;
+    }
+    if (loop->backend_state != NULL) {
+        loop->backend->destroy(loop->backend_state);
+    }
+    ioloop__waker_close(&loop->waker);
+    ioloop__timers_free(&loop->timers);
+    pthread_mutex_destroy(&loop->remote_lock);
+    free(loop->handlers);
+    free(loop->pending.v);
+    free(loop->batch.v);
+    free(loop->remote.v);
+    free(loop);
+}
+
+int
+ioloop_start(ioloop_loop_t *loop)
+{
+    if (loop->fork_generation != atomic_load(&fork_generation)) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                   "loop start refused: the loop belongs to the parent "
+                   "process (created before fork)");
+        return -ECHILD;
+    }
+    if (loop->running) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                   "loop start refused: already running");
+        return -EBUSY;
+    }
+    if (loop->stopped) {
+        loop->stopped = false;
+        return 0;
+    }
+    loop->thread = pthread_self();
+    loop->running = true;
+    while (loop->running) {
+        run_iteration(loop);
+    }
+    loop->stopped = false;
+    return 0;
+}
+
+void
+ioloop_stop(ioloop_loop_t *loop)
+{
+    loop->running = false;
+    loop->stopped = true;
+}
+
+int
+ioloop_add_handler(ioloop_loop_t *loop, int fd, unsigned events,
+                   ioloop_io_cb cb, void *arg)
+{
+    struct handler *h;
+    int rc;
+
+    if (fd < 0 || cb == NULL) {
+        return fd < 0 ? -EBADF : -EINVAL;
+    }
+    if (loop->fork_generation != atomic_load(&fork_generation)) {
+        return -ECHILD;
+    }
+    rc = reserve_fd(loop, fd);
+    if (rc < 0) {
+        return rc;
+    }
+    h = &loop->handlers[fd];
+    if (h->cb != NULL) {
+        return -EEXIST;
+    }
+    events &= IOLOOP_READ | IOLOOP_WRITE;
+    rc = loop->backend->add(loop->backend_state, fd, events);
+    if (rc < 0) {
+        return rc;
+    }
+    *h = (struct handler){cb, arg, loop->current, events,
+                          (uint32_t) loop->poll_seq};
+    loop->handler_count++;
+    return 0;
+}
+
+int
+ioloop_update_handler(ioloop_loop_t *loop, int fd, unsigned events)
+{
+    struct handler *h;
+    int rc;
+
+    if (fd < 0 || (size_t) fd >= loop->handlers_cap
+        || loop->handlers[fd].cb == NULL) {
+        return -ENOENT;
+    }
+    h = &loop->handlers[fd];
+    events &= IOLOOP_READ | IOLOOP_WRITE;
+    if (events == h->events) {
+        return 0;
+    }
+    rc = loop->backend->modify(loop->backend_state, fd, h->events, events);
+    if (rc < 0) {
+        return rc;
+    }
+    h->events = events;
+    return 0;
+}
+
+int
+ioloop_remove_handler(ioloop_loop_t *loop, int fd)
+{
+    struct handler *h;
+
+    if (fd < 0 || (size_t) fd >= loop->handlers_cap
+        || loop->handlers[fd].cb == NULL) {
+        return -ENOENT;
+    }
+    h = &loop->handlers[fd];
+    /* -EBADF/-ENOENT: the fd was closed first; the kernel forgot it. */
+    (void) loop->backend->remove(loop->backend_state, fd, h->events);
+    *h = (struct handler){0};
+    loop->handler_count--;
+    return 0;
+}
+
+int
+ioloop_add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+{
+    int rc;
+
+    if (pthread_equal(pthread_self(), loop->thread)) {
+        return cbvec_push(&loop->pending, cb, arg, loop->current);
+    }
+    pthread_mutex_lock(&loop->remote_lock);
+    rc = cbvec_push(&loop->remote, cb, arg, NULL);
+    pthread_mutex_unlock(&loop->remote_lock);
+    if (rc == 0 && atomic_exchange(&loop->remote_pending, 1) == 0) {
+        ioloop__waker_wake(&loop->waker);
+    }
+    return rc;
+}
+
+int
+ioloop_add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+{
+    for (int i = 0; i < SIGNAL_SLOTS; i++) {
+        struct signal_slot *s = &loop->signal_slots[i];
+        int expected = SIG_FREE;
+
+        if (atomic_compare_exchange_strong(&s->state, &expected,
+                                           SIG_WRITING)) {
+            s->cb = cb;
+            s->arg = arg;
+            atomic_store(&s->state, SIG_READY);
+            atomic_store(&loop->signal_pending, 1);
+            ioloop__waker_wake(&loop->waker);
+            return 0;
+        }
+    }
+    return -EAGAIN;
+}
+
+ioloop_timer_t
+ioloop_call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
+               void *arg)
+{
+    return ioloop__timers_add(&loop->timers, deadline, cb, arg,
+                              loop->current);
+}
+
+ioloop_timer_t
+ioloop_call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
+                  void *arg)
+{
+    return ioloop__timers_add(&loop->timers, loop->now + delay, cb, arg,
+                              loop->current);
+}
+
+int
+ioloop_cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
+{
+    return ioloop__timers_cancel(&loop->timers, timer);
+}
+
+ioloop_time_t
+ioloop_time(ioloop_loop_t *loop)
+{
+    return loop->now;
+}
+
+const struct ioloop_owner *
+ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
+{
+    const struct ioloop_owner *previous = loop->current;
+
+    loop->current = owner;
+    return previous;
+}
+
+const char *
+ioloop__owner_name(const ioloop_loop_t *loop)
+{
+    return loop->current != NULL ? loop->current->name : "host";
+}
+
+size_t
+ioloop__remove_owner_handlers(ioloop_loop_t *loop,
+                              const struct ioloop_owner *owner)
+{
+    size_t removed = 0;
+
+    for (size_t fd = 0; fd < loop->handlers_cap; fd++) {
+        if (loop->handlers[fd].cb != NULL
+            && loop->handlers[fd].owner == owner) {
+            ioloop_remove_handler(loop, (int) fd);
+            removed++;
+        }
+    }
+    return removed;
+}
+
+size_t
+ioloop__handler_count(const ioloop_loop_t *loop)
+{
+    return loop->handler_count;
+}
+
+const struct ioloop_stats *
+ioloop__stats(const ioloop_loop_t *loop)
+{
+    return &loop->stats;
+}
+
+const struct ioloop_backend *
+ioloop__backend(const ioloop_loop_t *loop)
+{
+    return loop->backend;
+}
+
+void
+ioloop__set_clock(ioloop_loop_t *loop, ioloop_clock_fn fn, void *arg)
+{
+    loop->clock = fn;
+    loop->clock_arg = arg;
+    loop->now = fn(arg);
+}
+
+static void
+run_iteration(ioloop_loop_t *loop)
+{
+    int n;
+
+    loop->stats.iterations++;
+    loop->now = loop->clock(loop->clock_arg);
+    take_foreign_callbacks(loop);
+    run_callbacks(loop);
+    run_timers(loop);
+    if (!loop->running) {
+        return;
+    }
+    n = loop->backend->poll(loop->backend_state, loop->events,
+                            IOLOOP_MAX_EVENTS, poll_timeout(loop));
+    loop->poll_seq++;
+    if (n < 0) {
+        /* EINTR is the backend's to hide; anything else is logged once per
+         * poll and the loop goes on, as tornado does. */
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "%s: poll failed: %s",
+                   loop->backend->name, strerror(-n));
+        return;
+    }
+    loop->now = loop->clock(loop->clock_arg);
+    dispatch(loop, n);
+}
+
+/* Moves callbacks posted by other threads and signal handlers into the
+ * pending queue. Two atomic loads when there are none. */
+static void
+take_foreign_callbacks(ioloop_loop_t *loop)
+{
+    if (atomic_load_explicit(&loop->remote_pending, memory_order_relaxed)
+        && atomic_exchange(&loop->remote_pending, 0)) {
+        pthread_mutex_lock(&loop->remote_lock);
+        for (size_t i = 0; i < loop->remote.len; i++) {
+            const struct callback *c = &loop->remote.v[i];
+
+            if (cbvec_push(&loop->pending, c->cb, c->arg, c->owner) < 0) {
+                IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                           "out of memory: dropped a callback");
+            }
+        }
+        loop->remote.len = 0;
+        pthread_mutex_unlock(&loop->remote_lock);
+    }
+    if (atomic_load_explicit(&loop->signal_pending, memory_order_relaxed)
+        && atomic_exchange(&loop->signal_pending, 0)) {
+        for (int i = 0; i < SIGNAL_SLOTS; i++) {
+            struct signal_slot *s = &loop->signal_slots[i];
+
+            if (atomic_load(&s->state) == SIG_READY) {
+                ioloop_cb cb = s->cb;
+                void *arg = s->arg;
+
+                atomic_store(&s->state, SIG_FREE);
+                if (cbvec_push(&loop->pending, cb, arg, NULL) < 0) {
+                    IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                               "out of memory: dropped a signal callback");
+                }
+            }
+        }
+    }
+}
+
+/* Runs only what was queued before this point: callbacks added by these
+ * callbacks land in the other vector and wait for the next iteration. */
+static void
+run_callbacks(ioloop_loop_t *loop)
+{
+    struct cbvec batch = loop->pending;
+
+    if (batch.len == 0) {
+        return;
+    }
+    loop->pending = loop->batch;
+    loop->batch = batch;
+    for (size_t i = 0; i < batch.len; i++) {
+        const struct callback *c = &batch.v[i];
+        int rc;
+
+        loop->current = c->owner;
+        rc = c->cb(loop, c->arg);
+        if (rc < 0) {
+            report_failure(loop, rc, "callback", -1);
+        }
+    }
+    loop->current = NULL;
+    loop->stats.callbacks_run += batch.len;
+    loop->batch.len = 0;
+}
+
+static void
+run_timers(ioloop_loop_t *loop)
+{
+    size_t n = ioloop__timers_collect_due(&loop->timers, loop->now);
+
+    for (size_t i = 0; i < n; i++) {
+        struct ioloop_due_timer t;
+        int rc;
+
+        if (!ioloop__timers_take(&loop->timers, i, &t)) {
+            continue; /* cancelled by an earlier timer of this pass */
+        }
+        loop->current = t.owner;
+        rc = t.cb(loop, t.arg);
+        if (rc < 0) {
+            report_failure(loop, rc, "timer", -1);
+        }
+        loop->stats.timers_run++;
+    }
+    ioloop__timers_clear_due(&loop->timers);
+    loop->current = NULL;
+}
+
+/* 0 with callbacks pending, else the time to the next timer, capped. */
+static int64_t
+poll_timeout(ioloop_loop_t *loop)
+{
+    ioloop_time_t deadline;
+    int64_t timeout;
+
+    if (loop->pending.len > 0
+        || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed)
+        || atomic_load_explicit(&loop->signal_pending,
+                                memory_order_relaxed)) {
+        return 0;
+    }
+    if (ioloop__timers_next(&loop->timers, &deadline) < 0) {
+        return IOLOOP_MAX_TIMEOUT;
+    }
+    timeout = deadline - loop->clock(loop->clock_arg);
+    if (timeout < 0) {
+        return 0;
+    }
+    return timeout < IOLOOP_MAX_TIMEOUT ? timeout : IOLOOP_MAX_TIMEOUT;
+}
+
+/* Delivers each polled event unless its handler was removed meanwhile, or
+ * replaced by one registered after the poll on a reused fd number. */
+static void
+dispatch(ioloop_loop_t *loop, int n)
+{
+    uint32_t seq = (uint32_t) loop->poll_seq;
+
+    for (int i = 0; i < n; i++) {
+        int fd = loop->events[i].fd;
+        struct handler *h;
+        unsigned ready;
+        int rc;
+
+        if (fd < 0 || (size_t) fd >= loop->handlers_cap) {
+            loop->stats.stale_events++;
+            continue;
+        }
+        h = &loop->handlers[fd];
+        ready = loop->events[i].events
+                & (h->events | IOLOOP_ERROR | IOLOOP_HUP);
+        if (h->cb == NULL || h->poll_seq == seq || ready == 0) {
+            loop->stats.stale_events++;
+            continue;
+        }
+        loop->current = h->owner;
+        rc = h->cb(loop, fd, ready, h->arg);
+        if (rc < 0) {
+            report_failure(loop, rc, "handler", fd);
+        }
+    }
+    loop->stats.events_dispatched += (uint64_t) n;
+    loop->current = NULL;
+}
+
+/* A peer that went away (EPIPE, ECONNRESET) is normal life, not logged. */
+static void
+report_failure(ioloop_loop_t *loop, int rc, const char *what, int fd)
+{
+    loop->stats.failures++;
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        return;
+    }
+    if (fd >= 0) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, ioloop__owner_name(loop),
+                   "%s for fd %d failed: %s", what, fd, strerror(-rc));
+    } else {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, ioloop__owner_name(loop),
+                   "%s failed: %s", what, strerror(-rc));
+    }
+}
+
+static int
+cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
+           const struct ioloop_owner *owner)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct callback *v = realloc(q->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+        q->v = v;
+        q->cap = cap;
+    }
+    q->v[q->len++] = (struct callback){cb, arg, owner};
+    return 0;
+}
+
+/* Grows the fd-indexed handler table to hold fd. */
+static int
+reserve_fd(ioloop_loop_t *loop, int fd)
+{
+    size_t cap = loop->handlers_cap ? loop->handlers_cap : 64;
+    struct handler *h;
+
+    if ((size_t) fd < loop->handlers_cap) {
+        return 0;
+    }
+    while (cap <= (size_t) fd) {
+        cap *= 2;
+    }
+    h = realloc(loop->handlers, cap * sizeof(*h));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    memset(h + loop->handlers_cap, 0,
+           (cap - loop->handlers_cap) * sizeof(*h));
+    loop->handlers = h;
+    loop->handlers_cap = cap;
+    return 0;
+}
+
+static int
+waker_handler(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    (void) fd;
+    (void) events;
+    (void) arg;
+    ioloop__waker_drain(&loop->waker);
+    return 0;
+}
+
+static ioloop_time_t
+monotonic_clock(void *arg)
+{
+    (void) arg;
+    return ioloop__monotonic_now();
+}
+
+static void
+count_fork(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void
+install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, count_fork);
+}

@@ -1,0 +1,116 @@
+/*
+ * host/loop.h: the central loop, host side. Plugins reach these functions
+ * only through the API table (api.c); the host and the tests call them
+ * directly. Semantics follow tornado's PollIOLoop (docs in
+ * api/ioloop/plugin.h and DESIGN.md).
+ */
+#ifndef IOLOOP_HOST_LOOP_H
+#define IOLOOP_HOST_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ioloop/backend.h>
+#include <ioloop/loop.h>
+#include <ioloop/plugin.h>
+
+/*
+ * Who registered a handler, callback or timer: a plugin instance (its
+ * manifest name) or the host. The loop switches to the owner before each
+ * dispatch, so that log lines and failures name the right instance and
+ * whatever the code registers belongs to it too.
+ */
+struct ioloop_owner {
+    const char *name;
+};
+
+/* The most events one poll reports; more ready fds wait for the next. */
+#define IOLOOP_MAX_EVENTS 1024
+
+/* The poll timeout when no timer is pending (tornado's cap). */
+#define IOLOOP_MAX_TIMEOUT (3600 * IOLOOP_NS_PER_S)
+
+/* Counters for metrics and tests. */
+struct ioloop_stats {
+    uint64_t iterations;
+    uint64_t callbacks_run;
+    uint64_t timers_run;
+    uint64_t events_dispatched;
+    uint64_t stale_events; /* polled events dropped by the stale guard */
+    uint64_t failures;     /* callbacks and handlers that returned < 0 */
+};
+
+typedef ioloop_time_t (*ioloop_clock_fn)(void *arg);
+
+/*
+ * Creates a loop on the given backend (whose create() is called here).
+ * Returns NULL with errno set and one line in err on failure.
+ */
+ioloop_loop_t *ioloop_loop_new(const struct ioloop_backend *backend,
+                               char *err, size_t errlen);
+
+/*
+ * Frees the loop and closes its waker and backend. Handlers still
+ * registered are dropped (their fds belong to their owners). Must not be
+ * called while the loop runs.
+ */
+void ioloop_loop_free(ioloop_loop_t *loop);
+
+/*
+ * A loop belongs to the thread that created it or last started it: only
+ * add_callback may be called from other threads.
+ *
+ * Runs iterations until ioloop_stop. Returns 0; -EBUSY when the loop is
+ * already running; -ECHILD when the loop was made by another process
+ * (before a fork). A stop() issued before start() makes it return at once.
+ */
+int ioloop_start(ioloop_loop_t *loop);
+void ioloop_stop(ioloop_loop_t *loop);
+
+int ioloop_add_handler(ioloop_loop_t *loop, int fd, unsigned events,
+                       ioloop_io_cb cb, void *arg);
+int ioloop_update_handler(ioloop_loop_t *loop, int fd, unsigned events);
+int ioloop_remove_handler(ioloop_loop_t *loop, int fd);
+
+int ioloop_add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg);
+int ioloop_add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb,
+                                    void *arg);
+
+ioloop_timer_t ioloop_call_at(ioloop_loop_t *loop, ioloop_time_t deadline,
+                              ioloop_cb cb, void *arg);
+ioloop_timer_t ioloop_call_later(ioloop_loop_t *loop, ioloop_time_t delay,
+                                 ioloop_cb cb, void *arg);
+int ioloop_cancel(ioloop_loop_t *loop, ioloop_timer_t timer);
+
+ioloop_periodic_t *ioloop_periodic_start(ioloop_loop_t *loop,
+                                         ioloop_time_t period, double jitter,
+                                         ioloop_cb cb, void *arg);
+void ioloop_periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
+
+ioloop_time_t ioloop_time(ioloop_loop_t *loop);
+
+/* Sets the owner of what runs next; returns the previous one. */
+const struct ioloop_owner *ioloop__set_owner(ioloop_loop_t *loop,
+                                             const struct ioloop_owner *owner);
+/* The name to tag log lines with: the current owner's, or "host". */
+const char *ioloop__owner_name(const ioloop_loop_t *loop);
+
+/*
+ * Removes every handler owned by owner (a plugin instance whose init
+ * failed); returns how many. Linear in the handler table: not a hot path.
+ */
+size_t ioloop__remove_owner_handlers(ioloop_loop_t *loop,
+                                     const struct ioloop_owner *owner);
+
+/* Handlers registered by plugins and the host (the waker excluded). */
+size_t ioloop__handler_count(const ioloop_loop_t *loop);
+const struct ioloop_stats *ioloop__stats(const ioloop_loop_t *loop);
+const struct ioloop_backend *ioloop__backend(const ioloop_loop_t *loop);
+
+/*
+ * Replaces the clock (tests use a fake one) and reads it at once. The
+ * default is CLOCK_MONOTONIC.
+ */
+void ioloop__set_clock(ioloop_loop_t *loop, ioloop_clock_fn fn, void *arg);
+
+#endif /* IOLOOP_HOST_LOOP_H */

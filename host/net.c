@@ -1,0 +1,146 @@
+/* host/net.c: TCP listeners (IPv4 and IPv6) and accept for plugins. */
+#include "net.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ioloop/plugin.h>
+
+#include "log.h"
+#include "loop.h"
+
+static int split_host_port(const char *addr, char *host, size_t hostlen,
+                           char *port, size_t portlen);
+static void format_sockaddr(const struct sockaddr *sa, char *buf,
+                            size_t len);
+
+int
+ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
+                   unsigned flags, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    struct sockaddr_storage bound;
+    socklen_t boundlen = sizeof(bound);
+    char host[256], port[16], shown[300];
+    int fd = -1, one = 1, rc;
+
+    if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+        snprintf(err, errlen,
+                 "listen \"%s\": expected HOST:PORT or [IPV6]:PORT", addr);
+        return -EINVAL;
+    }
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+        return -EINVAL;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(-rc));
+        goto fail;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if ((flags & IOLOOP_LISTEN_REUSEPORT)
+        && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen %s: SO_REUSEPORT: %s", addr,
+                 strerror(-rc));
+        goto fail;
+    }
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0
+        || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen %s: %s", addr, strerror(-rc));
+        goto fail;
+    }
+    freeaddrinfo(res);
+    if (getsockname(fd, (struct sockaddr *) &bound, &boundlen) == 0) {
+        format_sockaddr((struct sockaddr *) &bound, shown, sizeof(shown));
+        IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop),
+                   "listening on %s", shown);
+    }
+    return fd;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+int
+ioloop__accept(ioloop_loop_t *loop, int listen_fd)
+{
+    int fd;
+
+    (void) loop;
+    do {
+        fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return fd;
+}
+
+/* "h:p" or "[v6]:p" -> host and port; an empty host means any address. */
+static int
+split_host_port(const char *addr, char *host, size_t hostlen, char *port,
+                size_t portlen)
+{
+    const char *colon, *h = addr;
+    size_t hlen;
+
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+
+        if (close == NULL || close[1] != ':') {
+            return -1;
+        }
+        h = addr + 1;
+        hlen = (size_t) (close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL || memchr(addr, ':', (size_t) (colon - addr))) {
+            return -1; /* a bare IPv6 address needs brackets */
+        }
+        hlen = (size_t) (colon - addr);
+    }
+    if (hlen >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0'
+        || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+static void
+format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+    if (getnameinfo(sa, sa->sa_family == AF_INET6
+                            ? sizeof(struct sockaddr_in6)
+                            : sizeof(struct sockaddr_in),
+                    host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+             serv);
+}

@@ -1,0 +1,14 @@
+/* host/net.h: the listen and accept helpers of the plugin API. */
+#ifndef IOLOOP_HOST_NET_H
+#define IOLOOP_HOST_NET_H
+
+#include <stddef.h>
+
+#include <ioloop/loop.h>
+
+/* See struct ioloop_api in <ioloop/plugin.h>. */
+int ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
+                       unsigned flags, char *err, size_t errlen);
+int ioloop__accept(ioloop_loop_t *loop, int listen_fd);
+
+#endif /* IOLOOP_HOST_NET_H */
