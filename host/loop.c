@@ -365,6 +365,13 @@ ioloop_time(ioloop_loop_t *loop)
     return loop->now;
 }
 
+ioloop_time_t
+ioloop__update_time(ioloop_loop_t *loop)
+{
+    loop->now = loop->clock(loop->clock_arg);
+    return loop->now;
+}
+
 const struct ioloop_owner *
 ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
 {

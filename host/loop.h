@@ -89,6 +89,9 @@ void ioloop_periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
 
 ioloop_time_t ioloop_time(ioloop_loop_t *loop);
 
+/* Reads the clock now, updates the cached time and returns it. */
+ioloop_time_t ioloop__update_time(ioloop_loop_t *loop);
+
 /* Sets the owner of what runs next; returns the previous one. */
 const struct ioloop_owner *ioloop__set_owner(ioloop_loop_t *loop,
                                              const struct ioloop_owner *owner);

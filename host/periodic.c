@@ -93,7 +93,8 @@ periodic_run(ioloop_loop_t *loop, void *arg)
 static int
 schedule_next(ioloop_loop_t *loop, ioloop_periodic_t *p)
 {
-    ioloop_time_t now = ioloop_time(loop);
+    /* Fresh, not the iteration's cached time: cb may have blocked. */
+    ioloop_time_t now = ioloop__update_time(loop);
     ioloop_time_t period = p->period;
 
     if (p->jitter > 0.0) {

@@ -1,0 +1,252 @@
+/*
+ * plugins/hello_http/config.c: validates a hello_http instance's config
+ * and pre-renders its responses, so that serving a request is a few
+ * memcpy()s.
+ *
+ * Config: "listen" (required, "HOST:PORT"), "routes" (required, an object
+ * path -> body string), "backlog" (optional integer), "max_header_size"
+ * (optional integer, default HELLO_MAX_HEAD_DEFAULT).
+ */
+#include "hello_http.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* Headers every response carries (Date and Connection are added live). */
+#define HELLO_COMMON_HEADERS \
+    "Server: ioloop-host\r\n" \
+    "Content-Type: text/plain; charset=UTF-8\r\n"
+
+static int config_check_keys(json_t *config, char *err, size_t errlen);
+static int config_int(json_t *config, const char *key, json_int_t min,
+                      json_int_t max, json_int_t *value, char *err,
+                      size_t errlen);
+static int config_routes(struct hello *h, json_t *routes, char *err,
+                         size_t errlen);
+static int response_init(struct hello_response *r, const char *status,
+                         const char *extra, const char *body,
+                         size_t body_len);
+static void response_free(struct hello_response *r);
+
+const char *const hello__config_keys[] = {
+    "listen", "routes", "backlog", "max_header_size", NULL
+};
+
+int
+hello__config_load(struct hello *h, const struct json_t *config,
+                   const char **listen, char *err, size_t errlen)
+{
+    /* jansson's iterators take a non-const object; nothing is modified. */
+    json_t *cfg = (json_t *) config;
+    json_t *v;
+    json_int_t n;
+    int rc;
+
+    if (cfg != NULL && !json_is_object(cfg)) {
+        snprintf(err, errlen, "config: expected an object");
+        return -EINVAL;
+    }
+    rc = config_check_keys(cfg, err, errlen);
+    if (rc < 0) {
+        return rc;
+    }
+    v = json_object_get(cfg, "listen");
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
+                 v == NULL ? "missing, expected" : "expected");
+        return -EINVAL;
+    }
+    *listen = json_string_value(v);
+
+    n = 0;
+    rc = config_int(cfg, "backlog", 0, INT_MAX, &n, err, errlen);
+    if (rc < 0) {
+        return rc;
+    }
+    h->backlog = (int) n;
+    n = HELLO_MAX_HEAD_DEFAULT;
+    rc = config_int(cfg, "max_header_size", 1, HELLO_MAX_HEAD_LIMIT, &n, err,
+                    errlen);
+    if (rc < 0) {
+        return rc;
+    }
+    h->max_head = (uint32_t) n;
+
+    v = json_object_get(cfg, "routes");
+    if (!json_is_object(v)) {
+        snprintf(err, errlen, "config.routes: %s an object of path -> body",
+                 v == NULL ? "missing, expected" : "expected");
+        return -EINVAL;
+    }
+    rc = config_routes(h, v, err, errlen);
+    if (rc < 0) {
+        return rc;
+    }
+
+    if (response_init(&h->errors[HELLO_400], "400 Bad Request", "",
+                      "Bad Request\n", 12) < 0
+        || response_init(&h->errors[HELLO_404], "404 Not Found", "",
+                         "Not Found\n", 10) < 0
+        || response_init(&h->errors[HELLO_405], "405 Method Not Allowed",
+                         "Allow: GET, HEAD\r\n", "Method Not Allowed\n",
+                         19) < 0
+        || response_init(&h->errors[HELLO_431],
+                         "431 Request Header Fields Too Large", "",
+                         "Request Header Fields Too Large\n", 32) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void
+hello__config_free(struct hello *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->nroutes; i++) {
+        free(h->routes[i].path);
+        response_free(&h->routes[i].ok);
+    }
+    free(h->routes);
+    h->routes = NULL;
+    h->nroutes = 0;
+    for (i = 0; i < HELLO_NERRORS; i++) {
+        response_free(&h->errors[i]);
+    }
+}
+
+/* Refuses a key the plugin does not know (most likely a typo). */
+static int
+config_check_keys(json_t *config, char *err, size_t errlen)
+{
+    const char *const *known;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(config, key, v) {
+        for (known = hello__config_keys; *known != NULL; known++) {
+            if (strcmp(key, *known) == 0) {
+                break;
+            }
+        }
+        if (*known == NULL) {
+            snprintf(err, errlen, "config.%s: unknown key", key);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Reads the optional integer config[key] into *value (left alone when
+ * absent). Returns 0, or -EINVAL with err set when it is not an integer
+ * in [min, max].
+ */
+static int
+config_int(json_t *config, const char *key, json_int_t min, json_int_t max,
+           json_int_t *value, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(config, key);
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min
+        || json_integer_value(v) > max) {
+        snprintf(err, errlen,
+                 "config.%s: expected an integer in [%" JSON_INTEGER_FORMAT
+                 ", %" JSON_INTEGER_FORMAT "]",
+                 key, min, max);
+        return -EINVAL;
+    }
+    *value = json_integer_value(v);
+    return 0;
+}
+
+/*
+ * Builds h->routes from the "routes" object: each key a path starting
+ * with '/', each value the body string. Returns 0 or -errno with err set;
+ * what was built so far stays in h for hello__config_free.
+ */
+static int
+config_routes(struct hello *h, json_t *routes, char *err, size_t errlen)
+{
+    struct hello_route *r;
+    const char *path;
+    json_t *body;
+
+    h->routes = calloc(json_object_size(routes) + 1, sizeof(*h->routes));
+    if (h->routes == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    json_object_foreach(routes, path, body) {
+        if (path[0] != '/') {
+            snprintf(err, errlen,
+                     "config.routes[\"%s\"]: a path must start with '/'",
+                     path);
+            return -EINVAL;
+        }
+        if (!json_is_string(body)) {
+            snprintf(err, errlen,
+                     "config.routes[\"%s\"]: expected a string (the body)",
+                     path);
+            return -EINVAL;
+        }
+        r = &h->routes[h->nroutes];
+        r->path_len = strlen(path);
+        r->path = strdup(path);
+        h->nroutes++;
+        if (r->path == NULL
+            || response_init(&r->ok, "200 OK", "", json_string_value(body),
+                             json_string_length(body)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Renders r: "HTTP/1.1 <status>", the common headers, extra (whole header
+ * lines, possibly ""), Content-Length; copies the body. Returns 0 or
+ * -ENOMEM.
+ */
+static int
+response_init(struct hello_response *r, const char *status,
+              const char *extra, const char *body, size_t body_len)
+{
+    int n;
+
+    n = snprintf(NULL, 0,
+                 "HTTP/1.1 %s\r\n" HELLO_COMMON_HEADERS "%sContent-Length: "
+                 "%zu\r\n",
+                 status, extra, body_len);
+    r->head = malloc((size_t) n + 1);
+    r->body = malloc(body_len + 1);
+    if (r->head == NULL || r->body == NULL) {
+        return -ENOMEM;
+    }
+    r->head_len = (size_t) snprintf(r->head, (size_t) n + 1,
+                                    "HTTP/1.1 %s\r\n" HELLO_COMMON_HEADERS
+                                    "%sContent-Length: %zu\r\n",
+                                    status, extra, body_len);
+    memcpy(r->body, body, body_len);
+    r->body_len = body_len;
+    return 0;
+}
+
+static void
+response_free(struct hello_response *r)
+{
+    free(r->head);
+    free(r->body);
+    r->head = NULL;
+    r->body = NULL;
+}

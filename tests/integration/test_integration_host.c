@@ -1,0 +1,284 @@
+/*
+ * tests/integration/test_integration_host.c: the host process as a whole,
+ * with the bundled plugins: stopping on SIGTERM/SIGINT with connections
+ * open, two instances of one plugin, and refusing a bad plugin config.
+ * argv[1] names the backend.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "host_process.h"
+
+#define HELLO_SO "\"" HOST_PLUGIN_DIR "/hello_http.so\""
+#define ECHO_SO "\"" HOST_PLUGIN_DIR "/echo.so\""
+
+/* How fast the host must exit on SIGTERM. */
+#define STOP_LIMIT_MS 1000.0
+
+struct fixture {
+    struct host_process host;
+    struct http_conn *hc[4];
+    int fds[4];
+};
+
+/* The backend under test (argv[1]). */
+static const char *backend = "epoll";
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    int i;
+
+    if (f == NULL) {
+        return -1;
+    }
+    for (i = 0; i < 4; i++) {
+        f->fds[i] = -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        if (f->hc[i] != NULL) {
+            close(f->hc[i]->fd);
+            free(f->hc[i]);
+        }
+        if (f->fds[i] >= 0) {
+            close(f->fds[i]);
+        }
+    }
+    host_cleanup(&f->host);
+    free(f);
+    return 0;
+}
+
+/* Starts the host with plugins, dumping its log if it fails. */
+static void
+start(struct fixture *f, const char *plugins)
+{
+    int rc = host_start(&f->host, backend, plugins);
+
+    if (rc < 0) {
+        host_dump_log(&f->host);
+    }
+    assert_int_equal(rc, 0);
+}
+
+/* The port instance name listens on. */
+static int
+port_of(struct fixture *f, const char *name)
+{
+    int port = host_port(&f->host, name, HOST_TIMEOUT_MS);
+
+    if (port <= 0) {
+        host_dump_log(&f->host);
+    }
+    assert_true(port > 0);
+    return port;
+}
+
+/* A keep-alive connection to port in slot i, after one request. */
+static void
+http_open(struct fixture *f, int i, int port, const char *body)
+{
+    struct http_response *r = malloc(sizeof(*r));
+
+    assert_non_null(r);
+    f->hc[i] = malloc(sizeof(*f->hc[i]));
+    assert_non_null(f->hc[i]);
+    assert_int_equal(http_connect(f->hc[i], port), 0);
+    assert_int_equal(http_get(f->hc[i], "/", r), 0);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->body, body);
+    free(r);
+}
+
+/* Signals the host and requires exit status 0 within STOP_LIMIT_MS. */
+static void
+stop_cleanly(struct fixture *f, int sig)
+{
+    double elapsed = 0;
+    int rc = host_stop(&f->host, sig, HOST_TIMEOUT_MS, &elapsed);
+
+    if (rc < 0 || !WIFEXITED(f->host.status)
+        || WEXITSTATUS(f->host.status) != 0 || elapsed > STOP_LIMIT_MS) {
+        fprintf(stderr, "stop: signal %d: rc %d, status 0x%x, %.1f ms\n",
+                sig, rc, f->host.status, elapsed);
+        host_dump_log(&f->host);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_equal(WEXITSTATUS(f->host.status), 0);
+    assert_true(elapsed <= STOP_LIMIT_MS);
+}
+
+/*
+ * SIGTERM with an idle keep-alive connection, a half-sent request and an
+ * echo connection with unread output: exit 0 within 1 s, every fini run.
+ */
+static void
+test_sigterm_with_connections(void **state)
+{
+    struct fixture *f = *state;
+    static char junk[512 * 1024];
+    int hello, echo;
+    size_t sent = 0;
+    ssize_t n;
+
+    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}},"
+             " {\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\"}}]");
+    hello = port_of(f, "hello");
+    echo = port_of(f, "echo");
+
+    http_open(f, 0, hello, "hello");
+    f->fds[0] = client_connect(hello);
+    assert_true(f->fds[0] >= 0);
+    assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
+                                      CLIENT_TIMEOUT_MS),
+                     0);
+    f->fds[1] = client_connect(echo);
+    assert_true(f->fds[1] >= 0);
+    while (sent < sizeof(junk)
+           && (n = send(f->fds[1], junk, sizeof(junk) - sent,
+                        MSG_NOSIGNAL)) > 0) {
+        sent += (size_t) n;
+    }
+    assert_true(sent > 0);
+    usleep(100 * 1000); /* let the host take it all in */
+    stop_cleanly(f, SIGTERM);
+}
+
+/* SIGINT stops the host as SIGTERM does. */
+static void
+test_sigint(void **state)
+{
+    struct fixture *f = *state;
+
+    start(f, "[{\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\"}}]");
+    port_of(f, "echo");
+    stop_cleanly(f, SIGINT);
+}
+
+/* The same .so twice, with different configs: separate state. */
+static void
+test_two_instances(void **state)
+{
+    struct fixture *f = *state;
+
+    start(f, "[{\"name\": \"one\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"first\"}}},"
+             " {\"name\": \"two\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"second\"},"
+             "  \"max_header_size\": 100}}]");
+    http_open(f, 0, port_of(f, "one"), "first");
+    http_open(f, 1, port_of(f, "two"), "second");
+    stop_cleanly(f, SIGTERM);
+}
+
+/* Waits for a host that must refuse to start: non-zero exit, and a log
+ * that says why. */
+static void
+expect_refused(struct fixture *f, const char *why)
+{
+    assert_int_equal(host_wait(&f->host, HOST_TIMEOUT_MS), 0);
+    if (!WIFEXITED(f->host.status) || WEXITSTATUS(f->host.status) == 0
+        || !host_log_contains(&f->host, why)) {
+        fprintf(stderr, "expected a refusal mentioning '%s'\n", why);
+        host_dump_log(&f->host);
+    }
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_not_equal(WEXITSTATUS(f->host.status), 0);
+    assert_true(host_log_contains(&f->host, why));
+}
+
+/* Bad configs are refused with the key named. */
+static void
+test_bad_config_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\"}}]");
+    expect_refused(f, "config.routes");
+    host_cleanup(&f->host);
+
+    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": 80, \"routes\": {}}}]");
+    expect_refused(f, "config.listen: expected a string \"HOST:PORT\"");
+    host_cleanup(&f->host);
+
+    start(f, "[{\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"lisen\": 1}}]");
+    expect_refused(f, "config.lisen: unknown key");
+}
+
+/* A port in use is refused with the reason. */
+static void
+test_listen_failure_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sin);
+    char plugins[512];
+
+    f->fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f->fds[0] >= 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f->fds[0], (struct sockaddr *) &sin, sizeof(sin)),
+                     0);
+    assert_int_equal(listen(f->fds[0], 1), 0);
+    assert_int_equal(getsockname(f->fds[0], (struct sockaddr *) &sin, &len),
+                     0);
+    snprintf(plugins, sizeof(plugins),
+             "[{\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:%d\"}}]",
+             ntohs(sin.sin_port));
+    start(f, plugins);
+    expect_refused(f, "Address already in use");
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_sigterm_with_connections),
+        T(test_sigint),
+        T(test_two_instances),
+        T(test_bad_config_refused),
+        T(test_listen_failure_refused),
+#undef T
+    };
+
+    if (argc > 1) {
+        backend = argv[1];
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests_name(backend, tests, NULL, NULL);
+}
