@@ -54,6 +54,7 @@ IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
     .size = sizeof(struct ioloop_backend),
     .name = "select",
+    .max_fd = FD_SETSIZE,
     .create = select_backend_create,
     .destroy = select_backend_destroy,
     .add = select_backend_add,

@@ -241,6 +241,13 @@ ioloop_add_handler(ioloop_loop_t *loop, int fd, unsigned events,
     if (loop->fork_generation != atomic_load(&fork_generation)) {
         return -ECHILD;
     }
+    if (loop->backend->max_fd != 0 && (unsigned) fd >= loop->backend->max_fd) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, ioloop__owner_name(loop),
+                   "backend %s cannot watch fd %d: its limit is fd < %u "
+                   "(FD_SETSIZE); use the poll or epoll backend",
+                   loop->backend->name, fd, loop->backend->max_fd);
+        return -EINVAL;
+    }
     rc = reserve_fd(loop, fd);
     if (rc < 0) {
         return rc;

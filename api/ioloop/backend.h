@@ -48,6 +48,9 @@ struct ioloop_backend {
     uint32_t size;
     /* Short lowercase name, equal to the file name without ".so". */
     const char *name;
+    /* fds >= max_fd cannot be watched (select: FD_SETSIZE); 0: no limit.
+     * The host refuses such an fd with a message that names the limit. */
+    uint32_t max_fd;
 
     /*
      * Creates the kernel state (epoll fd, fd_sets, ...). size_hint is the
@@ -80,7 +83,8 @@ struct ioloop_backend {
     /*
      * Stops watching fd. May be called after fd was closed, in which case
      * the backend drops its own state and may return -EBADF or -ENOENT,
-     * which the host ignores.
+     * which the host ignores. (The host API tells plugins to remove before
+     * closing: epoll cannot forget a closed fd while a dup of it is open.)
      */
     int (*remove)(void *state, int fd, unsigned old_events);
 

@@ -27,7 +27,9 @@ extern "C" {
 /*
  * Readiness bits. Level-triggered: a bit is reported on every poll for as
  * long as the condition holds. IOLOOP_ERROR and IOLOOP_HUP are always
- * reported, whether or not they were asked for.
+ * reported, whether or not they were asked for, by every backend but
+ * select, where an error or hang-up shows only as READ/WRITE (a read or
+ * write then returns the error or EOF).
  */
 #define IOLOOP_READ  0x01u /* readable, or the peer closed its write side */
 #define IOLOOP_WRITE 0x02u /* writable without blocking */
