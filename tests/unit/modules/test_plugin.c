@@ -1,0 +1,149 @@
+/*
+ * tests/unit/modules/test_plugin.c: one small plugin built in several
+ * variants (-DVARIANT_*) to exercise the loader's checks and the plugin
+ * lifecycle. The default variant is a well-formed plugin whose config
+ * drives what init does:
+ *   {"fail": "why"}          init fails with that message
+ *   {"register_then_fail": true}
+ *                            registers a handler on a pipe, closes the
+ *                            pipe, then fails without removing the handler
+ *   {"pipe": true}           registers a handler on a pipe and succeeds
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <ioloop/plugin.h>
+
+struct instance {
+    const struct ioloop_api *api;
+    ioloop_loop_t *loop;
+    int fds[2];
+};
+
+static int
+on_read(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    (void) loop;
+    (void) fd;
+    (void) events;
+    (void) arg;
+    return 0;
+}
+
+/* unused: the NO_INIT variant leaves it out of its descriptor. */
+__attribute__((unused)) static int
+test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+          const struct json_t *config, void **state, char *err, size_t errlen)
+{
+    const json_t *cfg = (const json_t *) config;
+    const char *why = json_string_value(json_object_get(cfg, "fail"));
+    struct instance *in;
+
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -EINVAL;
+    }
+    in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        return -ENOMEM;
+    }
+    in->api = api;
+    in->loop = loop;
+    in->fds[0] = in->fds[1] = -1;
+    if (json_is_true(json_object_get(cfg, "pipe"))
+        || json_is_true(json_object_get(cfg, "register_then_fail"))) {
+        if (pipe2(in->fds, O_CLOEXEC) < 0
+            || api->add_handler(loop, in->fds[0], IOLOOP_READ, on_read, in)
+                   < 0) {
+            snprintf(err, errlen, "cannot watch a pipe");
+            return -EIO;
+        }
+    }
+    if (json_is_true(json_object_get(cfg, "register_then_fail"))) {
+        /* A sloppy plugin: frees its fds but leaves the handler. */
+        close(in->fds[0]);
+        close(in->fds[1]);
+        free(in);
+        snprintf(err, errlen, "failed after registering a handler");
+        return -EIO;
+    }
+    *state = in;
+    return 0;
+}
+
+static void
+test_fini(void *state)
+{
+    struct instance *in = state;
+
+    in->api->log(in->loop, IOLOOP_LOG_INFO, "fini");
+    if (in->fds[0] >= 0) {
+        in->api->remove_handler(in->loop, in->fds[0]);
+        close(in->fds[0]);
+        close(in->fds[1]);
+    }
+    free(in);
+}
+
+#define TEST_PLUGIN_FIELDS                                                 \
+    .name = "test_plugin", .version = "0.0.1",                             \
+    .description = "loader test plugin", .init = test_init,                \
+    .fini = test_fini
+
+#if defined(VARIANT_MAJOR2)
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_ABI_VERSION(2, 0),
+    .size = sizeof(struct ioloop_plugin),
+    TEST_PLUGIN_FIELDS,
+};
+#elif defined(VARIANT_NEWER_MINOR_LARGER)
+/* A plugin from a future 1.1 SDK whose descriptor grew a member. */
+IOLOOP_EXPORT const struct {
+    struct ioloop_plugin base;
+    void (*since_1_1)(void *state);
+} ioloop_plugin_v1 = {
+    .base = {
+        .abi_version = IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR,
+                                          IOLOOP_PLUGIN_ABI_MINOR + 1),
+        .size = sizeof(struct ioloop_plugin) + sizeof(void (*)(void *)),
+        TEST_PLUGIN_FIELDS,
+    },
+};
+#elif defined(VARIANT_NEWER_MINOR_SAME_SIZE)
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR,
+                                      IOLOOP_PLUGIN_ABI_MINOR + 1),
+    .size = sizeof(struct ioloop_plugin),
+    TEST_PLUGIN_FIELDS,
+};
+#elif defined(VARIANT_TOO_SMALL)
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = 8,
+    TEST_PLUGIN_FIELDS,
+};
+#elif defined(VARIANT_NO_INIT)
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .name = "test_plugin",
+    .fini = test_fini,
+};
+#elif defined(VARIANT_NO_SYMBOL)
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v0 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    TEST_PLUGIN_FIELDS,
+};
+#else
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    TEST_PLUGIN_FIELDS,
+};
+#endif

@@ -1,0 +1,400 @@
+/*
+ * tests/unit/test_loader.c: host/loader.c against real .so files: every
+ * refusal message, the lifecycle (init in order, fini in reverse), and the
+ * clean-up after a failed init.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "fakes/fake_backend.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+
+#define MODULES IOLOOP_BUILD_DIR "/tests/modules/"
+#define PLUGIN(v) MODULES "test_plugin_" v ".so"
+
+static char err[2048];
+
+static int
+open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    while (readdir(d) != NULL) {
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void
+assert_plugin_refused(const char *path, const char *expected)
+{
+    const struct ioloop_plugin *desc = NULL;
+    void *dl = NULL;
+
+    assert_int_equal(ioloop__plugin_open(path, &dl, &desc, err, sizeof(err)),
+                     -1);
+    assert_null(dl);
+    assert_string_equal(err, expected);
+}
+
+static void
+test_backend_open_ok(void **state)
+{
+    struct ioloop_backend_lib lib;
+
+    (void) state;
+    assert_int_equal(ioloop__backend_open(IOLOOP_BUILD_DIR
+                                          "/backends/epoll.so",
+                                          &lib, err, sizeof(err)),
+                     0);
+    assert_string_equal(lib.ops->name, "epoll");
+    ioloop__backend_close(&lib);
+    assert_null(lib.dl);
+}
+
+static void
+test_backend_refusals(void **state)
+{
+    struct ioloop_backend_lib lib;
+
+    (void) state;
+    assert_int_equal(ioloop__backend_open(MODULES "nope.so", &lib, err,
+                                          sizeof(err)),
+                     -1);
+    assert_string_equal(err, MODULES "nope.so: cannot open shared object "
+                             "file: No such file or directory");
+    assert_int_equal(ioloop__backend_open(MODULES "test_backend_major2.so",
+                                          &lib, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, MODULES "test_backend_major2.so: backend ABI "
+                             "2.0, host backend ABI 1.0: major versions "
+                             "differ (rebuild it against this host's "
+                             "headers)");
+    /* A plugin is not a backend. */
+    assert_int_equal(ioloop__backend_open(PLUGIN("default"), &lib, err,
+                                          sizeof(err)),
+                     -1);
+    assert_string_equal(err, PLUGIN("default") ": no symbol "
+                             "'ioloop_backend_v1': not an ioloop backend (or "
+                             "built without IOLOOP_EXPORT)");
+}
+
+static void
+test_not_a_shared_object(void **state)
+{
+    char path[] = "/tmp/ioloop-not-elf-XXXXXX.so";
+    const struct ioloop_plugin *desc;
+    void *dl = NULL;
+    int fd = mkstemps(path, 3);
+
+    (void) state;
+    assert_true(fd >= 0);
+    /* Longer than an ELF header, so glibc reads it and finds no magic. */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(write(fd, "hello, I am text\n", 17), 17);
+    }
+    close(fd);
+    assert_int_equal(ioloop__plugin_open(path, &dl, &desc, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "invalid ELF header"));
+    unlink(path);
+}
+
+static void
+test_plugin_refusals(void **state)
+{
+    (void) state;
+    assert_plugin_refused(PLUGIN("major2"),
+                          PLUGIN("major2") ": plugin ABI 2.0, host plugin ABI "
+                                           "1.0: major versions differ "
+                                           "(rebuild it against this host's "
+                                           "headers)");
+    snprintf(err, sizeof(err), "%zu", sizeof(struct ioloop_plugin));
+    {
+        char expected[1024];
+
+        snprintf(expected, sizeof(expected),
+                 "%s: plugin ABI 1.1 with a %zu-byte table, host plugin ABI "
+                 "1.0 knows %zu bytes: it needs members this host lacks "
+                 "(upgrade the host)",
+                 PLUGIN("newer_minor_larger"),
+                 sizeof(struct ioloop_plugin) + sizeof(void *),
+                 sizeof(struct ioloop_plugin));
+        assert_plugin_refused(PLUGIN("newer_minor_larger"), expected);
+        snprintf(expected, sizeof(expected),
+                 "%s: plugin ABI 1.0 declares a 8-byte table, smaller than "
+                 "the %zu bytes every 1.x table has (corrupt descriptor)",
+                 PLUGIN("too_small"), sizeof(struct ioloop_plugin));
+        assert_plugin_refused(PLUGIN("too_small"), expected);
+    }
+    assert_plugin_refused(PLUGIN("no_init"),
+                          PLUGIN("no_init") ": plugin descriptor lacks the "
+                                            "mandatory 'init'");
+    assert_plugin_refused(PLUGIN("no_symbol"),
+                          PLUGIN("no_symbol") ": no symbol 'ioloop_plugin_v1': "
+                                              "not an ioloop plugin (or built "
+                                              "without IOLOOP_EXPORT)");
+}
+
+/* A newer minor that appended nothing the host lacks is accepted. */
+static void
+test_newer_minor_same_size_accepted(void **state)
+{
+    const struct ioloop_plugin *desc = NULL;
+    void *dl = NULL;
+
+    (void) state;
+    assert_int_equal(ioloop__plugin_open(PLUGIN("newer_minor_same_size"), &dl,
+                                         &desc, err, sizeof(err)),
+                     0);
+    assert_string_equal(desc->name, "test_plugin");
+    dlclose(dl);
+}
+
+/* A manifest with n instances of the test plugin, configs given. */
+struct fixture {
+    struct ioloop_manifest m;
+    struct ioloop_manifest_plugin entries[4];
+    json_t *configs[4];
+    char names[4][8];
+};
+
+static void
+fixture_init(struct fixture *f, size_t n, const char *const *configs,
+             const char *const *paths)
+{
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(f->names[i], sizeof(f->names[i]), "%c", (char) ('a' + i));
+        f->configs[i] = json_loads(configs[i], 0, NULL);
+        assert_non_null(f->configs[i]);
+        f->entries[i].name = f->names[i];
+        f->entries[i].path = (char *) (paths ? paths[i] : PLUGIN("default"));
+        f->entries[i].config = f->configs[i];
+        snprintf(f->entries[i].where, sizeof(f->entries[i].where),
+                 "plugins[%zu]", i);
+    }
+    f->m.file = "test.json";
+    f->m.plugins = f->entries;
+    f->m.nplugins = n;
+}
+
+static void
+fixture_free(struct fixture *f)
+{
+    for (size_t i = 0; i < f->m.nplugins; i++) {
+        json_decref(f->configs[i]);
+    }
+}
+
+static ioloop_loop_t *
+fake_loop(void)
+{
+    ioloop_loop_t *loop = ioloop_loop_new(&fake_backend_ops, err,
+                                          sizeof(err));
+
+    assert_non_null(loop);
+    return loop;
+}
+
+static void
+test_load_failure_names_the_entry(void **state)
+{
+    static const char *const configs[] = {"{}", "{}"};
+    static const char *const paths[] = {PLUGIN("default"), PLUGIN("major2")};
+    struct ioloop_plugin_set set;
+    struct fixture f;
+
+    (void) state;
+    fixture_init(&f, 2, configs, paths);
+    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
+                                          sizeof(err)),
+                     -1);
+    assert_true(strncmp(err, "plugins[1] \"b\": " PLUGIN("major2") ": plugin "
+                             "ABI 2.0",
+                        strlen("plugins[1] \"b\": " PLUGIN("major2")
+                               ": plugin ABI 2.0"))
+                == 0);
+    assert_null(set.v);
+    fixture_free(&f);
+}
+
+static void
+test_bare_name_found_in_plugin_dir(void **state)
+{
+    static const char *const configs[] = {"{}"};
+    static const char *const paths[] = {"test_plugin_default.so"};
+    struct ioloop_plugin_set set;
+    struct fixture f;
+
+    (void) state;
+    fixture_init(&f, 1, configs, paths);
+    assert_int_equal(ioloop__plugins_load(&set, &f.m, IOLOOP_BUILD_DIR
+                                          "/tests/modules",
+                                          err, sizeof(err)),
+                     0);
+    assert_string_equal(set.v[0].path, PLUGIN("default"));
+    ioloop__plugins_unload(&set);
+    fixture_free(&f);
+}
+
+static char captured[8192];
+
+static void
+begin_capture(int *saved, FILE **tmp)
+{
+    *tmp = tmpfile();
+    *saved = dup(STDERR_FILENO);
+    dup2(fileno(*tmp), STDERR_FILENO);
+}
+
+static void
+end_capture(int saved, FILE *tmp)
+{
+    size_t n;
+
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(captured, 1, sizeof(captured) - 1, tmp);
+    captured[n] = '\0';
+    fclose(tmp);
+}
+
+/* Two instances of one .so, each with its own state; fini in reverse. */
+static void
+test_instances_and_fini_order(void **state)
+{
+    static const char *const configs[] = {"{\"pipe\": true}",
+                                          "{\"pipe\": true}", "{}"};
+    struct ioloop_plugin_set set;
+    ioloop_loop_t *loop = fake_loop();
+    struct fixture f;
+    FILE *tmp;
+    int saved;
+
+    (void) state;
+    fixture_init(&f, 3, configs, NULL);
+    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(set.n, 3);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), 0);
+    assert_int_equal(ioloop__handler_count(loop), 2);
+    assert_ptr_not_equal(set.v[0].state, set.v[1].state);
+    begin_capture(&saved, &tmp);
+    ioloop__plugins_fini(&set, loop);
+    end_capture(saved, tmp);
+    assert_int_equal(ioloop__handler_count(loop), 0);
+    {
+        char *c = strstr(captured, "[c] fini");
+        char *b = strstr(captured, "[b] fini");
+        char *a = strstr(captured, "[a] fini");
+
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(c);
+        assert_true(c < b && b < a);
+    }
+    ioloop__plugins_unload(&set);
+    ioloop_loop_free(loop);
+    fixture_free(&f);
+}
+
+/* When init fails, earlier instances are stopped and nothing is left. */
+static void
+test_init_failure_unwinds(void **state)
+{
+    static const char *const configs[] = {"{\"pipe\": true}",
+                                          "{\"fail\": \"bad key 'x'\"}"};
+    struct ioloop_plugin_set set;
+    ioloop_loop_t *loop = fake_loop();
+    int fds_before = open_fds();
+    struct fixture f;
+    FILE *tmp;
+    int saved;
+
+    (void) state;
+    fixture_init(&f, 2, configs, NULL);
+    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
+                                          sizeof(err)),
+                     0);
+    begin_capture(&saved, &tmp);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    end_capture(saved, tmp);
+    assert_string_equal(err, "plugins[1] \"b\": init failed: bad key 'x'");
+    assert_non_null(strstr(captured, "[a] fini")); /* a was unwound */
+    assert_false(set.v[0].started);
+    assert_int_equal(ioloop__handler_count(loop), 0);
+    assert_int_equal(open_fds(), fds_before);
+    ioloop__plugins_unload(&set);
+    ioloop_loop_free(loop);
+    fixture_free(&f);
+}
+
+/* A plugin that registers a handler and fails init: the host removes it. */
+static void
+test_failed_init_handlers_removed(void **state)
+{
+    static const char *const configs[] = {"{\"register_then_fail\": true}"};
+    struct ioloop_plugin_set set;
+    ioloop_loop_t *loop = fake_loop();
+    int fds_before = open_fds();
+    struct fixture f;
+    FILE *tmp;
+    int saved;
+
+    (void) state;
+    fixture_init(&f, 1, configs, NULL);
+    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
+                                          sizeof(err)),
+                     0);
+    begin_capture(&saved, &tmp);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    end_capture(saved, tmp);
+    assert_string_equal(err, "plugins[0] \"a\": init failed: failed after "
+                             "registering a handler");
+    assert_non_null(strstr(captured, "warn [a] init failed with 1 handler(s) "
+                                     "still registered; removed them"));
+    assert_int_equal(ioloop__handler_count(loop), 0);
+    assert_int_equal(open_fds(), fds_before);
+    ioloop__plugins_unload(&set);
+    ioloop_loop_free(loop);
+    fixture_free(&f);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backend_open_ok),
+        cmocka_unit_test(test_backend_refusals),
+        cmocka_unit_test(test_not_a_shared_object),
+        cmocka_unit_test(test_plugin_refusals),
+        cmocka_unit_test(test_newer_minor_same_size_accepted),
+        cmocka_unit_test(test_load_failure_names_the_entry),
+        cmocka_unit_test(test_bare_name_found_in_plugin_dir),
+        cmocka_unit_test(test_instances_and_fini_order),
+        cmocka_unit_test(test_init_failure_unwinds),
+        cmocka_unit_test(test_failed_init_handlers_removed),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
