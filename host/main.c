@@ -35,6 +35,7 @@ static void usage(FILE *out);
 static int open_backend(const struct ioloop_manifest *m, const char *dir,
                         struct ioloop_backend_lib *lib, ioloop_loop_t **loop,
                         char *err, size_t errlen);
+static void log_skipped(char *tried);
 static void list_available(const char *dir, char *buf, size_t len);
 static int install_signals(void);
 static void on_stop_signal(int signo);
@@ -108,8 +109,9 @@ main(int argc, char **argv)
         fprintf(stderr, "ioloop-host: %s: %s\n", m.file, err);
         goto out;
     }
-    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "started: backend %s, %zu plugin%s",
-               backend.ops->name, plugins.n, plugins.n == 1 ? "" : "s");
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
+               "started: backend %s (%s), %zu plugin%s", backend.ops->name,
+               backend.path, plugins.n, plugins.n == 1 ? "" : "s");
     rc = ioloop_start(loop);
     ioloop__plugins_fini(&plugins, loop);
     if (rc == 0) {
@@ -197,8 +199,9 @@ usage(FILE *out)
 
 /*
  * Tries the manifest's backends in order: the first that loads, passes
- * the ABI checks and creates its kernel state wins. Each failed attempt is
- * logged; when none works, err says why for each.
+ * the ABI checks and creates its kernel state wins. When one does, each
+ * earlier failure is logged at info with its reason; when none does, err
+ * gives every reason in one line.
  */
 static int
 open_backend(const struct ioloop_manifest *m, const char *dir,
@@ -226,8 +229,7 @@ open_backend(const struct ioloop_manifest *m, const char *dir,
                    == 0) {
             *loop = ioloop_loop_new(lib->ops, reason, sizeof(reason));
             if (*loop != NULL) {
-                IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "backend %s (%s)", name,
-                           path);
+                log_skipped(tried);
                 return 0;
             }
             ioloop__backend_close(lib);
@@ -236,16 +238,32 @@ open_backend(const struct ioloop_manifest *m, const char *dir,
             snprintf(err, errlen, "backend: %s", reason);
             return -1;
         }
-        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "backend %s unavailable: %s",
-                   name, reason);
+        /* One "name: reason" line per failed attempt. */
         used += (size_t) snprintf(tried + used, sizeof(tried) - used,
-                                  "%s%s", used ? "; " : "", reason);
+                                  "%s: %s\n", name, reason);
         if (used >= sizeof(tried)) {
             used = sizeof(tried) - 1;
         }
     }
+    for (char *nl = strchr(tried, '\n'); nl != NULL; nl = strchr(nl, '\n')) {
+        *nl = nl[1] ? ';' : '\0';
+    }
     snprintf(err, errlen, "backend: no usable backend (%s)", tried);
     return -1;
+}
+
+/* Logs each "name: reason" line of tried as a skipped backend. */
+static void
+log_skipped(char *tried)
+{
+    for (char *line = strtok(tried, "\n"); line != NULL;
+         line = strtok(NULL, "\n")) {
+        char *colon = strchr(line, ':');
+
+        *colon = '\0';
+        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "backend %s unavailable:%s",
+                   line, colon + 1);
+    }
 }
 
 /* Comma-separated names of the *.so files in dir, or "none". */

@@ -1,0 +1,456 @@
+/*
+ * tests/integration/test_cli.c: the real ioloop-host command line on bad
+ * input. Every case must exit 1 with exactly one line on stderr that
+ * names the manifest and the place, and bind nothing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define HOST IOLOOP_BUILD_DIR "/ioloop-host"
+#define BACKENDS IOLOOP_BUILD_DIR "/backends"
+#define PLUGINS IOLOOP_BUILD_DIR "/plugins"
+#define MODULES IOLOOP_BUILD_DIR "/tests/modules"
+
+struct run {
+    int status; /* exit status, or 128 + signal */
+    char out[8192];
+    char err[8192];
+};
+
+static char dir[64];
+static char manifest[128];
+
+/* Runs the host with argv (NULL-terminated, without argv[0]); 10 s max. */
+static void
+run_host(struct run *r, const char *const *args)
+{
+    const char *argv[16] = {HOST};
+    int out[2], err[2], status;
+    size_t nout = 0, nerr = 0;
+    pid_t pid;
+    time_t deadline = time(NULL) + 10;
+
+    for (int i = 0; args[i] != NULL && i < 14; i++) {
+        argv[i + 1] = args[i];
+    }
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        execv(HOST, (char *const *) argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    for (int open_pipes = 2; open_pipes > 0 && time(NULL) < deadline;) {
+        struct pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+
+        if (poll(p, 2, 1000) <= 0) {
+            continue;
+        }
+        for (int i = 0; i < 2; i++) {
+            char *buf = i == 0 ? r->out : r->err;
+            size_t *n = i == 0 ? &nout : &nerr;
+            ssize_t got;
+
+            if (!(p[i].revents & (POLLIN | POLLHUP)) || p[i].fd < 0) {
+                continue;
+            }
+            got = read(p[i].fd, buf + *n, sizeof(r->out) - 1 - *n);
+            if (got <= 0) {
+                close(i == 0 ? out[0] : err[0]);
+                if (i == 0) {
+                    out[0] = -1;
+                } else {
+                    err[0] = -1;
+                }
+                open_pipes--;
+            } else {
+                *n += (size_t) got;
+            }
+        }
+    }
+    r->out[nout] = '\0';
+    r->err[nerr] = '\0';
+    if (out[0] >= 0) {
+        close(out[0]);
+    }
+    if (err[0] >= 0) {
+        close(err[0]);
+    }
+    /* The pipes close a moment before the child becomes reapable. */
+    while (waitpid(pid, &status, WNOHANG) == 0 && time(NULL) < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+    }
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the host did not exit within 10 s: %s", r->err);
+    }
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                  : 128 + WTERMSIG(status);
+}
+
+static void
+write_manifest(const char *json)
+{
+    FILE *f = fopen(manifest, "w");
+
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+/* Runs `ioloop-host --config manifest [extra]`, expects exit 1 and one
+ * stderr line that starts with "ioloop-host: <manifest>" and contains
+ * every needle. */
+static void
+expect_refusal(const char *extra, const char *const *needles)
+{
+    const char *args[] = {"--config", manifest, extra, NULL};
+    char prefix[256];
+    struct run r;
+
+    run_host(&r, args);
+    snprintf(prefix, sizeof(prefix), "ioloop-host: %s", manifest);
+    if (r.status != 1 || strncmp(r.err, prefix, strlen(prefix)) != 0
+        || strchr(r.err, '\n') != r.err + strlen(r.err) - 1) {
+        fail_msg("status %d, stderr:\n%s", r.status, r.err);
+    }
+    for (int i = 0; needles[i] != NULL; i++) {
+        if (strstr(r.err, needles[i]) == NULL) {
+            fail_msg("stderr lacks \"%s\":\n%s", needles[i], r.err);
+        }
+    }
+    assert_null(strstr(r.err, "listening on"));
+}
+
+static int
+setup(void **state)
+{
+    (void) state;
+    snprintf(dir, sizeof(dir), "/tmp/ioloop-cli-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(manifest, sizeof(manifest), "%s/host.json", dir);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[128];
+
+    (void) state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_missing_manifest(void **state)
+{
+    const char *const needles[] = {"cannot read: No such file or directory",
+                                   NULL};
+
+    (void) state;
+    expect_refusal(NULL, needles);
+}
+
+static void
+test_syntax_error(void **state)
+{
+    const char *const needles[] = {"host.json:3:", "syntax error", NULL};
+
+    (void) state;
+    write_manifest("{\n  \"backend\": \"epoll\",\n  \"plugins\": [,]\n}\n");
+    expect_refusal(NULL, needles);
+}
+
+static void
+test_unknown_key(void **state)
+{
+    const char *const needles[] = {"host.json: bakend: unknown key", NULL};
+
+    (void) state;
+    write_manifest("{\"bakend\": \"epoll\"}");
+    expect_refusal(NULL, needles);
+}
+
+static void
+test_wrong_type(void **state)
+{
+    const char *const needles[] = {"plugins[0].path: expected", "integer",
+                                   NULL};
+
+    (void) state;
+    write_manifest("{\"plugins\": [{\"name\": \"x\", \"path\": 5}]}");
+    expect_refusal(NULL, needles);
+}
+
+static void
+test_unknown_backend(void **state)
+{
+    const char *const needles[] = {"backend: unknown backend \"epol\"",
+                                   "no epol.so in " BACKENDS, "(available: ",
+                                   NULL};
+
+    (void) state;
+    write_manifest("{\"backend\": \"epol\", \"backend_dir\": \"" BACKENDS
+                   "\"}");
+    expect_refusal(NULL, needles);
+    write_manifest("{\"backend\": \"epoll\", \"backend_dir\": \"" BACKENDS
+                   "\"}");
+    expect_refusal("--backend=epol", needles);
+}
+
+static void
+test_backend_other_major(void **state)
+{
+    const char *const needles[] = {"backend: ", "backend ABI 2.0, host "
+                                   "backend ABI 1.0: major versions differ",
+                                   NULL};
+
+    (void) state;
+    write_manifest("{\"backend\": \"test_backend_major2\", \"backend_dir\": "
+                   "\"" MODULES "\"}");
+    expect_refusal(NULL, needles);
+}
+
+static void
+test_plugin_file_problems(void **state)
+{
+    const char *const missing[] = {"plugins[0] \"p\": ", "/missing.so: cannot "
+                                   "open shared object file", NULL};
+    const char *const not_elf[] = {"plugins[0] \"p\": ", "invalid ELF header",
+                                   NULL};
+    const char *const no_symbol[] = {"plugins[0] \"p\": ", "no symbol "
+                                     "'ioloop_plugin_v1'", NULL};
+    const char *const major[] = {"plugins[0] \"p\": ", "plugin ABI 2.0, host "
+                                 "plugin ABI 1.0: major versions differ",
+                                 NULL};
+    char path[160];
+    FILE *f;
+
+    (void) state;
+    write_manifest("{\"plugins\": [{\"name\": \"p\", \"path\": "
+                   "\"./missing.so\"}]}");
+    expect_refusal(NULL, missing);
+
+    snprintf(path, sizeof(path), "%s/text.so", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 50; i++) {
+        fputs("this is not a shared object\n", f);
+    }
+    fclose(f);
+    write_manifest("{\"plugins\": [{\"name\": \"p\", \"path\": "
+                   "\"./text.so\"}]}");
+    expect_refusal(NULL, not_elf);
+
+    write_manifest("{\"plugins\": [{\"name\": \"p\", \"path\": \"" MODULES
+                   "/test_plugin_no_symbol.so\"}]}");
+    expect_refusal(NULL, no_symbol);
+    write_manifest("{\"plugins\": [{\"name\": \"p\", \"path\": \"" MODULES
+                   "/test_plugin_major2.so\"}]}");
+    expect_refusal(NULL, major);
+}
+
+static void
+test_plugin_init_fails(void **state)
+{
+    const char *const needles[] = {"plugins[0] \"t\": init failed: "
+                                   "no such thing", NULL};
+
+    (void) state;
+    write_manifest("{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{"
+                   "\"name\": \"t\", \"path\": \"" MODULES
+                   "/test_plugin_default.so\", \"config\": "
+                   "{\"fail\": \"no such thing\"}}]}");
+    expect_refusal(NULL, needles);
+}
+
+/* A listener on 127.0.0.1, port 0; returns its fd and writes its port. */
+static int
+listen_somewhere(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    getsockname(fd, (struct sockaddr *) &a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The second listener's address is taken: the echo instance started
+ * first is stopped again and the host exits 1. */
+static void
+test_address_in_use(void **state)
+{
+    char json[1024], needle[128];
+    const char *needles[] = {"plugins[1] \"hello\": init failed: ", needle,
+                             NULL};
+    int port, fd = listen_somewhere(&port);
+
+    (void) state;
+    snprintf(needle, sizeof(needle),
+             "listen 127.0.0.1:%d: Address already in use", port);
+    snprintf(json, sizeof(json),
+             "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": ["
+             "{\"name\": \"echo\", \"path\": \"" PLUGINS "/echo.so\", "
+             "\"config\": {\"listen\": \"127.0.0.1:0\"}},"
+             "{\"name\": \"hello\", \"path\": \"" PLUGINS "/hello_http.so\", "
+             "\"config\": {\"listen\": \"127.0.0.1:%d\", \"routes\": "
+             "{\"/\": \"hello\"}}}]}",
+             port);
+    write_manifest(json);
+    {
+        const char *args[] = {"--config", manifest, NULL};
+        struct run r;
+
+        run_host(&r, args);
+        assert_int_equal(r.status, 1);
+        for (int i = 0; needles[i] != NULL; i++) {
+            if (strstr(r.err, needles[i]) == NULL) {
+                fail_msg("stderr lacks \"%s\":\n%s", needles[i], r.err);
+            }
+        }
+        /* echo had bound, logged it, and was stopped before the exit. */
+        assert_null(strstr(r.err, "started:"));
+    }
+    close(fd);
+}
+
+static void
+test_check_binds_nothing(void **state)
+{
+    char json[1024];
+    int port, fd = listen_somewhere(&port);
+    const char *args[] = {"--config", manifest, "--check", NULL};
+    struct run r;
+
+    (void) state;
+    /* The port is taken: a --check that bound would fail. */
+    snprintf(json, sizeof(json),
+             "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": ["
+             "{\"name\": \"hello\", \"path\": \"" PLUGINS "/hello_http.so\", "
+             "\"config\": {\"listen\": \"127.0.0.1:%d\", \"routes\": "
+             "{\"/\": \"hello\"}}}]}",
+             port);
+    write_manifest(json);
+    run_host(&r, args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, ": OK (backend epoll, 1 plugin)"));
+    close(fd);
+
+    write_manifest("{\"plugins\": 3}");
+    run_host(&r, args);
+    assert_int_equal(r.status, 1);
+}
+
+/* An ordered list: a backend whose create() fails is skipped, logged with
+ * its reason, and the next one is used. */
+static void
+test_backend_list_falls_through(void **state)
+{
+    char cmd[512];
+    const char *args[] = {"--config", manifest, "--check", NULL};
+    struct run r;
+
+    (void) state;
+    snprintf(cmd, sizeof(cmd),
+             "ln -s " MODULES "/test_backend_fail_create.so %s/broken.so && "
+             "ln -s " BACKENDS "/select.so %s/select.so",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    write_manifest("{\"backend\": [\"broken\", \"select\"], "
+                   "\"backend_dir\": \".\"}");
+    run_host(&r, args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "backend broken unavailable: "
+                                  "test_backend: refused by design"));
+    assert_non_null(strstr(r.out, "OK (backend select, 0 plugins)"));
+
+    write_manifest("{\"backend\": [\"broken\"], \"backend_dir\": \".\"}");
+    {
+        const char *const needles[] = {"backend: test_backend: refused by "
+                                       "design", NULL};
+
+        expect_refusal(NULL, needles);
+    }
+}
+
+static void
+test_version_help_usage(void **state)
+{
+    const char *version[] = {"--version", NULL};
+    const char *help[] = {"--help", NULL};
+    const char *bad[] = {"--frobnicate", NULL};
+    struct run r;
+
+    (void) state;
+    run_host(&r, version);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "ioloop-host "));
+    assert_non_null(strstr(r.out, "plugin ABI 1.0"));
+    run_host(&r, help);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "--backend NAME"));
+    run_host(&r, bad);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "usage:"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_missing_manifest, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_backend, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backend_other_major, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_file_problems, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_init_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_address_in_use, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_check_binds_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backend_list_falls_through,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_help_usage, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
