@@ -379,6 +379,97 @@ ioloop__update_time(ioloop_loop_t *loop)
     return loop->now;
 }
 
+int
+ioloop__switch_backend(ioloop_loop_t *loop,
+                       const struct ioloop_backend *backend, char *err,
+                       size_t errlen)
+{
+    void *state;
+    int rc = 0;
+
+    err[0] = '\0';
+    state = backend->create((unsigned) loop->handler_count + 1, err, errlen);
+    if (state == NULL) {
+        rc = errno ? -errno : -EINVAL;
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "%s: create failed: %s", backend->name,
+                     strerror(-rc));
+        }
+        return rc;
+    }
+    for (size_t fd = 0; fd < loop->handlers_cap; fd++) {
+        struct handler *h = &loop->handlers[fd];
+
+        if (h->cb == NULL) {
+            continue;
+        }
+        if (backend->max_fd != 0 && fd >= backend->max_fd) {
+            snprintf(err, errlen,
+                     "%s cannot watch fd %zu: its limit is fd < %u "
+                     "(FD_SETSIZE)",
+                     backend->name, fd, backend->max_fd);
+            rc = -EINVAL;
+            break;
+        }
+        rc = backend->add(state, (int) fd, h->events);
+        if (rc == -EBADF) {
+            IOLOOP_LOG(IOLOOP_LOG_WARN, h->owner ? h->owner->name : "host",
+                       "fd %zu was closed without remove_handler; dropped "
+                       "its handler",
+                       fd);
+            *h = (struct handler){0};
+            loop->handler_count--;
+            rc = 0;
+        } else if (rc < 0) {
+            snprintf(err, errlen, "%s: cannot watch fd %zu: %s",
+                     backend->name, fd, strerror(-rc));
+            break;
+        }
+    }
+    if (rc < 0) {
+        backend->destroy(state);
+        return rc;
+    }
+    loop->backend->destroy(loop->backend_state);
+    loop->backend = backend;
+    loop->backend_state = state;
+    return 0;
+}
+
+int
+ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen)
+{
+    struct ioloop_waker old = loop->waker;
+    int rc;
+
+    /* The parent's waker and backend fds are only copies here: swap in new
+     * ones, then close the copies without touching the kernel objects. */
+    rc = ioloop__waker_open(&loop->waker);
+    if (rc < 0) {
+        loop->waker = old;
+        snprintf(err, errlen, "waker: %s", strerror(-rc));
+        return rc;
+    }
+    loop->handlers[old.read_fd] = (struct handler){0};
+    ioloop__waker_close(&old);
+    rc = reserve_fd(loop, loop->waker.read_fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "waker: %s", strerror(-rc));
+        return rc;
+    }
+    loop->handlers[loop->waker.read_fd] =
+        (struct handler){waker_handler, NULL, &host_owner, IOLOOP_READ, 0};
+    rc = ioloop__switch_backend(loop, loop->backend, err, errlen);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Other threads did not come along: their lock and queue are ours. */
+    pthread_mutex_init(&loop->remote_lock, NULL);
+    loop->thread = pthread_self();
+    loop->fork_generation = atomic_load(&fork_generation);
+    return 0;
+}
+
 const struct ioloop_owner *
 ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
 {

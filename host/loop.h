@@ -92,6 +92,26 @@ ioloop_time_t ioloop_time(ioloop_loop_t *loop);
 /* Reads the clock now, updates the cached time and returns it. */
 ioloop_time_t ioloop__update_time(ioloop_loop_t *loop);
 
+/*
+ * Moves every handler onto a fresh state of backend: create(), re-add each
+ * fd with its current mask, then destroy() the old state. Used for a live
+ * swap (another backend) and after fork (the same one). A handler whose fd
+ * was closed without remove_handler is dropped with a warning. On any other
+ * failure the old state stays in use and err says why. Returns 0 or -errno.
+ * Call it from a callback or timer, not from an I/O handler.
+ */
+int ioloop__switch_backend(ioloop_loop_t *loop,
+                           const struct ioloop_backend *backend, char *err,
+                           size_t errlen);
+
+/*
+ * Adopts a loop inherited through fork() in the child: new waker, new
+ * backend state (the parent's kernel objects are left alone), and the loop
+ * then belongs to this process. Without it the child's start() and
+ * add_handler() are refused (-ECHILD). Returns 0 or -errno with err set.
+ */
+int ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen);
+
 /* Sets the owner of what runs next; returns the previous one. */
 const struct ioloop_owner *ioloop__set_owner(ioloop_loop_t *loop,
                                              const struct ioloop_owner *owner);

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -26,20 +29,26 @@ struct options {
     const char *config;
     const char *backend;
     bool check;
+    bool list_backends;
 };
 
-static ioloop_loop_t *signal_loop;
+/* What the signal callbacks need: the loop, and for a live swap the
+ * backend in use, where to find the next and which one comes next. */
+static struct {
+    ioloop_loop_t *loop;
+    struct ioloop_backend_lib *backend;
+    const struct ioloop_manifest *m;
+    const char *backend_dir;
+    size_t next_swap;
+} host;
 
 static int parse_args(int argc, char **argv, struct options *o);
 static void usage(FILE *out);
-static int open_backend(const struct ioloop_manifest *m, const char *dir,
-                        struct ioloop_backend_lib *lib, ioloop_loop_t **loop,
-                        char *err, size_t errlen);
-static void log_skipped(char *tried);
-static void list_available(const char *dir, char *buf, size_t len);
+static void warn_fd_limit(const struct ioloop_backend *backend);
 static int install_signals(void);
-static void on_stop_signal(int signo);
+static void on_signal(int signo);
 static int stop_cb(ioloop_loop_t *loop, void *arg);
+static int swap_cb(ioloop_loop_t *loop, void *arg);
 
 int
 main(int argc, char **argv)
@@ -49,12 +58,17 @@ main(int argc, char **argv)
     struct ioloop_plugin_set plugins = {0};
     struct ioloop_backend_lib backend = {0};
     ioloop_loop_t *loop = NULL;
-    char config[PATH_MAX], dir[PATH_MAX], err[ERRLEN];
+    char config[PATH_MAX], dir[PATH_MAX], backend_dir[PATH_MAX];
+    char err[ERRLEN];
     int rc, status = 1;
 
     rc = parse_args(argc, argv, &o);
     if (rc >= 0) {
         return rc;
+    }
+    if (o.list_backends && o.config == NULL) {
+        ioloop__default_dir("backends", backend_dir, sizeof(backend_dir));
+        return ioloop__backend_list(backend_dir, stdout) > 0 ? 0 : 1;
     }
     if (o.config == NULL) {
         if (ioloop__default_config(config, sizeof(config)) < 0) {
@@ -86,21 +100,30 @@ main(int argc, char **argv)
         goto out;
     }
     if (m.backend_dir != NULL) {
-        snprintf(dir, sizeof(dir), "%s", m.backend_dir);
+        snprintf(backend_dir, sizeof(backend_dir), "%s", m.backend_dir);
     } else {
-        ioloop__default_dir("backends", dir, sizeof(dir));
+        ioloop__default_dir("backends", backend_dir, sizeof(backend_dir));
     }
-    if (open_backend(&m, dir, &backend, &loop, err, sizeof(err)) < 0) {
+    if (o.list_backends) {
+        status = ioloop__backend_list(backend_dir, stdout) > 0 ? 0 : 1;
+        goto out;
+    }
+    if (ioloop__backend_choose(m.backends, m.nbackends, backend_dir, &backend,
+                               &loop, err, sizeof(err)) < 0) {
         fprintf(stderr, "ioloop-host: %s: %s\n", m.file, err);
         goto out;
     }
     if (o.check) {
+        warn_fd_limit(backend.ops);
         printf("%s: OK (backend %s, %zu plugin%s)\n", m.file,
                backend.ops->name, plugins.n, plugins.n == 1 ? "" : "s");
         status = 0;
         goto out;
     }
-    signal_loop = loop;
+    host.loop = loop;
+    host.backend = &backend;
+    host.m = &m;
+    host.backend_dir = backend_dir;
     if (install_signals() < 0) {
         fprintf(stderr, "ioloop-host: sigaction: %s\n", strerror(errno));
         goto out;
@@ -122,7 +145,8 @@ main(int argc, char **argv)
 out:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    signal_loop = NULL;
+    signal(SIGUSR2, SIG_DFL);
+    host.loop = NULL;
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
     ioloop__plugins_unload(&plugins);
@@ -138,6 +162,7 @@ parse_args(int argc, char **argv, struct options *o)
         {"config", required_argument, NULL, 'c'},
         {"backend", required_argument, NULL, 'b'},
         {"check", no_argument, NULL, 'k'},
+        {"list-backends", no_argument, NULL, 'l'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -154,6 +179,9 @@ parse_args(int argc, char **argv, struct options *o)
             break;
         case 'k':
             o->check = true;
+            break;
+        case 'l':
+            o->list_backends = true;
             break;
         case 'V':
             printf("ioloop-host %s (backend ABI %d.%d, plugin ABI %d.%d)\n",
@@ -183,6 +211,7 @@ usage(FILE *out)
 {
     fprintf(out,
             "usage: ioloop-host [--config FILE] [--backend NAME] [--check]\n"
+            "       ioloop-host [--config FILE] --list-backends\n"
             "\n"
             "  -c, --config FILE   the JSON manifest (default: config/host.json\n"
             "                      beside the build or install tree)\n"
@@ -190,105 +219,30 @@ usage(FILE *out)
             "                      (epoll, select, ...; or auto)\n"
             "      --check         validate the manifest, load and check every\n"
             "                      .so, bind nothing; exit 0 or 1\n"
+            "      --list-backends print every backend .so found, its ABI\n"
+            "                      version and whether it can start here\n"
             "  -V, --version       print the version and the ABI versions\n"
             "  -h, --help          print this help\n"
             "\n"
             "SIGINT or SIGTERM stops the loop, runs every plugin's fini and\n"
-            "exits 0.\n");
+            "exits 0. SIGUSR2 moves the running loop to the next backend of\n"
+            "the manifest's \"backend_swap\" list.\n");
 }
 
-/*
- * Tries the manifest's backends in order: the first that loads, passes
- * the ABI checks and creates its kernel state wins. When one does, each
- * earlier failure is logged at info with its reason; when none does, err
- * gives every reason in one line.
- */
-static int
-open_backend(const struct ioloop_manifest *m, const char *dir,
-             struct ioloop_backend_lib *lib, ioloop_loop_t **loop, char *err,
-             size_t errlen)
-{
-    char path[PATH_MAX], reason[1024], tried[ERRLEN] = "";
-    size_t used = 0;
-
-    for (size_t i = 0; i < m->nbackends; i++) {
-        const char *name = m->backends[i];
-        char file[NAME_MAX];
-
-        snprintf(file, sizeof(file), "%s.so", name);
-        if (ioloop__path_join(path, sizeof(path), dir, file) < 0) {
-            snprintf(reason, sizeof(reason), "path too long");
-        } else if (access(path, F_OK) < 0) {
-            char avail[512];
-
-            list_available(dir, avail, sizeof(avail));
-            snprintf(reason, sizeof(reason),
-                     "unknown backend \"%s\": no %s in %s (available: %s)",
-                     name, file, dir, avail);
-        } else if (ioloop__backend_open(path, lib, reason, sizeof(reason))
-                   == 0) {
-            *loop = ioloop_loop_new(lib->ops, reason, sizeof(reason));
-            if (*loop != NULL) {
-                log_skipped(tried);
-                return 0;
-            }
-            ioloop__backend_close(lib);
-        }
-        if (m->nbackends == 1) {
-            snprintf(err, errlen, "backend: %s", reason);
-            return -1;
-        }
-        /* One "name: reason" line per failed attempt. */
-        used += (size_t) snprintf(tried + used, sizeof(tried) - used,
-                                  "%s: %s\n", name, reason);
-        if (used >= sizeof(tried)) {
-            used = sizeof(tried) - 1;
-        }
-    }
-    for (char *nl = strchr(tried, '\n'); nl != NULL; nl = strchr(nl, '\n')) {
-        *nl = nl[1] ? ';' : '\0';
-    }
-    snprintf(err, errlen, "backend: no usable backend (%s)", tried);
-    return -1;
-}
-
-/* Logs each "name: reason" line of tried as a skipped backend. */
+/* --check: select cannot use fds past FD_SETSIZE; say so up front. */
 static void
-log_skipped(char *tried)
+warn_fd_limit(const struct ioloop_backend *backend)
 {
-    for (char *line = strtok(tried, "\n"); line != NULL;
-         line = strtok(NULL, "\n")) {
-        char *colon = strchr(line, ':');
+    struct rlimit rl;
 
-        *colon = '\0';
-        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "backend %s unavailable:%s",
-                   line, colon + 1);
-    }
-}
-
-/* Comma-separated names of the *.so files in dir, or "none". */
-static void
-list_available(const char *dir, char *buf, size_t len)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    size_t used = 0;
-
-    buf[0] = '\0';
-    while (d != NULL && (e = readdir(d)) != NULL && used < len) {
-        size_t n = strlen(e->d_name);
-
-        if (n > 3 && strcmp(e->d_name + n - 3, ".so") == 0) {
-            used += (size_t) snprintf(buf + used, len - used, "%s%.*s",
-                                      used ? ", " : "", (int) (n - 3),
-                                      e->d_name);
-        }
-    }
-    if (d != NULL) {
-        closedir(d);
-    }
-    if (buf[0] == '\0') {
-        snprintf(buf, len, "none");
+    if (backend->max_fd != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0
+        && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > backend->max_fd)) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, "host",
+                   "backend %s watches only fds < %u (FD_SETSIZE) but the "
+                   "fd limit is %llu: connections past it will be refused; "
+                   "use poll or epoll",
+                   backend->name, backend->max_fd,
+                   (unsigned long long) rl.rlim_cur);
     }
 }
 
@@ -301,21 +255,23 @@ install_signals(void)
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
         return -1;
     }
-    sa.sa_handler = on_stop_signal;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) < 0
-        || sigaction(SIGTERM, &sa, NULL) < 0) {
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0
+        || sigaction(SIGUSR2, &sa, NULL) < 0) {
         return -1;
     }
     return 0;
 }
 
+/* Async-signal-safe: only posts a callback to the loop. */
 static void
-on_stop_signal(int signo)
+on_signal(int signo)
 {
-    (void) signo;
-    if (signal_loop != NULL) {
-        ioloop_add_callback_from_signal(signal_loop, stop_cb, NULL);
+    if (host.loop != NULL) {
+        ioloop_add_callback_from_signal(host.loop,
+                                        signo == SIGUSR2 ? swap_cb : stop_cb,
+                                        NULL);
     }
 }
 
@@ -324,5 +280,28 @@ stop_cb(ioloop_loop_t *loop, void *arg)
 {
     (void) arg;
     ioloop_stop(loop);
+    return 0;
+}
+
+/* Runs at the top of an iteration (the callbacks phase), between polls. */
+static int
+swap_cb(ioloop_loop_t *loop, void *arg)
+{
+    char err[ERRLEN];
+    const char *name;
+
+    (void) arg;
+    if (host.m->nswap == 0) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, "host",
+                   "SIGUSR2: no \"backend_swap\" list in %s; ignored",
+                   host.m->file);
+        return 0;
+    }
+    name = host.m->swap[host.next_swap];
+    host.next_swap = (host.next_swap + 1) % host.m->nswap;
+    if (ioloop__backend_swap(loop, host.backend, host.backend_dir, name, err,
+                             sizeof(err)) < 0) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "%s", err);
+    }
     return 0;
 }

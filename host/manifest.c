@@ -48,7 +48,8 @@ static int manifest_find_dir(struct manifest_parse *p);
 static int manifest_check_keys(struct manifest_parse *p, json_t *obj,
                                const char *base,
                                const char *const allowed[]);
-static int manifest_parse_backend(struct manifest_parse *p, const json_t *v);
+static int manifest_parse_backend(struct manifest_parse *p, const char *key,
+                                  const json_t *v, char ***out, size_t *nout);
 static int manifest_take_backend(struct manifest_parse *p,
                                  struct manifest_names *names,
                                  const char *where, const char *name);
@@ -81,7 +82,8 @@ const char *const ioloop__auto_backends[] = {
 
 /* The keys each object of the schema may hold. */
 static const char *const manifest_top_keys[] = {
-    "backend", "backend_dir", "plugin_dir", "log", "plugins", NULL
+    "backend", "backend_swap", "backend_dir", "plugin_dir", "log", "plugins",
+    NULL
 };
 static const char *const manifest_log_keys[] = { "level", NULL };
 static const char *const manifest_plugin_keys[] = {
@@ -152,8 +154,12 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
     }
     if (manifest_find_dir(&p) != 0
         || manifest_check_keys(&p, tmp.root, "", manifest_top_keys) != 0
-        || manifest_parse_backend(&p, json_object_get(tmp.root, "backend"))
-           != 0
+        || manifest_parse_backend(&p, "backend",
+                                  json_object_get(tmp.root, "backend"),
+                                  &tmp.backends, &tmp.nbackends) != 0
+        || manifest_parse_backend(&p, "backend_swap",
+                                  json_object_get(tmp.root, "backend_swap"),
+                                  &tmp.swap, &tmp.nswap) != 0
         || manifest_parse_dir(&p, "backend_dir", &tmp.backend_dir) != 0
         || manifest_parse_dir(&p, "plugin_dir", &tmp.plugin_dir) != 0
         || manifest_parse_log(&p, json_object_get(tmp.root, "log")) != 0
@@ -217,6 +223,7 @@ ioloop__manifest_free(struct ioloop_manifest *m)
     }
     free(m->plugins);
     manifest_names_free(m->backends, m->nbackends);
+    manifest_names_free(m->swap, m->nswap);
     free(m->backend_dir);
     free(m->plugin_dir);
     free(m->dir);
@@ -357,12 +364,14 @@ manifest_check_keys(struct manifest_parse *p, json_t *obj, const char *base,
 
 
 /*
- * Fills m->backends from "backend" (v, NULL when absent: "auto"): a name
- * or a non-empty array of names, "auto" expanded, duplicates dropped
- * after their first appearance. Returns 0 or -1.
+ * Fills *out from the list of backend names at key (v; NULL when absent:
+ * "auto" for "backend", an empty list otherwise): a name or a non-empty
+ * array of names, "auto" expanded, duplicates dropped after their first
+ * appearance. Returns 0 or -1.
  */
 static int
-manifest_parse_backend(struct manifest_parse *p, const json_t *v)
+manifest_parse_backend(struct manifest_parse *p, const char *key,
+                       const json_t *v, char ***out, size_t *nout)
 {
     struct manifest_names names = { NULL, 0, 0 };
     char where[MANIFEST_PATH_MAX];
@@ -371,22 +380,23 @@ manifest_parse_backend(struct manifest_parse *p, const json_t *v)
     int rc = -1;
 
     if (v == NULL) {
-        if (manifest_take_backend(p, &names, "backend", "auto") != 0) {
+        if (strcmp(key, "backend") == 0
+            && manifest_take_backend(p, &names, key, "auto") != 0) {
             goto cleanup;
         }
     } else if (json_is_string(v)) {
-        if (manifest_take_backend(p, &names, "backend", json_string_value(v))
+        if (manifest_take_backend(p, &names, key, json_string_value(v))
             != 0)
         {
             goto cleanup;
         }
     } else if (json_is_array(v)) {
         if (json_array_size(v) == 0) {
-            manifest_fail(p, "backend: empty list");
+            manifest_fail(p, "%s: empty list", key);
             goto cleanup;
         }
         json_array_foreach(v, i, item) {
-            snprintf(where, sizeof where, "backend[%zu]", i);
+            snprintf(where, sizeof where, "%s[%zu]", key, i);
             if (!json_is_string(item)) {
                 manifest_fail(p, "%s: expected a string, got %s", where,
                               manifest_type(item));
@@ -399,13 +409,13 @@ manifest_parse_backend(struct manifest_parse *p, const json_t *v)
             }
         }
     } else {
-        manifest_fail(p, "backend: expected a string or an array of strings,"
-                      " got %s", manifest_type(v));
+        manifest_fail(p, "%s: expected a string or an array of strings,"
+                      " got %s", key, manifest_type(v));
         goto cleanup;
     }
 
-    p->m->backends = names.v;
-    p->m->nbackends = names.n;
+    *out = names.v;
+    *nout = names.n;
     names.v = NULL;
     names.n = 0;
     rc = 0;

@@ -24,6 +24,9 @@ struct ioloop_manifest {
     char *dir;           /* absolute folder of the manifest */
     char **backends;     /* names to try in order; "auto" is expanded */
     size_t nbackends;
+    char **swap;         /* "backend_swap": each SIGUSR2 moves the loop to
+                            the next of these, cyclically; may be empty */
+    size_t nswap;
     char *backend_dir;   /* absolute, or NULL for the host's default */
     char *plugin_dir;    /* absolute, or NULL for the host's default */
     int log_level;       /* IOLOOP_LOG_*; IOLOOP_LOG_INFO when absent */
