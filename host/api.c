@@ -9,6 +9,7 @@
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "signals.h"
 
 static void api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -31,6 +32,10 @@ static const struct ioloop_api api = {
     .listen_tcp = ioloop__listen_tcp,
     .accept = ioloop__accept,
     .stop = ioloop_stop,
+    .accept_batch = ioloop__accept_batch,
+    .listen_unix = ioloop__listen_unix,
+    .signal_subscribe = ioloop_signal_subscribe,
+    .signal_unsubscribe = ioloop_signal_unsubscribe,
 };
 
 const struct ioloop_api *

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "log.h"
 #include "paths.h"
+#include "signals.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
 #define BACKEND_MIN_SIZE \
@@ -178,6 +179,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                                                        : "?");
             continue;
         }
+        ioloop__signal_unsubscribe_owner(loop, &p->owner);
         leftover = ioloop__remove_owner_handlers(loop, &p->owner);
         if (leftover > 0) {
             IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
@@ -210,6 +212,8 @@ ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
         ioloop__set_owner(loop, previous);
         p->started = false;
         p->state = NULL;
+        /* Its code is about to be unloaded: nothing may call into it. */
+        ioloop__signal_unsubscribe_owner(loop, &p->owner);
         leftover = ioloop__remove_owner_handlers(loop, &p->owner);
         if (leftover > 0) {
             IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,

@@ -479,6 +479,12 @@ ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
     return previous;
 }
 
+const struct ioloop_owner *
+ioloop__current_owner(const ioloop_loop_t *loop)
+{
+    return loop->current;
+}
+
 const char *
 ioloop__owner_name(const ioloop_loop_t *loop)
 {

@@ -115,6 +115,8 @@ int ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen);
 /* Sets the owner of what runs next; returns the previous one. */
 const struct ioloop_owner *ioloop__set_owner(ioloop_loop_t *loop,
                                              const struct ioloop_owner *owner);
+/* The owner of what runs now (NULL: the host). */
+const struct ioloop_owner *ioloop__current_owner(const ioloop_loop_t *loop);
 /* The name to tag log lines with: the current owner's, or "host". */
 const char *ioloop__owner_name(const ioloop_loop_t *loop);
 

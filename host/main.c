@@ -3,7 +3,7 @@
  * checks every plugin, picks the first backend that starts, runs each
  * plugin's init, then the loop until SIGINT/SIGTERM, then fini.
  */
-#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -22,6 +21,7 @@
 #include "loop.h"
 #include "manifest.h"
 #include "paths.h"
+#include "signals.h"
 
 #define ERRLEN 2048
 
@@ -30,12 +30,12 @@ struct options {
     const char *backend;
     bool check;
     bool list_backends;
+    const char *plugin_info;
 };
 
-/* What the signal callbacks need: the loop, and for a live swap the
- * backend in use, where to find the next and which one comes next. */
+/* What a live swap needs: the backend in use, where to find the next and
+ * which one comes next. */
 static struct {
-    ioloop_loop_t *loop;
     struct ioloop_backend_lib *backend;
     const struct ioloop_manifest *m;
     const char *backend_dir;
@@ -44,11 +44,11 @@ static struct {
 
 static int parse_args(int argc, char **argv, struct options *o);
 static void usage(FILE *out);
+static int plugin_info(const char *path);
 static void warn_fd_limit(const struct ioloop_backend *backend);
-static int install_signals(void);
-static void on_signal(int signo);
-static int stop_cb(ioloop_loop_t *loop, void *arg);
-static int swap_cb(ioloop_loop_t *loop, void *arg);
+static int install_signals(ioloop_loop_t *loop);
+static int stop_cb(ioloop_loop_t *loop, int signo, void *arg);
+static int swap_cb(ioloop_loop_t *loop, int signo, void *arg);
 
 int
 main(int argc, char **argv)
@@ -65,6 +65,9 @@ main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0) {
         return rc;
+    }
+    if (o.plugin_info != NULL) {
+        return plugin_info(o.plugin_info);
     }
     if (o.list_backends && o.config == NULL) {
         ioloop__default_dir("backends", backend_dir, sizeof(backend_dir));
@@ -120,12 +123,12 @@ main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    host.loop = loop;
     host.backend = &backend;
     host.m = &m;
     host.backend_dir = backend_dir;
-    if (install_signals() < 0) {
-        fprintf(stderr, "ioloop-host: sigaction: %s\n", strerror(errno));
+    rc = install_signals(loop);
+    if (rc < 0) {
+        fprintf(stderr, "ioloop-host: signals: %s\n", strerror(-rc));
         goto out;
     }
     if (ioloop__plugins_init(&plugins, loop, err, sizeof(err)) < 0) {
@@ -143,10 +146,9 @@ main(int argc, char **argv)
     }
 
 out:
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGUSR2, SIG_DFL);
-    host.loop = NULL;
+    if (loop != NULL) {
+        ioloop__signal_unsubscribe_owner(loop, NULL);
+    }
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
     ioloop__plugins_unload(&plugins);
@@ -163,6 +165,7 @@ parse_args(int argc, char **argv, struct options *o)
         {"backend", required_argument, NULL, 'b'},
         {"check", no_argument, NULL, 'k'},
         {"list-backends", no_argument, NULL, 'l'},
+        {"plugin-info", required_argument, NULL, 'p'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -182,6 +185,9 @@ parse_args(int argc, char **argv, struct options *o)
             break;
         case 'l':
             o->list_backends = true;
+            break;
+        case 'p':
+            o->plugin_info = optarg;
             break;
         case 'V':
             printf("ioloop-host %s (backend ABI %d.%d, plugin ABI %d.%d)\n",
@@ -212,6 +218,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: ioloop-host [--config FILE] [--backend NAME] [--check]\n"
             "       ioloop-host [--config FILE] --list-backends\n"
+            "       ioloop-host --plugin-info FILE.so\n"
             "\n"
             "  -c, --config FILE   the JSON manifest (default: config/host.json\n"
             "                      beside the build or install tree)\n"
@@ -221,12 +228,46 @@ usage(FILE *out)
             "                      .so, bind nothing; exit 0 or 1\n"
             "      --list-backends print every backend .so found, its ABI\n"
             "                      version and whether it can start here\n"
+            "      --plugin-info FILE.so  print a plugin's name, version, ABI\n"
+            "                      and config keys without running it\n"
             "  -V, --version       print the version and the ABI versions\n"
             "  -h, --help          print this help\n"
             "\n"
             "SIGINT or SIGTERM stops the loop, runs every plugin's fini and\n"
             "exits 0. SIGUSR2 moves the running loop to the next backend of\n"
             "the manifest's \"backend_swap\" list.\n");
+}
+
+/* Prints what a plugin .so declares, without running any of its code
+ * (dlopen runs no constructor of ours; a plugin should have none). */
+static int
+plugin_info(const char *path)
+{
+    const struct ioloop_plugin *d;
+    char err[ERRLEN];
+    void *dl;
+
+    if (ioloop__plugin_open(path, &dl, &d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ioloop-host: %s\n", err);
+        return 1;
+    }
+    printf("file:        %s\n", path);
+    printf("name:        %s\n", d->name);
+    printf("version:     %s\n", d->version != NULL ? d->version : "?");
+    printf("abi:         %u.%u (this host: %u.%u)\n",
+           IOLOOP_ABI_MAJOR(d->abi_version), IOLOOP_ABI_MINOR(d->abi_version),
+           IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR);
+    if (d->description != NULL) {
+        printf("description: %s\n", d->description);
+    }
+    printf("config keys:");
+    for (const char *const *k = d->config_keys; k != NULL && *k != NULL;
+         k++) {
+        printf("%s %s", k == d->config_keys ? "" : ",", *k);
+    }
+    printf("%s\n", d->config_keys == NULL ? " (not declared)" : "");
+    dlclose(dl);
+    return 0;
 }
 
 /* --check: select cannot use fds past FD_SETSIZE; say so up front. */
@@ -246,38 +287,30 @@ warn_fd_limit(const struct ioloop_backend *backend)
     }
 }
 
+/* SIGPIPE is ignored (a write to a closed peer returns EPIPE); the stop
+ * and swap signals go through the loop's signal subscriptions, which
+ * plugins may share. */
 static int
-install_signals(void)
+install_signals(ioloop_loop_t *loop)
 {
     struct sigaction sa = {0};
 
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
-        return -1;
+        return -errno;
     }
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0
-        || sigaction(SIGUSR2, &sa, NULL) < 0) {
-        return -1;
+    if (ioloop__signal_subscribe_host(loop, SIGINT, stop_cb, NULL) < 0
+        || ioloop__signal_subscribe_host(loop, SIGTERM, stop_cb, NULL) < 0
+        || ioloop__signal_subscribe_host(loop, SIGUSR2, swap_cb, NULL) < 0) {
+        return -EINVAL;
     }
     return 0;
 }
 
-/* Async-signal-safe: only posts a callback to the loop. */
-static void
-on_signal(int signo)
-{
-    if (host.loop != NULL) {
-        ioloop_add_callback_from_signal(host.loop,
-                                        signo == SIGUSR2 ? swap_cb : stop_cb,
-                                        NULL);
-    }
-}
-
 static int
-stop_cb(ioloop_loop_t *loop, void *arg)
+stop_cb(ioloop_loop_t *loop, int signo, void *arg)
 {
+    (void) signo;
     (void) arg;
     ioloop_stop(loop);
     return 0;
@@ -285,11 +318,12 @@ stop_cb(ioloop_loop_t *loop, void *arg)
 
 /* Runs at the top of an iteration (the callbacks phase), between polls. */
 static int
-swap_cb(ioloop_loop_t *loop, void *arg)
+swap_cb(ioloop_loop_t *loop, int signo, void *arg)
 {
     char err[ERRLEN];
     const char *name;
 
+    (void) signo;
     (void) arg;
     if (host.m->nswap == 0) {
         IOLOOP_LOG(IOLOOP_LOG_WARN, "host",

@@ -2,11 +2,14 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <ioloop/plugin.h>
@@ -14,6 +17,14 @@
 #include "log.h"
 #include "loop.h"
 
+/* The spare fd that shed_connection() gives up on EMFILE (one per
+ * process: fds are a process-wide resource). */
+static int reserve_fd = -1;
+static ioloop_time_t last_shed_log = -IOLOOP_NS_PER_S;
+
+static int unix_socket_alive(const struct sockaddr_un *sun);
+static void ensure_reserve(void);
+static int shed_connection(ioloop_loop_t *loop, int listen_fd, int err);
 static int split_host_port(const char *addr, char *host, size_t hostlen,
                            char *port, size_t portlen);
 static void format_sockaddr(const struct sockaddr *sa, char *buf,
@@ -64,6 +75,7 @@ ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
         goto fail;
     }
     freeaddrinfo(res);
+    ensure_reserve();
     if (getsockname(fd, (struct sockaddr *) &bound, &boundlen) == 0) {
         format_sockaddr((struct sockaddr *) &bound, shown, sizeof(shown));
         IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop),
@@ -84,14 +96,138 @@ ioloop__accept(ioloop_loop_t *loop, int listen_fd)
 {
     int fd;
 
-    (void) loop;
     do {
         fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    if (fd >= 0) {
+        return fd;
     }
+    if (errno == EMFILE || errno == ENFILE) {
+        return shed_connection(loop, listen_fd, errno);
+    }
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+int
+ioloop__accept_batch(ioloop_loop_t *loop, int listen_fd, int *fds, int max)
+{
+    int n = 0;
+
+    while (n < max) {
+        int fd = ioloop__accept(loop, listen_fd);
+
+        if (fd < 0) {
+            return n > 0 ? n : (fd == -EAGAIN ? 0 : fd);
+        }
+        fds[n++] = fd;
+    }
+    return n;
+}
+
+int
+ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
+                    int backlog, char *err, size_t errlen)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, rc;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "listen unix:%s: path longer than %zu bytes",
+                 path, sizeof(sun.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, path);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "listen unix:%s: exists and is not a socket",
+                     path);
+            return -EEXIST;
+        }
+        if (unix_socket_alive(&sun)) {
+            snprintf(err, errlen,
+                     "listen unix:%s: Address already in use (a server "
+                     "answers there)",
+                     path);
+            return -EADDRINUSE;
+        }
+        unlink(path); /* stale: left by a process that died */
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen unix:%s: socket: %s", path,
+                 strerror(-rc));
+        return rc;
+    }
+    if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0
+        || (mode != 0 && chmod(path, (mode_t) mode) < 0)
+        || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    ensure_reserve();
+    IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop),
+               "listening on unix:%s", path);
     return fd;
+}
+
+/* Whether a server accepts connections on the socket file at sun. */
+static int
+unix_socket_alive(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int alive;
+
+    if (fd < 0) {
+        return 1; /* cannot tell: do not remove it */
+    }
+    alive = connect(fd, (const struct sockaddr *) sun, sizeof(*sun)) == 0
+            || errno != ECONNREFUSED;
+    close(fd);
+    return alive;
+}
+
+/* Opens the spare fd that lets accept() shed a connection on EMFILE. */
+static void
+ensure_reserve(void)
+{
+    if (reserve_fd < 0) {
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+}
+
+/*
+ * Out of fds (the nginx and libuv trick): free the reserve fd, accept the
+ * pending connection and close it at once, so the client is not left
+ * hanging and a level-triggered listener does not spin; then take the
+ * reserve back. Returns -err.
+ */
+static int
+shed_connection(ioloop_loop_t *loop, int listen_fd, int err)
+{
+    ioloop_time_t now = ioloop_time(loop);
+    int fd;
+
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        reserve_fd = -1;
+        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+        }
+        ensure_reserve();
+    }
+    if (now - last_shed_log >= IOLOOP_NS_PER_S) {
+        last_shed_log = now;
+        IOLOOP_LOG(IOLOOP_LOG_WARN, ioloop__owner_name(loop),
+                   "accept: %s: closing new connections until fds are "
+                   "freed (raise the fd limit?)",
+                   strerror(err));
+    }
+    return -err;
 }
 
 /* "h:p" or "[v6]:p" -> host and port; an empty host means any address. */

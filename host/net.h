@@ -10,5 +10,9 @@
 int ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
                        unsigned flags, char *err, size_t errlen);
 int ioloop__accept(ioloop_loop_t *loop, int listen_fd);
+int ioloop__accept_batch(ioloop_loop_t *loop, int listen_fd, int *fds,
+                         int max);
+int ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
+                        int backlog, char *err, size_t errlen);
 
 #endif /* IOLOOP_HOST_NET_H */

@@ -45,6 +45,37 @@ struct json_t;
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
 
+/* Called on the loop thread after signo was delivered. Returns 0 or
+ * -errno, as ioloop_cb does. */
+typedef int (*ioloop_signal_cb)(ioloop_loop_t *loop, int signo, void *arg);
+
+/* A buffered stream over a connected fd (see stream_new). Opaque. */
+typedef struct ioloop_stream_s ioloop_stream_t;
+
+/* Receives data read by a stream: valid only during the call. */
+typedef void (*ioloop_stream_read_cb)(ioloop_stream_t *s, const char *data,
+                                      size_t len, void *arg);
+
+/* Write completion and close notification. */
+typedef void (*ioloop_stream_cb)(ioloop_stream_t *s, void *arg);
+
+/* Options of stream_new; zero members take the default. */
+struct ioloop_stream_options {
+    /* sizeof(struct ioloop_stream_options), for forward compatibility. */
+    uint32_t size;
+    /* Most bytes buffered for reading, and for writing (default 1 MiB;
+     * tornado's max_buffer_size is 100 MiB). */
+    size_t max_buffer_size;
+    /* Closes the stream with ETIMEDOUT after this long without reading
+     * or writing a byte (0: never). */
+    ioloop_time_t idle_timeout;
+    /* Runs once, in a later iteration, when the stream closed for any
+     * reason; the stream is freed when it returns. */
+    ioloop_stream_cb close_cb;
+    /* Passed to every callback of this stream. */
+    void *arg;
+};
+
 /* Flags for listen_tcp. */
 #define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
 
@@ -171,7 +202,11 @@ struct ioloop_api {
     /*
      * Accepts one connection on a listening socket; the new fd is
      * non-blocking and close-on-exec. Returns the fd, -EAGAIN when no
-     * connection is pending, or -errno.
+     * connection is pending, or -errno. Survives running out of fds: on
+     * EMFILE/ENFILE the host frees its reserve fd, accepts and closes the
+     * pending connection (so the client sees a close instead of a hang
+     * and the listener stops being readable), takes the reserve back and
+     * returns -EMFILE (logged at warn at most once a second).
      */
     int (*accept)(ioloop_loop_t *loop, int listen_fd);
 
@@ -179,6 +214,105 @@ struct ioloop_api {
 
     /* Stops the loop after the current iteration (the host then exits). */
     void (*stop)(ioloop_loop_t *loop);
+
+    /* --- More sockets (since 1.0). --- */
+
+    /*
+     * Accepts up to max pending connections into fds[] (each as accept()
+     * returns them). Returns how many (0 when none is pending), or -errno
+     * when the first accept failed (-EMFILE as for accept).
+     */
+    int (*accept_batch)(ioloop_loop_t *loop, int listen_fd, int *fds,
+                        int max);
+
+    /*
+     * Like listen_tcp for a Unix stream socket at path. A stale socket
+     * file left by a dead process is replaced; any other existing file is
+     * an error. mode (e.g. 0660) is applied to the socket file; 0 keeps
+     * the umask's. Logs "listening on unix:PATH" at info. Returns the fd
+     * or -errno with err set.
+     */
+    int (*listen_unix)(ioloop_loop_t *loop, const char *path, unsigned mode,
+                       int backlog, char *err, size_t errlen);
+
+    /* --- Signals (since 1.0). --- */
+
+    /*
+     * Calls cb(loop, signo, arg) on the loop thread, in a later iteration,
+     * whenever signo is delivered to the process (several deliveries
+     * before the loop gets to run may be reported once). Several
+     * subscribers may share a signal. Refused with -EINVAL: SIGKILL,
+     * SIGSTOP, the synchronous SIGSEGV/SIGBUS/SIGFPE/SIGILL, and the
+     * host's own SIGUSR2 (live backend swap) and SIGPIPE (ignored). SIGINT
+     * and SIGTERM may be subscribed: the host still stops after them.
+     * Returns a subscription id (> 0) or -errno.
+     */
+    int (*signal_subscribe)(ioloop_loop_t *loop, int signo,
+                            ioloop_signal_cb cb, void *arg);
+
+    /* Ends a subscription. -ENOENT: unknown id. */
+    int (*signal_unsubscribe)(ioloop_loop_t *loop, int id);
+
+    /* --- Buffered streams (since 1.0), in the spirit of tornado's
+     * IOStream. Loop thread only. --- */
+
+    /*
+     * Wraps a connected non-blocking fd, which the stream then owns (it
+     * closes it). opts may be NULL for the defaults. Returns NULL with
+     * errno set (ENOMEM, EEXIST when fd already has a handler).
+     *
+     * Reads: one read is pending at a time (a second returns -EBUSY).
+     * Data is handed to the read callback as (data, len), valid only
+     * during the call. A read that the buffered data satisfies runs from a
+     * callback in the next iteration, never from inside the read call.
+     * Writes are copied into the stream's buffer and flushed as the fd
+     * allows; the done callback runs once everything written so far has
+     * reached the kernel. A stream holds no buffer while it is idle.
+     */
+    ioloop_stream_t *(*stream_new)(ioloop_loop_t *loop, int fd,
+                                   const struct ioloop_stream_options *opts);
+
+    /* Calls cb with everything up to and including the first delim
+     * (dlen bytes). -ENOBUFS when max_buffer_size passes with no delim
+     * (the stream then closes with that error). */
+    int (*stream_read_until)(ioloop_stream_t *s, const void *delim,
+                             size_t dlen, ioloop_stream_read_cb cb);
+
+    /* Calls cb with exactly n bytes. */
+    int (*stream_read_bytes)(ioloop_stream_t *s, size_t n,
+                             ioloop_stream_read_cb cb);
+
+    /* Calls cb with whatever is available, at least 1 and at most max
+     * bytes (tornado's read_bytes(partial=True)). */
+    int (*stream_read_some)(ioloop_stream_t *s, size_t max,
+                            ioloop_stream_read_cb cb);
+
+    /* Calls cb, possibly several times, with data as it arrives until the
+     * peer closes; then the close callback runs. */
+    int (*stream_read_until_close)(ioloop_stream_t *s,
+                                   ioloop_stream_read_cb cb);
+
+    /* Queues len bytes (copied). done (may be NULL) runs when all queued
+     * data reached the kernel. -ENOBUFS when the queue would exceed
+     * max_buffer_size (the stream is not closed: back off and retry from
+     * done). -EPIPE once the stream is closed. */
+    int (*stream_write)(ioloop_stream_t *s, const void *data, size_t len,
+                        ioloop_stream_cb done);
+
+    /* Closes the stream now (queued output is dropped: close from the
+     * write's done callback to flush first). The close callback runs in a
+     * later iteration, then the stream is freed. Safe to call twice. */
+    void (*stream_close)(ioloop_stream_t *s);
+
+    /* Why the stream closed: 0 (peer closed, or stream_close), or a
+     * positive errno (ETIMEDOUT idle, ENOBUFS, ECONNRESET, ...). */
+    int (*stream_error)(const ioloop_stream_t *s);
+
+    /* The fd, or -1 once closed. */
+    int (*stream_fd)(const ioloop_stream_t *s);
+
+    /* Bytes waiting to be written. */
+    size_t (*stream_pending)(const ioloop_stream_t *s);
 };
 
 /* The descriptor a plugin exports as ioloop_plugin_v1. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 static int write_manifest(struct host_process *hp, const char *backend,
                           const char *plugins_json);
 static void *reader_main(void *arg);
+static void wait_log_eof(struct host_process *hp, int timeout_ms);
 static int find_port(const char *log, const char *name);
 static void deadline_after(struct timespec *ts, int ms);
 static double now_ms(void);
@@ -25,6 +27,14 @@ int
 host_start(struct host_process *hp, const char *backend,
            const char *plugins_json)
 {
+    return host_start_nofile(hp, backend, plugins_json, 0);
+}
+
+int
+host_start_nofile(struct host_process *hp, const char *backend,
+                  const char *plugins_json, int nofile)
+{
+    struct rlimit lim = { (rlim_t) nofile, (rlim_t) nofile };
     char *argv[] = { "ioloop-host", "--config", hp->manifest, NULL };
     pthread_condattr_t attr;
     pid_t parent = getpid();
@@ -65,7 +75,8 @@ host_start(struct host_process *hp, const char *backend,
         /* Only async-signal-safe calls from here on. The host dies with
          * the test, even one killed by the CTest timeout. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent || dup2(pipefd[1], STDERR_FILENO) < 0) {
+        if (getppid() != parent || dup2(pipefd[1], STDERR_FILENO) < 0
+            || (nofile > 0 && setrlimit(RLIMIT_NOFILE, &lim) < 0)) {
             _exit(127);
         }
         execv(HOST_BINARY, argv);
@@ -110,6 +121,8 @@ host_wait(struct host_process *hp, int timeout_ms)
         r = waitpid(hp->pid, &hp->status, WNOHANG);
         if (r == hp->pid) {
             hp->pid = 0;
+            hp->exited_ms = now_ms();
+            wait_log_eof(hp, timeout_ms);
             return 0;
         }
         if (r < 0 && errno != EINTR) {
@@ -135,19 +148,53 @@ host_stop(struct host_process *hp, int sig, int timeout_ms,
     start = now_ms();
     kill(hp->pid, sig);
     rc = host_wait(hp, timeout_ms);
-    *elapsed_ms = now_ms() - start;
+    *elapsed_ms = (rc == 0 ? hp->exited_ms : now_ms()) - start;
     return rc;
 }
 
-int
-host_log_contains(struct host_process *hp, const char *text)
+long
+host_cpu_ms(struct host_process *hp)
 {
-    int found;
+    unsigned long utime, stime;
+    char path[64], buf[1024], *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) hp->pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the ")" that ends field 2. */
+    p = strrchr(buf, ')');
+    if (p == NULL
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                  &utime, &stime) != 2) {
+        return -1;
+    }
+    return (long) ((utime + stime) * 1000
+                   / (unsigned long) sysconf(_SC_CLK_TCK));
+}
+
+int
+host_log_count(struct host_process *hp, const char *text)
+{
+    const char *p;
+    int count = 0;
 
     pthread_mutex_lock(&hp->lock);
-    found = hp->log != NULL && strstr(hp->log, text) != NULL;
+    for (p = hp->log != NULL ? strstr(hp->log, text) : NULL; p != NULL;
+         p = strstr(p + 1, text)) {
+        count++;
+    }
     pthread_mutex_unlock(&hp->lock);
-    return found;
+    return count;
 }
 
 void
@@ -270,6 +317,22 @@ reader_main(void *arg)
         pthread_cond_broadcast(&hp->cond);
         pthread_mutex_unlock(&hp->lock);
     }
+}
+
+/* Waits (bounded) until the reader has seen EOF, so that the log holds
+ * everything an exited host wrote. */
+static void
+wait_log_eof(struct host_process *hp, int timeout_ms)
+{
+    struct timespec deadline;
+    int rc = 0;
+
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&hp->lock);
+    while (!hp->eof && rc == 0) {
+        rc = pthread_cond_timedwait(&hp->cond, &hp->lock, &deadline);
+    }
+    pthread_mutex_unlock(&hp->lock);
 }
 
 /*

@@ -23,6 +23,7 @@
 struct host_process {
     pid_t pid;          /* 0: not started, or reaped */
     int status;         /* waitpid() status once reaped */
+    double exited_ms;   /* monotonic time it was reaped at, in ms */
     int err_fd;         /* read end of the host's stderr, -1: none */
     pthread_t reader;   /* copies err_fd into log */
     int reader_running;
@@ -46,6 +47,16 @@ struct host_process {
 int host_start(struct host_process *hp, const char *backend,
                const char *plugins_json);
 
+/* host_start with RLIMIT_NOFILE set to nofile in the host (0: as is). */
+int host_start_nofile(struct host_process *hp, const char *backend,
+                      const char *plugins_json, int nofile);
+
+/* CPU time (user + system) the host used so far, in ms; -1 if unknown. */
+long host_cpu_ms(struct host_process *hp);
+
+/* How many times text occurs in the captured stderr (thread-safe). */
+int host_log_count(struct host_process *hp, const char *text);
+
 /*
  * Waits up to timeout_ms for the "[name] listening on ADDR:PORT" line of
  * instance name. Returns the port, or -1 when the line did not come (the
@@ -54,8 +65,9 @@ int host_start(struct host_process *hp, const char *backend,
 int host_port(struct host_process *hp, const char *name, int timeout_ms);
 
 /*
- * Waits up to timeout_ms for the host to exit by itself. Returns 0 with
- * hp->status set, or -1 when it still runs.
+ * Waits up to timeout_ms for the host to exit by itself, then for the
+ * end of its stderr. Returns 0 with hp->status set, or -1 when it still
+ * runs.
  */
 int host_wait(struct host_process *hp, int timeout_ms);
 
@@ -66,9 +78,6 @@ int host_wait(struct host_process *hp, int timeout_ms);
  */
 int host_stop(struct host_process *hp, int sig, int timeout_ms,
               double *elapsed_ms);
-
-/* Whether the captured stderr contains text (thread-safe). */
-int host_log_contains(struct host_process *hp, const char *text);
 
 /* Prints the captured stderr to our stderr, under a banner. */
 void host_dump_log(struct host_process *hp);

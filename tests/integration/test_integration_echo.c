@@ -22,8 +22,8 @@
 #include "client.h"
 #include "host_process.h"
 
-#define PLUGINS                                                           \
-    "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","    \
+#define PLUGINS                                                              \
+    "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","       \
     "  \"config\": {\"listen\": \"127.0.0.1:0\"}}]"
 
 #define MAX_FDS 64
@@ -164,6 +164,76 @@ test_echo_1mib(void **state)
     free(back);
 }
 
+/* Byte i of the backpressure stream (not periodic below 16 MiB). */
+static unsigned char
+pattern(size_t i)
+{
+    return (unsigned char) (i ^ (i >> 8) ^ ((i >> 16) * 31));
+}
+
+/*
+ * Backpressure: a client that writes without reading soon finds the
+ * server no longer reading (its send stalls), long before 64 MiB, because
+ * the server holds at most one read of unsent data. Reading then lets
+ * everything through, in order.
+ */
+static void
+test_echo_backpressure(void **state)
+{
+    struct fixture *f = *state;
+    const size_t total = (size_t) 64 << 20;
+    unsigned char out[64 * 1024], in[64 * 1024];
+    struct pollfd pfd = { .events = POLLOUT };
+    size_t sent = 0, got = 0, i;
+    int c = conn_open(f), bufsize = 64 * 1024, stalled = 0;
+    ssize_t n;
+
+    pfd.fd = f->fds[c];
+    setsockopt(pfd.fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+    setsockopt(pfd.fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+    while (!stalled && sent < total) {
+        for (i = 0; i < sizeof(out); i++) {
+            out[i] = pattern(sent + i);
+        }
+        n = send(pfd.fd, out, sizeof(out), MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t) n;
+            continue;
+        }
+        assert_true(n < 0 && errno == EAGAIN);
+        stalled = poll(&pfd, 1, 300) == 0;
+    }
+    print_message("the server stopped reading after %zu KiB\n", sent >> 10);
+    assert_true(stalled);
+    assert_true(sent < total);
+
+    while (got < total) {
+        pfd.events = (short) (POLLIN | (sent < total ? POLLOUT : 0));
+        assert_true(poll(&pfd, 1, CLIENT_TIMEOUT_MS) > 0);
+        if (sent < total && (pfd.revents & POLLOUT)) {
+            for (i = 0; i < sizeof(out); i++) {
+                out[i] = pattern(sent + i);
+            }
+            n = send(pfd.fd, out, total - sent < sizeof(out) ? total - sent
+                                                              : sizeof(out),
+                     MSG_NOSIGNAL);
+            assert_true(n > 0 || errno == EAGAIN);
+            sent += n > 0 ? (size_t) n : 0;
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            n = read(pfd.fd, in, sizeof(in));
+            assert_true(n > 0 || (n < 0 && errno == EAGAIN));
+            for (i = 0; n > 0 && i < (size_t) n; i++) {
+                if (in[i] != pattern(got + i)) {
+                    fail_msg("byte %zu: got 0x%02x, expected 0x%02x",
+                             got + i, in[i], pattern(got + i));
+                }
+            }
+            got += n > 0 ? (size_t) n : 0;
+        }
+    }
+}
+
 /* The client's EOF: what it sent still comes back, then EOF. */
 static void
 test_echo_half_close(void **state)
@@ -240,6 +310,7 @@ main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_echo_1mib),
+        T(test_echo_backpressure),
         T(test_echo_half_close),
         T(test_echo_peer_reset),
         T(test_echo_many_clients),

@@ -24,17 +24,21 @@
 #include "client.h"
 #include "host_process.h"
 
-/* "hello": the demo with a few more routes. "small": a tiny head limit,
- * to check the 431 boundary to the byte. */
+/* "hello": the demo with a few more routes, one with a big body (%s).
+ * "small": a tiny head limit, to check the 431 boundary to the byte. */
 #define SMALL_MAX_HEAD 256
-#define PLUGINS                                                             \
-    "[{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","\
-    "  \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {"             \
-    "    \"/\": \"hello\", \"/a\": \"body-a\", \"/b\": \"bee\","            \
-    "    \"/c\": \"sea-c\"}}},"                                             \
-    " {\"name\": \"small\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","\
-    "  \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hi\"},"\
-    "    \"max_header_size\": 256}}]"
+#define PLUGINS_FMT                                                          \
+    "[{\"name\": \"hello\","                                                 \
+    "  \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","                     \
+    "  \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {"              \
+    "    \"/\": \"hello\", \"/a\": \"body-a\", \"/b\": \"bee\","             \
+    "    \"/c\": \"sea-c\", \"/big\": \"%s\"}}},"                            \
+    " {\"name\": \"small\","                                                 \
+    "  \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","                     \
+    "  \"config\": {\"listen\": \"127.0.0.1:0\","                            \
+    "    \"routes\": {\"/\": \"hi\"}, \"max_header_size\": 256}}]"
+/* The body of /big: BIG_BODY_LEN bytes of a 16-byte pattern. */
+#define BIG_BODY_LEN (16 * 1024)
 
 #define MAX_CONNS 128
 
@@ -54,16 +58,39 @@ static const char *backend = "epoll";
 static const char *const pipe_paths[] = { "/a", "/b", "/c" };
 static const char *const pipe_bodies[] = { "body-a", "bee", "sea-c" };
 
+/* Fills big with the /big body (BIG_BODY_LEN bytes and a NUL). */
+static void
+big_body(char *big)
+{
+    size_t i;
+
+    for (i = 0; i < BIG_BODY_LEN; i++) {
+        big[i] = "0123456789abcdef"[i % 16];
+    }
+    big[BIG_BODY_LEN] = '\0';
+}
+
 static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
+    char *big = malloc(BIG_BODY_LEN + 1);
+    char *plugins = malloc(sizeof(PLUGINS_FMT) + BIG_BODY_LEN);
+    int rc;
 
-    if (f == NULL) {
+    if (f == NULL || big == NULL || plugins == NULL) {
+        free(f);
+        free(big);
+        free(plugins);
         return -1;
     }
     *state = f;
-    if (host_start(&f->host, backend, PLUGINS) < 0
+    big_body(big);
+    snprintf(plugins, sizeof(PLUGINS_FMT) + BIG_BODY_LEN, PLUGINS_FMT, big);
+    rc = host_start(&f->host, backend, plugins);
+    free(big);
+    free(plugins);
+    if (rc < 0
         || (f->port = host_port(&f->host, "hello", HOST_TIMEOUT_MS)) <= 0
         || (f->small_port = host_port(&f->host, "small", HOST_TIMEOUT_MS))
                <= 0) {
@@ -294,6 +321,34 @@ test_bad_request(void **state)
     expect_closed(hc);
 }
 
+/*
+ * After an error response the server closes gracefully (lingering: it
+ * shuts its side and drops input), but not forever: a client that keeps
+ * sending is cut off (its sends fail) within a few seconds.
+ */
+static void
+test_bad_request_linger_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *hc = conn_open(f, f->port);
+    struct timespec tick = { 0, 50 * 1000000L };
+    char junk[512];
+    int i;
+
+    memset(junk, 'j', sizeof(junk));
+    send_str(hc, "NOT-HTTP\r\n\r\n");
+    expect(hc, 0, &f->r, 400, NULL);
+    for (i = 0; i < 100; i++) { /* up to 5 s */
+        if (send(hc->fd, junk, sizeof(junk), MSG_NOSIGNAL) < 0
+            && errno != EAGAIN) {
+            break;
+        }
+        nanosleep(&tick, NULL);
+    }
+    print_message("cut off after %d ms\n", i * 50);
+    assert_true(i < 100);
+}
+
 /* Sends a GET / whose head (request line + headers) is exactly len bytes
  * (len >= 64), padded with one header. */
 static void
@@ -422,10 +477,22 @@ test_pipelining(void **state)
     }
 }
 
+/* The path of request i of the backpressure test: mostly small routes,
+ * every tenth the big one, some 404s. */
+static const char *
+bp_path(int i)
+{
+    if (i % 10 == 3) {
+        return "/big";
+    }
+    return i % 11 == 7 ? "/nope" : pipe_paths[i % 3];
+}
+
 /*
- * Many pipelined requests to a client that reads slowly (a small receive
- * buffer, and nothing read at first): the server stops reading while its
- * output is pending, and still answers everything in order.
+ * Far more pipelined requests than the socket buffers hold the responses
+ * of (about 16 MiB), from a client that reads nothing at first: the
+ * server's output goes pending, it stops reading (backpressure), and
+ * still answers everything in order.
  */
 static void
 test_pipelining_backpressure(void **state)
@@ -433,16 +500,20 @@ test_pipelining_backpressure(void **state)
     struct fixture *f = *state;
     struct http_conn *hc = conn_open(f, f->port);
     struct timespec settle = { 0, 200 * 1000000L };
-    const int n = 20000;
+    const int n = 10000;
     size_t len = 0, sent = 0, cap = (size_t) n * 64;
-    char *buf = malloc(cap);
-    int rcvbuf = 4096, k, done = 0;
+    char *buf = malloc(cap), *big = malloc(BIG_BODY_LEN + 1);
+    const char *path;
+    int k, done = 0;
     ssize_t w;
 
     assert_non_null(buf);
-    setsockopt(hc->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    assert_non_null(big);
+    big_body(big);
     for (k = 0; k < n; k++) {
-        len += pipe_request(buf + len, cap - len, k);
+        len += (size_t) snprintf(buf + len, cap - len,
+                                 "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+                                 bp_path(k));
     }
     /* Write what the sockets take without reading anything. */
     while (sent < len
@@ -451,13 +522,18 @@ test_pipelining_backpressure(void **state)
     }
     nanosleep(&settle, NULL);
     while (done < n) {
-        int rc = http_take_response(hc, done % 7 == 5, &f->r);
+        int rc = http_take_response(hc, 0, &f->r);
 
         assert_int_not_equal(rc, -1);
         if (rc == 1) {
-            assert_int_equal(f->r.status, done % 11 == 7 ? 404 : 200);
-            if (done % 11 != 7 && done % 7 != 5) {
-                assert_string_equal(f->r.body, pipe_bodies[done % 3]);
+            path = bp_path(done);
+            if (strcmp(path, "/nope") == 0) {
+                assert_int_equal(f->r.status, 404);
+            } else {
+                assert_int_equal(f->r.status, 200);
+                assert_string_equal(f->r.body, strcmp(path, "/big") == 0
+                                                   ? big
+                                                   : pipe_bodies[done % 3]);
             }
             done++;
             continue;
@@ -472,6 +548,7 @@ test_pipelining_backpressure(void **state)
     }
     assert_int_equal(sent, len);
     free(buf);
+    free(big);
 }
 
 /* Connection: close: the response says so, then EOF. */
@@ -559,6 +636,7 @@ main(int argc, char **argv)
         T(test_head),
         T(test_query_and_absolute_url),
         T(test_bad_request),
+        T(test_bad_request_linger_bounded),
         T(test_header_too_large),
         T(test_keepalive_1000),
         T(test_pipelining),
