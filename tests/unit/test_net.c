@@ -1,0 +1,317 @@
+/*
+ * tests/unit/test_net.c: the socket helpers of the plugin API (host/net.c)
+ * on real sockets: TCP listeners on IPv4 and IPv6, Unix listeners with a
+ * mode, stale and live socket files, address errors, accept and
+ * accept_batch, and accept surviving EMFILE.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fakes/fake_backend.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+
+static char err[512];
+
+static ioloop_loop_t *
+new_loop(void)
+{
+    ioloop_loop_t *loop = ioloop_loop_new(&fake_backend_ops, err,
+                                          sizeof(err));
+
+    assert_non_null(loop);
+    return loop;
+}
+
+static int
+bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &ss, &len), 0);
+    return ss.ss_family == AF_INET6
+               ? ntohs(((struct sockaddr_in6 *) &ss)->sin6_port)
+               : ntohs(((struct sockaddr_in *) &ss)->sin_port);
+}
+
+static int
+connect_tcp(int family, int port)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    if (family == AF_INET6) {
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                                 .sin6_port = htons((uint16_t) port),
+                                 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+        rc = connect(fd, (struct sockaddr *) &a, sizeof(a));
+    } else {
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t) port)};
+
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        rc = connect(fd, (struct sockaddr *) &a, sizeof(a));
+    }
+    assert_int_equal(rc, 0);
+    return fd;
+}
+
+/* Waits up to 1 s for fd to be readable. */
+static void
+wait_readable(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+
+    assert_int_equal(poll(&p, 1, 1000), 1);
+}
+
+static void
+test_listen_tcp_v4_and_v6(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    int fd, c, a, flags;
+
+    (void) state;
+    fd = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err, sizeof(err));
+    assert_true(fd >= 0);
+    flags = fcntl(fd, F_GETFL);
+    assert_true(flags & O_NONBLOCK);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(ioloop__accept(loop, fd), -EAGAIN);
+    c = connect_tcp(AF_INET, bound_port(fd));
+    wait_readable(fd);
+    a = ioloop__accept(loop, fd);
+    assert_true(a >= 0);
+    assert_true(fcntl(a, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(a, F_GETFD) & FD_CLOEXEC);
+    close(a);
+    close(c);
+    close(fd);
+
+    fd = ioloop__listen_tcp(loop, "[::1]:0", 16, IOLOOP_LISTEN_REUSEPORT, err,
+                            sizeof(err));
+    if (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT) {
+        print_message("no IPv6 loopback here: %s\n", err);
+    } else {
+        int second;
+
+        assert_true(fd >= 0);
+        c = connect_tcp(AF_INET6, bound_port(fd));
+        wait_readable(fd);
+        a = ioloop__accept(loop, fd);
+        assert_true(a >= 0);
+        close(a);
+        close(c);
+        /* SO_REUSEPORT: a second listener may share the port. */
+        {
+            char addr[64];
+
+            snprintf(addr, sizeof(addr), "[::1]:%d", bound_port(fd));
+            second = ioloop__listen_tcp(loop, addr, 16,
+                                        IOLOOP_LISTEN_REUSEPORT, err,
+                                        sizeof(err));
+        }
+        assert_true(second >= 0);
+        close(second);
+        close(fd);
+    }
+    ioloop_loop_free(loop);
+}
+
+static void
+test_listen_tcp_errors(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    char addr[64];
+    int fd, taken;
+
+    (void) state;
+    assert_int_equal(ioloop__listen_tcp(loop, "nonsense", 0, 0, err,
+                                        sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "listen \"nonsense\": expected HOST:PORT or "
+                             "[IPV6]:PORT");
+    assert_int_equal(ioloop__listen_tcp(loop, "::1:80", 0, 0, err,
+                                        sizeof(err)),
+                     -EINVAL);
+    assert_int_equal(ioloop__listen_tcp(loop, "127.0.0.1:http", 0, 0, err,
+                                        sizeof(err)),
+                     -EINVAL);
+    taken = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err, sizeof(err));
+    assert_true(taken >= 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(taken));
+    fd = ioloop__listen_tcp(loop, addr, 0, 0, err, sizeof(err));
+    assert_int_equal(fd, -EADDRINUSE);
+    {
+        char expected[128];
+
+        snprintf(expected, sizeof(expected),
+                 "listen %s: Address already in use", addr);
+        assert_string_equal(err, expected);
+    }
+    close(taken);
+    ioloop_loop_free(loop);
+}
+
+static void
+test_listen_unix(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    char dir[] = "/tmp/ioloop-net-XXXXXX", path[128], file[128];
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, again, c, a;
+
+    (void) state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/s.sock", dir);
+    fd = ioloop__listen_unix(loop, path, 0600, 0, err, sizeof(err));
+    assert_true(fd >= 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* A live server answers there: refused, and the file is kept. */
+    again = ioloop__listen_unix(loop, path, 0, 0, err, sizeof(err));
+    assert_int_equal(again, -EADDRINUSE);
+    strcpy(sun.sun_path, path);
+    c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(c, (struct sockaddr *) &sun, sizeof(sun)), 0);
+    wait_readable(fd);
+    a = ioloop__accept(loop, fd);
+    assert_true(a >= 0);
+    close(a);
+    close(c);
+    /* The process died (fd closed, file left): the stale file is
+     * replaced. */
+    close(fd);
+    fd = ioloop__listen_unix(loop, path, 0, 0, err, sizeof(err));
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    /* Not a socket: never removed. */
+    snprintf(file, sizeof(file), "%s/plain", dir);
+    close(open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    assert_int_equal(ioloop__listen_unix(loop, file, 0, 0, err, sizeof(err)),
+                     -EEXIST);
+    assert_non_null(strstr(err, "exists and is not a socket"));
+    unlink(file);
+    rmdir(dir);
+    ioloop_loop_free(loop);
+}
+
+static void
+test_accept_batch(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    int fd, c[5], got[8], n, total = 0;
+
+    (void) state;
+    fd = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err, sizeof(err));
+    assert_int_equal(ioloop__accept_batch(loop, fd, got, 8), 0);
+    for (int i = 0; i < 5; i++) {
+        c[i] = connect_tcp(AF_INET, bound_port(fd));
+    }
+    wait_readable(fd);
+    n = ioloop__accept_batch(loop, fd, got, 3);
+    assert_int_equal(n, 3);
+    total += n;
+    for (int i = 0; i < n; i++) {
+        close(got[i]);
+    }
+    while (total < 5) {
+        wait_readable(fd);
+        n = ioloop__accept_batch(loop, fd, got, 8);
+        assert_true(n >= 1);
+        total += n;
+        for (int i = 0; i < n; i++) {
+            close(got[i]);
+        }
+    }
+    assert_int_equal(ioloop__accept_batch(loop, fd, got, 8), 0);
+    for (int i = 0; i < 5; i++) {
+        close(c[i]);
+    }
+    close(fd);
+    ioloop_loop_free(loop);
+}
+
+/* Out of fds: the pending connection is accepted and closed (the client
+ * sees EOF instead of a hang), -EMFILE is returned, the listener is no
+ * longer readable, and accept works again once fds are free. */
+static void
+test_accept_survives_emfile(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    struct rlimit old, low;
+    int fd, c, filler[64], nfill = 0, rc;
+    char buf[8];
+
+    (void) state;
+    fd = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err, sizeof(err));
+    c = connect_tcp(AF_INET, bound_port(fd));
+    wait_readable(fd);
+    getrlimit(RLIMIT_NOFILE, &old);
+    /* Use up every fd below a low limit. */
+    low = old;
+    low.rlim_cur = (rlim_t) fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    close((int) low.rlim_cur);
+    low.rlim_cur += 8;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (nfill < 64 && (filler[nfill] = dup(fd)) >= 0) {
+        nfill++;
+    }
+    rc = ioloop__accept(loop, fd);
+    for (int i = 0; i < nfill; i++) {
+        close(filler[i]);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    assert_int_equal(rc, -EMFILE);
+    /* The client was closed, not left waiting. */
+    wait_readable(c);
+    assert_true(read(c, buf, sizeof(buf)) <= 0);
+    assert_int_equal(ioloop__accept(loop, fd), -EAGAIN);
+    close(c);
+    /* The reserve is back: the next connection is accepted normally. */
+    c = connect_tcp(AF_INET, bound_port(fd));
+    wait_readable(fd);
+    rc = ioloop__accept(loop, fd);
+    assert_true(rc >= 0);
+    close(rc);
+    close(c);
+    close(fd);
+    ioloop_loop_free(loop);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listen_tcp_v4_and_v6),
+        cmocka_unit_test(test_listen_tcp_errors),
+        cmocka_unit_test(test_listen_unix),
+        cmocka_unit_test(test_accept_batch),
+        cmocka_unit_test(test_accept_survives_emfile),
+    };
+
+    ioloop__log_threshold = IOLOOP_LOG_ERROR;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
