@@ -8,9 +8,9 @@ CONFIG     ?= config/host.json
 
 # Debian packages the build and the tests need.
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
-            libhttp-parser-dev curl
+            libhttp-parser-dev liburing-dev curl
 
-.PHONY: all setup build build-asan run test clean
+.PHONY: all setup build build-asan run test bench clean
 
 all: build
 
@@ -48,6 +48,16 @@ test: build build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+# Benchmarks beside libev, libevent, libuv, nginx and the tornado demo, in
+# their own build (build-bench/); not part of `make test`. BENCH_QUICK=1 for
+# a fast pass. See docs/performance.md.
+bench: setup
+	bench/setup.sh
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DIOLOOP_BENCH=ON
+	cmake --build build-bench -j $(JOBS) --target bench_all
+	bench/run.sh build-bench
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

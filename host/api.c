@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "net.h"
 #include "signals.h"
+#include "stream.h"
 
 static void api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -36,6 +37,16 @@ static const struct ioloop_api api = {
     .listen_unix = ioloop__listen_unix,
     .signal_subscribe = ioloop_signal_subscribe,
     .signal_unsubscribe = ioloop_signal_unsubscribe,
+    .stream_new = ioloop_stream_new,
+    .stream_read_until = ioloop_stream_read_until,
+    .stream_read_bytes = ioloop_stream_read_bytes,
+    .stream_read_some = ioloop_stream_read_some,
+    .stream_read_until_close = ioloop_stream_read_until_close,
+    .stream_write = ioloop_stream_write,
+    .stream_close = ioloop_stream_close,
+    .stream_error = ioloop_stream_error,
+    .stream_fd = ioloop_stream_fd,
+    .stream_pending = ioloop_stream_pending,
 };
 
 const struct ioloop_api *

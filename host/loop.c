@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "stream.h"
 #include "timers.h"
 #include "waker.h"
 
@@ -181,6 +182,7 @@ ioloop_loop_free(ioloop_loop_t *loop)
     if (loop == NULL) {
         return;
     }
+    ioloop__streams_reap(loop);
     if (loop->backend_state != NULL) {
         loop->backend->destroy(loop->backend_state);
     }

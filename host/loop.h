@@ -7,6 +7,7 @@
 #ifndef IOLOOP_HOST_LOOP_H
 #define IOLOOP_HOST_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -24,8 +24,6 @@
 #define ECHO_IN_SIZE (64 * 1024)
 /* Connections accepted per readiness event. */
 #define ECHO_ACCEPT_BATCH 64
-/* How long accepting pauses when the process is out of descriptors. */
-#define ECHO_ACCEPT_PAUSE (100 * IOLOOP_NS_PER_MS)
 
 struct echo_conn;
 
@@ -34,8 +32,6 @@ struct echo {
     const struct ioloop_api *api;
     ioloop_loop_t *loop;
     int listen_fd;
-    ioloop_timer_t accept_timer; /* nonzero: accepting paused (EMFILE) */
-    int accept_warned;           /* the pause was logged */
     struct echo_conn *conns;     /* doubly linked, for fini */
     char in[ECHO_IN_SIZE];
 };
@@ -58,8 +54,6 @@ static int echo_config(const struct json_t *config, const char **listen,
                        int *backlog, char *err, size_t errlen);
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                           void *arg);
-static int echo_accept_failed(struct echo *e, int rc);
-static int echo_accept_resume(ioloop_loop_t *loop, void *arg);
 static int echo_conn_open(struct echo *e, int fd);
 static int echo_conn_on_io(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
@@ -133,11 +127,7 @@ echo_fini(void *state)
     while (e->conns != NULL) {
         echo_conn_free(e->conns);
     }
-    if (e->accept_timer != 0) {
-        e->api->cancel(e->loop, e->accept_timer);
-    } else {
-        e->api->remove_handler(e->loop, e->listen_fd);
-    }
+    e->api->remove_handler(e->loop, e->listen_fd);
     close(e->listen_fd);
     free(e);
 }
@@ -193,7 +183,11 @@ echo_config(const struct json_t *config, const char **listen, int *backlog,
     return 0;
 }
 
-/* The listener is readable: accepts up to ECHO_ACCEPT_BATCH connections. */
+/*
+ * The listener is readable: accepts up to ECHO_ACCEPT_BATCH connections.
+ * On EMFILE/ENFILE the host already closed the pending connection and
+ * warned, so that is not an error here.
+ */
 static int
 echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
@@ -203,65 +197,19 @@ echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     (void) events;
     for (i = 0; i < ECHO_ACCEPT_BATCH; i++) {
         cfd = e->api->accept(loop, fd);
-        if (cfd < 0) {
-            return echo_accept_failed(e, cfd);
+        if (cfd == -EAGAIN || cfd == -ECONNABORTED || cfd == -EPROTO
+            || cfd == -EMFILE || cfd == -ENFILE) {
+            return 0;
         }
-        e->accept_warned = 0;
+        if (cfd < 0) {
+            return cfd;
+        }
         rc = echo_conn_open(e, cfd);
         if (rc < 0) {
             return rc;
         }
     }
     return 0;
-}
-
-/*
- * Handles accept's -errno rc. Out of descriptors, the level-triggered
- * listener would report the queued connection again at once: stop
- * watching it for ECHO_ACCEPT_PAUSE instead of spinning, and warn once
- * until an accept succeeds again.
- */
-static int
-echo_accept_failed(struct echo *e, int rc)
-{
-    switch (rc) {
-    case -EAGAIN:
-    case -ECONNABORTED:
-    case -EPROTO:
-    case -EINTR:
-        return 0;
-    case -EMFILE:
-    case -ENFILE:
-    case -ENOBUFS:
-    case -ENOMEM:
-        break;
-    default:
-        return rc;
-    }
-    if (!e->accept_warned) {
-        e->api->log(e->loop, IOLOOP_LOG_WARN,
-                    "accept: %s; pausing accepts for %d ms", strerror(-rc),
-                    (int) (ECHO_ACCEPT_PAUSE / IOLOOP_NS_PER_MS));
-        e->accept_warned = 1;
-    }
-    e->accept_timer = e->api->call_later(e->loop, ECHO_ACCEPT_PAUSE,
-                                         echo_accept_resume, e);
-    if (e->accept_timer == 0) {
-        return 0; /* keep the listener: a busy loop beats a dead one */
-    }
-    e->api->remove_handler(e->loop, e->listen_fd);
-    return 0;
-}
-
-/* The accept pause is over: watch the listener again. */
-static int
-echo_accept_resume(ioloop_loop_t *loop, void *arg)
-{
-    struct echo *e = arg;
-
-    e->accept_timer = 0;
-    return e->api->add_handler(loop, e->listen_fd, IOLOOP_READ,
-                               echo_on_accept, e);
 }
 
 /* Takes ownership of fd: a new connection, registered for reading. */

@@ -64,12 +64,8 @@ struct hello {
     uint32_t max_head; /* request line + headers, bytes */
     int backlog;       /* 0: SOMAXCONN */
 
-    /* --- Listener. --- */
+    /* --- The listener and its connections (linked, for fini). --- */
     int listen_fd;
-    ioloop_timer_t accept_timer; /* nonzero: accepting paused (EMFILE) */
-    int accept_warned;           /* the pause was logged; reset on success */
-
-    /* --- Connections (a doubly linked list, for fini). --- */
     struct hello_conn *conns;
 
     /* --- Scratch state of the connection being served. --- */

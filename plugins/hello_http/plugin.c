@@ -13,8 +13,6 @@
 /* Connections accepted per readiness event, so one busy listener cannot
  * starve the established connections. */
 #define HELLO_ACCEPT_BATCH 64
-/* How long accepting pauses when the process is out of descriptors. */
-#define HELLO_ACCEPT_PAUSE (100 * IOLOOP_NS_PER_MS)
 
 static int hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                       const struct json_t *config, void **state, char *err,
@@ -22,8 +20,6 @@ static int hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
 static void hello_fini(void *state);
 static int hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
-static int hello_accept_failed(struct hello *h, int rc);
-static int hello_accept_resume(ioloop_loop_t *loop, void *arg);
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -95,11 +91,7 @@ hello_fini(void *state)
     struct hello *h = state;
 
     hello__conn_close_all(h);
-    if (h->accept_timer != 0) {
-        h->api->cancel(h->loop, h->accept_timer);
-    } else {
-        h->api->remove_handler(h->loop, h->listen_fd);
-    }
+    h->api->remove_handler(h->loop, h->listen_fd);
     close(h->listen_fd);
     hello__config_free(h);
     free(h);
@@ -107,8 +99,10 @@ hello_fini(void *state)
 
 /*
  * The listener is readable: accepts up to HELLO_ACCEPT_BATCH connections.
- * Returns 0, or -errno for an accept or registration failure that is
- * neither transient nor descriptor exhaustion.
+ * Out of descriptors (EMFILE, ENFILE) the host has already closed the
+ * pending connection and warned (at most once a second), so the
+ * listener does not stay readable and nothing is logged here. Returns 0,
+ * or -errno for any other accept or registration failure.
  */
 static int
 hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -119,64 +113,17 @@ hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     (void) events;
     for (i = 0; i < HELLO_ACCEPT_BATCH; i++) {
         cfd = h->api->accept(loop, fd);
-        if (cfd < 0) {
-            return hello_accept_failed(h, cfd);
+        if (cfd == -EAGAIN || cfd == -ECONNABORTED || cfd == -EPROTO
+            || cfd == -EMFILE || cfd == -ENFILE) {
+            return 0;
         }
-        h->accept_warned = 0;
+        if (cfd < 0) {
+            return cfd;
+        }
         rc = hello__conn_open(h, cfd);
         if (rc < 0) {
             return rc;
         }
     }
     return 0;
-}
-
-/*
- * Handles accept's -errno rc. Out of descriptors (or kernel memory), the
- * pending connection stays queued and the level-triggered listener would
- * report it again at once: stop watching the listener for
- * HELLO_ACCEPT_PAUSE instead of spinning, and warn once until an accept
- * succeeds again.
- */
-static int
-hello_accept_failed(struct hello *h, int rc)
-{
-    switch (rc) {
-    case -EAGAIN:
-    case -ECONNABORTED:
-    case -EPROTO:
-    case -EINTR:
-        return 0;
-    case -EMFILE:
-    case -ENFILE:
-    case -ENOBUFS:
-    case -ENOMEM:
-        break;
-    default:
-        return rc;
-    }
-    if (!h->accept_warned) {
-        h->api->log(h->loop, IOLOOP_LOG_WARN,
-                    "accept: %s; pausing accepts for %d ms", strerror(-rc),
-                    (int) (HELLO_ACCEPT_PAUSE / IOLOOP_NS_PER_MS));
-        h->accept_warned = 1;
-    }
-    h->accept_timer = h->api->call_later(h->loop, HELLO_ACCEPT_PAUSE,
-                                         hello_accept_resume, h);
-    if (h->accept_timer == 0) {
-        return 0; /* keep the listener: a busy loop beats a dead one */
-    }
-    h->api->remove_handler(h->loop, h->listen_fd);
-    return 0;
-}
-
-/* The accept pause is over: watch the listener again. */
-static int
-hello_accept_resume(ioloop_loop_t *loop, void *arg)
-{
-    struct hello *h = arg;
-
-    h->accept_timer = 0;
-    return h->api->add_handler(loop, h->listen_fd, IOLOOP_READ,
-                               hello_on_accept, h);
 }

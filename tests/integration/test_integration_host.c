@@ -268,25 +268,25 @@ test_listen_failure_refused(void **state)
 }
 
 /*
- * Out of descriptors (RLIMIT_NOFILE 24 in the host), accept fails with
- * EMFILE while connections stay queued: the plugin warns once and pauses
- * accepting instead of spinning on the level-triggered listener, and
- * serves the queued connections once descriptors are free again.
+ * Out of descriptors (RLIMIT_NOFILE 24 in the host): the host's accept
+ * sheds connections it has no fd for and warns at most once a second;
+ * the plugin neither spins nor logs per connection; the connections it
+ * did accept are served; once fds are free, new connections are served.
  */
 static void
-test_emfile_pauses_accepting(void **state)
+test_emfile(void **state)
 {
     struct fixture *f = *state;
-    struct http_conn *hc = malloc(sizeof(*hc));
+    struct http_conn *hc = calloc(40, sizeof(*hc));
     struct http_response *r = malloc(sizeof(*r));
     struct timespec idle = { 0, 500 * 1000000L };
-    int port, fds[40], i, n;
+    int port, i, served = 0, warnings;
     long cpu;
 
     assert_non_null(hc);
     assert_non_null(r);
-    f->hc[0] = hc;
-    hc->fd = -1;
+    f->hc[0] = hc; /* freed (and hc[0] closed) by teardown */
+    hc[0].fd = -1;
     assert_int_equal(host_start_nofile(&f->host, backend,
                                        "[{\"name\": \"hello\", \"path\": "
                                        HELLO_SO ", \"config\": {\"listen\": "
@@ -296,28 +296,48 @@ test_emfile_pauses_accepting(void **state)
                      0);
     port = port_of(f, "hello");
     for (i = 0; i < 40; i++) {
-        fds[i] = client_connect(port);
-        assert_true(fds[i] >= 0);
+        assert_int_equal(http_connect(&hc[i], port), 0);
     }
-    /* Give the host time to hit the limit, then measure it idling. */
+    /* Let the host hit the limit, then measure it idling. */
     nanosleep(&idle, NULL);
     cpu = host_cpu_ms(&f->host);
     nanosleep(&idle, NULL);
     cpu = host_cpu_ms(&f->host) - cpu;
-    n = host_log_count(&f->host, "pausing accepts");
-    if (n != 1 || cpu > 200) {
-        fprintf(stderr, "EMFILE: %d warnings, %ld ms CPU in 500 ms\n", n,
-                cpu);
+    warnings = host_log_count(&f->host, "Too many open files");
+    for (i = 0; i < 40; i++) {
+        if (client_write_all(hc[i].fd, "GET / HTTP/1.1\r\n\r\n", 18,
+                             CLIENT_TIMEOUT_MS) == 0
+            && http_read_response(&hc[i], 0, r) == 0) {
+            assert_int_equal(r->status, 200);
+            served++;
+        }
+    }
+    print_message("EMFILE: %d of 40 served, %d warnings, %ld ms CPU in "
+                  "500 ms\n",
+                  served, warnings, cpu);
+    if (served == 0 || served == 40 || warnings < 1 || warnings > 3
+        || cpu < 0 || cpu > 200) {
         host_dump_log(&f->host);
     }
-    assert_int_equal(n, 1);
+    assert_true(served > 0 && served < 40);
+    assert_true(warnings >= 1 && warnings <= 3);
     assert_true(cpu >= 0 && cpu <= 200);
 
-    for (i = 0; i < 40; i++) {
-        close(fds[i]);
+    for (i = 1; i < 40; i++) {
+        close(hc[i].fd);
     }
-    assert_int_equal(http_connect(hc, port), 0);
-    assert_int_equal(http_get(hc, "/", r), 0);
+    close(hc[0].fd);
+    /* The host frees the fds as it sees the closes: retry until then. */
+    for (i = 0; i < 50; i++) {
+        assert_int_equal(http_connect(&hc[0], port), 0);
+        if (http_get(&hc[0], "/", r) == 0) {
+            break;
+        }
+        close(hc[0].fd);
+        hc[0].fd = -1;
+        usleep(100 * 1000);
+    }
+    assert_true(i < 50);
     assert_int_equal(r->status, 200);
     free(r);
     stop_cleanly(f, SIGTERM);
@@ -333,7 +353,7 @@ main(int argc, char **argv)
         T(test_two_instances),
         T(test_bad_config_refused),
         T(test_listen_failure_refused),
-        T(test_emfile_pauses_accepting),
+        T(test_emfile),
 #undef T
     };
 

@@ -1,0 +1,49 @@
+/*
+ * bench/common/bench.h: what every benchmark driver shares: the clock,
+ * medians, the fd limit, a reproducible random sequence and the knobs
+ * read from the environment (BENCH_QUICK).
+ */
+#ifndef IOLOOP_BENCH_COMMON_H
+#define IOLOOP_BENCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The median, min and max of a set of samples. */
+struct bench_stats {
+    double median;
+    double min;
+    double max;
+};
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t bench_now_ns(void);
+
+/* Sleeps until the monotonic clock reads at least deadline_ns. */
+void bench_sleep_until(int64_t deadline_ns);
+
+/* Sorts v in place and returns its median (mean of the middle two when n
+ * is even), min and max. n > 0. */
+struct bench_stats bench_stats(double *v, size_t n);
+
+/* Prints " <median> [<min>-<max>] <median/ref>x", 27 columns (sorts v). */
+void bench_print_cell(double *v, size_t n, double ref);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft
+ * limit. */
+long bench_raise_nofile(void);
+
+/* 1 when BENCH_QUICK is set to anything but "" or "0". */
+int bench_quick(void);
+
+/* A splitmix64 step: the same seed gives every contender the same
+ * sequence. */
+uint64_t bench_rand(uint64_t *state);
+
+/* Prints "what: strerror(errno)" to stderr and exits 1. */
+void bench_die(const char *what) __attribute__((noreturn));
+
+/* malloc/calloc that exit on failure (a benchmark has no plan B). */
+void *bench_calloc(size_t n, size_t size);
+
+#endif /* IOLOOP_BENCH_COMMON_H */

@@ -1,0 +1,156 @@
+/*
+ * bench/timers/main.c: the timers driver. Usage: timers BACKEND_DIR
+ *
+ * For T timers with pseudo-random delays in [0, 50 ms) (the same sequence
+ * for everyone), each iteration of each contender: add all (ns/add),
+ * cancel every other one (ns/cancel), sleep until every deadline has
+ * passed, then time the loop passes that fire the T/2 survivors
+ * (ns/fire). Contenders take turns iteration by iteration, the order
+ * rotated each time. Prints medians [min-max] and ratios to libev.
+ */
+#include "timers_bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench.h"
+#include "ioloop_open.h"
+
+#define MAX_DELAY_NS (50 * 1000000LL)
+#define SLACK_NS (2 * 1000000LL) /* past the last deadline, for ms clocks */
+#define NCONTENDERS 4
+#define REFERENCE 1 /* libev */
+
+enum { ADD, CANCEL, FIRE, NPHASES };
+
+struct contender {
+    const struct tm_ops *ops;
+    void *ctx;
+    double *ns[NPHASES]; /* per timed iteration */
+};
+
+struct plan {
+    size_t t;
+    int warmups;
+    int timed;
+};
+
+static void run_size(const struct plan *p, const void *epoll_ops);
+static void iterate(struct contender *c, const int64_t *delay, size_t t,
+                    int record, int iter);
+static void print_table(struct contender *c, const struct plan *p);
+
+int
+main(int argc, char **argv)
+{
+    struct ioloop_backend_lib lib;
+    struct plan plans[2] = {{10000, 3, 25}, {1000000, 2, 7}};
+    char err[256];
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s BACKEND_DIR\n", argv[0]);
+        return 2;
+    }
+    if (bench_quick()) {
+        plans[0] = (struct plan){10000, 1, 5};
+        plans[1] = (struct plan){1000000, 1, 3};
+    }
+    if (bench_ioloop_open(argv[1], "epoll", &lib, err, sizeof(err)) < 0) {
+        fprintf(stderr, "timers: %s\n", err);
+        return 1;
+    }
+    printf("timers: delays pseudo-random in [0, 50 ms); add all, cancel "
+           "every other one, fire the survivors after every deadline "
+           "passed\n");
+    printf("  ns per timer: median [min-max] over the timed iterations; "
+           "x libev = median / libev median\n");
+    for (int i = 0; i < 2; i++) {
+        run_size(&plans[i], lib.ops);
+    }
+    return 0;
+}
+
+static void
+run_size(const struct plan *p, const void *epoll_ops)
+{
+    struct contender c[NCONTENDERS] = {
+        {.ops = &tm_ioloop}, {.ops = &tm_libev}, {.ops = &tm_libevent},
+        {.ops = &tm_libuv},
+    };
+    int64_t *delay = bench_calloc(p->t, sizeof(*delay));
+    uint64_t seed = 42;
+    char err[256];
+
+    for (size_t i = 0; i < p->t; i++) {
+        delay[i] = (int64_t) (bench_rand(&seed) % MAX_DELAY_NS);
+    }
+    for (int i = 0; i < NCONTENDERS; i++) {
+        c[i].ctx = c[i].ops->create(c[i].ops == &tm_ioloop ? epoll_ops : NULL,
+                                    p->t, err, sizeof(err));
+        if (c[i].ctx == NULL) {
+            fprintf(stderr, "timers: %s: %s\n", c[i].ops->name, err);
+            exit(1);
+        }
+        for (int ph = 0; ph < NPHASES; ph++) {
+            c[i].ns[ph] = bench_calloc((size_t) p->timed, sizeof(double));
+        }
+    }
+    for (int it = 0; it < p->warmups + p->timed; it++) {
+        for (int k = 0; k < NCONTENDERS; k++) {
+            iterate(&c[(k + it) % NCONTENDERS], delay, p->t,
+                    it >= p->warmups, it - p->warmups);
+        }
+    }
+    print_table(c, p);
+    for (int i = 0; i < NCONTENDERS; i++) {
+        c[i].ops->destroy(c[i].ctx);
+        for (int ph = 0; ph < NPHASES; ph++) {
+            free(c[i].ns[ph]);
+        }
+    }
+    free(delay);
+}
+
+static void
+iterate(struct contender *c, const int64_t *delay, size_t t, int record,
+        int iter)
+{
+    size_t survivors = t - t / 2;
+    int64_t t0, t1, t2, t3;
+
+    t0 = bench_now_ns();
+    c->ops->add_all(c->ctx, delay, t);
+    t1 = bench_now_ns();
+    c->ops->cancel_odd(c->ctx, t);
+    t2 = bench_now_ns();
+    bench_sleep_until(t1 + MAX_DELAY_NS + SLACK_NS);
+    t3 = bench_now_ns();
+    c->ops->fire(c->ctx, survivors);
+    if (record) {
+        c->ns[ADD][iter] = (double) (t1 - t0) / (double) t;
+        c->ns[CANCEL][iter] = (double) (t2 - t1) / (double) (t / 2);
+        c->ns[FIRE][iter] = (double) (bench_now_ns() - t3) / survivors;
+    }
+}
+
+static void
+print_table(struct contender *c, const struct plan *p)
+{
+    double ref[NPHASES];
+
+    for (int ph = 0; ph < NPHASES; ph++) {
+        ref[ph] = bench_stats(c[REFERENCE].ns[ph], (size_t) p->timed).median;
+    }
+    printf("\n  T=%zu: %d warm-up + %d timed iterations per contender\n",
+           p->t, p->warmups, p->timed);
+    printf("  %-10s  %-26s %-26s %-26s\n", "contender", "ns/add", "ns/cancel",
+           "ns/fire");
+    for (int i = 0; i < NCONTENDERS; i++) {
+        printf("  %-10s", c[i].ops->name);
+        for (int ph = 0; ph < NPHASES; ph++) {
+            bench_print_cell(c[i].ns[ph], (size_t) p->timed, ref[ph]);
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+}
