@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 static int write_manifest(struct host_process *hp, const char *backend,
-                          const char *plugins_json);
+                          const char *extra_json, const char *plugins_json);
 static void *reader_main(void *arg);
 static void wait_log_eof(struct host_process *hp, int timeout_ms);
 static int find_port(const char *log, const char *name);
@@ -33,6 +33,13 @@ host_start(struct host_process *hp, const char *backend,
 int
 host_start_nofile(struct host_process *hp, const char *backend,
                   const char *plugins_json, int nofile)
+{
+    return host_start_ex(hp, backend, NULL, plugins_json, nofile);
+}
+
+int
+host_start_ex(struct host_process *hp, const char *backend,
+              const char *extra_json, const char *plugins_json, int nofile)
 {
     struct rlimit lim = { (rlim_t) nofile, (rlim_t) nofile };
     char *argv[] = { "ioloop-host", "--config", hp->manifest, NULL };
@@ -56,7 +63,7 @@ host_start_nofile(struct host_process *hp, const char *backend,
         fprintf(stderr, "host: %s: %s\n", HOST_BINARY, strerror(errno));
         return -1;
     }
-    if (write_manifest(hp, backend, plugins_json) < 0) {
+    if (write_manifest(hp, backend, extra_json, plugins_json) < 0) {
         return -1;
     }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -247,7 +254,7 @@ host_cleanup(struct host_process *hp)
 /* Writes the manifest to a fresh temp folder. 0 or -1 (printed). */
 static int
 write_manifest(struct host_process *hp, const char *backend,
-               const char *plugins_json)
+               const char *extra_json, const char *plugins_json)
 {
     json_error_t jerr;
     json_t *plugins, *root;
@@ -263,6 +270,17 @@ write_manifest(struct host_process *hp, const char *backend,
                      HOST_BACKEND_DIR, "plugins", plugins);
     if (root == NULL) {
         return -1;
+    }
+    if (extra_json != NULL) {
+        json_t *extra = json_loads(extra_json, 0, &jerr);
+
+        rc = extra != NULL ? json_object_update(root, extra) : -1;
+        json_decref(extra);
+        if (rc < 0) {
+            fprintf(stderr, "host: extra manifest JSON is not an object\n");
+            json_decref(root);
+            return -1;
+        }
     }
     snprintf(hp->dir, sizeof(hp->dir), "/tmp/ioloop-itest-XXXXXX");
     if (mkdtemp(hp->dir) == NULL) {

@@ -51,6 +51,12 @@ int host_start(struct host_process *hp, const char *backend,
 int host_start_nofile(struct host_process *hp, const char *backend,
                       const char *plugins_json, int nofile);
 
+/* The general form: extra_json (an object, may be NULL) is merged into
+ * the manifest's top level, e.g. {"backend_swap": [...]}. */
+int host_start_ex(struct host_process *hp, const char *backend,
+                  const char *extra_json, const char *plugins_json,
+                  int nofile);
+
 /* CPU time (user + system) the host used so far, in ms; -1 if unknown. */
 long host_cpu_ms(struct host_process *hp);
 
