@@ -1,13 +1,11 @@
 /*
- * plugins/echo.c: TCP echo plugin. Every byte a client sends is written
- * back. Config: "listen" (required, "HOST:PORT"), "backlog" (optional
- * integer).
+ * plugins/echo.c: TCP echo plugin on the host's buffered streams. Every
+ * byte a client sends is written back. Config: "listen" (required,
+ * "HOST:PORT"), "backlog" (optional integer).
  *
- * A read lands in the instance's scratch buffer and is written back at
- * once. Only when the socket does not take it all is the rest copied to a
- * per-connection buffer; the connection then stops reading (backpressure:
- * it watches IOLOOP_WRITE only) until that buffer drained. An idle
- * connection is one small struct.
+ * Each connection reads some bytes, writes them back, and reads again
+ * only once the write reached the kernel: backpressure with at most one
+ * read's worth of data queued per connection.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,8 +18,8 @@
 #include <ioloop/plugin.h>
 #include <jansson.h>
 
-/* One read() lands here. */
-#define ECHO_IN_SIZE (64 * 1024)
+/* Most bytes one read hands over (and so queued per connection). */
+#define ECHO_CHUNK (64 * 1024)
 /* Connections accepted per readiness event. */
 #define ECHO_ACCEPT_BATCH 64
 
@@ -32,18 +30,14 @@ struct echo {
     const struct ioloop_api *api;
     ioloop_loop_t *loop;
     int listen_fd;
-    struct echo_conn *conns;     /* doubly linked, for fini */
-    char in[ECHO_IN_SIZE];
+    struct echo_conn *conns; /* doubly linked, for fini */
 };
 
 struct echo_conn {
     struct echo_conn *prev;
     struct echo_conn *next;
     struct echo *e;
-    char *out;      /* bytes not yet written back, NULL: none */
-    size_t out_off; /* out[out_off..out_len) is pending */
-    size_t out_len;
-    int fd;
+    ioloop_stream_t *s;
 };
 
 static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
@@ -55,12 +49,10 @@ static int echo_config(const struct json_t *config, const char **listen,
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                           void *arg);
 static int echo_conn_open(struct echo *e, int fd);
-static int echo_conn_on_io(ioloop_loop_t *loop, int fd, unsigned events,
-                           void *arg);
-static int echo_conn_read(struct echo_conn *c);
-static int echo_conn_write(struct echo_conn *c);
-static int echo_conn_done(struct echo_conn *c, int rc);
-static void echo_conn_free(struct echo_conn *c);
+static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
+                         void *arg);
+static void echo_on_written(ioloop_stream_t *s, void *arg);
+static void echo_on_close(ioloop_stream_t *s, void *arg);
 
 static const char *const echo_config_keys[] = { "listen", "backlog", NULL };
 
@@ -124,8 +116,13 @@ echo_fini(void *state)
 {
     struct echo *e = state;
 
+    /* Closed streams are freed by the host; no close callback comes. */
     while (e->conns != NULL) {
-        echo_conn_free(e->conns);
+        struct echo_conn *c = e->conns;
+
+        e->conns = c->next;
+        e->api->stream_close(c->s);
+        free(c);
     }
     e->api->remove_handler(e->loop, e->listen_fd);
     close(e->listen_fd);
@@ -192,42 +189,41 @@ static int
 echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
     struct echo *e = arg;
-    int i, cfd, rc;
+    int fds[ECHO_ACCEPT_BATCH], n, rc = 0;
 
     (void) events;
-    for (i = 0; i < ECHO_ACCEPT_BATCH; i++) {
-        cfd = e->api->accept(loop, fd);
-        if (cfd == -EAGAIN || cfd == -ECONNABORTED || cfd == -EPROTO
-            || cfd == -EMFILE || cfd == -ENFILE) {
-            return 0;
-        }
-        if (cfd < 0) {
-            return cfd;
-        }
-        rc = echo_conn_open(e, cfd);
-        if (rc < 0) {
-            return rc;
-        }
+    n = e->api->accept_batch(loop, fd, fds, ECHO_ACCEPT_BATCH);
+    if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
+        return 0;
     }
-    return 0;
+    for (int i = 0; i < n; i++) {
+        int r = echo_conn_open(e, fds[i]);
+
+        rc = rc < 0 ? rc : r;
+    }
+    return n < 0 ? n : rc;
 }
 
-/* Takes ownership of fd: a new connection, registered for reading. */
+/* Takes ownership of fd: a stream, reading. Returns 0 or -errno. */
 static int
 echo_conn_open(struct echo *e, int fd)
 {
-    struct echo_conn *c;
-    int rc;
+    struct echo_conn *c = calloc(1, sizeof(*c));
+    struct ioloop_stream_options opts = {
+        .size = sizeof(opts),
+        .close_cb = echo_on_close,
+        .arg = c,
+    };
 
-    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return -ENOMEM;
     }
     c->e = e;
-    c->fd = fd;
-    rc = e->api->add_handler(e->loop, fd, IOLOOP_READ, echo_conn_on_io, c);
-    if (rc < 0) {
+    c->s = e->api->stream_new(e->loop, fd, &opts);
+    if (c->s == NULL) {
+        int rc = -errno;
+
         close(fd);
         free(c);
         return rc;
@@ -237,105 +233,38 @@ echo_conn_open(struct echo *e, int fd)
         e->conns->prev = c;
     }
     e->conns = c;
-    return 0;
-}
-
-/* Reading when nothing is pending, else writing the pending bytes. An
- * error or hang-up surfaces in read() or send(). */
-static int
-echo_conn_on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
-{
-    struct echo_conn *c = arg;
-
-    (void) loop;
-    (void) fd;
-    (void) events;
-    return c->out != NULL ? echo_conn_write(c) : echo_conn_read(c);
-}
-
-/*
- * One read, written straight back; a remainder the socket does not take
- * is kept and the connection switches to IOLOOP_WRITE. EOF closes (no
- * output is pending while reading).
- */
-static int
-echo_conn_read(struct echo_conn *c)
-{
-    struct echo *e = c->e;
-    ssize_t n, w;
-    int rc;
-
-    n = read(c->fd, e->in, sizeof(e->in));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return 0;
-    }
-    if (n <= 0) {
-        return echo_conn_done(c, n < 0 ? -errno : 0);
-    }
-    w = send(c->fd, e->in, (size_t) n, MSG_NOSIGNAL);
-    if (w < 0) {
-        if (errno != EAGAIN && errno != EINTR) {
-            return echo_conn_done(c, -errno);
-        }
-        w = 0;
-    }
-    if (w == n) {
-        return 0;
-    }
-    c->out_len = (size_t) (n - w);
-    c->out_off = 0;
-    c->out = malloc(c->out_len);
-    if (c->out == NULL) {
-        return echo_conn_done(c, -ENOMEM);
-    }
-    memcpy(c->out, e->in + w, c->out_len);
-    rc = e->api->update_handler(e->loop, c->fd, IOLOOP_WRITE);
-    return rc < 0 ? echo_conn_done(c, rc) : 0;
-}
-
-/* Writable with bytes pending: send them; once drained, read again. */
-static int
-echo_conn_write(struct echo_conn *c)
-{
-    struct echo *e = c->e;
-    ssize_t w;
-    int rc;
-
-    w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-             MSG_NOSIGNAL);
-    if (w < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
-            return 0;
-        }
-        return echo_conn_done(c, -errno);
-    }
-    c->out_off += (size_t) w;
-    if (c->out_off < c->out_len) {
-        return 0;
-    }
-    free(c->out);
-    c->out = NULL;
-    rc = e->api->update_handler(e->loop, c->fd, IOLOOP_READ);
-    return rc < 0 ? echo_conn_done(c, rc) : 0;
-}
-
-/* Drops c. Returns rc for the loop to log, except for a peer that went
- * away, which is normal life. */
-static int
-echo_conn_done(struct echo_conn *c, int rc)
-{
-    echo_conn_free(c);
-    return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+    return e->api->stream_read_some(c->s, ECHO_CHUNK, echo_on_data);
 }
 
 static void
-echo_conn_free(struct echo_conn *c)
+echo_on_data(ioloop_stream_t *s, const char *data, size_t len, void *arg)
 {
-    struct echo *e = c->e;
+    struct echo_conn *c = arg;
 
-    e->api->remove_handler(e->loop, c->fd);
-    close(c->fd);
-    free(c->out);
+    /* Fails only on a closed stream, whose close callback then runs. */
+    c->e->api->stream_write(s, data, len, echo_on_written);
+}
+
+static void
+echo_on_written(ioloop_stream_t *s, void *arg)
+{
+    struct echo_conn *c = arg;
+
+    c->e->api->stream_read_some(s, ECHO_CHUNK, echo_on_data);
+}
+
+/* The peer closed (after its data came back) or went away. */
+static void
+echo_on_close(ioloop_stream_t *s, void *arg)
+{
+    struct echo_conn *c = arg;
+    struct echo *e = c->e;
+    int error = e->api->stream_error(s);
+
+    if (error != 0 && error != ECONNRESET && error != EPIPE) {
+        e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
+                    strerror(error));
+    }
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
