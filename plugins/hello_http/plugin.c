@@ -108,22 +108,17 @@ static int
 hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
     struct hello *h = arg;
-    int i, cfd, rc;
+    int fds[HELLO_ACCEPT_BATCH], n, rc = 0;
 
     (void) events;
-    for (i = 0; i < HELLO_ACCEPT_BATCH; i++) {
-        cfd = h->api->accept(loop, fd);
-        if (cfd == -EAGAIN || cfd == -ECONNABORTED || cfd == -EPROTO
-            || cfd == -EMFILE || cfd == -ENFILE) {
-            return 0;
-        }
-        if (cfd < 0) {
-            return cfd;
-        }
-        rc = hello__conn_open(h, cfd);
-        if (rc < 0) {
-            return rc;
-        }
+    n = h->api->accept_batch(loop, fd, fds, HELLO_ACCEPT_BATCH);
+    if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
+        return 0;
     }
-    return 0;
+    for (int i = 0; i < n; i++) {
+        int r = hello__conn_open(h, fds[i]); /* closes fds[i] on failure */
+
+        rc = rc < 0 ? rc : r;
+    }
+    return n < 0 ? n : rc;
 }
