@@ -16,6 +16,7 @@
 
 include(CMakePackageConfigHelpers)
 
+set(sdk_out ${CMAKE_BINARY_DIR}/sdk) # generated files
 set(IOLOOP_INSTALL_BINDIR bin)
 set(IOLOOP_INSTALL_INCLUDEDIR include)
 set(IOLOOP_INSTALL_BACKENDDIR lib/ioloop/backends)
@@ -66,13 +67,12 @@ install(CODE "
   set(IOLOOP_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
   set(IOLOOP_VERSION \"${PROJECT_VERSION}\")
   configure_file(\"${CMAKE_CURRENT_LIST_DIR}/ioloop.pc.in\"
-                 \"${CMAKE_BINARY_DIR}/sdk/ioloop.pc\" @ONLY)
+                 \"${sdk_out}/ioloop.pc\" @ONLY)
 ")
-install(FILES ${CMAKE_BINARY_DIR}/sdk/ioloop.pc
+install(FILES ${sdk_out}/ioloop.pc
         DESTINATION ${IOLOOP_INSTALL_PKGCONFIGDIR})
 
 # The CMake package: relocatable (paths relative to the config file).
-set(sdk_out ${CMAKE_BINARY_DIR}/sdk)
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/ioloopConfig.cmake.in
   ${sdk_out}/ioloopConfig.cmake

@@ -301,7 +301,10 @@ struct ioloop_api {
 
     /* Closes the stream now (queued output is dropped: close from the
      * write's done callback to flush first). The close callback runs in a
-     * later iteration, then the stream is freed. Safe to call twice. */
+     * later iteration, then the stream is freed. Safe to call twice. A
+     * stream closed in fini (the loop has stopped) is freed by the host
+     * without its close callback: free your per-connection state in fini
+     * yourself. */
     void (*stream_close)(ioloop_stream_t *s);
 
     /* Why the stream closed: 0 (peer closed, or stream_close), or a
@@ -314,6 +317,14 @@ struct ioloop_api {
     /* Bytes waiting to be written. */
     size_t (*stream_pending)(const ioloop_stream_t *s);
 };
+
+/*
+ * Whether the host's table has member (one appended by a later minor than
+ * the host may have): `if (IOLOOP_API_HAS(api, listen_unix)) ...`.
+ */
+#define IOLOOP_API_HAS(api, member)                                        \
+    ((api)->size >= offsetof(struct ioloop_api, member)                    \
+                        + sizeof((api)->member))
 
 /* The descriptor a plugin exports as ioloop_plugin_v1. */
 struct ioloop_plugin {

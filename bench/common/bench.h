@@ -19,6 +19,15 @@ struct bench_stats {
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);
 
+/*
+ * The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) in nanoseconds.
+ * The in-process benchmarks time their phases with it: the machine may be
+ * shared, and time another process stole from the benchmark's CPU is then
+ * not counted. Their loops never block in a timed phase, so on an idle
+ * machine it equals the wall-clock time.
+ */
+int64_t bench_cpu_ns(void);
+
 /* Sleeps until the monotonic clock reads at least deadline_ns. */
 void bench_sleep_until(int64_t deadline_ns);
 

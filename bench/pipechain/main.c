@@ -34,7 +34,8 @@ struct contender {
     uint32_t max_fd; /* 0: none */
     char label[32];
     char skipped[160]; /* why it did not run this N; "" when it did */
-    double *iter_us;   /* timed iterations of the current (N, A) */
+    double *iter_us;   /* timed iterations of the current (N, A), CPU */
+    double *wall_us;   /* the same, wall-clock */
     double *add_ns;    /* one per round */
     size_t niter;
     size_t nadd;
@@ -59,7 +60,7 @@ static void chain_close(struct chain *ch);
 static void run_contender(struct contender *c, struct chain *ch, int active,
                           const struct plan *p);
 static double iterate(const struct pc_ops *ops, void *ctx, struct chain *ch,
-                      int active);
+                      int active, double *wall_us);
 static void print_group(struct contender *c, size_t nc, int n, int active);
 
 int
@@ -88,8 +89,9 @@ main(int argc, char **argv)
            "in turn (order rotated): register N handlers, %d warm-up + %d "
            "timed iteration(s)\n",
            WRITES, p.rounds, p.warmups, p.timed);
-    printf("  time = one iteration (seed excluded); ns/read = time / "
-           "(A + W); x raw = median / raw epoll median; ns/add = "
+    printf("  us = thread CPU time of one iteration (seed excluded), "
+           "median/min/max; ns/read = median / (A + W); x raw = median / "
+           "raw epoll median; wall us = wall-clock median; ns/add = "
            "registering N handlers / N (median over rounds); runs = timed "
            "iterations (fewer once a contender spent %.0f s on one (N, A))"
            "\n", p.budget_us / 1e6);
@@ -157,6 +159,8 @@ add_contenders(struct contender *c, const char *dir,
     snprintf(c[nc++].label, sizeof(c->label), "libuv");
     for (size_t i = 0; i < nc; i++) {
         c[i].iter_us = bench_calloc((size_t) (p->rounds * p->timed),
+                                    sizeof(double));
+        c[i].wall_us = bench_calloc((size_t) (p->rounds * p->timed),
                                     sizeof(double));
         c[i].add_ns = bench_calloc((size_t) p->rounds, sizeof(double));
     }
@@ -254,11 +258,12 @@ run_contender(struct contender *c, struct chain *ch, int active,
         snprintf(c->skipped, sizeof(c->skipped), "skipped: %s", err);
         return;
     }
-    t0 = bench_now_ns();
+    t0 = bench_cpu_ns();
     c->ops->add_all(ctx, ch);
-    c->add_ns[c->nadd++] = (double) (bench_now_ns() - t0) / ch->n;
+    c->add_ns[c->nadd++] = (double) (bench_cpu_ns() - t0) / ch->n;
     for (int i = 0; i < p->warmups; i++) {
-        double us = iterate(c->ops, ctx, ch, active);
+        double wall;
+        double us = iterate(c->ops, ctx, ch, active, &wall);
 
         c->spent_us += us;
         if (us > LONG_WARMUP_US) {
@@ -269,18 +274,21 @@ run_contender(struct contender *c, struct chain *ch, int active,
         if (c->niter > 0 && c->spent_us > p->budget_us) {
             break;
         }
-        c->iter_us[c->niter] = iterate(c->ops, ctx, ch, active);
+        c->iter_us[c->niter] = iterate(c->ops, ctx, ch, active,
+                                       &c->wall_us[c->niter]);
         c->spent_us += c->iter_us[c->niter++];
     }
     c->ops->destroy(ctx);
 }
 
-/* Seeds the chains and times the run; returns microseconds. */
+/* Seeds the chains and times the run: returns its thread CPU time and
+ * stores its wall-clock time in *wall_us (microseconds). */
 static double
-iterate(const struct pc_ops *ops, void *ctx, struct chain *ch, int active)
+iterate(const struct pc_ops *ops, void *ctx, struct chain *ch, int active,
+        double *wall_us)
 {
     int space = ch->n / active;
-    int64_t t0, t1;
+    int64_t t0, t1, w0;
 
     ch->writes_left = WRITES;
     ch->reads_left = active + WRITES;
@@ -289,9 +297,11 @@ iterate(const struct pc_ops *ops, void *ctx, struct chain *ch, int active)
             bench_die("seed write");
         }
     }
-    t0 = bench_now_ns();
+    w0 = bench_now_ns();
+    t0 = bench_cpu_ns();
     ops->run(ctx);
-    t1 = bench_now_ns();
+    t1 = bench_cpu_ns();
+    *wall_us = (double) (bench_now_ns() - w0) / 1e3;
     if (ch->reads_left != 0 || ch->writes_left != 0) {
         fprintf(stderr, "pipechain: a run stopped early\n");
         exit(1);
@@ -303,24 +313,27 @@ static void
 print_group(struct contender *c, size_t nc, int n, int active)
 {
     struct bench_stats ref = bench_stats(c[0].iter_us, c[0].niter);
+    struct bench_stats wref = bench_stats(c[0].wall_us, c[0].niter);
 
     printf("\n  N=%d A=%d\n", n, active);
-    printf("  %-15s %10s %10s %10s %8s %7s %8s %4s\n", "contender",
-           "median us", "min us", "max us", "ns/read", "x raw", "ns/add",
-           "runs");
+    printf("  %-15s %9s %9s %9s %7s %6s %9s %6s %6s %4s\n", "contender",
+           "median us", "min us", "max us", "ns/read", "x raw", "wall us",
+           "x raw", "ns/add", "runs");
     for (size_t i = 0; i < nc; i++) {
-        struct bench_stats t, add;
+        struct bench_stats t, w, add;
 
         if (c[i].skipped[0] != '\0') {
             printf("  %-15s %s\n", c[i].label, c[i].skipped);
             continue;
         }
         t = bench_stats(c[i].iter_us, c[i].niter);
+        w = bench_stats(c[i].wall_us, c[i].niter);
         add = bench_stats(c[i].add_ns, c[i].nadd);
-        printf("  %-15s %10.1f %10.1f %10.1f %8.1f %7.3f %8.0f %4zu\n",
+        printf("  %-15s %9.0f %9.0f %9.0f %7.0f %6.3f %9.0f %6.3f %6.0f "
+               "%4zu\n",
                c[i].label, t.median, t.min, t.max,
                t.median * 1e3 / (active + WRITES), t.median / ref.median,
-               add.median, c[i].niter);
+               w.median, w.median / wref.median, add.median, c[i].niter);
     }
     fflush(stdout);
 }

@@ -48,11 +48,11 @@ struct kv {
     struct kv_conn *conns; /* doubly linked, for fini */
 };
 
-/* One connection; freed by its stream's close callback. */
+/* One connection; freed by its stream's close callback, or by fini. */
 struct kv_conn {
     struct kv_conn *prev;
     struct kv_conn *next;
-    struct kv *kv; /* NULL once fini let go of it */
+    struct kv *kv;
     ioloop_stream_t *s;
 };
 
@@ -138,9 +138,9 @@ fail:
 }
 
 /*
- * Stops the instance. Open connections are closed; their close callbacks
- * run later (when the host runs the loop once more) and then only free the
- * connection, which no longer points at the instance.
+ * Stops the instance. The close callbacks of the streams closed here never
+ * run (the host frees such streams itself once the plugin has stopped), so
+ * the connections are freed here.
  */
 static void
 kv_fini(void *state)
@@ -150,9 +150,8 @@ kv_fini(void *state)
 
     for (c = kv->conns; c != NULL; c = next) {
         next = c->next;
-        c->kv = NULL;
-        c->prev = c->next = NULL;
         kv->api->stream_close(c->s);
+        free(c);
     }
     kv->api->remove_handler(kv->loop, kv->listen_fd);
     close(kv->listen_fd);
@@ -350,20 +349,16 @@ kv_conn_replied(ioloop_stream_t *s, void *arg)
     }
 }
 
-/* The stream closed (peer, error, idle timeout, fini) and is about to be
- * freed: says why when it matters, and frees the connection. */
+/* The stream closed (peer, error, idle timeout, our own stream_close
+ * outside fini) and is about to be freed: says why when it matters, and
+ * frees the connection. */
 static void
 kv_conn_closed(ioloop_stream_t *s, void *arg)
 {
     struct kv_conn *c = arg;
     struct kv *kv = c->kv;
-    int error;
+    int error = kv->api->stream_error(s);
 
-    if (kv == NULL) {
-        free(c); /* fini let go of it */
-        return;
-    }
-    error = kv->api->stream_error(s);
     if (error == ETIMEDOUT) {
         kv->api->log(kv->loop, IOLOOP_LOG_DEBUG, "idle connection closed");
     } else if (error == ENOBUFS) {
