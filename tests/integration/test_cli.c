@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -404,6 +406,34 @@ test_backend_list_falls_through(void **state)
     }
 }
 
+/* select cannot use fds >= FD_SETSIZE: --check says so when the fd limit
+ * allows more. */
+static void
+test_check_warns_about_select_limit(void **state)
+{
+    const char *args[] = {"--config", manifest, "--check", NULL};
+    struct rlimit rl;
+    struct run r;
+
+    (void) state;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= FD_SETSIZE) {
+        skip();
+    }
+    write_manifest("{\"backend\": \"select\", \"backend_dir\": \"" BACKENDS
+                   "\"}");
+    run_host(&r, args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "warn [host] backend select watches only "
+                                  "fds < 1024 (FD_SETSIZE)"));
+    assert_non_null(strstr(r.err, "use poll or epoll"));
+    write_manifest("{\"backend\": \"poll\", \"backend_dir\": \"" BACKENDS
+                   "\"}");
+    run_host(&r, args);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "warn"));
+}
+
 static void
 test_version_help_usage(void **state)
 {
@@ -447,6 +477,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_check_binds_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_backend_list_falls_through,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_warns_about_select_limit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_help_usage, setup,
                                         teardown),

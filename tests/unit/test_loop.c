@@ -4,6 +4,7 @@
  * cross-thread wake-up on the real epoll.so.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -517,6 +518,16 @@ test_failing_handler_is_logged_and_loop_goes_on(void **state)
     assert_null(strstr(log, "fd 4"));
 }
 
+static ioloop_loop_t *limit_loop;
+static int limit_fd, limit_rc;
+
+static void
+add_past_limit(void)
+{
+    limit_rc = ioloop_add_handler(limit_loop, limit_fd, IOLOOP_READ,
+                                  io_record, NULL);
+}
+
 static pthread_t poster;
 
 static void *
@@ -564,6 +575,40 @@ test_add_callback_from_thread_wakes_poll(void **state)
     t1 = ioloop_time(loop);
     assert_int_equal(timed_out, 0);
     assert_true(t1 - t0 < 5 * IOLOOP_NS_PER_S);
+    ioloop_loop_free(loop);
+    ioloop__backend_close(&lib);
+}
+
+/* select.so declares max_fd = FD_SETSIZE: a larger fd is refused before
+ * it reaches the backend, with a message that names the way out. */
+static void
+test_fd_past_backend_limit_refused(void **state)
+{
+    struct ioloop_backend_lib lib;
+    ioloop_loop_t *loop;
+    char err[512], log[4096];
+    int fd;
+
+    (void) state;
+    assert_int_equal(ioloop__backend_open(IOLOOP_BUILD_DIR
+                                          "/backends/select.so",
+                                          &lib, err, sizeof(err)),
+                     0);
+    loop = ioloop_loop_new(lib.ops, err, sizeof(err));
+    assert_non_null(loop);
+    fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, (int) lib.ops->max_fd);
+    if (fd < 0) {
+        ioloop_loop_free(loop);
+        ioloop__backend_close(&lib);
+        skip(); /* the fd limit is below FD_SETSIZE here */
+    }
+    limit_loop = loop;
+    limit_fd = fd;
+    capture_stderr(add_past_limit, log, sizeof(log));
+    assert_int_equal(limit_rc, -EINVAL);
+    assert_non_null(strstr(log, "backend select cannot watch fd"));
+    assert_non_null(strstr(log, "use the poll or epoll backend"));
+    close(fd);
     ioloop_loop_free(loop);
     ioloop__backend_close(&lib);
 }
@@ -745,6 +790,7 @@ main(void)
         cmocka_unit_test(test_handler_registration),
         cmocka_unit_test(test_failing_handler_is_logged_and_loop_goes_on),
         cmocka_unit_test(test_add_callback_from_thread_wakes_poll),
+        cmocka_unit_test(test_fd_past_backend_limit_refused),
         cmocka_unit_test(test_add_callback_from_signal),
         cmocka_unit_test(test_periodic_skips_missed_runs),
         cmocka_unit_test(test_periodic_jitter_stays_in_bounds),
