@@ -56,6 +56,10 @@ static int manifest_take_backend(struct manifest_parse *p,
 static int manifest_parse_dir(struct manifest_parse *p, const char *key,
                               char **out);
 static int manifest_parse_log(struct manifest_parse *p, json_t *v);
+static int manifest_level(struct manifest_parse *p, const json_t *v,
+                          const char *where, int *level);
+static int manifest_parse_plugin_levels(struct manifest_parse *p, json_t *v);
+static int manifest_parse_process(struct manifest_parse *p, json_t *root);
 static int manifest_parse_plugins(struct manifest_parse *p, json_t *v);
 static int manifest_parse_plugin(struct manifest_parse *p, json_t *v,
                                  size_t i);
@@ -83,9 +87,11 @@ const char *const ioloop__auto_backends[] = {
 /* The keys each object of the schema may hold. */
 static const char *const manifest_top_keys[] = {
     "backend", "backend_swap", "backend_dir", "plugin_dir", "log", "plugins",
-    NULL
+    "workers", "shutdown_timeout", "watchdog_ms", "pid_file", NULL
 };
-static const char *const manifest_log_keys[] = { "level", NULL };
+static const char *const manifest_log_keys[] = {
+    "level", "format", "plugins", NULL
+};
 static const char *const manifest_plugin_keys[] = {
     "name", "path", "config", NULL
 };
@@ -164,7 +170,10 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         || manifest_parse_dir(&p, "plugin_dir", &tmp.plugin_dir) != 0
         || manifest_parse_log(&p, json_object_get(tmp.root, "log")) != 0
         || manifest_parse_plugins(&p, json_object_get(tmp.root, "plugins"))
-           != 0)
+           != 0
+        || manifest_parse_plugin_levels(&p, json_object_get(tmp.root, "log"))
+           != 0
+        || manifest_parse_process(&p, tmp.root) != 0)
     {
         goto cleanup;
     }
@@ -226,6 +235,7 @@ ioloop__manifest_free(struct ioloop_manifest *m)
     manifest_names_free(m->swap, m->nswap);
     free(m->backend_dir);
     free(m->plugin_dir);
+    free(m->pid_file);
     free(m->dir);
     free(m->file);
     json_decref(m->root);
@@ -445,7 +455,7 @@ manifest_take_backend(struct manifest_parse *p, struct manifest_names *names,
 
 
 /*
- * Sets *out from the top-level string key (a folder), resolved against
+ * Sets *out from the top-level string key (a path), resolved against
  * the manifest's folder when relative. Leaves *out NULL when absent.
  */
 static int
@@ -472,14 +482,14 @@ manifest_parse_dir(struct manifest_parse *p, const char *key, char **out)
 }
 
 
-/* Sets m->log_level from "log" (v, NULL when absent). */
+/* Sets m->log_level and m->log_json from "log" (v, NULL when absent);
+ * log.plugins is checked once the plugins are known. */
 static int
 manifest_parse_log(struct manifest_parse *p, json_t *v)
 {
     char q[MANIFEST_QUOTE_MAX];
-    const json_t *level;
+    const json_t *level, *format, *plugins;
     const char *s;
-    size_t i;
 
     p->m->log_level = IOLOOP_LOG_INFO;
     if (v == NULL) {
@@ -492,25 +502,138 @@ manifest_parse_log(struct manifest_parse *p, json_t *v)
     if (manifest_check_keys(p, v, "log", manifest_log_keys) != 0) {
         return -1;
     }
-
     level = json_object_get(v, "level");
-    if (level == NULL) {
-        return 0;
+    if (level != NULL
+        && manifest_level(p, level, "log.level", &p->m->log_level) != 0) {
+        return -1;
     }
-    if (!json_is_string(level)) {
-        return manifest_fail(p, "log.level: expected a string, got %s",
-                             manifest_type(level));
+    format = json_object_get(v, "format");
+    if (format != NULL) {
+        if (!json_is_string(format)) {
+            return manifest_fail(p, "log.format: expected a string, got %s",
+                                 manifest_type(format));
+        }
+        s = json_string_value(format);
+        if (strcmp(s, "json") != 0 && strcmp(s, "plain") != 0) {
+            manifest_quote(q, sizeof q, s);
+            return manifest_fail(p, "log.format: unknown format %s"
+                                 " (expected plain or json)", q);
+        }
+        p->m->log_json = strcmp(s, "json") == 0;
     }
-    s = json_string_value(level);
+    plugins = json_object_get(v, "plugins");
+    if (plugins != NULL && !json_is_object(plugins)) {
+        return manifest_fail(p, "log.plugins: expected an object, got %s",
+                             manifest_type(plugins));
+    }
+    return 0;
+}
+
+
+/* Parses a level name at where into *level. */
+static int
+manifest_level(struct manifest_parse *p, const json_t *v, const char *where,
+               int *level)
+{
+    char q[MANIFEST_QUOTE_MAX];
+    const char *s;
+    size_t i;
+
+    if (!json_is_string(v)) {
+        return manifest_fail(p, "%s: expected a string, got %s", where,
+                             manifest_type(v));
+    }
+    s = json_string_value(v);
     for (i = 0; i < sizeof manifest_levels / sizeof manifest_levels[0]; i++) {
         if (strcmp(manifest_levels[i].name, s) == 0) {
-            p->m->log_level = manifest_levels[i].level;
+            *level = manifest_levels[i].level;
             return 0;
         }
     }
     manifest_quote(q, sizeof q, s);
-    return manifest_fail(p, "log.level: unknown level %s"
-                         " (expected error, warn, info or debug)", q);
+    return manifest_fail(p, "%s: unknown level %s"
+                         " (expected error, warn, info or debug)", where, q);
+}
+
+
+/* Applies log.plugins ({"instance": "level"}) to the plugin entries. */
+static int
+manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
+{
+    json_t *levels = json_object_get(log, "plugins"), *v;
+    char where[MANIFEST_PATH_MAX], q[MANIFEST_QUOTE_MAX];
+    const char *name;
+
+    for (size_t i = 0; i < p->m->nplugins; i++) {
+        p->m->plugins[i].log_level = -1;
+    }
+    json_object_foreach(levels, name, v) {
+        size_t i;
+
+        manifest_key_path(where, sizeof where, "log.plugins", name);
+        for (i = 0; i < p->m->nplugins; i++) {
+            if (strcmp(p->m->plugins[i].name, name) == 0) {
+                break;
+            }
+        }
+        if (i == p->m->nplugins) {
+            manifest_quote(q, sizeof q, name);
+            return manifest_fail(p, "%s: no plugin instance named %s", where,
+                                 q);
+        }
+        if (manifest_level(p, v, where, &p->m->plugins[i].log_level) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * The process model: "workers" (a positive integer or "auto": one per
+ * online CPU; absent: serve in this process), "shutdown_timeout" (seconds,
+ * default 10), "watchdog_ms" (0: off), "pid_file".
+ */
+static int
+manifest_parse_process(struct manifest_parse *p, json_t *root)
+{
+    const json_t *v;
+    double t;
+
+    p->m->shutdown_timeout = 10 * IOLOOP_NS_PER_S;
+    v = json_object_get(root, "workers");
+    if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        p->m->workers = n > 0 ? (int) n : 1;
+    } else if (json_is_integer(v) && json_integer_value(v) >= 1
+               && json_integer_value(v) <= 1024) {
+        p->m->workers = (int) json_integer_value(v);
+    } else if (v != NULL) {
+        return manifest_fail(p, "workers: expected an integer in [1, 1024]"
+                             " or \"auto\", got %s", manifest_type(v));
+    }
+    v = json_object_get(root, "shutdown_timeout");
+    if (v != NULL) {
+        t = json_number_value(v);
+        if (!json_is_number(v) || !(t > 0 && t <= 3600)) {
+            return manifest_fail(p, "shutdown_timeout: expected seconds in"
+                                 " (0, 3600], got %s", json_is_number(v)
+                                 ? "a number out of range" : manifest_type(v));
+        }
+        p->m->shutdown_timeout = (ioloop_time_t) (t * IOLOOP_NS_PER_S);
+    }
+    v = json_object_get(root, "watchdog_ms");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0
+            || json_integer_value(v) > 3600000) {
+            return manifest_fail(p, "watchdog_ms: expected an integer in"
+                                 " [0, 3600000], got %s", json_is_integer(v)
+                                 ? "one out of range" : manifest_type(v));
+        }
+        p->m->watchdog_ms = (int) json_integer_value(v);
+    }
+    return manifest_parse_dir(p, "pid_file", &p->m->pid_file);
 }
 
 

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include <ioloop/loop.h>
+
 /* One entry of "plugins". */
 struct ioloop_manifest_plugin {
     char *name;     /* instance name, unique within the manifest */
@@ -16,6 +18,7 @@ struct ioloop_manifest_plugin {
                        else the bare file name to find in the plugin dir */
     json_t *config; /* the "config" value (an object) or NULL; owned by
                        the manifest's root */
+    int log_level;  /* from log.plugins, or -1: the manifest's level */
     char where[48]; /* JSON path of the entry, e.g. "plugins[1]" */
 };
 
@@ -30,6 +33,11 @@ struct ioloop_manifest {
     char *backend_dir;   /* absolute, or NULL for the host's default */
     char *plugin_dir;    /* absolute, or NULL for the host's default */
     int log_level;       /* IOLOOP_LOG_*; IOLOOP_LOG_INFO when absent */
+    int log_json;        /* log.format: 1 for "json" lines, 0 "plain" */
+    int workers;         /* worker processes; 0: none, serve in-process */
+    ioloop_time_t shutdown_timeout; /* graceful stop budget; default 10 s */
+    int watchdog_ms;     /* blocking-callback threshold; 0: off */
+    char *pid_file;      /* absolute, or NULL */
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;
     json_t *root;        /* the parsed document; owns every json_t above */

@@ -439,8 +439,75 @@ static void
 test_err_unknown_key_not_yet(void **state)
 {
     (void) state;
-    expect_error("{'workers': 4}", "m.json: workers: unknown key");
-    expect_error("{'pid_file': 'x.pid'}", "m.json: pid_file: unknown key");
+    expect_error("{'threads': 4}", "m.json: threads: unknown key");
+    expect_error("{'daemon': true}", "m.json: daemon: unknown key");
+}
+
+/* The process model and logging keys, and their defaults. */
+static void
+test_process_and_log_keys(void **state)
+{
+    struct ioloop_manifest m;
+    char pid[PATH_MAX];
+
+    (void) state;
+    write_json("m.json", "{}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.workers, 0);
+    assert_int_equal(m.shutdown_timeout, 10 * IOLOOP_NS_PER_S);
+    assert_int_equal(m.watchdog_ms, 0);
+    assert_null(m.pid_file);
+    assert_int_equal(m.log_json, 0);
+    ioloop__manifest_free(&m);
+
+    write_json("m.json", "{'workers': 3, 'shutdown_timeout': 0.25, "
+                         "'watchdog_ms': 50, 'pid_file': 'run/h.pid', "
+                         "'log': {'format': 'json', 'plugins': {'b': 'debug'}},"
+                         " 'plugins': [{'name': 'a', 'path': 'a.so'},"
+                         " {'name': 'b', 'path': 'b.so'}]}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.workers, 3);
+    assert_int_equal(m.shutdown_timeout, IOLOOP_NS_PER_S / 4);
+    assert_int_equal(m.watchdog_ms, 50);
+    tmp_path(pid, sizeof pid, "run/h.pid");
+    assert_string_equal(m.pid_file, pid);
+    assert_int_equal(m.log_json, 1);
+    assert_int_equal(m.plugins[0].log_level, -1);
+    assert_int_equal(m.plugins[1].log_level, IOLOOP_LOG_DEBUG);
+    ioloop__manifest_free(&m);
+
+    write_json("m.json", "{'workers': 'auto'}");
+    load_ok("m.json", &m);
+    assert_true(m.workers >= 1);
+    ioloop__manifest_free(&m);
+}
+
+static void
+test_err_process_and_log_keys(void **state)
+{
+    (void) state;
+    expect_error("{'workers': 0}", "m.json: workers: expected an integer in "
+                                   "[1, 1024] or \"auto\", got integer");
+    expect_error("{'workers': 'many'}", "m.json: workers: expected an integer"
+                                        " in [1, 1024] or \"auto\", got "
+                                        "string");
+    expect_error("{'shutdown_timeout': -1}", "m.json: shutdown_timeout: "
+                                             "expected seconds in (0, 3600], "
+                                             "got a number out of range");
+    expect_error("{'watchdog_ms': 'x'}", "m.json: watchdog_ms: expected an "
+                                         "integer in [0, 3600000], got "
+                                         "string");
+    expect_error("{'pid_file': 3}", "m.json: pid_file: expected a string, "
+                                    "got integer");
+    expect_error("{'log': {'format': 'xml'}}", "m.json: log.format: unknown "
+                                               "format \"xml\" (expected "
+                                               "plain or json)");
+    expect_error("{'log': {'plugins': {'x': 'debug'}}}",
+                 "m.json: log.plugins.x: no plugin instance named \"x\"");
+    expect_error("{'log': {'plugins': {'a': 'loud'}}, 'plugins': [{'name': "
+                 "'a', 'path': 'a.so'}]}",
+                 "m.json: log.plugins.a: unknown level \"loud\" (expected "
+                 "error, warn, info or debug)");
 }
 
 /* The first unknown key in document order is the one named. */
@@ -837,6 +904,8 @@ main(void)
         TEST(test_err_top_level_string),
         TEST(test_err_unknown_key_top),
         TEST(test_err_unknown_key_not_yet),
+        TEST(test_process_and_log_keys),
+        TEST(test_err_process_and_log_keys),
         TEST(test_err_unknown_key_document_order),
         TEST(test_err_unknown_key_log),
         TEST(test_err_unknown_key_plugin),
