@@ -89,20 +89,26 @@ struct ioloop_loop_s {
     ioloop_time_t now;
 
     const struct ioloop_owner *current;
+    struct ioloop_activity activity;
     pthread_t thread; /* the loop's thread: add_callback's lock-free path */
     unsigned fork_generation;
     bool running;
     bool stopped;
-    struct ioloop_stats stats;
+    struct ioloop_stats *stats; /* own_stats, or a shared segment's slot */
+    struct ioloop_stats own_stats;
 };
 
 /* Bumped in every child after fork(); a loop remembers its value. */
 static atomic_uint fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static const struct ioloop_owner host_owner = {"host"};
+static struct ioloop_owner host_owner = {.name = "host"};
 
 static void run_iteration(ioloop_loop_t *loop);
+static void activity_begin(ioloop_loop_t *loop,
+                           const struct ioloop_owner *owner, int kind,
+                           int fd);
+static void activity_end(ioloop_loop_t *loop);
 static void take_foreign_callbacks(ioloop_loop_t *loop);
 static void run_callbacks(ioloop_loop_t *loop);
 static void run_timers(ioloop_loop_t *loop);
@@ -134,6 +140,7 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
         return NULL;
     }
     loop->backend = backend;
+    loop->stats = &loop->own_stats;
     loop->clock = monotonic_clock;
     loop->now = monotonic_clock(NULL);
     loop->fork_generation = atomic_load(&fork_generation);
@@ -518,7 +525,25 @@ ioloop__handler_count(const ioloop_loop_t *loop)
 const struct ioloop_stats *
 ioloop__stats(const ioloop_loop_t *loop)
 {
-    return &loop->stats;
+    return loop->stats;
+}
+
+void
+ioloop__set_stats(ioloop_loop_t *loop, struct ioloop_stats *stats)
+{
+    if (stats == NULL) {
+        stats = &loop->own_stats;
+    }
+    if (stats != loop->stats) {
+        *stats = *loop->stats;
+        loop->stats = stats;
+    }
+}
+
+const struct ioloop_activity *
+ioloop__activity(const ioloop_loop_t *loop)
+{
+    return &loop->activity;
 }
 
 const struct ioloop_backend *
@@ -538,9 +563,10 @@ ioloop__set_clock(ioloop_loop_t *loop, ioloop_clock_fn fn, void *arg)
 static void
 run_iteration(ioloop_loop_t *loop)
 {
+    ioloop_time_t before;
     int n;
 
-    loop->stats.iterations++;
+    loop->stats->iterations++;
     loop->now = loop->clock(loop->clock_arg);
     take_foreign_callbacks(loop);
     run_callbacks(loop);
@@ -548,6 +574,11 @@ run_iteration(ioloop_loop_t *loop)
     if (!loop->running) {
         return;
     }
+    loop->stats->timers_pending = ioloop__timers_pending(&loop->timers);
+    loop->stats->timers_cancelled = loop->timers.ncancelled;
+    loop->stats->compactions = loop->timers.compactions;
+    loop->stats->handlers = loop->handler_count;
+    before = loop->clock(loop->clock_arg);
     n = loop->backend->poll(loop->backend_state, loop->events,
                             IOLOOP_MAX_EVENTS, poll_timeout(loop));
     loop->poll_seq++;
@@ -559,7 +590,31 @@ run_iteration(ioloop_loop_t *loop)
         return;
     }
     loop->now = loop->clock(loop->clock_arg);
+    loop->stats->poll_wait_ns += (uint64_t) (loop->now - before);
     dispatch(loop, n);
+}
+
+/* Relaxed stores: the watchdog only needs to see them eventually. */
+static void
+activity_begin(ioloop_loop_t *loop, const struct ioloop_owner *owner,
+               int kind, int fd)
+{
+    struct ioloop_activity *a = &loop->activity;
+
+    atomic_store_explicit(&a->owner, owner, memory_order_relaxed);
+    atomic_store_explicit(&a->kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&a->fd, fd, memory_order_relaxed);
+    atomic_store_explicit(&a->seq,
+                          atomic_load_explicit(&a->seq, memory_order_relaxed)
+                              + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&a->busy, 1, memory_order_release);
+}
+
+static void
+activity_end(ioloop_loop_t *loop)
+{
+    atomic_store_explicit(&loop->activity.busy, 0, memory_order_relaxed);
 }
 
 /* Moves callbacks posted by other threads and signal handlers into the
@@ -617,13 +672,15 @@ run_callbacks(ioloop_loop_t *loop)
         int rc;
 
         loop->current = c->owner;
+        activity_begin(loop, c->owner, IOLOOP_RUN_CALLBACK, -1);
         rc = c->cb(loop, c->arg);
+        activity_end(loop);
         if (rc < 0) {
             report_failure(loop, rc, "callback", -1);
         }
     }
     loop->current = NULL;
-    loop->stats.callbacks_run += batch.len;
+    loop->stats->callbacks_run += batch.len;
     loop->batch.len = 0;
 }
 
@@ -640,11 +697,13 @@ run_timers(ioloop_loop_t *loop)
             continue; /* cancelled by an earlier timer of this pass */
         }
         loop->current = t.owner;
+        activity_begin(loop, t.owner, IOLOOP_RUN_TIMER, -1);
         rc = t.cb(loop, t.arg);
+        activity_end(loop);
         if (rc < 0) {
             report_failure(loop, rc, "timer", -1);
         }
-        loop->stats.timers_run++;
+        loop->stats->timers_run++;
     }
     ioloop__timers_clear_due(&loop->timers);
     loop->current = NULL;
@@ -687,23 +746,25 @@ dispatch(ioloop_loop_t *loop, int n)
         int rc;
 
         if (fd < 0 || (size_t) fd >= loop->handlers_cap) {
-            loop->stats.stale_events++;
+            loop->stats->stale_events++;
             continue;
         }
         h = &loop->handlers[fd];
         ready = loop->events[i].events
                 & (h->events | IOLOOP_ERROR | IOLOOP_HUP);
         if (h->cb == NULL || h->poll_seq == seq || ready == 0) {
-            loop->stats.stale_events++;
+            loop->stats->stale_events++;
             continue;
         }
         loop->current = h->owner;
+        activity_begin(loop, h->owner, IOLOOP_RUN_HANDLER, fd);
         rc = h->cb(loop, fd, ready, h->arg);
+        activity_end(loop);
         if (rc < 0) {
             report_failure(loop, rc, "handler", fd);
         }
     }
-    loop->stats.events_dispatched += (uint64_t) n;
+    loop->stats->events_dispatched += (uint64_t) n;
     loop->current = NULL;
 }
 
@@ -711,7 +772,7 @@ dispatch(ioloop_loop_t *loop, int n)
 static void
 report_failure(ioloop_loop_t *loop, int rc, const char *what, int fd)
 {
-    loop->stats.failures++;
+    loop->stats->failures++;
     if (rc == -EPIPE || rc == -ECONNRESET) {
         return;
     }

@@ -23,6 +23,9 @@
  */
 struct ioloop_owner {
     const char *name;
+    bool has_log_level;      /* log_level overrides the global threshold */
+    int log_level;           /* IOLOOP_LOG_*: lines above it are dropped */
+    _Atomic unsigned stalls; /* watchdog reports against this owner */
 };
 
 /* The most events one poll reports; more ready fds wait for the next. */
@@ -31,14 +34,43 @@ struct ioloop_owner {
 /* The poll timeout when no timer is pending (tornado's cap). */
 #define IOLOOP_MAX_TIMEOUT (3600 * IOLOOP_NS_PER_S)
 
-/* Counters for metrics and tests. */
+/*
+ * Counters for metrics and tests. The loop writes them in place, possibly
+ * into a segment shared with a metrics reader in another process
+ * (ioloop__set_stats), so readers see each value whole but not a
+ * consistent snapshot.
+ */
 struct ioloop_stats {
     uint64_t iterations;
     uint64_t callbacks_run;
     uint64_t timers_run;
     uint64_t events_dispatched;
-    uint64_t stale_events; /* polled events dropped by the stale guard */
-    uint64_t failures;     /* callbacks and handlers that returned < 0 */
+    uint64_t stale_events;   /* polled events dropped by the stale guard */
+    uint64_t failures;       /* callbacks and handlers that returned < 0 */
+    uint64_t poll_wait_ns;   /* time spent inside the backend's poll */
+    uint64_t timers_pending; /* live timers in the heap (a gauge) */
+    uint64_t timers_cancelled; /* cancelled, awaiting lazy removal */
+    uint64_t compactions;    /* timer heap compactions */
+    uint64_t handlers;       /* handlers registered (a gauge) */
+};
+
+/*
+ * What the loop is running now, for the blocking watchdog (another
+ * thread): seq changes before every callback, timer and handler; busy is
+ * 1 while one runs and 0 between them and in poll.
+ */
+enum ioloop_activity_kind {
+    IOLOOP_RUN_CALLBACK,
+    IOLOOP_RUN_TIMER,
+    IOLOOP_RUN_HANDLER
+};
+
+struct ioloop_activity {
+    _Atomic uint64_t seq;
+    _Atomic int busy;
+    _Atomic int kind; /* enum ioloop_activity_kind */
+    _Atomic int fd;   /* the handler's fd, or -1 */
+    const struct ioloop_owner *_Atomic owner;
 };
 
 typedef ioloop_time_t (*ioloop_clock_fn)(void *arg);
@@ -131,6 +163,16 @@ size_t ioloop__remove_owner_handlers(ioloop_loop_t *loop,
 /* Handlers registered by plugins and the host (the waker excluded). */
 size_t ioloop__handler_count(const ioloop_loop_t *loop);
 const struct ioloop_stats *ioloop__stats(const ioloop_loop_t *loop);
+
+/*
+ * Makes the loop count into *stats (e.g. a worker's slot of a shared
+ * metrics segment) from now on; the current values are copied there.
+ * NULL goes back to the loop's own counters.
+ */
+void ioloop__set_stats(ioloop_loop_t *loop, struct ioloop_stats *stats);
+
+/* The loop's activity record, for the watchdog thread. */
+const struct ioloop_activity *ioloop__activity(const ioloop_loop_t *loop);
 const struct ioloop_backend *ioloop__backend(const ioloop_loop_t *loop);
 
 /*

@@ -489,7 +489,7 @@ run_failing_handlers(void)
 {
     ioloop_loop_t *loop = new_fake_loop();
     struct fake_backend *b = fake_backend_last();
-    static const struct ioloop_owner owner = {"myplugin"};
+    static struct ioloop_owner owner = {.name = "myplugin"};
 
     ioloop__set_owner(loop, &owner);
     ioloop_add_handler(loop, 3, IOLOOP_READ, io_fail, (void *) (intptr_t) -EIO);

@@ -133,7 +133,7 @@ static void
 test_owner_subscriptions_removed(void **state)
 {
     ioloop_loop_t *loop = new_loop();
-    static const struct ioloop_owner plugin = {"plugin"};
+    static struct ioloop_owner plugin = {.name = "plugin"};
     int host_id;
 
     (void) state;

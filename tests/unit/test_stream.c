@@ -71,7 +71,7 @@ static struct peer {
     bool eof;
 } peer;
 
-static const struct ioloop_owner plugin = {"plugin"};
+static struct ioloop_owner plugin = {.name = "plugin"};
 static struct ioloop_backend_lib epoll_lib;
 static int watchdog_fired;
 
