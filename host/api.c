@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "net.h"
 #include "signals.h"
 #include "stream.h"
@@ -47,6 +48,7 @@ static const struct ioloop_api api = {
     .stream_error = ioloop_stream_error,
     .stream_fd = ioloop_stream_fd,
     .stream_pending = ioloop_stream_pending,
+    .metrics_render = ioloop__metrics_render,
 };
 
 const struct ioloop_api *
@@ -55,15 +57,20 @@ ioloop__api(void)
     return &api;
 }
 
+/* Logs as the current owner, up to its own level when it has one. */
 static void
 api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
 {
+    const struct ioloop_owner *owner = ioloop__current_owner(loop);
     va_list ap;
 
-    if (level > ioloop__log_threshold) {
+    if (level > ioloop__log_threshold
+        || level > (owner != NULL && owner->has_log_level
+                        ? owner->log_level
+                        : ioloop__log_level())) {
         return;
     }
     va_start(ap, fmt);
-    ioloop__vlog(level, ioloop__owner_name(loop), fmt, ap);
+    ioloop__vlog_write(level, ioloop__owner_name(loop), fmt, ap);
     va_end(ap);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "paths.h"
 
 #define ERRLEN 2048
@@ -79,6 +80,7 @@ ioloop__backend_swap(ioloop_loop_t *loop, struct ioloop_backend_lib *lib,
                ioloop__handler_count(loop));
     ioloop__backend_close(lib);
     *lib = next;
+    ioloop__metrics_note_backend(loop);
     return 0;
 }
 

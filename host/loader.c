@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "net.h"
 #include "paths.h"
 #include "signals.h"
 
@@ -16,6 +17,10 @@
 #define BACKEND_MIN_SIZE \
     (offsetof(struct ioloop_backend, poll) + sizeof(void *))
 #define PLUGIN_MIN_SIZE (offsetof(struct ioloop_plugin, fini) + sizeof(void *))
+
+/* Whether descriptor d is large enough to have member (a newer one). */
+#define PLUGIN_HAS(d, member)                                              \
+    ((d)->size >= offsetof(struct ioloop_plugin, member) + sizeof(void *))
 
 _Static_assert(BACKEND_MIN_SIZE <= sizeof(struct ioloop_backend),
                "backend ABI 1.0 layout");
@@ -133,6 +138,8 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
         int rc = 0;
 
         p->owner.name = e->name;
+        p->owner.has_log_level = e->log_level >= 0;
+        p->owner.log_level = e->log_level;
         p->where = e->where;
         p->config = e->config;
         if (strchr(e->path, '/') != NULL) {
@@ -214,12 +221,33 @@ ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
         p->state = NULL;
         /* Its code is about to be unloaded: nothing may call into it. */
         ioloop__signal_unsubscribe_owner(loop, &p->owner);
+        ioloop__listeners_forget(&p->owner);
         leftover = ioloop__remove_owner_handlers(loop, &p->owner);
         if (leftover > 0) {
             IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
                        "fini left %zu handler(s) registered; removed them",
                        leftover);
         }
+    }
+}
+
+void
+ioloop__plugins_drain(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
+{
+    for (size_t i = set->n; i-- > 0;) {
+        struct ioloop_plugin_instance *p = &set->v[i];
+        const struct ioloop_owner *previous;
+
+        if (!p->started) {
+            continue;
+        }
+        previous = ioloop__set_owner(loop, &p->owner);
+        if (PLUGIN_HAS(p->desc, drain) && p->desc->drain != NULL) {
+            p->desc->drain(p->state);
+        } else {
+            ioloop__listeners_stop(loop, &p->owner);
+        }
+        ioloop__set_owner(loop, previous);
     }
 }
 

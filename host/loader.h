@@ -75,6 +75,13 @@ int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
 /* Runs fini for every started instance, last first. */
 void ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop);
 
+/*
+ * Starts the graceful stop of every started instance, last first: its
+ * drain, or for a plugin without one, the host stops its listeners.
+ */
+void ioloop__plugins_drain(struct ioloop_plugin_set *set,
+                           ioloop_loop_t *loop);
+
 /* dlclose()s everything and frees the set. */
 void ioloop__plugins_unload(struct ioloop_plugin_set *set);
 

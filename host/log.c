@@ -1,14 +1,54 @@
-/* host/log.c: timestamped, levelled log lines on stderr. */
+/* host/log.c: timestamped, levelled log lines on stderr, plain or JSON. */
 #include "log.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "manifest.h"
+
+/* How a line ends; the buffer keeps room for the longest ending. */
+#define PLAIN_END "\n"
+#define PLAIN_CUT "...\n"
+#define JSON_END "\"}\n"
+#define JSON_CUT "\",\"truncated\":true}\n"
+
+/* A line being built. Pieces go in only while they fit before end. */
+struct line {
+    char buf[PIPE_BUF]; /* one write of <= PIPE_BUF bytes is atomic */
+    size_t len;
+    size_t end;         /* pieces stop here, leaving room for the ending */
+    bool full;          /* a piece did not fit: the line is cut */
+};
+
+/* A per-plugin level: lines tagged tag pass up to level. */
+struct override {
+    const char *tag;
+    int level;
+};
+
 int ioloop__log_threshold = IOLOOP_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static int base_level = IOLOOP_LOG_INFO; /* log.level */
+static int min_level = IOLOOP_LOG_INFO;  /* the least verbose of all */
+static struct override *overrides;       /* one block: entries, then names */
+static size_t noverrides;
+static int json_format;
+
+static bool tag_enabled(int level, const char *tag);
+static void format_time(char *buf, size_t len);
+static void put(struct line *l, const void *s, size_t n, bool partial);
+static void put_plain_text(struct line *l, const char *s);
+static void put_json_text(struct line *l, const char *s);
+static size_t json_escape(unsigned char c, char *esc);
+static size_t utf8_sequence(const unsigned char *s, size_t n);
 
 int
 ioloop__log_level_parse(const char *name)
@@ -31,34 +71,73 @@ ioloop__log_level_name(int level)
     return level_names[level];
 }
 
+int
+ioloop__log_configure(int level, int json,
+                      const struct ioloop_manifest_plugin *plugins, size_t n)
+{
+    struct override *v = NULL;
+    size_t count = 0, bytes = 0, k = 0;
+    int max = level, min = level;
+    char *names;
+
+    if (level < IOLOOP_LOG_ERROR || level > IOLOOP_LOG_DEBUG) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (plugins[i].log_level > IOLOOP_LOG_DEBUG) {
+            return -EINVAL;
+        }
+        if (plugins[i].log_level >= 0) {
+            count++;
+            bytes += strlen(plugins[i].name) + 1;
+        }
+    }
+    if (count > 0) {
+        v = malloc(count * sizeof(*v) + bytes);
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+        names = (char *) (v + count);
+        for (size_t i = 0; i < n; i++) {
+            int lv = plugins[i].log_level;
+
+            if (lv < 0) {
+                continue;
+            }
+            v[k].tag = strcpy(names, plugins[i].name);
+            v[k++].level = lv;
+            names += strlen(names) + 1;
+            max = lv > max ? lv : max;
+            min = lv < min ? lv : min;
+        }
+    }
+    free(overrides);
+    overrides = v;
+    noverrides = count;
+    base_level = level;
+    min_level = min;
+    ioloop__log_threshold = max;
+    ioloop__log_set_format(json);
+    return 0;
+}
+
+void
+ioloop__log_set_format(int json)
+{
+    json_format = json != 0;
+}
+
+int
+ioloop__log_level(void)
+{
+    return noverrides > 0 ? base_level : ioloop__log_threshold;
+}
+
 void
 ioloop__vlog(int level, const char *tag, const char *fmt, va_list ap)
 {
-    char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    size_t n;
-    int rc;
-
-    if (level > ioloop__log_threshold) {
-        return;
-    }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    rc = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s [%s] ",
-                  ts.tv_nsec / 1000000L, ioloop__log_level_name(level),
-                  tag != NULL ? tag : "host");
-    n += (rc > 0) ? (size_t) rc : 0;
-    rc = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    n += (rc > 0) ? (size_t) rc : 0;
-    if (n > sizeof(line) - 2) {
-        n = sizeof(line) - 2; /* truncated: keep the newline */
-    }
-    line[n++] = '\n';
-    /* One write per line; a short write to a full pipe is not retried. */
-    if (write(STDERR_FILENO, line, n) < 0) {
-        return;
+    if (tag_enabled(level, tag)) {
+        ioloop__vlog_write(level, tag, fmt, ap);
     }
 }
 
@@ -70,4 +149,243 @@ ioloop__log(int level, const char *tag, const char *fmt, ...)
     va_start(ap, fmt);
     ioloop__vlog(level, tag, fmt, ap);
     va_end(ap);
+}
+
+void
+ioloop__vlog_write(int level, const char *tag, const char *fmt, va_list ap)
+{
+    char msg[PIPE_BUF], head[128], ts[40];
+    struct line l = {.len = 0};
+    const char *ending, *cut_ending;
+    int saved = errno, rc;
+    bool cut;
+
+    rc = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "(unprintable message: %s)", fmt);
+    }
+    cut = rc >= (int) sizeof(msg);
+    format_time(ts, sizeof(ts));
+    tag = tag != NULL ? tag : "host";
+    if (json_format) {
+        ending = JSON_END;
+        cut_ending = JSON_CUT;
+        l.end = sizeof(l.buf) - strlen(cut_ending);
+        snprintf(head, sizeof(head),
+                 "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"tag\":\"", ts,
+                 ioloop__log_level_name(level), (long) getpid());
+        put(&l, head, strlen(head), false);
+        put_json_text(&l, tag);
+        put(&l, "\",\"msg\":\"", 9, false);
+        put_json_text(&l, msg);
+    } else {
+        ending = PLAIN_END;
+        cut_ending = PLAIN_CUT;
+        l.end = sizeof(l.buf) - strlen(cut_ending);
+        snprintf(head, sizeof(head), "%s %s [", ts,
+                 ioloop__log_level_name(level));
+        put(&l, head, strlen(head), false);
+        put_plain_text(&l, tag);
+        put(&l, "] ", 2, false);
+        put_plain_text(&l, msg);
+    }
+    cut = cut || l.full;
+    l.end = sizeof(l.buf);
+    l.full = false;
+    put(&l, cut ? cut_ending : ending, strlen(cut ? cut_ending : ending),
+        false);
+    /* One write per line; a short write to a full pipe is not retried. */
+    while (write(STDERR_FILENO, l.buf, l.len) < 0 && errno == EINTR) {
+    }
+    errno = saved;
+}
+
+/*
+ * Whether a line of level tagged tag is wanted. Past the threshold, only
+ * a line more verbose than every level needs the override table (linear:
+ * a manifest has a handful of instances).
+ */
+static bool
+tag_enabled(int level, const char *tag)
+{
+    if (level > ioloop__log_threshold) {
+        return false;
+    }
+    if (noverrides == 0 || level <= min_level) {
+        return true;
+    }
+    for (size_t i = 0; i < noverrides; i++) {
+        if (tag != NULL && strcmp(overrides[i].tag, tag) == 0) {
+            return level <= overrides[i].level;
+        }
+    }
+    return level <= base_level;
+}
+
+/* "2026-11-27T11:23:45.123Z": UTC, milliseconds. */
+static void
+format_time(char *buf, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+/*
+ * Appends n bytes of s if they fit before l->end; with partial, as many
+ * as fit. Whatever does not fit marks the line full, and nothing more
+ * goes in (so an escape sequence is never cut in two).
+ */
+static void
+put(struct line *l, const void *s, size_t n, bool partial)
+{
+    size_t room = l->end - l->len;
+
+    if (l->full) {
+        return;
+    }
+    if (n > room) {
+        l->full = true;
+        n = partial ? room : 0;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+/* Appends s for a plain line: control bytes escaped, the rest as is. */
+static void
+put_plain_text(struct line *l, const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    char esc[8];
+    size_t n;
+
+    while (*p != '\0' && !l->full) {
+        for (n = 0; p[n] != '\0' && (p[n] >= 0x20 || p[n] == '\t')
+                    && p[n] != 0x7f;
+             n++) {
+        }
+        if (n > 0) {
+            put(l, p, n, true);
+            p += n;
+            continue;
+        }
+        if (*p == '\n' || *p == '\r') {
+            snprintf(esc, sizeof(esc), "\\%c", *p == '\n' ? 'n' : 'r');
+        } else {
+            snprintf(esc, sizeof(esc), "\\x%02x", *p);
+        }
+        put(l, esc, strlen(esc), false);
+        p++;
+    }
+}
+
+/* Appends s as the inside of a JSON string (see log.h for the rules). */
+static void
+put_json_text(struct line *l, const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t left = strlen(s), n;
+    char esc[8];
+
+    while (left > 0 && !l->full) {
+        for (n = 0; n < left && p[n] >= 0x20 && p[n] < 0x7f && p[n] != '"'
+                    && p[n] != '\\';
+             n++) {
+        }
+        if (n > 0) {
+            put(l, p, n, true); /* plain ASCII: may be cut anywhere */
+        } else if (*p < 0x80) {
+            put(l, esc, json_escape(*p, esc), false);
+            n = 1;
+        } else if ((n = utf8_sequence(p, left)) > 0) {
+            put(l, p, n, false);
+        } else {
+            put(l, "\\ufffd", 6, false);
+            n = 1;
+        }
+        p += n;
+        left -= n;
+    }
+}
+
+/* Writes the JSON escape of ASCII c ('"', '\\', a control byte or 0x7f)
+ * to esc (8 bytes); returns its length. */
+static size_t
+json_escape(unsigned char c, char *esc)
+{
+    char named;
+
+    switch (c) {
+    case '"':
+    case '\\':
+        named = (char) c;
+        break;
+    case '\b':
+        named = 'b';
+        break;
+    case '\f':
+        named = 'f';
+        break;
+    case '\n':
+        named = 'n';
+        break;
+    case '\r':
+        named = 'r';
+        break;
+    case '\t':
+        named = 't';
+        break;
+    default:
+        return (size_t) snprintf(esc, 8, "\\u%04x", c);
+    }
+    esc[0] = '\\';
+    esc[1] = named;
+    return 2;
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence of a non-ASCII code point
+ * at s (n bytes left), or 0: a continuation byte, a truncated sequence,
+ * an overlong form, a surrogate or past U+10FFFF.
+ */
+static size_t
+utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned long cp, min;
+    size_t len;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+        min = 0x80;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+        min = 0x800;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    return len;
 }

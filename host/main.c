@@ -16,12 +16,16 @@
 #include <unistd.h>
 
 #include "backends.h"
+#include "listenfds.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
 #include "manifest.h"
+#include "master.h"
+#include "metrics.h"
 #include "paths.h"
-#include "signals.h"
+#include "serve.h"
+#include "setup.h"
 
 #define ERRLEN 2048
 
@@ -31,41 +35,34 @@ struct options {
     bool check;
     bool list_backends;
     const char *plugin_info;
+    const char *signal; /* -s stop|reload */
 };
 
-/* What a live swap needs: the backend in use, where to find the next and
- * which one comes next. */
-static struct {
-    struct ioloop_backend_lib *backend;
-    const struct ioloop_manifest *m;
-    const char *backend_dir;
-    size_t next_swap;
-} host;
 
 static int parse_args(int argc, char **argv, struct options *o);
 static void usage(FILE *out);
 static int plugin_info(const char *path);
 static void warn_fd_limit(const struct ioloop_backend *backend);
-static int install_signals(ioloop_loop_t *loop);
-static int stop_cb(ioloop_loop_t *loop, int signo, void *arg);
-static int swap_cb(ioloop_loop_t *loop, int signo, void *arg);
+static int signal_master(const char *config, const char *what);
+static int write_pid_file(const char *path);
+static void remove_pid_file(const char *path);
 
 int
 main(int argc, char **argv)
 {
     struct options o = {0};
-    struct ioloop_manifest m = {0};
-    struct ioloop_plugin_set plugins = {0};
+    struct ioloop_setup s;
     struct ioloop_backend_lib backend = {0};
     ioloop_loop_t *loop = NULL;
-    char config[PATH_MAX], dir[PATH_MAX], backend_dir[PATH_MAX];
-    char err[ERRLEN];
+    char config[PATH_MAX], backend_dir[PATH_MAX], err[ERRLEN];
     int rc, status = 1;
 
     rc = parse_args(argc, argv, &o);
     if (rc >= 0) {
         return rc;
     }
+    /* Sockets passed by systemd: claimed before anything can fork. */
+    ioloop__listenfds_init();
     if (o.plugin_info != NULL) {
         return plugin_info(o.plugin_info);
     }
@@ -81,78 +78,58 @@ main(int argc, char **argv)
         }
         o.config = config;
     }
-    if (ioloop__manifest_load(o.config, &m, err, sizeof(err)) < 0) {
+    if (o.signal != NULL) {
+        return signal_master(o.config, o.signal);
+    }
+    if (ioloop__setup_load(&s, o.config, o.backend, err, sizeof(err)) < 0) {
         fprintf(stderr, "ioloop-host: %s\n", err);
         return 1;
     }
-    if (o.backend != NULL
-        && ioloop__manifest_set_backend(&m, o.backend, err, sizeof(err))
-               < 0) {
-        fprintf(stderr, "ioloop-host: %s\n", err);
-        goto out;
-    }
-    ioloop__log_threshold = m.log_level;
-
-    if (m.plugin_dir != NULL) {
-        snprintf(dir, sizeof(dir), "%s", m.plugin_dir);
-    } else {
-        ioloop__default_dir("plugins", dir, sizeof(dir));
-    }
-    if (ioloop__plugins_load(&plugins, &m, dir, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", m.file, err);
-        goto out;
-    }
-    if (m.backend_dir != NULL) {
-        snprintf(backend_dir, sizeof(backend_dir), "%s", m.backend_dir);
-    } else {
-        ioloop__default_dir("backends", backend_dir, sizeof(backend_dir));
-    }
+    ioloop__log_configure(s.m.log_level, s.m.log_json, s.m.plugins,
+                          s.m.nplugins);
     if (o.list_backends) {
-        status = ioloop__backend_list(backend_dir, stdout) > 0 ? 0 : 1;
+        status = ioloop__backend_list(s.backend_dir, stdout) > 0 ? 0 : 1;
         goto out;
     }
-    if (ioloop__backend_choose(m.backends, m.nbackends, backend_dir, &backend,
-                               &loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", m.file, err);
+    if (ioloop__backend_choose(s.m.backends, s.m.nbackends, s.backend_dir,
+                               &backend, &loop, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
         goto out;
     }
     if (o.check) {
         warn_fd_limit(backend.ops);
-        printf("%s: OK (backend %s, %zu plugin%s)\n", m.file,
-               backend.ops->name, plugins.n, plugins.n == 1 ? "" : "s");
+        printf("%s: OK (backend %s, %zu plugin%s%s)\n", s.m.file,
+               backend.ops->name, s.plugins.n, s.plugins.n == 1 ? "" : "s",
+               s.m.workers > 0 ? ", workers" : "");
         status = 0;
         goto out;
     }
-    host.backend = &backend;
-    host.m = &m;
-    host.backend_dir = backend_dir;
-    rc = install_signals(loop);
-    if (rc < 0) {
-        fprintf(stderr, "ioloop-host: signals: %s\n", strerror(-rc));
+    if (write_pid_file(s.m.pid_file) < 0) {
         goto out;
     }
-    if (ioloop__plugins_init(&plugins, loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", m.file, err);
-        goto out;
-    }
-    IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
-               "started: backend %s (%s), %zu plugin%s", backend.ops->name,
-               backend.path, plugins.n, plugins.n == 1 ? "" : "s");
-    rc = ioloop_start(loop);
-    ioloop__plugins_fini(&plugins, loop);
-    if (rc == 0) {
-        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "stopped");
-        status = 0;
+    signal(SIGPIPE, SIG_IGN); /* a write to a gone peer returns EPIPE */
+    if (s.m.workers > 0) {
+        char *pid_file = s.m.pid_file ? strdup(s.m.pid_file) : NULL;
+
+        status = ioloop__master_run(&s, loop, &backend, o.config, o.backend);
+        remove_pid_file(pid_file);
+        free(pid_file);
+    } else {
+        struct ioloop_metrics *metrics = ioloop__metrics_create(1);
+
+        if (metrics != NULL) {
+            ioloop__metrics_attach(loop, metrics, 0);
+        }
+        status = ioloop__serve(&s, loop, &backend);
+        ioloop__metrics_detach(loop);
+        ioloop__metrics_free(metrics);
+        remove_pid_file(s.m.pid_file);
     }
 
 out:
-    if (loop != NULL) {
-        ioloop__signal_unsubscribe_owner(loop, NULL);
-    }
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
-    ioloop__plugins_unload(&plugins);
-    ioloop__manifest_free(&m);
+    ioloop__setup_free(&s);
     return status;
 }
 
@@ -172,7 +149,7 @@ parse_args(int argc, char **argv, struct options *o)
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "c:b:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:b:s:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -188,6 +165,15 @@ parse_args(int argc, char **argv, struct options *o)
             break;
         case 'p':
             o->plugin_info = optarg;
+            break;
+        case 's':
+            if (strcmp(optarg, "stop") != 0 && strcmp(optarg, "reload") != 0) {
+                fprintf(stderr, "ioloop-host: -s: expected stop or reload, "
+                                "got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o->signal = optarg;
             break;
         case 'V':
             printf("ioloop-host %s (backend ABI %d.%d, plugin ABI %d.%d)\n",
@@ -219,6 +205,7 @@ usage(FILE *out)
             "usage: ioloop-host [--config FILE] [--backend NAME] [--check]\n"
             "       ioloop-host [--config FILE] --list-backends\n"
             "       ioloop-host --plugin-info FILE.so\n"
+            "       ioloop-host [--config FILE] -s stop|reload\n"
             "\n"
             "  -c, --config FILE   the JSON manifest (default: config/host.json\n"
             "                      beside the build or install tree)\n"
@@ -230,12 +217,16 @@ usage(FILE *out)
             "                      version and whether it can start here\n"
             "      --plugin-info FILE.so  print a plugin's name, version, ABI\n"
             "                      and config keys without running it\n"
+            "  -s stop|reload      signal the running host through the\n"
+            "                      manifest's pid_file (SIGTERM / SIGHUP)\n"
             "  -V, --version       print the version and the ABI versions\n"
             "  -h, --help          print this help\n"
             "\n"
-            "SIGINT or SIGTERM stops the loop, runs every plugin's fini and\n"
-            "exits 0. SIGUSR2 moves the running loop to the next backend of\n"
-            "the manifest's \"backend_swap\" list.\n");
+            "SIGTERM or SIGINT stops gracefully (requests in flight finish,\n"
+            "within shutdown_timeout), runs every plugin's fini and exits 0;\n"
+            "a second SIGINT stops at once. SIGHUP (with workers) reloads\n"
+            "the manifest. SIGUSR2 moves the loop to the next backend of the\n"
+            "manifest's \"backend_swap\" list.\n");
 }
 
 /* Prints what a plugin .so declares, without running any of its code
@@ -287,55 +278,65 @@ warn_fd_limit(const struct ioloop_backend *backend)
     }
 }
 
-/* SIGPIPE is ignored (a write to a closed peer returns EPIPE); the stop
- * and swap signals go through the loop's signal subscriptions, which
- * plugins may share. */
+/* -s stop|reload: SIGTERM or SIGHUP to the pid in the manifest's pid_file. */
 static int
-install_signals(ioloop_loop_t *loop)
+signal_master(const char *config, const char *what)
 {
-    struct sigaction sa = {0};
-
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0) {
-        return -errno;
-    }
-    if (ioloop__signal_subscribe_host(loop, SIGINT, stop_cb, NULL) < 0
-        || ioloop__signal_subscribe_host(loop, SIGTERM, stop_cb, NULL) < 0
-        || ioloop__signal_subscribe_host(loop, SIGUSR2, swap_cb, NULL) < 0) {
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int
-stop_cb(ioloop_loop_t *loop, int signo, void *arg)
-{
-    (void) signo;
-    (void) arg;
-    ioloop_stop(loop);
-    return 0;
-}
-
-/* Runs at the top of an iteration (the callbacks phase), between polls. */
-static int
-swap_cb(ioloop_loop_t *loop, int signo, void *arg)
-{
+    struct ioloop_manifest m;
     char err[ERRLEN];
-    const char *name;
+    long pid = 0;
+    FILE *f;
 
-    (void) signo;
-    (void) arg;
-    if (host.m->nswap == 0) {
-        IOLOOP_LOG(IOLOOP_LOG_WARN, "host",
-                   "SIGUSR2: no \"backend_swap\" list in %s; ignored",
-                   host.m->file);
+    if (ioloop__manifest_load(config, &m, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ioloop-host: %s\n", err);
+        return 1;
+    }
+    if (m.pid_file == NULL) {
+        fprintf(stderr, "ioloop-host: %s: pid_file: not set, so -s cannot "
+                        "find the running host\n",
+                m.file);
+        ioloop__manifest_free(&m);
+        return 1;
+    }
+    f = fopen(m.pid_file, "re");
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
+        fprintf(stderr, "ioloop-host: %s: %s\n", m.pid_file,
+                f == NULL ? strerror(errno) : "no pid in it");
+    } else if (kill((pid_t) pid, strcmp(what, "stop") == 0 ? SIGTERM
+                                                          : SIGHUP) < 0) {
+        fprintf(stderr, "ioloop-host: kill %ld: %s\n", pid, strerror(errno));
+        pid = 0;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    ioloop__manifest_free(&m);
+    return pid > 0 ? 0 : 1;
+}
+
+/* Writes our pid to path (none when NULL). 0, or -1 with the reason. */
+static int
+write_pid_file(const char *path)
+{
+    FILE *f;
+
+    if (path == NULL) {
         return 0;
     }
-    name = host.m->swap[host.next_swap];
-    host.next_swap = (host.next_swap + 1) % host.m->nswap;
-    if (ioloop__backend_swap(loop, host.backend, host.backend_dir, name, err,
-                             sizeof(err)) < 0) {
-        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "%s", err);
+    f = fopen(path, "we");
+    if (f == NULL || fprintf(f, "%d\n", (int) getpid()) < 0
+        || fclose(f) != 0) {
+        fprintf(stderr, "ioloop-host: pid_file %s: %s\n", path,
+                strerror(errno));
+        return -1;
     }
     return 0;
+}
+
+static void
+remove_pid_file(const char *path)
+{
+    if (path != NULL) {
+        unlink(path);
+    }
 }

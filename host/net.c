@@ -14,7 +14,10 @@
 
 #include <ioloop/plugin.h>
 
+#include "broker.h"
+#include "listenfds.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 
 /* The spare fd that shed_connection() gives up on EMFILE (one per
@@ -22,6 +25,22 @@
 static int reserve_fd = -1;
 static ioloop_time_t last_shed_log = -IOLOOP_NS_PER_S;
 
+/* Listeners made for plugins, so that a graceful stop can stop accepting
+ * for a plugin that has no drain of its own. */
+#define MAX_HANDED 256
+struct handed {
+    int fd;
+    const struct ioloop_owner *owner;
+};
+static struct handed handed[MAX_HANDED];
+static int nhanded;
+
+static int from_master(ioloop_loop_t *loop, int op, const char *addr,
+                       int backlog, unsigned flags, char *err, size_t errlen);
+static int bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
+                    unsigned flags, char *err, size_t errlen);
+static void remember(ioloop_loop_t *loop, int fd);
+static void log_listening(ioloop_loop_t *loop, int fd);
 static int unix_socket_alive(const struct sockaddr_un *sun);
 static void ensure_reserve(void);
 static int shed_connection(ioloop_loop_t *loop, int listen_fd, int err);
@@ -34,10 +53,34 @@ int
 ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
                    unsigned flags, char *err, size_t errlen)
 {
+    if (ioloop__broker_fd() >= 0) {
+        return from_master(loop, IOLOOP_BROKER_TCP, addr, backlog, flags,
+                           err, errlen);
+    }
+    return bind_tcp(loop, addr, backlog, flags, err, errlen);
+}
+
+/* The plugin's own listener in a worker: the master's, passed over. */
+static int
+from_master(ioloop_loop_t *loop, int op, const char *addr, int backlog,
+            unsigned flags, char *err, size_t errlen)
+{
+    int fd = ioloop__broker_listen(op, addr, backlog, flags, err, errlen);
+
+    if (fd >= 0) {
+        log_listening(loop, fd);
+        remember(loop, fd);
+    }
+    return fd;
+}
+
+/* Binds addr in this process; logs "listening on" with the real port. */
+static int
+bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
+         char *err, size_t errlen)
+{
     struct addrinfo hints = {0}, *res = NULL;
-    struct sockaddr_storage bound;
-    socklen_t boundlen = sizeof(bound);
-    char host[256], port[16], shown[300];
+    char host[256], port[16];
     int fd = -1, one = 1, rc;
 
     if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -52,6 +95,10 @@ ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
     if (rc != 0) {
         snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
         return -EINVAL;
+    }
+    fd = ioloop__listenfds_take_tcp(res->ai_addr, res->ai_addrlen);
+    if (fd >= 0) {
+        goto listening; /* passed by systemd, bound and listening */
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                 0);
@@ -74,13 +121,11 @@ ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
         snprintf(err, errlen, "listen %s: %s", addr, strerror(-rc));
         goto fail;
     }
+listening:
     freeaddrinfo(res);
     ensure_reserve();
-    if (getsockname(fd, (struct sockaddr *) &bound, &boundlen) == 0) {
-        format_sockaddr((struct sockaddr *) &bound, shown, sizeof(shown));
-        IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop),
-                   "listening on %s", shown);
-    }
+    log_listening(loop, fd);
+    remember(loop, fd);
     return fd;
 
 fail:
@@ -100,6 +145,7 @@ ioloop__accept(ioloop_loop_t *loop, int listen_fd)
         fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
     if (fd >= 0) {
+        ioloop__metrics_count_accept(loop);
         return fd;
     }
     if (errno == EMFILE || errno == ENFILE) {
@@ -132,10 +178,18 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     struct stat st;
     int fd, rc;
 
+    if (ioloop__broker_fd() >= 0) {
+        return from_master(loop, IOLOOP_BROKER_UNIX, path, backlog, mode,
+                           err, errlen);
+    }
     if (strlen(path) >= sizeof(sun.sun_path)) {
         snprintf(err, errlen, "listen unix:%s: path longer than %zu bytes",
                  path, sizeof(sun.sun_path) - 1);
         return -ENAMETOOLONG;
+    }
+    fd = ioloop__listenfds_take_unix(path);
+    if (fd >= 0) {
+        goto listening; /* passed by systemd, bound and listening */
     }
     strcpy(sun.sun_path, path);
     if (lstat(path, &st) == 0) {
@@ -168,10 +222,68 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
         close(fd);
         return rc;
     }
+listening:
     ensure_reserve();
-    IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop),
-               "listening on unix:%s", path);
+    log_listening(loop, fd);
+    remember(loop, fd);
     return fd;
+}
+
+int
+ioloop__listeners_stop(ioloop_loop_t *loop, const struct ioloop_owner *owner)
+{
+    int n = 0;
+
+    for (int i = 0; i < nhanded; i++) {
+        if (handed[i].owner == owner
+            && ioloop_remove_handler(loop, handed[i].fd) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+void
+ioloop__listeners_forget(const struct ioloop_owner *owner)
+{
+    for (int i = 0; i < nhanded;) {
+        if (handed[i].owner == owner) {
+            handed[i] = handed[--nhanded];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Notes that the current owner got listener fd. */
+static void
+remember(ioloop_loop_t *loop, int fd)
+{
+    if (nhanded < MAX_HANDED) {
+        handed[nhanded++] =
+            (struct handed){fd, ioloop__current_owner(loop)};
+    }
+}
+
+/* Logs "listening on ADDR:PORT" (or unix:PATH) as the current owner. */
+static void
+log_listening(ioloop_loop_t *loop, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char shown[300];
+
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0) {
+        return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        snprintf(shown, sizeof(shown), "unix:%s",
+                 ((struct sockaddr_un *) &ss)->sun_path);
+    } else {
+        format_sockaddr((struct sockaddr *) &ss, shown, sizeof(shown));
+    }
+    IOLOOP_LOG(IOLOOP_LOG_INFO, ioloop__owner_name(loop), "listening on %s",
+               shown);
 }
 
 /* Whether a server accepts connections on the socket file at sun. */

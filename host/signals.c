@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "watchdog.h"
 
 struct subscription {
     int id; /* 0: free */
@@ -43,6 +44,7 @@ ioloop_signal_subscribe(ioloop_loop_t *loop, int signo, ioloop_signal_cb cb,
     case SIGILL:
     case SIGUSR2:
     case SIGPIPE:
+    case IOLOOP_WATCHDOG_SIGNAL:
         return -EINVAL;
     default:
         return subscribe(loop, signo, cb, arg);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 
 #define INLINE_DELIM 8 /* longer delimiters are copied to the heap */
@@ -163,6 +164,7 @@ ioloop_stream_new(ioloop_loop_t *loop, int fd,
             goto fail;
         }
     }
+    ioloop__metrics_stream_opened(loop);
     return s;
 
 fail:
@@ -661,6 +663,7 @@ close_with(ioloop_stream_t *s, int error)
     }
     s->flags |= F_CLOSED;
     s->error = error;
+    ioloop__metrics_stream_closed(s->loop);
     ioloop_remove_handler(s->loop, s->fd);
     close(s->fd);
     s->fd = -1;

@@ -30,6 +30,7 @@ struct echo {
     const struct ioloop_api *api;
     ioloop_loop_t *loop;
     int listen_fd;
+    int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
 };
 
@@ -44,6 +45,7 @@ static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                      const struct json_t *config, void **state, char *err,
                      size_t errlen);
 static void echo_fini(void *state);
+static void echo_drain(void *state);
 static int echo_config(const struct json_t *config, const char **listen,
                        int *backlog, char *err, size_t errlen);
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
@@ -65,6 +67,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .config_keys = echo_config_keys,
     .init = echo_init,
     .fini = echo_fini,
+    .drain = echo_drain,
 };
 
 /*
@@ -127,6 +130,22 @@ echo_fini(void *state)
     e->api->remove_handler(e->loop, e->listen_fd);
     close(e->listen_fd);
     free(e);
+}
+
+/* Graceful stop: no new connections; those with nothing left to echo
+ * close now, the others once their data is written back. */
+static void
+echo_drain(void *state)
+{
+    struct echo *e = state;
+
+    e->draining = 1;
+    e->api->remove_handler(e->loop, e->listen_fd);
+    for (struct echo_conn *c = e->conns; c != NULL; c = c->next) {
+        if (e->api->stream_pending(c->s) == 0) {
+            e->api->stream_close(c->s); /* echo_on_close unlinks it later */
+        }
+    }
 }
 
 /*
@@ -250,6 +269,10 @@ echo_on_written(ioloop_stream_t *s, void *arg)
 {
     struct echo_conn *c = arg;
 
+    if (c->e->draining) {
+        c->e->api->stream_close(s);
+        return;
+    }
     c->e->api->stream_read_some(s, ECHO_CHUNK, echo_on_data);
 }
 

@@ -243,7 +243,8 @@ struct ioloop_api {
      * before the loop gets to run may be reported once). Several
      * subscribers may share a signal. Refused with -EINVAL: SIGKILL,
      * SIGSTOP, the synchronous SIGSEGV/SIGBUS/SIGFPE/SIGILL, and the
-     * host's own SIGUSR2 (live backend swap) and SIGPIPE (ignored). SIGINT
+     * host's own SIGUSR2 (live backend swap), SIGURG (the blocking
+     * watchdog's stack dumps) and SIGPIPE (ignored). SIGINT
      * and SIGTERM may be subscribed: the host still stops after them.
      * Returns a subscription id (> 0) or -errno.
      */
@@ -316,6 +317,20 @@ struct ioloop_api {
 
     /* Bytes waiting to be written. */
     size_t (*stream_pending)(const ioloop_stream_t *s);
+
+    /* --- Metrics (since 1.0). Loop thread only. --- */
+
+    /*
+     * Renders the host's metrics (every worker's) in the Prometheus text
+     * exposition format 0.0.4 into buf, NUL-terminated; serve it as
+     * "text/plain; version=0.0.4". buf stays the caller's. Returns the
+     * length (without the NUL). With buf NULL and len 0, returns the
+     * length it would need, as snprintf does: allocate that plus 1 and
+     * some slack, since the values keep growing. -ENOBUFS when len is too
+     * small (buf then holds ""); -ENOTSUP when the host keeps no metrics
+     * for this loop; -EINVAL for a NULL buf with len > 0.
+     */
+    int (*metrics_render)(ioloop_loop_t *loop, char *buf, size_t len);
 };
 
 /*
@@ -362,6 +377,17 @@ struct ioloop_plugin {
      * is not running. Mandatory.
      */
     void (*fini)(void *state);
+
+    /*
+     * Graceful stop has begun (SIGTERM, or a reload replacing this
+     * worker): stop accepting, let requests in flight finish, and close
+     * connections as they become idle. The loop keeps running until the
+     * instance has no handler left or the manifest's shutdown_timeout
+     * passes; then fini runs. Optional (NULL): the host then only removes
+     * the handlers of the listeners the instance made with listen_tcp or
+     * listen_unix, and waits the same way. Since 1.0.
+     */
+    void (*drain)(void *state);
 };
 
 #ifdef __cplusplus

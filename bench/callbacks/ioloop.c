@@ -1,6 +1,7 @@
 /* bench/callbacks/ioloop.c: ioloop_add_callback from the loop thread. */
 #include "callbacks.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "bench.h"
@@ -43,7 +44,10 @@ ioloop_post_all(void *ctx, size_t n)
     struct ioloop_ctx *c = ctx;
 
     for (size_t i = 0; i < n; i++) {
-        if (ioloop_add_callback(c->loop, ioloop_on_callback, c) < 0) {
+        int rc = ioloop_add_callback(c->loop, ioloop_on_callback, c);
+
+        if (rc < 0) {
+            errno = -rc;
             bench_die("ioloop_add_callback");
         }
     }

@@ -4,8 +4,9 @@
  *
  * Each iteration of each contender posts 10^6 callbacks from the loop
  * thread (ns/post), then runs the loop until all of them ran
- * (ns/dispatch); both timed in thread CPU time (bench_cpu_ns). Contenders take turns iteration by iteration, the order
- * rotated each time. Prints medians [min-max] and ratios to libev.
+ * (ns/dispatch); both timed in thread CPU time (bench_cpu_ns).
+ * Contenders take turns iteration by iteration, the order rotated each
+ * time. Prints medians [min-max] and ratios to libev.
  */
 #include "callbacks.h"
 
@@ -115,7 +116,7 @@ print_table(struct contender *c, int timed)
            "median / libev median\n");
     printf("  ioloop: ioloop_add_callback; libev: ev_feed_event; libevent: "
            "event_active; libuv: uv_idle_start + uv_idle_stop\n\n");
-    printf("  %-10s  %-26s %-26s %-26s\n", "contender", "ns/post",
+    printf("  %-10s  %-26s %-26s %s\n", "contender", "ns/post",
            "ns/dispatch", "ns/post+dispatch");
     for (int i = 0; i < NCONTENDERS; i++) {
         printf("  %-10s", c[i].ops->name);

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # bench/http/run.sh BUILD_DIR: hello_http (ioloop-host), nginx and the
 # tornado demo under wrk on 127.0.0.1, then 10,000 idle keep-alive
 # connections to each. Prints two tables with ratios to nginx.
@@ -10,7 +10,7 @@
 # Knobs: BENCH_QUICK=1 (1 round of 2 s runs), BENCH_HTTP_ROUNDS,
 # BENCH_HTTP_SECONDS, BENCH_HTTP_PORT (first of three ports, default
 # 18081), BENCH_IDLE_CONNS (default 10000), BENCH_HTTP_BACKEND (epoll).
-set -eu
+set -euo pipefail
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +26,7 @@ idle=${BENCH_IDLE_CONNS:-10000}
 backend=${BENCH_HTTP_BACKEND:-epoll}
 python=/usr/bin/python3
 tick=$(getconf CLK_TCK)
-servers="ioloop-host nginx tornado"
+servers=(ioloop-host nginx tornado)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ioloop-bench-http.XXXXXX")
 pids=""
@@ -116,14 +116,16 @@ server_pid() {
     esac
 }
 
-# The server's processes: the pid and its children (nginx's worker).
+# The server's processes, one a line: the pid and its children (nginx's
+# worker).
 tree() {
-    echo "$1" $(pgrep -P "$1" || true)
+    echo "$1"
+    pgrep -P "$1" || true
 }
 
-# utime+stime of the processes, in clock ticks.
+# utime+stime of the processes (arguments), in clock ticks.
 ticks() {
-    for p in $*; do
+    for p in "$@"; do
         sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null || true
     done | awk '{ t += $12 + $13 } END { print t + 0 }'
 }
@@ -132,11 +134,12 @@ ticks() {
 # $tmp/results: name conns req/s cpu_us_per_req p50_us p99_us errors.
 wrk_run() {
     port=$(port_of "$1")
-    procs=$(tree "$(server_pid "$1")")
-    t0=$(ticks $procs)
+    local procs
+    mapfile -t procs < <(tree "$(server_pid "$1")")
+    t0=$(ticks "${procs[@]}")
     timeout $(($3 + 30)) taskset -c 1 wrk -t1 -c"$2" -d"$3"s --latency \
         "http://127.0.0.1:$port/" >"$tmp/wrk.out"
-    t1=$(ticks $procs)
+    t1=$(ticks "${procs[@]}")
     awk -v name="$1" -v conns="$2" -v dt=$((t1 - t0)) -v tick="$tick" '
         function us(v) {
             if (v ~ /us$/) return v + 0;
@@ -150,7 +153,10 @@ wrk_run() {
         /Requests\/sec/ { rps = $2 }
         /Socket errors|Non-2xx/ { err = err $0 ";" }
         END {
-            if (req == 0) { print "http: no requests completed" > "/dev/stderr"; exit 1 }
+            if (req == 0) {
+                print "http: no requests completed" > "/dev/stderr";
+                exit 1;
+            }
             printf "%s %s %.0f %.2f %.0f %.0f %s\n", name, conns, rps,
                    dt * 1e6 / tick / req, p50, p99, err == "" ? "-" : "yes"
         }' "$tmp/wrk.out" >>"$tmp/results"
@@ -173,16 +179,15 @@ start nginx
 pid_nginx=$pid
 start tornado
 pid_tornado=$pid
-for s in $servers; do
+for s in "${servers[@]}"; do
     wrk_run "$s" 50 1 # warm-up, not reported
 done
 : >"$tmp/results"
 i=0
-for r in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
     for c in 50 500; do
         for k in 0 1 2; do
-            s=$(echo $servers | tr ' ' '\n' | sed -n "$(((k + i) % 3 + 1))p")
-            wrk_run "$s" "$c" "$seconds"
+            wrk_run "${servers[(k + i) % 3]}" "$c" "$seconds"
         done
         i=$((i + 1))
     done
@@ -192,7 +197,7 @@ for p in $pids; do
 done
 pids=""
 
-awk -v servers="$servers" '
+awk -v servers="${servers[*]}" '
     function median(key,    n, i, j, t, v) {
         n = split(vals[key], v, " ");
         for (i = 2; i <= n; i++) {
@@ -223,8 +228,8 @@ awk -v servers="$servers" '
                 k = sv[i] SUBSEP c;
                 cpu = median(k SUBSEP "cpu");
                 p99 = median(k SUBSEP "p99");
-                printf "  %-12s %5d %9.0f %6.2f %-15s %6.2fx %8.0f %8.0f %6.2fx %6s\n",
-                       sv[i], c, median(k SUBSEP "rps"), cpu,
+                printf "  %-12s %5d %9.0f %6.2f %-15s %6.2fx %8.0f %8.0f " \
+                       "%6.2fx %6s\n", sv[i], c, median(k SUBSEP "rps"), cpu,
                        sprintf("[%.2f-%.2f]", lo[k SUBSEP "cpu"],
                                hi[k SUBSEP "cpu"]),
                        cpu / rcpu, median(k SUBSEP "p50"), p99, p99 / rp99,
@@ -239,11 +244,12 @@ printf 'held; RSS = VmRSS of the server processes\n'
 printf '  %-12s %6s %14s %14s %8s %7s\n' server conns "RSS before KB" \
     "RSS after KB" "B/conn" "x nginx"
 : >"$tmp/idle"
-for s in $servers; do
+for s in "${servers[@]}"; do
     start "$s"
     sleep 0.2
+    mapfile -t procs < <(tree "$pid")
     timeout 180 taskset -c 1 "$build/bench/idle_conns" "$(port_of "$s")" \
-        "$idle" $(tree "$pid") >"$tmp/idle.out" || true
+        "$idle" "${procs[@]}" >"$tmp/idle.out" || true
     stop "$pid"
     pids=""
     sed -e 's/[a-z_]*=//g' -e "s/^/$s /" "$tmp/idle.out" >>"$tmp/idle"

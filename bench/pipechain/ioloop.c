@@ -5,6 +5,8 @@
  */
 #include "pipechain.h"
 
+#include <errno.h>
+
 #include "bench.h"
 #include "ioloop_open.h"
 
@@ -45,8 +47,11 @@ ioloop_add_all(void *ctx, struct chain *ch)
 
     c->ch = ch;
     for (int i = 0; i < ch->n; i++) {
-        if (ioloop_add_handler(c->loop, ch->rd[i], IOLOOP_READ,
-                               ioloop_on_read, c) < 0) {
+        int rc = ioloop_add_handler(c->loop, ch->rd[i], IOLOOP_READ,
+                                    ioloop_on_read, c);
+
+        if (rc < 0) {
+            errno = -rc;
             bench_die("ioloop_add_handler");
         }
     }

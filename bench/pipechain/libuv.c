@@ -1,6 +1,7 @@
 /* bench/pipechain/libuv.c: libuv, uv_poll handles (level-triggered). */
 #include "pipechain.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include <uv.h>
@@ -50,8 +51,13 @@ libuv_add_all(void *ctx, struct chain *ch)
     c->ch = ch;
     c->h = bench_calloc((size_t) ch->n, sizeof(*c->h));
     for (int i = 0; i < ch->n; i++) {
-        if (uv_poll_init(&c->loop, &c->h[i], ch->rd[i]) < 0
-            || uv_poll_start(&c->h[i], UV_READABLE, libuv_on_read) < 0) {
+        int rc = uv_poll_init(&c->loop, &c->h[i], ch->rd[i]);
+
+        if (rc == 0) {
+            rc = uv_poll_start(&c->h[i], UV_READABLE, libuv_on_read);
+        }
+        if (rc < 0) {
+            errno = -rc; /* libuv's codes are -errno on Unix */
             bench_die("uv_poll_start");
         }
         c->h[i].data = c;

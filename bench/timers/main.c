@@ -145,7 +145,7 @@ print_table(struct contender *c, const struct plan *p)
     }
     printf("\n  T=%zu: %d warm-up + %d timed iterations per contender\n",
            p->t, p->warmups, p->timed);
-    printf("  %-10s  %-26s %-26s %-26s\n", "contender", "ns/add", "ns/cancel",
+    printf("  %-10s  %-26s %-26s %s\n", "contender", "ns/add", "ns/cancel",
            "ns/fire");
     for (int i = 0; i < NCONTENDERS; i++) {
         printf("  %-10s", c[i].ops->name);

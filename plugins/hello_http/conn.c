@@ -40,6 +40,12 @@
 #define CONN_LINGERING    0x20u /* write side shut, discarding input */
 #define CONN_WRITING      0x40u /* registered for IOLOOP_WRITE, not READ */
 #define CONN_URL_TOO_LONG 0x80u /* the URL alone exceeded max_head */
+#define CONN_QUIET        0x100u /* draining: nothing read since it began */
+
+/* A drain closes the connections that stay quiet this long: a client
+ * that sends a request meanwhile gets it answered with Connection: close,
+ * so a busy keep-alive client never sees its connection vanish. */
+#define HELLO_DRAIN_GRACE (300 * IOLOOP_NS_PER_MS)
 
 /* A heap buffer of bytes data[off..len) still to be used. */
 struct hello_buf {
@@ -67,6 +73,7 @@ struct hello_conn {
 static int conn_on_io(ioloop_loop_t *loop, int fd, unsigned events,
                       void *arg);
 static int conn_read(struct hello_conn *c);
+static int conn_close_quiet(ioloop_loop_t *loop, void *arg);
 static int conn_write(struct hello_conn *c);
 static int conn_linger_read(struct hello_conn *c);
 static int conn_linger_timeout(ioloop_loop_t *loop, void *arg);
@@ -134,6 +141,37 @@ hello__conn_close_all(struct hello *h)
     }
 }
 
+void
+hello__conn_drain(struct hello *h)
+{
+    h->draining = 1;
+    for (struct hello_conn *c = h->conns; c != NULL; c = c->next) {
+        c->flags |= CONN_QUIET;
+    }
+    if (h->api->call_later(h->loop, HELLO_DRAIN_GRACE, conn_close_quiet, h)
+        == 0) {
+        hello__conn_close_all(h); /* out of memory: no grace */
+    }
+}
+
+/* The drain's grace is over: closes what stayed quiet and idle. */
+static int
+conn_close_quiet(ioloop_loop_t *loop, void *arg)
+{
+    struct hello *h = arg;
+    struct hello_conn *c, *next;
+
+    (void) loop;
+    for (c = h->conns; c != NULL; c = next) {
+        next = c->next;
+        if ((c->flags & CONN_QUIET) && c->head == 0
+            && !(c->flags & CONN_CLOSING) && c->out == NULL && c->in == NULL) {
+            conn_free(c);
+        }
+    }
+    return 0;
+}
+
 /* The one handler of a connection; its state says what it waits for. */
 static int
 conn_on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -167,6 +205,7 @@ conn_read(struct hello_conn *c)
     if (n <= 0) {
         return conn_done(c, n < 0 ? -errno : 0);
     }
+    c->flags &= ~CONN_QUIET;
     rc = conn_feed(c, h->in, (size_t) n);
     if (rc == 0) {
         rc = out_flush(c);
@@ -431,7 +470,8 @@ on_message_complete(http_parser *p)
     struct hello_conn *c = p->data;
     struct hello *h = c->h;
     const struct hello_response *r;
-    int keep_alive = http_should_keep_alive(p) && !p->upgrade;
+    int keep_alive = http_should_keep_alive(p) && !p->upgrade
+                     && !h->draining;
     int rc;
 
     if (c->route < 0) {

@@ -66,6 +66,7 @@ struct hello {
 
     /* --- The listener and its connections (linked, for fini). --- */
     int listen_fd;
+    int draining; /* graceful stop: answer with Connection: close */
     struct hello_conn *conns;
 
     /* --- Scratch state of the connection being served. --- */
@@ -100,6 +101,13 @@ void hello__config_free(struct hello *h);
  * registers it for reading. On failure closes fd and returns -errno.
  */
 int hello__conn_open(struct hello *h, int fd);
+
+/*
+ * Graceful stop: every response from now on carries "Connection: close"
+ * and ends its connection; connections that send nothing for a short
+ * grace are closed.
+ */
+void hello__conn_drain(struct hello *h);
 
 /* Removes, closes and frees every connection of h (fini). */
 void hello__conn_close_all(struct hello *h);

@@ -18,6 +18,7 @@ static int hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                       const struct json_t *config, void **state, char *err,
                       size_t errlen);
 static void hello_fini(void *state);
+static void hello_drain(void *state);
 static int hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
 
@@ -31,6 +32,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .config_keys = hello__config_keys,
     .init = hello_init,
     .fini = hello_fini,
+    .drain = hello_drain,
 };
 
 /*
@@ -95,6 +97,17 @@ hello_fini(void *state)
     close(h->listen_fd);
     hello__config_free(h);
     free(h);
+}
+
+/* Graceful stop: no new connections; idle ones close now, busy ones after
+ * their response. */
+static void
+hello_drain(void *state)
+{
+    struct hello *h = state;
+
+    h->api->remove_handler(h->loop, h->listen_fd);
+    hello__conn_drain(h);
 }
 
 /*

@@ -140,41 +140,123 @@ stop_cleanly(struct fixture *f, int sig)
 }
 
 /*
- * SIGTERM with an idle keep-alive connection, a half-sent request and an
- * echo connection with unread output: exit 0 within 1 s, every fini run.
+ * SIGTERM drains: an idle keep-alive connection is closed at once, a
+ * half-sent request still gets its answer (with Connection: close) when
+ * the client finishes it, then the host exits 0.
  */
 static void
-test_sigterm_with_connections(void **state)
+test_sigterm_drains(void **state)
 {
     struct fixture *f = *state;
-    static char junk[512 * 1024];
-    int hello, echo;
-    size_t sent = 0;
-    ssize_t n;
+    static struct http_response r;
+    char buf[16];
+    int hello;
 
     start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}},"
-             " {\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\"}}]");
+             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}]");
     hello = port_of(f, "hello");
-    echo = port_of(f, "echo");
-
     http_open(f, 0, hello, "hello");
     f->fds[0] = client_connect(hello);
     assert_true(f->fds[0] >= 0);
     assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
                                       CLIENT_TIMEOUT_MS),
                      0);
+    usleep(50 * 1000);
+    assert_int_equal(kill(f->host.pid, SIGTERM), 0);
+    /* The idle one is closed by the drain. */
+    assert_int_equal(client_expect_eof(f->hc[0]->fd, CLIENT_TIMEOUT_MS), 0);
+    /* The busy one is answered, told to close, and closed. */
+    assert_true(host_wait(&f->host, 200) < 0); /* still draining */
+    assert_int_equal(client_write_all(f->fds[0], "st: x\r\n\r\n", 9,
+                                      CLIENT_TIMEOUT_MS),
+                     0);
+    {
+        struct http_conn *hc = calloc(1, sizeof(*hc));
+
+        assert_non_null(hc);
+        hc->fd = f->fds[0];
+        f->fds[0] = -1;
+        f->hc[1] = hc;
+        assert_int_equal(http_read_response(hc, 0, &r), 0);
+    }
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Connection: close"));
+    assert_true(read(f->hc[1]->fd, buf, sizeof(buf)) <= 0);
+    assert_int_equal(host_wait(&f->host, HOST_TIMEOUT_MS), 0);
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_equal(WEXITSTATUS(f->host.status), 0);
+}
+
+/*
+ * What never finishes is cut at shutdown_timeout: a half-sent request
+ * and an echo client that does not read its output; exit 0 after about
+ * the timeout (0.3 s here), every fini run.
+ */
+static void
+test_sigterm_timeout(void **state)
+{
+    struct fixture *f = *state;
+    static char junk[512 * 1024];
+    double elapsed = 0;
+    int hello, echo, rc;
+    size_t sent = 0;
+    ssize_t n;
+
+    rc = host_start_ex(&f->host, backend, "{\"shutdown_timeout\": 0.3}",
+                       "[{\"name\": \"hello\", \"path\": " HELLO_SO ", "
+                       "\"config\": {\"listen\": \"127.0.0.1:0\", "
+                       "\"routes\": {\"/\": \"hello\"}}}, {\"name\": \"echo\", "
+                       "\"path\": " ECHO_SO ", \"config\": {\"listen\": "
+                       "\"127.0.0.1:0\"}}]",
+                       0);
+    assert_int_equal(rc, 0);
+    hello = port_of(f, "hello");
+    echo = port_of(f, "echo");
+    f->fds[0] = client_connect(hello);
+    assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
+                                      CLIENT_TIMEOUT_MS),
+                     0);
     f->fds[1] = client_connect(echo);
-    assert_true(f->fds[1] >= 0);
     while (sent < sizeof(junk)
            && (n = send(f->fds[1], junk, sizeof(junk) - sent,
                         MSG_NOSIGNAL)) > 0) {
         sent += (size_t) n;
     }
-    assert_true(sent > 0);
-    usleep(100 * 1000); /* let the host take it all in */
-    stop_cleanly(f, SIGTERM);
+    usleep(100 * 1000);
+    assert_int_equal(host_stop(&f->host, SIGTERM, HOST_TIMEOUT_MS, &elapsed),
+                     0);
+    print_message("drain cut after %.1f ms\n", elapsed);
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_equal(WEXITSTATUS(f->host.status), 0);
+    assert_true(elapsed >= 250 && elapsed <= STOP_LIMIT_MS);
+    assert_true(host_log_count(&f->host, "shutdown_timeout passed") > 0);
+}
+
+/* A second SIGINT stops at once, without waiting for the drain. */
+static void
+test_second_sigint(void **state)
+{
+    struct fixture *f = *state;
+    double elapsed = 0;
+    int hello;
+
+    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}]");
+    hello = port_of(f, "hello");
+    f->fds[0] = client_connect(hello);
+    assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
+                                      CLIENT_TIMEOUT_MS),
+                     0);
+    usleep(50 * 1000);
+    assert_int_equal(kill(f->host.pid, SIGINT), 0);
+    usleep(100 * 1000);
+    assert_true(host_wait(&f->host, 0) < 0); /* draining: 10 s budget */
+    assert_int_equal(host_stop(&f->host, SIGINT, HOST_TIMEOUT_MS, &elapsed),
+                     0);
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_equal(WEXITSTATUS(f->host.status), 0);
+    assert_true(elapsed <= STOP_LIMIT_MS);
+    assert_true(host_log_count(&f->host, "second SIGINT") > 0);
 }
 
 /* SIGINT stops the host as SIGTERM does. */
@@ -348,7 +430,9 @@ main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_sigterm_with_connections),
+        T(test_sigterm_drains),
+        T(test_sigterm_timeout),
+        T(test_second_sigint),
         T(test_sigint),
         T(test_two_instances),
         T(test_bad_config_refused),

@@ -449,8 +449,9 @@ test_installed_tree(void **state)
     assert_int_equal(every_so_in(a, IOLOOP_BUILD_DIR "/backends"),
                      every_so_in(IOLOOP_BUILD_DIR "/backends", a));
     snprintf(b, sizeof(b), "%s/lib/ioloop/plugins", tmp.prefix);
-    assert_int_equal(every_so_in(IOLOOP_BUILD_DIR "/plugins", b), 2);
-    assert_int_equal(every_so_in(b, IOLOOP_BUILD_DIR "/plugins"), 2);
+    assert_true(every_so_in(IOLOOP_BUILD_DIR "/plugins", b) >= 2);
+    assert_int_equal(every_so_in(b, IOLOOP_BUILD_DIR "/plugins"),
+                     every_so_in(IOLOOP_BUILD_DIR "/plugins", b));
     test_files = 0;
     nftw(tmp.prefix, count_test_file, 16, FTW_PHYS);
     assert_int_equal(test_files, 0);

@@ -141,7 +141,8 @@ test_plugin_refusals(void **state)
         snprintf(expected, sizeof(expected),
                  "%s: plugin ABI 1.0 declares a 8-byte table, smaller than "
                  "the %zu bytes every 1.x table has (corrupt descriptor)",
-                 PLUGIN("too_small"), sizeof(struct ioloop_plugin));
+                 PLUGIN("too_small"),
+                 offsetof(struct ioloop_plugin, fini) + sizeof(void *));
         assert_plugin_refused(PLUGIN("too_small"), expected);
     }
     assert_plugin_refused(PLUGIN("no_init"),
@@ -188,6 +189,7 @@ fixture_init(struct fixture *f, size_t n, const char *const *configs,
         f->entries[i].name = f->names[i];
         f->entries[i].path = (char *) (paths ? paths[i] : PLUGIN("default"));
         f->entries[i].config = f->configs[i];
+        f->entries[i].log_level = -1; /* no per-plugin level */
         snprintf(f->entries[i].where, sizeof(f->entries[i].where),
                  "plugins[%zu]", i);
     }

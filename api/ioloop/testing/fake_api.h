@@ -1185,6 +1185,16 @@ fake_api__stream_pending(const ioloop_stream_t *s)
     return 0;
 }
 
+/* The fake keeps no metrics. */
+static inline int
+fake_api__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
+{
+    (void) loop;
+    (void) buf;
+    (void) len;
+    return -ENOTSUP;
+}
+
 static inline void
 fake_api__reset_table(struct ioloop_api *api)
 {
@@ -1219,6 +1229,7 @@ fake_api__reset_table(struct ioloop_api *api)
     api->stream_error = fake_api__stream_error;
     api->stream_fd = fake_api__stream_fd;
     api->stream_pending = fake_api__stream_pending;
+    api->metrics_render = fake_api__metrics_render;
 }
 
 #ifdef __cplusplus

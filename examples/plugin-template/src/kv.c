@@ -45,6 +45,7 @@ struct kv {
     int listen_fd;
     ioloop_time_t idle_timeout;
     struct kv_store *store;
+    int draining;          /* graceful stop: close after each reply */
     struct kv_conn *conns; /* doubly linked, for fini */
 };
 
@@ -66,6 +67,7 @@ static int kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                    const struct json_t *config, void **state, char *err,
                    size_t errlen);
 static void kv_fini(void *state);
+static void kv_drain(void *state);
 static int kv_parse_config(const struct json_t *config, struct kv_config *c,
                            char *err, size_t errlen);
 static int kv_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
@@ -88,6 +90,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .config_keys = kv_config_keys,
     .init = kv_init,
     .fini = kv_fini,
+    .drain = kv_drain,
 };
 
 /*
@@ -163,6 +166,25 @@ kv_fini(void *state)
  * Validates config into *c (defaults filled in). Returns 0, or -EINVAL
  * with one line in err that names the key and the reason.
  */
+/*
+ * Graceful stop (SIGTERM, or a reload): no new connections; a connection
+ * waiting for its next command closes now, one being answered after its
+ * reply. The host calls fini once none is left (or at shutdown_timeout).
+ */
+static void
+kv_drain(void *state)
+{
+    struct kv *kv = state;
+
+    kv->draining = 1;
+    kv->api->remove_handler(kv->loop, kv->listen_fd);
+    for (struct kv_conn *c = kv->conns; c != NULL; c = c->next) {
+        if (kv->api->stream_pending(c->s) == 0) {
+            kv->api->stream_close(c->s); /* kv_conn_closed frees c later */
+        }
+    }
+}
+
 static int
 kv_parse_config(const struct json_t *config, struct kv_config *c, char *err,
                 size_t errlen)
@@ -344,7 +366,8 @@ kv_conn_replied(ioloop_stream_t *s, void *arg)
 {
     struct kv_conn *c = arg;
 
-    if (c->kv->api->stream_read_until(s, "\n", 1, kv_conn_on_line) < 0) {
+    if (c->kv->draining
+        || c->kv->api->stream_read_until(s, "\n", 1, kv_conn_on_line) < 0) {
         c->kv->api->stream_close(s);
     }
 }

@@ -8,11 +8,17 @@
  *                            registers a handler on a pipe, closes the
  *                            pipe, then fails without removing the handler
  *   {"pipe": true}           registers a handler on a pipe and succeeds
+ *   {"listen": "H:P", "on_accept": "crash" | "sleep", "sleep_ms": N}
+ *                            listens; each accepted connection crashes
+ *                            the process (SIGSEGV) or blocks the loop
+ *                            for sleep_ms, then is closed
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -23,7 +29,29 @@ struct instance {
     const struct ioloop_api *api;
     ioloop_loop_t *loop;
     int fds[2];
+    int listen_fd;
+    int crash;    /* on_accept: "crash" */
+    int sleep_ms; /* on_accept: "sleep" */
 };
+
+/* A connection arrived: misbehave as configured, then close it. */
+static int
+on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    struct instance *in = arg;
+    int c = in->api->accept(loop, fd);
+
+    (void) events;
+    if (c < 0) {
+        return 0;
+    }
+    if (in->crash) {
+        raise(SIGSEGV);
+    }
+    usleep((useconds_t) in->sleep_ms * 1000);
+    close(c);
+    return 0;
+}
 
 static int
 on_read(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -55,12 +83,30 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     in->api = api;
     in->loop = loop;
     in->fds[0] = in->fds[1] = -1;
+    in->listen_fd = -1;
     if (json_is_true(json_object_get(cfg, "pipe"))
         || json_is_true(json_object_get(cfg, "register_then_fail"))) {
         if (pipe2(in->fds, O_CLOEXEC) < 0
             || api->add_handler(loop, in->fds[0], IOLOOP_READ, on_read, in)
                    < 0) {
             snprintf(err, errlen, "cannot watch a pipe");
+            return -EIO;
+        }
+    }
+    if (json_object_get(cfg, "listen") != NULL) {
+        const char *what = json_string_value(json_object_get(cfg,
+                                                             "on_accept"));
+
+        in->crash = what != NULL && strcmp(what, "crash") == 0;
+        in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
+                                                                "sleep_ms"));
+        in->listen_fd = api->listen_tcp(
+            loop, json_string_value(json_object_get(cfg, "listen")), 0, 0,
+            err, errlen);
+        if (in->listen_fd < 0
+            || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept,
+                                in) < 0) {
+            free(in);
             return -EIO;
         }
     }
@@ -82,6 +128,10 @@ test_fini(void *state)
     struct instance *in = state;
 
     in->api->log(in->loop, IOLOOP_LOG_INFO, "fini");
+    if (in->listen_fd >= 0) {
+        in->api->remove_handler(in->loop, in->listen_fd);
+        close(in->listen_fd);
+    }
     if (in->fds[0] >= 0) {
         in->api->remove_handler(in->loop, in->fds[0]);
         close(in->fds[0]);

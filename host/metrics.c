@@ -1,0 +1,570 @@
+/*
+ * host/metrics.c: the shared metrics segment (one slot per worker) and
+ * its Prometheus text rendering. Contract in metrics.h.
+ *
+ * Concurrency. Every shared integer is a plain, naturally aligned 64-bit
+ * (or 32-bit) field accessed with the __atomic builtins, relaxed: the
+ * loop writes struct ioloop_stats with plain stores (loop.c), and the
+ * builtins let a reader in another process load those same fields whole.
+ * Each field has one writer: the slot's worker (its loop thread; its
+ * watchdog for the stall counters), or the master for the restart count.
+ * The names (backend, plugin instances) are strings, published under a
+ * per-slot sequence lock (odd while being written); a reader retries a
+ * torn copy, and after MAX_TRIES (a writer killed mid-write) renders it
+ * anyway: it is NUL-terminated and clamped, so at worst a label is wrong.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "loader.h"
+#include "log.h"
+
+#define METRICS_MAGIC UINT64_C(0x52544d504f4f4c49) /* "ILOOPMTR" */
+#define METRICS_VERSION 1u
+#define MAX_TRIES 100 /* torn-name retries, see the file comment */
+
+_Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
+               "count_stall must be async-signal-safe");
+
+/* One worker. Aligned to a cache line: workers do not share lines. */
+struct metrics_slot {
+    /* --- Identity: the worker writes it, under seq. --- */
+    uint32_t seq;      /* odd while the names are being written */
+    uint32_t nplugins; /* names in plugins[] */
+    char backend[IOLOOP_METRICS_NAME_LEN];
+    char plugins[IOLOOP_METRICS_MAX_PLUGINS][IOLOOP_METRICS_NAME_LEN];
+    /* --- Values: one writer each, relaxed. --- */
+    uint64_t pid;        /* 0: not rendered; stored last by attach */
+    uint64_t started_at; /* CLOCK_MONOTONIC ns (system-wide) */
+    uint64_t restarts;   /* the master's */
+    uint64_t accepted;
+    uint64_t open;       /* buffered streams open */
+    uint64_t stalls[IOLOOP_METRICS_MAX_PLUGINS]; /* by plugins[] index */
+    struct ioloop_stats stats; /* the loop counts here */
+} __attribute__((aligned(64)));
+
+struct ioloop_metrics {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t nslots;
+    size_t size; /* of the mapping */
+    struct metrics_slot slots[];
+};
+
+/* A copy of a slot's names, taken under its sequence lock. */
+struct identity {
+    uint32_t nplugins;
+    char backend[IOLOOP_METRICS_NAME_LEN];
+    char plugins[IOLOOP_METRICS_MAX_PLUGINS][IOLOOP_METRICS_NAME_LEN];
+};
+
+/* The render buffer: pos counts every byte asked for, even past len. */
+struct out {
+    char *buf;
+    size_t len;
+    size_t pos;
+};
+
+struct family;
+typedef void (*family_fn)(struct out *o, const struct family *f,
+                          const struct ioloop_metrics *m);
+
+/* One metric family: its HELP and TYPE lines, then the samples fn prints
+ * (for u64_samples, the 64-bit field at offset of each slot). */
+struct family {
+    const char *name;
+    const char *type;
+    const char *help;
+    family_fn fn;
+    size_t offset;
+};
+
+static void u64_samples(struct out *o, const struct family *f,
+                        const struct ioloop_metrics *m);
+static void poll_wait_samples(struct out *o, const struct family *f,
+                              const struct ioloop_metrics *m);
+static void stall_samples(struct out *o, const struct family *f,
+                          const struct ioloop_metrics *m);
+static void backend_samples(struct out *o, const struct family *f,
+                            const struct ioloop_metrics *m);
+static void uptime_samples(struct out *o, const struct family *f,
+                           const struct ioloop_metrics *m);
+static uint64_t load(const uint64_t *p);
+static void bump(uint64_t *p, int64_t delta);
+static int slot_live(const struct metrics_slot *s);
+static void names_begin(struct metrics_slot *s);
+static void names_end(struct metrics_slot *s);
+static void names_read(const struct metrics_slot *s, struct identity *id);
+static void name_copy(char *dst, const char *src, size_t index);
+static void out_printf(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void out_label_value(struct out *o, const char *s);
+
+#define SLOT_FIELD(field) offsetof(struct metrics_slot, field)
+
+/* The families, in the order of issue 6's list. Counters end in _total. */
+static const struct family families[] = {
+    {"ioloop_loop_iterations_total", "counter", "Loop iterations run.",
+     u64_samples, SLOT_FIELD(stats.iterations)},
+    {"ioloop_poll_wait_seconds_total", "counter",
+     "Time spent waiting in the backend's poll.", poll_wait_samples, 0},
+    {"ioloop_callbacks_run_total", "counter", "Callbacks run.", u64_samples,
+     SLOT_FIELD(stats.callbacks_run)},
+    {"ioloop_timers_run_total", "counter", "Timers run.", u64_samples,
+     SLOT_FIELD(stats.timers_run)},
+    {"ioloop_timers_pending", "gauge", "Live timers in the heap.",
+     u64_samples, SLOT_FIELD(stats.timers_pending)},
+    {"ioloop_timers_cancelled", "gauge",
+     "Cancelled timers still in the heap, awaiting lazy removal.",
+     u64_samples, SLOT_FIELD(stats.timers_cancelled)},
+    {"ioloop_timer_compactions_total", "counter",
+     "Compactions of the timer heap (cancelled timers dropped at once).",
+     u64_samples, SLOT_FIELD(stats.compactions)},
+    {"ioloop_handlers", "gauge", "I/O handlers registered.", u64_samples,
+     SLOT_FIELD(stats.handlers)},
+    {"ioloop_watchdog_stalls_total", "counter",
+     "Callbacks or handlers of a plugin instance that held the loop past "
+     "watchdog_ms.",
+     stall_samples, 0},
+    {"ioloop_connections_accepted_total", "counter",
+     "Connections accepted through the host's accept helpers.",
+     u64_samples, SLOT_FIELD(accepted)},
+    {"ioloop_connections_open", "gauge",
+     "Connections open on the host's buffered streams.", u64_samples,
+     SLOT_FIELD(open)},
+    {"ioloop_backend_info", "gauge", "The poller backend a worker runs on.",
+     backend_samples, 0},
+    {"ioloop_uptime_seconds", "gauge", "Seconds since the worker started.",
+     uptime_samples, 0},
+    {"ioloop_worker_restarts_total", "counter",
+     "Times the master restarted the worker in this slot.", u64_samples,
+     SLOT_FIELD(restarts)},
+};
+
+/* This process's attachment (one loop at a time). Written only by attach,
+ * set_plugins and detach, before and after the watchdog runs. */
+static struct {
+    ioloop_loop_t *loop; /* NULL: none */
+    struct ioloop_metrics *m;
+    struct metrics_slot *slot;
+    const struct ioloop_owner *owners[IOLOOP_METRICS_MAX_PLUGINS];
+    size_t nowners;
+} self;
+
+struct ioloop_metrics *
+ioloop__metrics_create(unsigned nslots)
+{
+    struct ioloop_metrics *m;
+    size_t size;
+
+    if (nslots == 0 || nslots > IOLOOP_METRICS_MAX_SLOTS) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size = sizeof(*m) + (size_t) nslots * sizeof(m->slots[0]);
+    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+             -1, 0);
+    if (m == MAP_FAILED) {
+        return NULL;
+    }
+    m->magic = METRICS_MAGIC;
+    m->version = METRICS_VERSION;
+    m->nslots = nslots;
+    m->size = size;
+    return m;
+}
+
+void
+ioloop__metrics_free(struct ioloop_metrics *m)
+{
+    if (m != NULL) {
+        munmap(m, m->size);
+    }
+}
+
+int
+ioloop__metrics_attach(ioloop_loop_t *loop, struct ioloop_metrics *m,
+                       unsigned slot)
+{
+    struct metrics_slot *s;
+
+    if (m == NULL || m->magic != METRICS_MAGIC
+        || m->version != METRICS_VERSION || slot >= m->nslots) {
+        return -EINVAL;
+    }
+    if (self.loop != NULL) {
+        return -EBUSY;
+    }
+    s = &m->slots[slot];
+    names_begin(s);
+    s->nplugins = 0;
+    name_copy(s->backend, ioloop__backend(loop)->name, SIZE_MAX);
+    names_end(s);
+    __atomic_store_n(&s->accepted, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->started_at, (uint64_t) ioloop__monotonic_now(),
+                     __ATOMIC_RELAXED);
+    ioloop__set_stats(loop, &s->stats);
+    __atomic_store_n(&s->pid, (uint64_t) getpid(), __ATOMIC_RELEASE);
+    self.loop = loop;
+    self.m = m;
+    self.slot = s;
+    self.nowners = 0;
+    return 0;
+}
+
+void
+ioloop__metrics_detach(ioloop_loop_t *loop)
+{
+    if (loop == NULL || loop != self.loop) {
+        return;
+    }
+    ioloop__set_stats(loop, NULL);
+    memset(&self, 0, sizeof(self));
+}
+
+void
+ioloop__metrics_set_plugins(ioloop_loop_t *loop,
+                            const struct ioloop_plugin_set *set)
+{
+    struct metrics_slot *s = self.slot;
+    size_t n;
+
+    if (loop == NULL || loop != self.loop) {
+        return;
+    }
+    n = set->n;
+    if (n > IOLOOP_METRICS_MAX_PLUGINS) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, "host",
+                   "metrics: %zu plugin instances; watchdog stalls are "
+                   "counted for the first %d only",
+                   n, IOLOOP_METRICS_MAX_PLUGINS);
+        n = IOLOOP_METRICS_MAX_PLUGINS;
+    }
+    names_begin(s);
+    for (size_t i = 0; i < n; i++) {
+        name_copy(s->plugins[i], set->v[i].owner.name, i);
+        __atomic_store_n(&s->stalls[i], 0, __ATOMIC_RELAXED);
+        self.owners[i] = &set->v[i].owner;
+    }
+    s->nplugins = (uint32_t) n;
+    names_end(s);
+    self.nowners = n;
+}
+
+void
+ioloop__metrics_note_backend(ioloop_loop_t *loop)
+{
+    if (loop == NULL || loop != self.loop) {
+        return;
+    }
+    names_begin(self.slot);
+    name_copy(self.slot->backend, ioloop__backend(loop)->name, SIZE_MAX);
+    names_end(self.slot);
+}
+
+void
+ioloop__metrics_note_restart(struct ioloop_metrics *m, unsigned slot)
+{
+    if (m != NULL && slot < m->nslots) {
+        bump(&m->slots[slot].restarts, 1);
+    }
+}
+
+void
+ioloop__metrics_retire(struct ioloop_metrics *m, unsigned slot)
+{
+    if (m != NULL && slot < m->nslots) {
+        __atomic_store_n(&m->slots[slot].pid, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->slots[slot].restarts, 0, __ATOMIC_RELAXED);
+    }
+}
+
+void
+ioloop__metrics_count_accept(ioloop_loop_t *loop)
+{
+    if (loop == self.loop && loop != NULL) {
+        bump(&self.slot->accepted, 1);
+    }
+}
+
+void
+ioloop__metrics_stream_opened(ioloop_loop_t *loop)
+{
+    if (loop == self.loop && loop != NULL) {
+        bump(&self.slot->open, 1);
+    }
+}
+
+void
+ioloop__metrics_stream_closed(ioloop_loop_t *loop)
+{
+    if (loop == self.loop && loop != NULL && load(&self.slot->open) > 0) {
+        bump(&self.slot->open, -1);
+    }
+}
+
+void
+ioloop__metrics_count_stall(const struct ioloop_owner *owner)
+{
+    for (size_t i = 0; i < self.nowners; i++) {
+        if (self.owners[i] == owner) {
+            __atomic_fetch_add(&self.slot->stalls[i], 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+int
+ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
+{
+    struct out o = {buf, len, 0};
+
+    if (loop == NULL || loop != self.loop) {
+        return -ENOTSUP;
+    }
+    if (buf == NULL && len > 0) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        const struct family *f = &families[i];
+
+        out_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
+                   f->name, f->type);
+        f->fn(&o, f, self.m);
+    }
+    if (o.pos > INT_MAX) {
+        return -EOVERFLOW;
+    }
+    if (buf == NULL) {
+        return (int) o.pos;
+    }
+    if (o.pos >= len) {
+        if (len > 0) {
+            buf[0] = '\0';
+        }
+        return -ENOBUFS;
+    }
+    return (int) o.pos;
+}
+
+/* name{worker="i"} <the uint64_t at f->offset of slot i>. */
+static void
+u64_samples(struct out *o, const struct family *f,
+            const struct ioloop_metrics *m)
+{
+    for (unsigned i = 0; i < m->nslots; i++) {
+        const char *s = (const char *) &m->slots[i];
+
+        if (slot_live(&m->slots[i])) {
+            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 "\n", f->name, i,
+                       load((const uint64_t *) (s + f->offset)));
+        }
+    }
+}
+
+/* Nanoseconds printed as exact decimal seconds. */
+static void
+poll_wait_samples(struct out *o, const struct family *f,
+                  const struct ioloop_metrics *m)
+{
+    for (unsigned i = 0; i < m->nslots; i++) {
+        uint64_t ns = load(&m->slots[i].stats.poll_wait_ns);
+
+        if (slot_live(&m->slots[i])) {
+            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64 "\n",
+                       f->name, i, ns / 1000000000u, ns % 1000000000u);
+        }
+    }
+}
+
+/* One series per worker and plugin instance. */
+static void
+stall_samples(struct out *o, const struct family *f,
+              const struct ioloop_metrics *m)
+{
+    struct identity id;
+
+    for (unsigned i = 0; i < m->nslots; i++) {
+        const struct metrics_slot *s = &m->slots[i];
+
+        if (!slot_live(s)) {
+            continue;
+        }
+        names_read(s, &id);
+        for (uint32_t k = 0; k < id.nplugins; k++) {
+            out_printf(o, "%s{worker=\"%u\",plugin=\"", f->name, i);
+            out_label_value(o, id.plugins[k]);
+            out_printf(o, "\"} %" PRIu64 "\n", load(&s->stalls[k]));
+        }
+    }
+}
+
+/* An info metric: the value is always 1, the backend is a label. */
+static void
+backend_samples(struct out *o, const struct family *f,
+                const struct ioloop_metrics *m)
+{
+    struct identity id;
+
+    for (unsigned i = 0; i < m->nslots; i++) {
+        if (!slot_live(&m->slots[i])) {
+            continue;
+        }
+        names_read(&m->slots[i], &id);
+        out_printf(o, "%s{worker=\"%u\",backend=\"", f->name, i);
+        out_label_value(o, id.backend);
+        out_printf(o, "\"} 1\n");
+    }
+}
+
+/* CLOCK_MONOTONIC is system-wide, so any process can subtract. */
+static void
+uptime_samples(struct out *o, const struct family *f,
+               const struct ioloop_metrics *m)
+{
+    uint64_t now = (uint64_t) ioloop__monotonic_now();
+
+    for (unsigned i = 0; i < m->nslots; i++) {
+        uint64_t start = load(&m->slots[i].started_at);
+        uint64_t ms = now > start ? (now - start) / 1000000u : 0;
+
+        if (slot_live(&m->slots[i])) {
+            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
+                       f->name, i, ms / 1000u, ms % 1000u);
+        }
+    }
+}
+
+static uint64_t
+load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Single writer: a load and a store, no read-modify-write (no lock
+ * prefix on x86). */
+static void
+bump(uint64_t *p, int64_t delta)
+{
+    __atomic_store_n(p, load(p) + (uint64_t) delta, __ATOMIC_RELAXED);
+}
+
+/* A slot a worker attached, not retired since. */
+static int
+slot_live(const struct metrics_slot *s)
+{
+    return __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* The writer's side of the sequence lock (one writer per slot). */
+static void
+names_begin(struct metrics_slot *s)
+{
+    __atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+names_end(struct metrics_slot *s)
+{
+    __atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELEASE);
+}
+
+/* The reader's side: copies the names, retrying a torn copy. */
+static void
+names_read(const struct metrics_slot *s, struct identity *id)
+{
+    uint32_t before, after;
+    int tries = 0;
+
+    do {
+        before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        id->nplugins = s->nplugins;
+        if (id->nplugins > IOLOOP_METRICS_MAX_PLUGINS) {
+            id->nplugins = IOLOOP_METRICS_MAX_PLUGINS;
+        }
+        memcpy(id->backend, s->backend, sizeof(id->backend));
+        memcpy(id->plugins, s->plugins, id->nplugins * sizeof(id->plugins[0]));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
+    id->backend[sizeof(id->backend) - 1] = '\0';
+    for (uint32_t k = 0; k < id->nplugins; k++) {
+        id->plugins[k][IOLOOP_METRICS_NAME_LEN - 1] = '\0';
+    }
+}
+
+/*
+ * Copies src into a name field. A name too long is cut; with index !=
+ * SIZE_MAX the cut ends in "~<index>" ('~' never occurs in an instance
+ * name), so two long instance names sharing a prefix stay two series.
+ */
+static void
+name_copy(char *dst, const char *src, size_t index)
+{
+    size_t n = strlen(src), keep;
+    char suffix[24] = "";
+    int k = 0;
+
+    if (n < IOLOOP_METRICS_NAME_LEN) {
+        memcpy(dst, src, n + 1);
+        return;
+    }
+    if (index != SIZE_MAX) {
+        k = snprintf(suffix, sizeof(suffix), "~%zu", index);
+    }
+    keep = IOLOOP_METRICS_NAME_LEN - 1 - (size_t) k;
+    memcpy(dst, src, keep);
+    memcpy(dst + keep, suffix, (size_t) k);
+    dst[IOLOOP_METRICS_NAME_LEN - 1] = '\0';
+}
+
+/* snprintf at o->pos; counts what did not fit, writes nothing past len. */
+static void
+out_printf(struct out *o, const char *fmt, ...)
+{
+    size_t room = o->pos < o->len ? o->len - o->pos : 0;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(room > 0 ? o->buf + o->pos : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        o->pos += (size_t) n;
+    }
+}
+
+/* A label value, with \, " and newline escaped as the format requires. */
+static void
+out_label_value(struct out *o, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '\\':
+            out_printf(o, "\\\\");
+            break;
+        case '"':
+            out_printf(o, "\\\"");
+            break;
+        case '\n':
+            out_printf(o, "\\n");
+            break;
+        default:
+            out_printf(o, "%c", *s);
+        }
+    }
+}

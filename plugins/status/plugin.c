@@ -1,0 +1,202 @@
+/*
+ * plugins/status/plugin.c: the status plugin descriptor, its config,
+ * instance init/fini and the listener. HTTP itself is in conn.c.
+ *
+ * Config: "listen" (required, "HOST:PORT"), "path" (optional, where the
+ * metrics are served, default "/metrics"). /health always answers "ok".
+ */
+#include "status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+/* Connections accepted per readiness event. */
+#define STATUS_ACCEPT_BATCH 16
+
+static int status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+                       const struct json_t *config, void **state, char *err,
+                       size_t errlen);
+static void status_fini(void *state);
+static void status_drain(void *state);
+static int status_config(struct status *st, const struct json_t *config,
+                         const char **listen, char *err, size_t errlen);
+static int status_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
+                            void *arg);
+
+static const char *const status_config_keys[] = { "listen", "path", NULL };
+
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .name = "status",
+    .version = "1.0.0",
+    .description = "Prometheus metrics (GET /metrics) and a health check "
+                   "(GET /health) over HTTP",
+    .config_keys = status_config_keys,
+    .init = status_init,
+    .fini = status_fini,
+    .drain = status_drain,
+};
+
+/*
+ * Starts one instance: checks that the host renders metrics, validates
+ * config, listens and registers the listener. Returns 0 with *state set,
+ * or -errno with one line in err and nothing left behind.
+ */
+static int
+status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+            const struct json_t *config, void **state, char *err,
+            size_t errlen)
+{
+    struct status *st;
+    const char *listen;
+    int rc;
+
+    if (!IOLOOP_API_HAS(api, metrics_render)) {
+        snprintf(err, errlen, "this host has no metrics_render (its API "
+                              "table is older than the plugin's)");
+        return -ENOTSUP;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    st->api = api;
+    st->loop = loop;
+    rc = status_config(st, config, &listen, err, errlen);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    rc = api->listen_tcp(loop, listen, 0, 0, err, errlen);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    st->listen_fd = rc;
+    rc = api->add_handler(loop, st->listen_fd, IOLOOP_READ, status_on_accept,
+                          st);
+    if (rc < 0) {
+        snprintf(err, errlen, "add_handler(%d): %s", st->listen_fd,
+                 strerror(-rc));
+        close(st->listen_fd);
+        free(st);
+        return rc;
+    }
+    *state = st;
+    return 0;
+}
+
+static void
+status_fini(void *state)
+{
+    struct status *st = state;
+
+    status__conn_close_all(st);
+    if (st->listen_fd >= 0) {
+        st->api->remove_handler(st->loop, st->listen_fd);
+        close(st->listen_fd);
+    }
+    free(st->body);
+    free(st);
+}
+
+/* Graceful stop: no new connection; scrapers' kept-alive connections
+ * close once idle, so the stop need not wait for shutdown_timeout. */
+static void
+status_drain(void *state)
+{
+    struct status *st = state;
+
+    st->draining = true;
+    if (st->listen_fd >= 0) {
+        st->api->remove_handler(st->loop, st->listen_fd);
+        close(st->listen_fd);
+        st->listen_fd = -1;
+    }
+    status__conn_drain(st);
+}
+
+/*
+ * Validates config: *listen (borrowed) and st->path. Returns 0, or
+ * -EINVAL with one line in err naming the key.
+ */
+static int
+status_config(struct status *st, const struct json_t *config,
+              const char **listen, char *err, size_t errlen)
+{
+    /* jansson's iterators take a non-const object; nothing is modified. */
+    json_t *cfg = (json_t *) config;
+    const char *const *known;
+    const char *key, *path = STATUS_DEFAULT_PATH;
+    json_t *v;
+
+    if (cfg != NULL && !json_is_object(cfg)) {
+        snprintf(err, errlen, "config: expected an object");
+        return -EINVAL;
+    }
+    json_object_foreach(cfg, key, v) {
+        for (known = status_config_keys; *known != NULL; known++) {
+            if (strcmp(key, *known) == 0) {
+                break;
+            }
+        }
+        if (*known == NULL) {
+            snprintf(err, errlen, "config.%s: unknown key", key);
+            return -EINVAL;
+        }
+    }
+    v = json_object_get(cfg, "listen");
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
+                 v == NULL ? "missing, expected" : "expected");
+        return -EINVAL;
+    }
+    *listen = json_string_value(v);
+    v = json_object_get(cfg, "path");
+    if (v != NULL) {
+        path = json_string_value(v);
+        if (path == NULL || path[0] != '/' || strlen(path) >= STATUS_MAX_URL
+            || strpbrk(path, "? \t\r\n") != NULL
+            || strcmp(path, STATUS_HEALTH_PATH) == 0) {
+            snprintf(err, errlen,
+                     "config.path: expected a path such as \"/metrics\" "
+                     "(starting with '/', no query, shorter than %d "
+                     "bytes, not \"%s\")",
+                     STATUS_MAX_URL, STATUS_HEALTH_PATH);
+            return -EINVAL;
+        }
+    }
+    memcpy(st->path, path, strlen(path) + 1);
+    return 0;
+}
+
+/*
+ * The listener is readable: accepts up to STATUS_ACCEPT_BATCH
+ * connections. On EMFILE/ENFILE the host already closed the pending
+ * connection and warned, so that is not an error here.
+ */
+static int
+status_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    struct status *st = arg;
+    int fds[STATUS_ACCEPT_BATCH], n, rc = 0;
+
+    (void) events;
+    n = st->api->accept_batch(loop, fd, fds, STATUS_ACCEPT_BATCH);
+    if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        int r = status__conn_open(st, fds[i]); /* closes fds[i] on failure */
+
+        rc = rc < 0 ? rc : r;
+    }
+    return n < 0 ? n : rc;
+}

@@ -1,0 +1,454 @@
+/*
+ * tests/integration/test_status.c: the bundled status plugin in a real
+ * ioloop-host beside hello_http, over real sockets on 127.0.0.1.
+ * argv[1] names the backend; argv[2], when given, is a worker count put
+ * in the manifest ("workers": N), else the host runs as one process.
+ * /metrics is checked by the strict parser of tests/prom_text.c and, when
+ * installed, by `promtool check metrics`; its counters must move with
+ * the traffic the test makes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "host_process.h"
+#include "prom_text.h"
+
+#define HELLO_ENTRY                                                          \
+    "{\"name\": \"hello\","                                                  \
+    "  \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","                     \
+    "  \"config\": {\"listen\": \"127.0.0.1:0\","                            \
+    "    \"routes\": {\"/\": \"hello\"}}}"
+#define STATUS_ENTRY(config)                                                 \
+    "{\"name\": \"status\","                                                 \
+    "  \"path\": \"" HOST_PLUGIN_DIR "/status.so\","                         \
+    "  \"config\": " config "}"
+#define PLUGINS                                                              \
+    "[" HELLO_ENTRY ", "                                                     \
+    STATUS_ENTRY("{\"listen\": \"127.0.0.1:0\"}") "]"
+
+#define HELLO_CONNS 10
+#define HELLO_REQUESTS 50 /* over HELLO_CONNS keep-alive connections */
+
+struct fixture {
+    struct host_process host;
+    int hello_port;
+    int status_port;
+    struct http_conn *conns[HELLO_CONNS + 4];
+    int nconns;
+    struct http_response r;
+    struct prom_doc before; /* freed by teardown, even after a failure */
+    struct prom_doc after;
+};
+
+/* The backend under test (argv[1]) and the worker count (argv[2], 0:
+ * no "workers" key). */
+static const char *backend = "epoll";
+static int workers;
+
+static int
+start(struct fixture *f, const char *plugins)
+{
+    char extra[64];
+
+    if (workers > 0) {
+        snprintf(extra, sizeof(extra), "{\"workers\": %d}", workers);
+    }
+    return host_start_ex(&f->host, backend, workers > 0 ? extra : NULL,
+                         plugins, 0);
+}
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL) {
+        return -1;
+    }
+    *state = f;
+    if (start(f, PLUGINS) < 0
+        || (f->hello_port = host_port(&f->host, "hello", HOST_TIMEOUT_MS))
+               <= 0
+        || (f->status_port = host_port(&f->host, "status", HOST_TIMEOUT_MS))
+               <= 0) {
+        fprintf(stderr, "setup: the host did not start on backend %s\n",
+                backend);
+        host_dump_log(&f->host);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the host with SIGTERM and requires a clean exit (status 0). */
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    double elapsed;
+    int rc = 0;
+
+    for (int i = 0; i < f->nconns; i++) {
+        if (f->conns[i]->fd >= 0) {
+            close(f->conns[i]->fd);
+        }
+        free(f->conns[i]);
+    }
+    if (f->host.pid > 0) {
+        if (host_stop(&f->host, SIGTERM, HOST_TIMEOUT_MS, &elapsed) < 0) {
+            fprintf(stderr, "teardown: no exit %d ms after SIGTERM\n",
+                    HOST_TIMEOUT_MS);
+            rc = -1;
+        } else if (!WIFEXITED(f->host.status)
+                   || WEXITSTATUS(f->host.status) != 0) {
+            fprintf(stderr, "teardown: the host ended with status 0x%x\n",
+                    f->host.status);
+            rc = -1;
+        }
+    }
+    if (rc < 0) {
+        host_dump_log(&f->host);
+    }
+    host_cleanup(&f->host);
+    prom_free(&f->before);
+    prom_free(&f->after);
+    free(f);
+    return rc;
+}
+
+/* A new connection to port, closed by teardown. */
+static struct http_conn *
+conn_open(struct fixture *f, int port)
+{
+    struct http_conn *hc = malloc(sizeof(*hc));
+
+    assert_non_null(hc);
+    assert_true(f->nconns < (int) (sizeof(f->conns) / sizeof(f->conns[0])));
+    f->conns[f->nconns++] = hc;
+    hc->fd = -1;
+    assert_int_equal(http_connect(hc, port), 0);
+    return hc;
+}
+
+static void
+send_str(struct http_conn *hc, const char *s)
+{
+    assert_int_equal(client_write_all(hc->fd, s, strlen(s),
+                                      CLIENT_TIMEOUT_MS),
+                     0);
+}
+
+static void
+expect_header(const struct http_response *r, const char *name,
+              const char *value)
+{
+    char got[256];
+
+    assert_int_equal(http_header(r, name, got, sizeof(got)), 0);
+    assert_string_equal(got, value);
+}
+
+/* GET /metrics on hc: 200, the Prometheus content type, a strict parse
+ * (and promtool's, when installed) into doc. */
+static void
+scrape(struct fixture *f, struct http_conn *hc, struct prom_doc *doc)
+{
+    char err[256];
+
+    assert_int_equal(http_get(hc, "/metrics", &f->r), 0);
+    if (f->r.status != 200) {
+        fprintf(stderr, "GET /metrics: %d %s\n", f->r.status, f->r.body);
+        fail();
+    }
+    expect_header(&f->r, "Content-Type",
+                  "text/plain; version=0.0.4; charset=utf-8");
+    if (prom_parse(f->r.body, doc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n--- /metrics ---\n%s", err, f->r.body);
+        fail();
+    }
+    assert_int_not_equal(prom_promtool_check(f->r.body), 0);
+}
+
+/* The sum of a family's samples over every worker (and plugin). */
+static double
+total(const struct prom_doc *doc, const char *name)
+{
+    double sum = 0;
+    int n = 0;
+
+    for (size_t i = 0; i < doc->nsamples; i++) {
+        if (strcmp(doc->samples[i].name, name) == 0) {
+            sum += doc->samples[i].value;
+            n++;
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "no sample of %s\n", name);
+        fail();
+    }
+    return sum;
+}
+
+/* Scrapes until every worker reports (a worker attaches its slot while
+ * starting), at most HOST_TIMEOUT_MS. */
+static void
+scrape_all_workers(struct fixture *f, struct http_conn *hc,
+                   struct prom_doc *doc)
+{
+    int want = workers > 0 ? workers : 1;
+    struct timespec tick = {0, 20 * 1000 * 1000};
+
+    for (int i = 0; i < HOST_TIMEOUT_MS / 20; i++) {
+        scrape(f, hc, doc);
+        if (prom_family(doc, "ioloop_backend_info")->nsamples >= want) {
+            break;
+        }
+        prom_free(doc);
+        nanosleep(&tick, NULL);
+    }
+    assert_int_equal(prom_family(doc, "ioloop_backend_info")->nsamples,
+                     want);
+}
+
+/* /health answers "ok" for orchestrators, on a kept-alive connection. */
+static void
+test_health(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *hc = conn_open(f, f->status_port);
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http_get(hc, "/health", &f->r), 0);
+        assert_int_equal(f->r.status, 200);
+        assert_string_equal(f->r.body, "ok\n");
+        expect_header(&f->r, "Content-Type", "text/plain; charset=utf-8");
+    }
+}
+
+/* The counters move with traffic: HELLO_REQUESTS hello requests over
+ * HELLO_CONNS connections, kept open through the second scrape. */
+static void
+test_metrics_move(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *st = conn_open(f, f->status_port), *hc[HELLO_CONNS];
+    struct prom_doc *before = &f->before, *after = &f->after;
+    char labels[64];
+
+    scrape_all_workers(f, st, before);
+    snprintf(labels, sizeof(labels), "backend=\"%s\",worker=\"0\"", backend);
+    if (workers == 0) {
+        assert_int_equal(prom_value(before, "ioloop_backend_info", labels),
+                         1);
+    }
+    for (int i = 0; i < HELLO_CONNS; i++) {
+        hc[i] = conn_open(f, f->hello_port);
+    }
+    for (int i = 0; i < HELLO_REQUESTS; i++) {
+        assert_int_equal(http_get(hc[i % HELLO_CONNS], "/", &f->r), 0);
+        assert_int_equal(f->r.status, 200);
+    }
+    scrape(f, st, after);
+
+    assert_true(total(after, "ioloop_loop_iterations_total")
+                >= total(before, "ioloop_loop_iterations_total")
+                       + HELLO_CONNS);
+    assert_true(total(after, "ioloop_callbacks_run_total")
+                > total(before, "ioloop_callbacks_run_total"));
+    assert_true(total(after, "ioloop_poll_wait_seconds_total")
+                >= total(before, "ioloop_poll_wait_seconds_total"));
+    assert_true(total(after, "ioloop_connections_accepted_total")
+                >= total(before, "ioloop_connections_accepted_total")
+                       + HELLO_CONNS);
+    /* Each open hello connection has its handler; the scrape's own
+     * connection is a stream. */
+    assert_true(total(after, "ioloop_handlers")
+                >= total(before, "ioloop_handlers") + HELLO_CONNS);
+    assert_true(total(after, "ioloop_connections_open") >= 1);
+    assert_true(total(after, "ioloop_uptime_seconds") > 0);
+    assert_int_equal(total(after, "ioloop_worker_restarts_total"), 0);
+    assert_int_equal(total(after, "ioloop_watchdog_stalls_total"), 0);
+    /* One stall series per worker and instance (hello, status). */
+    assert_int_equal(prom_family(after, "ioloop_watchdog_stalls_total")
+                         ->nsamples,
+                     2 * (workers > 0 ? workers : 1));
+}
+
+/* 404 elsewhere, 405 for other methods, HEAD without a body, a query
+ * ignored, pipelined requests answered in order. */
+static void
+test_routes(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *hc = conn_open(f, f->status_port);
+    char len[32];
+
+    assert_int_equal(http_get(hc, "/nope", &f->r), 0);
+    assert_int_equal(f->r.status, 404);
+    assert_int_equal(http_get(hc, "/metrics/", &f->r), 0);
+    assert_int_equal(f->r.status, 404);
+    assert_int_equal(http_get(hc, "/health?probe=1", &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+    send_str(hc, "POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 3\r\n\r\nx=1");
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 405);
+    expect_header(&f->r, "Allow", "GET, HEAD");
+    send_str(hc, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(http_read_response(hc, 1, &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+    assert_int_equal(http_header(&f->r, "Content-Length", len, sizeof(len)),
+                     0);
+    assert_true(atoi(len) > 0);
+    send_str(hc, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 404);
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+}
+
+/* Connection: close, HTTP/1.0 and a malformed request end the
+ * connection after the response. */
+static void
+test_close(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *hc = conn_open(f, f->status_port);
+
+    send_str(hc, "GET /health HTTP/1.1\r\nHost: x\r\n"
+                 "Connection: close\r\n\r\n");
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+    expect_header(&f->r, "Connection", "close");
+    assert_int_equal(client_expect_eof(hc->fd, CLIENT_TIMEOUT_MS), 0);
+
+    hc = conn_open(f, f->status_port);
+    send_str(hc, "GET /health HTTP/1.0\r\n\r\n");
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 200);
+    assert_int_equal(client_expect_eof(hc->fd, CLIENT_TIMEOUT_MS), 0);
+
+    hc = conn_open(f, f->status_port);
+    send_str(hc, "GET /health HTTP/1.1\r\nBad Header Line\r\n\r\n");
+    assert_int_equal(http_read_response(hc, 0, &f->r), 0);
+    assert_int_equal(f->r.status, 400);
+    assert_int_equal(client_expect_eof(hc->fd, CLIENT_TIMEOUT_MS), 0);
+}
+
+/* A graceful stop does not wait for a scraper's kept-alive connection:
+ * it closes once idle, and the host exits well before shutdown_timeout
+ * (10 s by default). */
+static void
+test_drain(void **state)
+{
+    struct fixture *f = *state;
+    struct http_conn *hc = conn_open(f, f->status_port);
+    double elapsed;
+
+    scrape(f, hc, &f->before);
+    assert_int_equal(host_stop(&f->host, SIGTERM, HOST_TIMEOUT_MS, &elapsed),
+                     0);
+    assert_true(WIFEXITED(f->host.status));
+    assert_int_equal(WEXITSTATUS(f->host.status), 0);
+    assert_true(elapsed < 3000);
+    assert_int_equal(client_expect_eof(hc->fd, CLIENT_TIMEOUT_MS), 0);
+}
+
+/* Runs a host with plugins that must refuse to start; its log must name
+ * the reason. */
+static void
+expect_refused(const char *plugins, const char *reason)
+{
+    struct fixture f = {0};
+
+    assert_int_equal(start(&f, plugins), 0);
+    assert_int_equal(host_wait(&f.host, HOST_TIMEOUT_MS), 0);
+    if (!WIFEXITED(f.host.status) || WEXITSTATUS(f.host.status) == 0
+        || host_log_count(&f.host, reason) == 0) {
+        fprintf(stderr, "expected a refusal naming \"%s\"\n", reason);
+        host_dump_log(&f.host);
+        fail();
+    }
+    host_cleanup(&f.host);
+}
+
+/* Unknown keys and bad paths are refused, naming the key; "path" moves
+ * the metrics. */
+static void
+test_config(void **state)
+{
+    struct fixture f = {0};
+    struct http_conn *hc;
+    double elapsed;
+    int port;
+
+    (void) state;
+    expect_refused("[" STATUS_ENTRY("{\"listen\": \"127.0.0.1:0\", "
+                                    "\"bogus\": 1}") "]",
+                   "config.bogus: unknown key");
+    expect_refused("[" STATUS_ENTRY("{\"path\": \"/m\"}") "]",
+                   "config.listen: missing");
+    expect_refused("[" STATUS_ENTRY("{\"listen\": \"127.0.0.1:0\", "
+                                    "\"path\": \"m\"}") "]",
+                   "config.path: expected a path");
+
+    assert_int_equal(start(&f, "[" STATUS_ENTRY(
+                                   "{\"listen\": \"127.0.0.1:0\", "
+                                   "\"path\": \"/m\"}") "]"),
+                     0);
+    port = host_port(&f.host, "status", HOST_TIMEOUT_MS);
+    assert_true(port > 0);
+    f.nconns = 0;
+    hc = conn_open(&f, port);
+    assert_int_equal(http_get(hc, "/m", &f.r), 0);
+    assert_int_equal(f.r.status, 200);
+    assert_non_null(strstr(f.r.body, "ioloop_loop_iterations_total"));
+    assert_int_equal(http_get(hc, "/metrics", &f.r), 0);
+    assert_int_equal(f.r.status, 404);
+    close(hc->fd);
+    free(hc);
+    assert_int_equal(host_stop(&f.host, SIGTERM, HOST_TIMEOUT_MS, &elapsed),
+                     0);
+    assert_true(WIFEXITED(f.host.status));
+    assert_int_equal(WEXITSTATUS(f.host.status), 0);
+    host_cleanup(&f.host);
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_move, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+        cmocka_unit_test(test_config),
+    };
+
+    if (argc > 1) {
+        backend = argv[1];
+    }
+    if (argc > 2) {
+        workers = atoi(argv[2]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,526 @@
+/*
+ * tests/unit/test_metrics.c: the metrics segment and its Prometheus text
+ * (host/metrics.c). Loops run on the fake backend and clock; the text is
+ * checked by the strict parser of tests/prom_text.c and, when installed,
+ * by the real `promtool check metrics` (Debian package prometheus).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fakes/fake_backend.h"
+#include "loader.h"
+#include "loop.h"
+#include "metrics.h"
+#include "prom_text.h"
+
+#define TEXT_MAX (64 * 1024)
+
+/* Every family the host renders, in order, with its type. */
+static const char *const families[][2] = {
+    {"ioloop_loop_iterations_total", "counter"},
+    {"ioloop_poll_wait_seconds_total", "counter"},
+    {"ioloop_callbacks_run_total", "counter"},
+    {"ioloop_timers_run_total", "counter"},
+    {"ioloop_timers_pending", "gauge"},
+    {"ioloop_timers_cancelled", "gauge"},
+    {"ioloop_timer_compactions_total", "counter"},
+    {"ioloop_handlers", "gauge"},
+    {"ioloop_watchdog_stalls_total", "counter"},
+    {"ioloop_connections_accepted_total", "counter"},
+    {"ioloop_connections_open", "gauge"},
+    {"ioloop_backend_info", "gauge"},
+    {"ioloop_uptime_seconds", "gauge"},
+    {"ioloop_worker_restarts_total", "counter"},
+};
+#define NFAMILIES (sizeof(families) / sizeof(families[0]))
+
+static int runs_left;
+
+static ioloop_loop_t *
+new_fake_loop(void)
+{
+    char err[256];
+    ioloop_loop_t *loop;
+
+    fake_now = 1000 * IOLOOP_NS_PER_S;
+    loop = ioloop_loop_new(&fake_backend_ops, err, sizeof(err));
+    if (loop != NULL) {
+        ioloop__set_clock(loop, fake_clock, NULL);
+    }
+    return loop;
+}
+
+static int
+cb_nop(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    return 0;
+}
+
+/* Re-adds itself until runs_left reaches 0, then stops the loop: one
+ * callback per iteration. */
+static int
+cb_countdown(ioloop_loop_t *loop, void *arg)
+{
+    if (--runs_left == 0) {
+        ioloop_stop(loop);
+        return 0;
+    }
+    return ioloop_add_callback(loop, cb_countdown, arg);
+}
+
+/* Runs exactly n iterations (n >= 1). */
+static int
+run_iterations(ioloop_loop_t *loop, int n)
+{
+    runs_left = n;
+    if (ioloop_add_callback(loop, cb_countdown, NULL) < 0) {
+        return -1;
+    }
+    return ioloop_start(loop);
+}
+
+/* A plugin set with the given instance names (no .so behind them). */
+static struct ioloop_plugin_set
+fake_set(const char *const *names, size_t n)
+{
+    struct ioloop_plugin_set set = {calloc(n, sizeof(set.v[0])), n};
+
+    assert_non_null(set.v);
+    for (size_t i = 0; i < n; i++) {
+        set.v[i].owner.name = names[i];
+    }
+    return set;
+}
+
+/* Renders loop's metrics into text (TEXT_MAX) and parses them strictly;
+ * with promtool installed it must agree. */
+static void
+render_and_parse(ioloop_loop_t *loop, char *text, struct prom_doc *doc)
+{
+    char err[256];
+    int n = ioloop__metrics_render(loop, text, TEXT_MAX);
+
+    assert_true(n > 0);
+    assert_int_equal(strlen(text), n);
+    if (prom_parse(text, doc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n--- text ---\n%s", err, text);
+        fail();
+    }
+    assert_int_not_equal(prom_promtool_check(text), 0);
+}
+
+static double
+value(const struct prom_doc *doc, const char *name, const char *labels)
+{
+    double v = prom_value(doc, name, labels);
+
+    if (isnan(v)) {
+        fprintf(stderr, "missing series %s{%s}\n", name, labels);
+        fail();
+    }
+    return v;
+}
+
+/* Two slots, each written by its own loop, rendered by the second: every
+ * family once, typed as documented, with each worker's values; a retired
+ * slot disappears. */
+static void
+test_two_slots(void **state)
+{
+    static const char *const names[] = {"hello", "status"};
+    struct ioloop_plugin_set set = fake_set(names, 2);
+    struct ioloop_metrics *m = ioloop__metrics_create(2);
+    ioloop_loop_t *a = new_fake_loop(), *b = new_fake_loop();
+    struct ioloop_stats sa;
+    ioloop_timer_t t;
+    struct prom_doc doc;
+    char *text = malloc(TEXT_MAX);
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(text);
+
+    /* Worker 0: timers (one cancelled), accepts, streams, stalls. */
+    assert_int_equal(ioloop__metrics_attach(a, m, 0), 0);
+    ioloop__metrics_set_plugins(a, &set);
+    assert_true(ioloop_call_later(a, 0, cb_nop, NULL) != 0);
+    assert_true(ioloop_call_later(a, 3600 * IOLOOP_NS_PER_S, cb_nop, NULL)
+                != 0);
+    t = ioloop_call_later(a, 7200 * IOLOOP_NS_PER_S, cb_nop, NULL);
+    assert_int_equal(ioloop_cancel(a, t), 0);
+    for (int i = 0; i < 3; i++) {
+        ioloop__metrics_count_accept(a);
+    }
+    ioloop__metrics_stream_opened(a);
+    ioloop__metrics_stream_opened(a);
+    ioloop__metrics_stream_closed(a);
+    ioloop__metrics_count_stall(&set.v[0].owner);
+    ioloop__metrics_count_stall(&set.v[0].owner);
+    ioloop__metrics_count_stall(&set.v[1].owner);
+    ioloop__metrics_count_stall(NULL); /* the host: not counted */
+    assert_int_equal(run_iterations(a, 5), 0);
+    sa = *ioloop__stats(a);
+    ioloop__metrics_detach(a);
+    assert_int_equal(ioloop__stats(a)->iterations, sa.iterations);
+
+    /* Worker 1: restarted twice by the master, renders both. */
+    ioloop__metrics_note_restart(m, 1);
+    ioloop__metrics_note_restart(m, 1);
+    assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
+    assert_int_equal(run_iterations(b, 2), 0);
+    render_and_parse(b, text, &doc);
+
+    /* One sample per worker; for stalls, one per worker and instance:
+     * worker 0 has two instances, worker 1 none. */
+    assert_int_equal(doc.nfamilies, NFAMILIES);
+    for (size_t i = 0; i < NFAMILIES; i++) {
+        assert_string_equal(doc.families[i].name, families[i][0]);
+        assert_string_equal(doc.families[i].type, families[i][1]);
+        assert_int_equal(doc.families[i].nsamples, 2);
+    }
+    assert_int_equal(value(&doc, "ioloop_loop_iterations_total",
+                           "worker=\"0\""),
+                     5);
+    assert_int_equal(value(&doc, "ioloop_loop_iterations_total",
+                           "worker=\"1\""),
+                     2);
+    assert_int_equal(value(&doc, "ioloop_callbacks_run_total",
+                           "worker=\"0\""),
+                     sa.callbacks_run);
+    assert_int_equal(value(&doc, "ioloop_timers_run_total", "worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_timers_pending", "worker=\"0\""),
+                     sa.timers_pending);
+    assert_int_equal(value(&doc, "ioloop_timers_cancelled", "worker=\"0\""),
+                     sa.timers_cancelled);
+    assert_int_equal(value(&doc, "ioloop_timer_compactions_total",
+                           "worker=\"0\""),
+                     0);
+    assert_int_equal(value(&doc, "ioloop_handlers", "worker=\"0\""), 0);
+    assert_true(fabs(value(&doc, "ioloop_poll_wait_seconds_total",
+                           "worker=\"0\"")
+                     - (double) sa.poll_wait_ns / 1e9)
+                < 1e-9);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total",
+                           "plugin=\"hello\",worker=\"0\""),
+                     2);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total",
+                           "plugin=\"status\",worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_connections_accepted_total",
+                           "worker=\"0\""),
+                     3);
+    assert_int_equal(value(&doc, "ioloop_connections_open", "worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_connections_accepted_total",
+                           "worker=\"1\""),
+                     0);
+    assert_int_equal(value(&doc, "ioloop_backend_info",
+                           "backend=\"fake\",worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_backend_info",
+                           "backend=\"fake\",worker=\"1\""),
+                     1);
+    assert_true(value(&doc, "ioloop_uptime_seconds", "worker=\"1\"") >= 0);
+    assert_int_equal(value(&doc, "ioloop_worker_restarts_total",
+                           "worker=\"0\""),
+                     0);
+    assert_int_equal(value(&doc, "ioloop_worker_restarts_total",
+                           "worker=\"1\""),
+                     2);
+
+    prom_free(&doc);
+
+    /* Worker 0 is retired: no longer rendered. */
+    ioloop__metrics_retire(m, 0);
+    render_and_parse(b, text, &doc);
+    assert_int_equal(prom_family(&doc, "ioloop_loop_iterations_total")
+                         ->nsamples,
+                     1);
+    assert_int_equal(prom_family(&doc, "ioloop_watchdog_stalls_total")
+                         ->nsamples,
+                     0);
+    assert_int_equal(value(&doc, "ioloop_worker_restarts_total",
+                           "worker=\"1\""),
+                     2);
+    prom_free(&doc);
+    ioloop__metrics_detach(b);
+    ioloop_loop_free(a);
+    ioloop_loop_free(b);
+    ioloop__metrics_free(m);
+    free(set.v);
+    free(text);
+}
+
+/* snprintf's idiom: NULL/0 sizes, a buffer one byte short is refused
+ * with "" in it, the exact size works. */
+static void
+test_buffer_sizes(void **state)
+{
+    struct ioloop_metrics *m = ioloop__metrics_create(1);
+    ioloop_loop_t *loop = new_fake_loop();
+    char *buf;
+    int need;
+
+    (void) state;
+    assert_int_equal(ioloop__metrics_attach(loop, m, 0), 0);
+    need = ioloop__metrics_render(loop, NULL, 0);
+    assert_true(need > 0);
+    buf = malloc((size_t) need + 1);
+    assert_non_null(buf);
+    memset(buf, 'x', (size_t) need + 1);
+    assert_int_equal(ioloop__metrics_render(loop, buf, (size_t) need),
+                     -ENOBUFS);
+    assert_string_equal(buf, "");
+    assert_int_equal(ioloop__metrics_render(loop, buf, 1), -ENOBUFS);
+    assert_int_equal(ioloop__metrics_render(loop, NULL, 10), -EINVAL);
+    assert_int_equal(ioloop__metrics_render(loop, buf, (size_t) need + 1),
+                     need);
+    assert_int_equal(strlen(buf), need);
+    free(buf);
+    ioloop__metrics_detach(loop);
+    ioloop_loop_free(loop);
+    ioloop__metrics_free(m);
+}
+
+/* A loop with no segment renders nothing and counts nothing; one
+ * attachment per process; bad slots and sizes are refused. */
+static void
+test_unattached_and_errors(void **state)
+{
+    struct ioloop_metrics *m = ioloop__metrics_create(2);
+    ioloop_loop_t *a = new_fake_loop(), *b = new_fake_loop();
+    static _Alignas(64) char junk[4096]; /* zeroes: no magic */
+    char buf[64];
+
+    (void) state;
+    errno = 0;
+    assert_null(ioloop__metrics_create(0));
+    assert_int_equal(errno, EINVAL);
+    assert_null(ioloop__metrics_create(IOLOOP_METRICS_MAX_SLOTS + 1));
+    assert_int_equal(ioloop__metrics_render(a, buf, sizeof(buf)), -ENOTSUP);
+    ioloop__metrics_count_accept(a); /* no-ops, no crash */
+    ioloop__metrics_stream_opened(a);
+    ioloop__metrics_stream_closed(a);
+    ioloop__metrics_note_backend(a);
+    ioloop__metrics_detach(a);
+    ioloop__metrics_note_restart(m, 2);
+    assert_int_equal(ioloop__metrics_attach(a, m, 2), -EINVAL);
+    assert_int_equal(ioloop__metrics_attach(a, (void *) junk, 0), -EINVAL);
+    assert_int_equal(ioloop__metrics_attach(a, m, 0), 0);
+    assert_int_equal(ioloop__metrics_attach(b, m, 1), -EBUSY);
+    assert_int_equal(ioloop__metrics_attach(a, m, 1), -EBUSY);
+    assert_int_equal(ioloop__metrics_render(b, buf, sizeof(buf)), -ENOTSUP);
+    /* A close the gauge never saw open does not wrap it. */
+    ioloop__metrics_stream_closed(a);
+    ioloop__metrics_detach(a);
+    assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
+    ioloop__metrics_detach(b);
+    ioloop_loop_free(a);
+    ioloop_loop_free(b);
+    ioloop__metrics_free(m);
+}
+
+/* The segment is shared: a child process (a worker) counts into slot 1,
+ * the parent renders it. */
+static void
+test_shared_across_fork(void **state)
+{
+    struct ioloop_metrics *m = ioloop__metrics_create(2);
+    char *text = malloc(TEXT_MAX), labels[64];
+    struct prom_doc doc;
+    ioloop_loop_t *loop;
+    pid_t pid;
+    int status;
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(text);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The worker: no cmocka here, only an exit status. */
+        loop = new_fake_loop();
+        if (loop == NULL || ioloop__metrics_attach(loop, m, 1) < 0
+            || run_iterations(loop, 7) < 0) {
+            _exit(1);
+        }
+        for (int i = 0; i < 5; i++) {
+            ioloop__metrics_count_accept(loop);
+        }
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    loop = new_fake_loop();
+    assert_int_equal(ioloop__metrics_attach(loop, m, 0), 0);
+    render_and_parse(loop, text, &doc);
+    assert_int_equal(value(&doc, "ioloop_loop_iterations_total",
+                           "worker=\"1\""),
+                     7);
+    assert_int_equal(value(&doc, "ioloop_connections_accepted_total",
+                           "worker=\"1\""),
+                     5);
+    assert_int_equal(value(&doc, "ioloop_loop_iterations_total",
+                           "worker=\"0\""),
+                     0);
+    snprintf(labels, sizeof(labels), "backend=\"fake\",worker=\"1\"");
+    assert_int_equal(value(&doc, "ioloop_backend_info", labels), 1);
+    prom_free(&doc);
+    ioloop__metrics_detach(loop);
+    ioloop_loop_free(loop);
+    ioloop__metrics_free(m);
+    free(text);
+}
+
+/* Label values: instance names too long for a slot stay distinct series;
+ * a backend name with a quote and a backslash is escaped; a live swap is
+ * reported after note_backend. */
+static void
+test_names(void **state)
+{
+    static char long1[101], long2[101];
+    static const char *const names[] = {long1, long2, "ok"};
+    struct ioloop_plugin_set set;
+    struct ioloop_backend odd = fake_backend_ops;
+    struct ioloop_metrics *m = ioloop__metrics_create(1);
+    ioloop_loop_t *loop = new_fake_loop();
+    char *text = malloc(TEXT_MAX), err[256], labels[128];
+    struct prom_doc doc;
+
+    (void) state;
+    memset(long1, 'a', 100);
+    memset(long2, 'a', 100);
+    long2[99] = 'b';
+    set = fake_set(names, 3);
+    assert_int_equal(ioloop__metrics_attach(loop, m, 0), 0);
+    ioloop__metrics_set_plugins(loop, &set);
+    ioloop__metrics_count_stall(&set.v[1].owner);
+
+    odd.name = "we\"ird\\one";
+    assert_int_equal(ioloop__switch_backend(loop, &odd, err, sizeof(err)),
+                     0);
+    ioloop__metrics_note_backend(loop);
+    render_and_parse(loop, text, &doc);
+    assert_int_equal(prom_family(&doc, "ioloop_watchdog_stalls_total")
+                         ->nsamples,
+                     3);
+    snprintf(labels, sizeof(labels), "plugin=\"%.61s~1\",worker=\"0\"",
+             long2);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total", labels), 1);
+    assert_int_equal(value(&doc, "ioloop_backend_info",
+                           "backend=\"we\\\"ird\\\\one\",worker=\"0\""),
+                     1);
+    prom_free(&doc);
+    ioloop__metrics_detach(loop);
+    ioloop_loop_free(loop);
+    ioloop__metrics_free(m);
+    free(set.v);
+    free(text);
+}
+
+/* The strict parser itself: what it must accept and refuse. */
+static void
+test_parser_is_strict(void **state)
+{
+    static const char *const good[] = {
+        "",
+        "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n",
+        "# TYPE g gauge\n# HELP g G \\\\ \\n.\ng{x=\"1\",y=\"a\\\"b\"} -2.5e3\n"
+        "g{x=\"2\"} NaN\n",
+        "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n"
+        "h_sum 2\nh_count 1\n",
+        "# some comment\n\n# HELP e E.\n# TYPE e gauge\n",
+    };
+    static const char *const bad[] = {
+        "# HELP a_total A.\n# TYPE a_total counter\na_total 1",
+        "# TYPE a_total counter\na_total 1\n",
+        "# HELP a_total A.\na_total 1\n",
+        "# HELP a A.\n# TYPE a counter\na 1\n",
+        "# HELP a_total A.\n# TYPE a_total gauge\na_total 1\n",
+        "# HELP a_total A.\n# HELP a_total A.\n# TYPE a_total counter\n",
+        "# HELP a_total A.\n# TYPE a_total counter\n# TYPE a_total counter\n",
+        "# HELP g G.\n# TYPE g gauge\ng 1\n# HELP g G.\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\"} 1\ng{x=\"1\"} 2\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\",y=\"2\"} 1\n"
+        "g{y=\"2\",x=\"1\"} 2\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\",x=\"2\"} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=1} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\",} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\"}  1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"1\"} 1 1700000000\n",
+        "# HELP g G.\n# TYPE g gauge\ng{x=\"\\t\"} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{__x=\"1\"} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng{1x=\"1\"} 1\n",
+        "# HELP g G.\n# TYPE g gauge\ng 0x10\n",
+        "# HELP g G.\n# TYPE g gauge\ng 1.2.3\n",
+        "# HELP g G.\n# TYPE g gauge\ng inf\n",
+        "# HELP g G.\n# TYPE g gauge\ng\n",
+        "# HELP 1g G.\n# TYPE 1g gauge\n",
+        "# HELP g G.\n# TYPE g gauges\n",
+        "# HELP g\n# TYPE g gauge\n",
+        "# HELP g G \\t.\n# TYPE g gauge\n",
+        "# HELP a_total A.\n# TYPE a_total counter\na_total -1\n",
+        "# HELP g G.\n# TYPE g gauge\n# HELP f F.\n# TYPE f gauge\n"
+        "g 1\nf 1\ng 2\n",
+        "# HELP g G.\n# TYPE g gauge\nh 1\n",
+    };
+    struct prom_doc doc;
+    char err[256];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (prom_parse(good[i], &doc, err, sizeof(err)) < 0) {
+            fprintf(stderr, "good[%zu] refused: %s\n", i, err);
+            fail();
+        }
+        prom_free(&doc);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (prom_parse(bad[i], &doc, err, sizeof(err)) == 0) {
+            fprintf(stderr, "bad[%zu] accepted:\n%s\n", i, bad[i]);
+            prom_free(&doc);
+            fail();
+        }
+    }
+    /* The promtool bridge, when there is one, reports a complaint. */
+    if (prom_promtool_check(good[1]) >= 0) {
+        assert_int_equal(prom_promtool_check(good[1]), 1);
+        assert_int_equal(prom_promtool_check(bad[3]), 0);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_slots),
+        cmocka_unit_test(test_buffer_sizes),
+        cmocka_unit_test(test_unattached_and_errors),
+        cmocka_unit_test(test_shared_across_fork),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_parser_is_strict),
+    };
+
+    if (prom_promtool_check("") < 0) {
+        fprintf(stderr, "promtool not installed (Debian package "
+                        "prometheus): the strict parser alone checks\n");
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
