@@ -377,6 +377,40 @@ test_signal_through_pid_file(void **state)
     assert_int_equal(access(extra, F_OK), -1); /* removed at exit */
 }
 
+/* watchdog_ms: a handler that sleeps is named, in a worker, with its
+ * stack; the worker serves on. */
+static void
+test_watchdog_names_the_plugin(void **state)
+{
+    int port;
+
+    (void) state;
+    assert_int_equal(
+        start_workers("{\"workers\": 1, \"watchdog_ms\": 50}",
+                      "[{\"name\": \"sleeper\", \"path\": \"" MODULES
+                      "/test_plugin_default.so\", \"config\": {\"listen\": "
+                      "\"127.0.0.1:0\", \"on_accept\": \"sleep\", "
+                      "\"sleep_ms\": 300}}]",
+                      1),
+        0);
+    port = host_port(&hp, "sleeper", HOST_TIMEOUT_MS);
+    {
+        int fd = client_connect(port);
+        char c;
+
+        assert_true(fd >= 0);
+        assert_true(client_read_some(fd, &c, 1, 5000) <= 0); /* closed */
+        close(fd);
+    }
+    assert_int_equal(wait_log("warn [sleeper] blocked the loop for", 1,
+                              5000),
+                     0);
+    assert_true(host_log_count(&hp, "in handler for fd") > 0);
+    assert_true(host_log_count(&hp, "(watchdog_ms=50)") > 0);
+    assert_int_equal(host_log_count(&hp, "blocked the loop"), 1);
+    stop_ok();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -388,6 +422,7 @@ main(int argc, char **argv)
         cmocka_unit_test_teardown(test_broken_reload_keeps_serving, teardown),
         cmocka_unit_test_teardown(test_sigterm_drains_in_flight, teardown),
         cmocka_unit_test_teardown(test_signal_through_pid_file, teardown),
+        cmocka_unit_test_teardown(test_watchdog_names_the_plugin, teardown),
     };
 
     if (argc > 1) {
