@@ -90,7 +90,8 @@ struct ioloop_loop_s {
 
     const struct ioloop_owner *current;
     struct ioloop_activity activity;
-    pthread_t thread; /* the loop's thread: add_callback's lock-free path */
+    uint64_t activity_seq; /* the loop's own copy of activity.seq */
+    const char *thread_tag; /* the loop thread's &thread_tag: see below */
     unsigned fork_generation;
     bool running;
     bool stopped;
@@ -104,6 +105,10 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static struct ioloop_owner host_owner = {.name = "host"};
 
+/* Its address differs in every thread: comparing it with the loop's copy
+ * tells the loop's thread apart without a call (add_callback's fast path). */
+static _Thread_local char thread_tag;
+
 static void run_iteration(ioloop_loop_t *loop);
 static void activity_begin(ioloop_loop_t *loop,
                            const struct ioloop_owner *owner, int kind,
@@ -116,8 +121,11 @@ static int64_t poll_timeout(ioloop_loop_t *loop);
 static void dispatch(ioloop_loop_t *loop, int n);
 static void report_failure(ioloop_loop_t *loop, int rc, const char *what,
                            int fd);
-static int cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
-                      const struct ioloop_owner *owner);
+static int add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+    __attribute__((noinline));
+static inline int cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
+                             const struct ioloop_owner *owner);
+static int cbvec_grow(struct cbvec *q) __attribute__((noinline));
 static int reserve_fd(ioloop_loop_t *loop, int fd);
 static int waker_handler(ioloop_loop_t *loop, int fd, unsigned events,
                          void *arg);
@@ -144,7 +152,7 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
     loop->clock = monotonic_clock;
     loop->now = monotonic_clock(NULL);
     loop->fork_generation = atomic_load(&fork_generation);
-    loop->thread = pthread_self();
+    loop->thread_tag = &thread_tag;
     loop->waker.read_fd = -1;
     loop->waker.write_fd = -1;
     ioloop__timers_init(&loop->timers);
@@ -221,8 +229,9 @@ ioloop_start(ioloop_loop_t *loop)
         loop->stopped = false;
         return 0;
     }
-    loop->thread = pthread_self();
+    loop->thread_tag = &thread_tag;
     loop->running = true;
+    loop->now = loop->clock(loop->clock_arg);
     while (loop->running) {
         run_iteration(loop);
     }
@@ -319,11 +328,18 @@ ioloop_remove_handler(ioloop_loop_t *loop, int fd)
 int
 ioloop_add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
 {
-    int rc;
-
-    if (pthread_equal(pthread_self(), loop->thread)) {
+    if (loop->thread_tag == &thread_tag) {
         return cbvec_push(&loop->pending, cb, arg, loop->current);
     }
+    return add_remote_callback(loop, cb, arg);
+}
+
+/* add_callback from another thread: under the lock, then wake the loop. */
+static int
+add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+{
+    int rc;
+
     pthread_mutex_lock(&loop->remote_lock);
     rc = cbvec_push(&loop->remote, cb, arg, NULL);
     pthread_mutex_unlock(&loop->remote_lock);
@@ -474,7 +490,7 @@ ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen)
     }
     /* Other threads did not come along: their lock and queue are ours. */
     pthread_mutex_init(&loop->remote_lock, NULL);
-    loop->thread = pthread_self();
+    loop->thread_tag = &thread_tag;
     loop->fork_generation = atomic_load(&fork_generation);
     return 0;
 }
@@ -566,8 +582,8 @@ run_iteration(ioloop_loop_t *loop)
     ioloop_time_t before;
     int n;
 
+    /* loop->now was read after the last poll (or by start). */
     loop->stats->iterations++;
-    loop->now = loop->clock(loop->clock_arg);
     take_foreign_callbacks(loop);
     run_callbacks(loop);
     run_timers(loop);
@@ -594,7 +610,7 @@ run_iteration(ioloop_loop_t *loop)
     dispatch(loop, n);
 }
 
-/* Relaxed stores: the watchdog only needs to see them eventually. */
+/* The watchdog reads owner and what once it sees seq odd (release). */
 static void
 activity_begin(ioloop_loop_t *loop, const struct ioloop_owner *owner,
                int kind, int fd)
@@ -602,19 +618,17 @@ activity_begin(ioloop_loop_t *loop, const struct ioloop_owner *owner,
     struct ioloop_activity *a = &loop->activity;
 
     atomic_store_explicit(&a->owner, owner, memory_order_relaxed);
-    atomic_store_explicit(&a->kind, kind, memory_order_relaxed);
-    atomic_store_explicit(&a->fd, fd, memory_order_relaxed);
-    atomic_store_explicit(&a->seq,
-                          atomic_load_explicit(&a->seq, memory_order_relaxed)
-                              + 1,
+    atomic_store_explicit(&a->what, (int64_t) kind | (int64_t) fd << 8,
                           memory_order_relaxed);
-    atomic_store_explicit(&a->busy, 1, memory_order_release);
+    atomic_store_explicit(&a->seq, ++loop->activity_seq,
+                          memory_order_release);
 }
 
 static void
 activity_end(ioloop_loop_t *loop)
 {
-    atomic_store_explicit(&loop->activity.busy, 0, memory_order_relaxed);
+    atomic_store_explicit(&loop->activity.seq, ++loop->activity_seq,
+                          memory_order_relaxed);
 }
 
 /* Moves callbacks posted by other threads and signal handlers into the
@@ -687,7 +701,12 @@ run_callbacks(ioloop_loop_t *loop)
 static void
 run_timers(ioloop_loop_t *loop)
 {
-    size_t n = ioloop__timers_collect_due(&loop->timers, loop->now);
+    size_t n;
+
+    if (loop->timers.len == 0 || loop->timers.heap[0].deadline > loop->now) {
+        return; /* nothing due: the common case, without a call */
+    }
+    n = ioloop__timers_collect_due(&loop->timers, loop->now);
 
     for (size_t i = 0; i < n; i++) {
         struct ioloop_due_timer t;
@@ -722,7 +741,8 @@ poll_timeout(ioloop_loop_t *loop)
                                 memory_order_relaxed)) {
         return 0;
     }
-    if (ioloop__timers_next(&loop->timers, &deadline) < 0) {
+    if (loop->timers.len == 0
+        || ioloop__timers_next(&loop->timers, &deadline) < 0) {
         return IOLOOP_MAX_TIMEOUT;
     }
     timeout = deadline - loop->clock(loop->clock_arg);
@@ -785,21 +805,29 @@ report_failure(ioloop_loop_t *loop, int rc, const char *what, int fd)
     }
 }
 
-static int
+static inline int
 cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
            const struct ioloop_owner *owner)
 {
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        struct callback *v = realloc(q->v, cap * sizeof(*v));
-
-        if (v == NULL) {
-            return -ENOMEM;
-        }
-        q->v = v;
-        q->cap = cap;
+    if (q->len == q->cap && cbvec_grow(q) < 0) {
+        return -ENOMEM;
     }
     q->v[q->len++] = (struct callback){cb, arg, owner};
+    return 0;
+}
+
+/* Doubles q (off the fast path: the queues only grow to their peak). */
+static int
+cbvec_grow(struct cbvec *q)
+{
+    size_t cap = q->cap ? q->cap * 2 : 64;
+    struct callback *v = realloc(q->v, cap * sizeof(*v));
+
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    q->v = v;
+    q->cap = cap;
     return 0;
 }
 

@@ -56,8 +56,10 @@ struct ioloop_stats {
 
 /*
  * What the loop is running now, for the blocking watchdog (another
- * thread): seq changes before every callback, timer and handler; busy is
- * 1 while one runs and 0 between them and in poll.
+ * thread). seq is odd while a callback, timer or handler runs and even
+ * between them and in poll; it changes at every start and end. what is
+ * kind | fd << 8 of the run (fd -1 for callbacks and timers). Two stores
+ * per run: the hot path pays little for it.
  */
 enum ioloop_activity_kind {
     IOLOOP_RUN_CALLBACK,
@@ -67,11 +69,12 @@ enum ioloop_activity_kind {
 
 struct ioloop_activity {
     _Atomic uint64_t seq;
-    _Atomic int busy;
-    _Atomic int kind; /* enum ioloop_activity_kind */
-    _Atomic int fd;   /* the handler's fd, or -1 */
+    _Atomic int64_t what;
     const struct ioloop_owner *_Atomic owner;
 };
+
+#define IOLOOP_ACTIVITY_KIND(what) ((int) ((what) & 0xff))
+#define IOLOOP_ACTIVITY_FD(what) ((int) ((what) >> 8))
 
 typedef ioloop_time_t (*ioloop_clock_fn)(void *arg);
 

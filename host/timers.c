@@ -48,9 +48,18 @@ ioloop__timers_add(struct ioloop_timers *t, ioloop_time_t deadline,
                < 0) {
         return 0;
     }
+    if (t->len == 0 && t->ndue == 0) {
+        /* Every slot is free: hand them out in address order again (a
+         * fire pass leaves the free list shuffled, and bulk adds into
+         * random slots miss the cache). Generations go on. */
+        t->free_head = NO_SLOT;
+        t->bump = 0;
+    }
     if (t->free_head != NO_SLOT) {
         i = t->free_head;
         t->free_head = t->slots[i].next_free;
+    } else if (t->bump < t->nslots) {
+        i = t->bump++;
     } else {
         size_t cap = t->slots_cap;
 
@@ -65,6 +74,7 @@ ioloop__timers_add(struct ioloop_timers *t, ioloop_time_t deadline,
         }
         t->slots_cap = (uint32_t) cap;
         i = t->nslots++;
+        t->bump = t->nslots;
         t->slots[i].gen = 1;
     }
     s = &t->slots[i];

@@ -44,6 +44,7 @@ struct ioloop_timers {
     uint32_t nslots;
     uint32_t slots_cap;
     uint32_t free_head; /* UINT32_MAX when empty */
+    uint32_t bump;      /* slots from here to nslots are free, unlisted */
     uint64_t seq;
     size_t ncancelled; /* cancelled entries still in the heap */
     uint32_t *due;     /* slots collected by ioloop__timers_collect_due */

@@ -166,19 +166,18 @@ monitor(void *arg)
 }
 
 /*
- * busy is stored last (release) when a run begins, and seq changes at
- * every begin: the same busy seq in two samples is one run that spans
- * them. Each seq is reported at most once.
+ * seq is odd while a run is on and changes at every start and end: the
+ * same odd seq in two samples is one run that spans them. Each seq is
+ * reported at most once.
  */
 static void
 sample(struct sampler *s)
 {
     const struct ioloop_activity *a = wd.activity;
     ioloop_time_t now = ioloop__monotonic_now();
-    int busy = atomic_load_explicit(&a->busy, memory_order_acquire);
-    uint64_t seq = atomic_load_explicit(&a->seq, memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(&a->seq, memory_order_acquire);
 
-    if (!busy || seq != s->seq) {
+    if (!(seq & 1) || seq != s->seq) {
         *s = (struct sampler){.seq = seq, .since = now};
         return;
     }
@@ -194,17 +193,19 @@ report(uint64_t seq, ioloop_time_t held)
 {
     const struct ioloop_activity *a = wd.activity;
     struct ioloop_owner *owner;
+    int64_t packed;
     int kind, fd;
     char what[48];
 
-    /* These are seq's unless its run ended meanwhile; then busy drops
-     * before the next run bumps seq, so checking both again rejects a mix
-     * (exactly on x86; as the loop's stores are relaxed, a weaker memory
-     * model leaves a window of a few instructions). */
+    /* These are seq's unless its run ended meanwhile; then seq moved, so
+     * checking it again rejects a mix (exactly on x86; as the loop's
+     * stores of owner and what are relaxed, a weaker memory model leaves
+     * a window of a few instructions). */
     owner = (struct ioloop_owner *) atomic_load(&a->owner);
-    kind = atomic_load(&a->kind);
-    fd = atomic_load(&a->fd);
-    if (!atomic_load(&a->busy) || atomic_load(&a->seq) != seq) {
+    packed = atomic_load(&a->what);
+    kind = IOLOOP_ACTIVITY_KIND(packed);
+    fd = IOLOOP_ACTIVITY_FD(packed);
+    if (atomic_load(&a->seq) != seq) {
         return;
     }
     if (kind == IOLOOP_RUN_HANDLER) {
@@ -241,8 +242,7 @@ on_dump_signal(int signo)
     int n;
 
     (void) signo;
-    if (atomic_load(&a->seq) == atomic_load(&dump_seq)
-        && atomic_load(&a->busy)) {
+    if (atomic_load(&a->seq) == atomic_load(&dump_seq)) {
         n = backtrace(frames, STACK_DEPTH);
         if (n > 2) {
             backtrace_symbols_fd(frames + 2, n - 2, STDERR_FILENO);
