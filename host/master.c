@@ -387,14 +387,18 @@ static bool
 record_crash(const char *culprit)
 {
     ioloop_time_t now = ioloop_time(master.loop);
+    struct crash *c;
     int recent = 0;
+    size_t len;
 
     if (culprit[0] == '\0') {
         return false; /* unknown: never quarantined, only backed off */
     }
-    snprintf(master.crashes[master.ncrashes % CRASH_LOG].culprit,
-             sizeof(master.crashes[0].culprit), "%s", culprit);
-    master.crashes[master.ncrashes % CRASH_LOG].at = now;
+    c = &master.crashes[master.ncrashes % CRASH_LOG];
+    len = strnlen(culprit, sizeof(c->culprit) - 1);
+    memcpy(c->culprit, culprit, len); /* names are cut to fit, as pages */
+    c->culprit[len] = '\0';
+    c->at = now;
     master.ncrashes++;
     for (size_t i = 0; i < CRASH_LOG && i < master.ncrashes; i++) {
         if (strcmp(master.crashes[i].culprit, culprit) == 0

@@ -101,7 +101,9 @@ setup(void **state)
     inet(s, UDP, SOCK_DGRAM, INADDR_LOOPBACK);
     snprintf(s->dir, sizeof(s->dir), "/tmp/ioloop-listenfds-XXXXXX");
     assert_non_null(mkdtemp(s->dir));
-    snprintf(s->path, sizeof(s->path), "%s/s.sock", s->dir);
+    assert_true(strlen(s->dir) + sizeof("/s.sock") <= sizeof(s->path));
+    strcpy(s->path, s->dir);
+    strcat(s->path, "/s.sock");
     sun->sun_family = AF_UNIX;
     assert_true(strlen(s->path) < sizeof(sun->sun_path));
     memcpy(sun->sun_path, s->path, strlen(s->path));
