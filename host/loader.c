@@ -30,6 +30,8 @@ _Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
 static void *open_symbol(const char *path, const char *symbol,
                          const char *kind, void **dl, char *err,
                          size_t errlen);
+static int check_config_keys(const struct ioloop_plugin *d,
+                             const json_t *config, char *err, size_t errlen);
 static int check_abi(const char *path, const char *kind, uint32_t abi,
                      uint32_t size, uint32_t host_abi, size_t min_size,
                      size_t host_size, char *err, size_t errlen);
@@ -154,12 +156,16 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
             rc = ioloop__plugin_open(p->path, &p->dl, &p->desc, reason,
                                      sizeof(reason));
         }
+        if (rc == 0) {
+            set->n++;
+            rc = check_config_keys(p->desc, e->config, reason,
+                                   sizeof(reason));
+        }
         if (rc < 0) {
             snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
             ioloop__plugins_unload(set);
             return -1;
         }
-        set->n++;
     }
     return 0;
 }
@@ -262,6 +268,46 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
+}
+
+/*
+ * A plugin that declares its config_keys gets unknown keys refused here,
+ * before any init runs, with one message for every plugin. 0 or -1.
+ */
+static int
+check_config_keys(const struct ioloop_plugin *d, const json_t *config,
+                  char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+
+    if (d->config_keys == NULL || config == NULL) {
+        return 0;
+    }
+    /* jansson's iterator takes a non-const object; nothing is changed. */
+    json_object_foreach((json_t *) config, key, v) {
+        const char *const *k = d->config_keys;
+        size_t used;
+
+        while (*k != NULL && strcmp(*k, key) != 0) {
+            k++;
+        }
+        if (*k != NULL) {
+            continue;
+        }
+        used = (size_t) snprintf(err, errlen,
+                                 "config.%s: unknown key (%s accepts:", key,
+                                 d->name);
+        for (k = d->config_keys; *k != NULL && used < errlen; k++) {
+            used += (size_t) snprintf(err + used, errlen - used, "%s %s",
+                                      k == d->config_keys ? "" : ",", *k);
+        }
+        if (used < errlen) {
+            snprintf(err + used, errlen - used, ")");
+        }
+        return -1;
+    }
+    return 0;
 }
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */

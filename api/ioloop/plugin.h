@@ -353,8 +353,11 @@ struct ioloop_plugin {
     const char *version;
     /* One line saying what the plugin does. May be NULL. */
     const char *description;
-    /* NULL-terminated list of the config keys the plugin accepts, for
-     * --plugin-info. May be NULL. */
+    /* NULL-terminated list of the config keys the plugin accepts, shown by
+     * --plugin-info. When set, the host refuses a config with any other
+     * key before any init runs ("config.KEY: unknown key (NAME accepts:
+     * ...)"), so the plugin need not check for unknown keys itself. May
+     * be NULL. */
     const char *const *config_keys;
 
     /*

@@ -22,7 +22,6 @@
     "Server: ioloop-host\r\n" \
     "Content-Type: text/plain; charset=UTF-8\r\n"
 
-static int config_check_keys(json_t *config, char *err, size_t errlen);
 static int config_int(json_t *config, const char *key, json_int_t min,
                       json_int_t max, json_int_t *value, char *err,
                       size_t errlen);
@@ -51,10 +50,7 @@ hello__config_load(struct hello *h, const struct json_t *config,
         snprintf(err, errlen, "config: expected an object");
         return -EINVAL;
     }
-    rc = config_check_keys(cfg, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
+    /* Unknown keys were refused by the host (config_keys). */
     v = json_object_get(cfg, "listen");
     if (!json_is_string(v)) {
         snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
@@ -119,28 +115,6 @@ hello__config_free(struct hello *h)
     for (i = 0; i < HELLO_NERRORS; i++) {
         response_free(&h->errors[i]);
     }
-}
-
-/* Refuses a key the plugin does not know (most likely a typo). */
-static int
-config_check_keys(json_t *config, char *err, size_t errlen)
-{
-    const char *const *known;
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(config, key, v) {
-        for (known = hello__config_keys; *known != NULL; known++) {
-            if (strcmp(key, *known) == 0) {
-                break;
-            }
-        }
-        if (*known == NULL) {
-            snprintf(err, errlen, "config.%s: unknown key", key);
-            return -EINVAL;
-        }
-    }
-    return 0;
 }
 
 /*
