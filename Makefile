@@ -8,7 +8,7 @@ CONFIG     ?= config/host.json
 
 # Debian packages the build and the tests need.
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
-            libhttp-parser-dev liburing-dev curl
+            libhttp-parser-dev liburing-dev curl wrk
 
 .PHONY: all setup build build-asan run test bench clean
 
