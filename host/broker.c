@@ -16,6 +16,7 @@ struct request {
     uint32_t op;
     int32_t backlog;
     uint32_t flags;
+    char owner[64]; /* the plugin instance asking */
     char addr[512];
 };
 
@@ -24,10 +25,16 @@ struct reply {
     char err[512];
 };
 
-/* A listener the master keeps for its workers. */
+/*
+ * A listener the master keeps for its workers, one per instance and
+ * address: the instances of every worker and generation with that name
+ * share it, and two instances never do (two asking for port 0 get two
+ * ports, two asking for the same port fail as they would in one process).
+ */
 struct listener {
     uint32_t op;
     uint32_t flags;
+    char owner[64];
     char addr[512];
     int fd;
 };
@@ -53,8 +60,9 @@ ioloop__broker_fd(void)
 }
 
 int
-ioloop__broker_listen(enum ioloop_broker_op op, const char *addr,
-                      int backlog, unsigned flags, char *err, size_t errlen)
+ioloop__broker_listen(enum ioloop_broker_op op, const char *owner,
+                      const char *addr, int backlog, unsigned flags,
+                      char *err, size_t errlen)
 {
     struct request rq = {.op = op, .backlog = backlog, .flags = flags};
     struct reply rp;
@@ -72,6 +80,7 @@ ioloop__broker_listen(enum ioloop_broker_op op, const char *addr,
         return -ENAMETOOLONG;
     }
     memcpy(rq.addr, addr, strlen(addr) + 1);
+    snprintf(rq.owner, sizeof(rq.owner), "%s", owner);
     if (send(channel, &rq, sizeof(rq), MSG_NOSIGNAL) < 0) {
         snprintf(err, errlen, "listen %s: asking the master: %s", addr,
                  strerror(errno));
@@ -122,6 +131,7 @@ ioloop__broker_serve(ioloop_loop_t *loop, int fd, char *note, size_t notelen)
         return -1; /* the worker exited (0) or broke the protocol */
     }
     rq.addr[sizeof(rq.addr) - 1] = '\0';
+    rq.owner[sizeof(rq.owner) - 1] = '\0';
     if (rq.op == IOLOOP_BROKER_READY || rq.op == IOLOOP_BROKER_FAILED) {
         snprintf(note, notelen, "%s", rq.addr);
         return (int) rq.op;
@@ -156,6 +166,7 @@ find_or_bind(ioloop_loop_t *loop, const struct request *rq, char *err,
     for (size_t i = 0; i < nlisteners; i++) {
         l = &listeners[i];
         if (l->op == rq->op && l->flags == rq->flags
+            && strcmp(l->owner, rq->owner) == 0
             && strcmp(l->addr, rq->addr) == 0) {
             return l->fd;
         }
@@ -178,6 +189,7 @@ find_or_bind(ioloop_loop_t *loop, const struct request *rq, char *err,
     l->op = rq->op;
     l->flags = rq->flags;
     memcpy(l->addr, rq->addr, sizeof(l->addr));
+    memcpy(l->owner, rq->owner, sizeof(l->owner));
     l->fd = fd;
     return fd;
 }

@@ -31,12 +31,13 @@ void ioloop__broker_set(int fd);
 int ioloop__broker_fd(void);
 
 /*
- * Worker side: asks the master for a listener. Blocks (plugin init only).
- * Returns the fd (non-blocking, close-on-exec) or -errno with err set.
+ * Worker side: asks the master for instance owner's listener on addr.
+ * Blocks (plugin init only). Returns the fd (non-blocking, close-on-exec)
+ * or -errno with err set.
  */
-int ioloop__broker_listen(enum ioloop_broker_op op, const char *addr,
-                          int backlog, unsigned flags, char *err,
-                          size_t errlen);
+int ioloop__broker_listen(enum ioloop_broker_op op, const char *owner,
+                          const char *addr, int backlog, unsigned flags,
+                          char *err, size_t errlen);
 
 /* Worker side: tells the master init succeeded, or failed and why. */
 void ioloop__broker_note(enum ioloop_broker_op op, const char *text);

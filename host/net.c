@@ -65,7 +65,8 @@ static int
 from_master(ioloop_loop_t *loop, int op, const char *addr, int backlog,
             unsigned flags, char *err, size_t errlen)
 {
-    int fd = ioloop__broker_listen(op, addr, backlog, flags, err, errlen);
+    int fd = ioloop__broker_listen(op, ioloop__owner_name(loop), addr,
+                                   backlog, flags, err, errlen);
 
     if (fd >= 0) {
         log_listening(loop, fd);
