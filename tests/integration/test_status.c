@@ -71,6 +71,23 @@ start(struct fixture *f, const char *plugins)
                          plugins, 0);
 }
 
+/* Waits until every serving process logged that it started (its plugins
+ * are up and its signals subscribed). 0, or -1 after HOST_TIMEOUT_MS. */
+static int
+wait_started(struct fixture *f)
+{
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    int want = workers > 0 ? workers : 1;
+
+    for (int i = 0; i < HOST_TIMEOUT_MS / 10; i++) {
+        if (host_log_count(&f->host, "[host] started: backend") >= want) {
+            return 0;
+        }
+        nanosleep(&tick, NULL);
+    }
+    return -1;
+}
+
 static int
 setup(void **state)
 {
@@ -84,7 +101,8 @@ setup(void **state)
         || (f->hello_port = host_port(&f->host, "hello", HOST_TIMEOUT_MS))
                <= 0
         || (f->status_port = host_port(&f->host, "status", HOST_TIMEOUT_MS))
-               <= 0) {
+               <= 0
+        || wait_started(f) < 0) {
         fprintf(stderr, "setup: the host did not start on backend %s\n",
                 backend);
         host_dump_log(&f->host);
@@ -415,6 +433,7 @@ test_config(void **state)
                      0);
     port = host_port(&f.host, "status", HOST_TIMEOUT_MS);
     assert_true(port > 0);
+    assert_int_equal(wait_started(&f), 0);
     f.nconns = 0;
     hc = conn_open(&f, port);
     assert_int_equal(http_get(hc, "/m", &f.r), 0);
