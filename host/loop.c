@@ -618,7 +618,10 @@ activity_begin(ioloop_loop_t *loop, const struct ioloop_owner *owner,
     struct ioloop_activity *a = &loop->activity;
 
     atomic_store_explicit(&a->owner, owner, memory_order_relaxed);
-    atomic_store_explicit(&a->what, (int64_t) kind | (int64_t) fd << 8,
+    /* fd may be -1: shift it as unsigned, IOLOOP_ACTIVITY_FD undoes it. */
+    atomic_store_explicit(&a->what,
+                          (int64_t) ((uint64_t) (int64_t) fd << 8
+                                     | (uint64_t) kind),
                           memory_order_relaxed);
     atomic_store_explicit(&a->seq, ++loop->activity_seq,
                           memory_order_release);

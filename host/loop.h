@@ -74,7 +74,8 @@ struct ioloop_activity {
 };
 
 #define IOLOOP_ACTIVITY_KIND(what) ((int) ((what) & 0xff))
-#define IOLOOP_ACTIVITY_FD(what) ((int) ((what) >> 8))
+#define IOLOOP_ACTIVITY_FD(what)                                           \
+    ((int) (((int64_t) (what) - ((int64_t) (what) & 0xff)) / 256))
 
 typedef ioloop_time_t (*ioloop_clock_fn)(void *arg);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,7 +71,7 @@ static struct worker_page *my_page;
 static ioloop_loop_t *my_loop;
 
 static int spawn(size_t slot);
-static void worker_main(size_t slot, int channel);
+static void worker_main(size_t slot, int channel, const sigset_t *mask);
 static void on_fatal_signal(int signo);
 static int on_channel(ioloop_loop_t *loop, int fd, unsigned events,
                       void *arg);
@@ -154,6 +155,7 @@ static int
 spawn(size_t slot)
 {
     struct worker *w = &master.w[slot];
+    sigset_t all, old;
     int sv[2];
     pid_t pid;
 
@@ -163,8 +165,13 @@ spawn(size_t slot)
         return -1;
     }
     memset(&master.pages[slot], 0, sizeof(master.pages[slot]));
+    /* Signals wait until the child has its own dispositions: a SIGTERM
+     * caught by the master's inherited handler would be lost. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "fork: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
@@ -172,8 +179,9 @@ spawn(size_t slot)
     }
     if (pid == 0) {
         close(sv[0]);
-        worker_main(slot, sv[1]);
+        worker_main(slot, sv[1], &old);
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
     *w = (struct worker){.pid = pid, .generation = master.generation,
                          .channel = sv[0], .crashes = w->crashes,
@@ -194,7 +202,7 @@ spawn(size_t slot)
  * its own. Never returns.
  */
 static void
-worker_main(size_t slot, int channel)
+worker_main(size_t slot, int channel, const sigset_t *mask)
 {
     struct ioloop_backend_lib backend;
     struct sigaction sa = {0};
@@ -203,6 +211,12 @@ worker_main(size_t slot, int channel)
     int status = 1;
 
     ioloop__signal_unsubscribe_owner(master.loop, NULL);
+    /* A worker whose master died (even by SIGKILL) stops gracefully. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    if (getppid() == 1) {
+        _exit(1); /* the master died before prctl */
+    }
     for (size_t i = 0; i < master.nslots; i++) {
         if (master.w[i].channel >= 0) {
             close(master.w[i].channel);

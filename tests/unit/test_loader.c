@@ -169,6 +169,22 @@ test_newer_minor_same_size_accepted(void **state)
     dlclose(dl);
 }
 
+/* A plugin built for an older minor (a smaller table) is accepted, and
+ * the host never reads the members it lacks. */
+static void
+test_older_minor_smaller_accepted(void **state)
+{
+    const struct ioloop_plugin *desc = NULL;
+    void *dl = NULL;
+
+    (void) state;
+    assert_int_equal(ioloop__plugin_open(PLUGIN("older_smaller"), &dl, &desc,
+                                         err, sizeof(err)),
+                     0);
+    assert_true(desc->size < sizeof(struct ioloop_plugin));
+    dlclose(dl);
+}
+
 /* A manifest with n instances of the test plugin, configs given. */
 struct fixture {
     struct ioloop_manifest m;
@@ -391,6 +407,7 @@ main(void)
         cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_plugin_refusals),
         cmocka_unit_test(test_newer_minor_same_size_accepted),
+        cmocka_unit_test(test_older_minor_smaller_accepted),
         cmocka_unit_test(test_load_failure_names_the_entry),
         cmocka_unit_test(test_bare_name_found_in_plugin_dir),
         cmocka_unit_test(test_instances_and_fini_order),

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -169,6 +170,13 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR,
                                       IOLOOP_PLUGIN_ABI_MINOR + 1),
     .size = sizeof(struct ioloop_plugin),
+    TEST_PLUGIN_FIELDS,
+};
+#elif defined(VARIANT_OLDER_SMALLER)
+/* A plugin built before drain was appended: its table ends at fini. */
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = offsetof(struct ioloop_plugin, drain),
     TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_TOO_SMALL)
