@@ -512,12 +512,19 @@ on_reload(ioloop_loop_t *loop, int signo, void *arg)
     for (size_t i = 0; i < master.nslots; i++) {
         free_slots += master.w[i].pid == 0;
     }
-    if (want == 0 || want > free_slots) {
-        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
-                   "reload refused, the running workers go on: %s: workers: "
-                   "a reload can run 1 to %zu workers (restart the master "
-                   "for more)",
-                   next->m.file, master.nslots / 2);
+    if (want == 0 || want > master.nslots / 2 || want > free_slots) {
+        if (want > free_slots && want <= master.nslots / 2) {
+            IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                       "reload refused, the running workers go on: the "
+                       "previous generation is still draining; try again "
+                       "when it is gone");
+        } else {
+            IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                       "reload refused, the running workers go on: %s: "
+                       "workers: a reload can run 1 to %zu workers "
+                       "(restart the master for more)",
+                       next->m.file, master.nslots / 2);
+        }
         ioloop__sd_notify("READY=1\nSTATUS=reload failed");
         ioloop__setup_free(next);
         free(next);
