@@ -60,4 +60,4 @@ bench: setup
 	bench/run.sh build-bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-bench
