@@ -21,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "manifest.h"
+#include "net.h"
 #include "master.h"
 #include "metrics.h"
 #include "paths.h"
@@ -127,6 +128,7 @@ main(int argc, char **argv)
     }
 
 out:
+    ioloop__net_close_reserve();
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
     ioloop__setup_free(&s);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "listenfds.h"
 #include "metrics.h"
+#include "net.h"
 #include "sdnotify.h"
 #include "serve.h"
 #include "signals.h"
@@ -248,6 +249,7 @@ worker_main(size_t slot, int channel, const sigset_t *mask)
         ioloop_loop_free(loop);
         ioloop__backend_close(&backend);
     }
+    ioloop__net_close_reserve();
     close(channel);
     _exit(status);
 }

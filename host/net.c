@@ -303,6 +303,15 @@ unix_socket_alive(const struct sockaddr_un *sun)
     return alive;
 }
 
+void
+ioloop__net_close_reserve(void)
+{
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        reserve_fd = -1;
+    }
+}
+
 /* Opens the spare fd that lets accept() shed a connection on EMFILE. */
 static void
 ensure_reserve(void)

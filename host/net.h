@@ -25,6 +25,9 @@ int ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
 int ioloop__listeners_stop(ioloop_loop_t *loop,
                            const struct ioloop_owner *owner);
 
+/* Closes the spare fd kept for accept's EMFILE recovery (at exit). */
+void ioloop__net_close_reserve(void);
+
 /* Forgets owner's listeners (its fini closed them). */
 void ioloop__listeners_forget(const struct ioloop_owner *owner);
 
