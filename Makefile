@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/host.json
 
@@ -10,7 +11,7 @@ CONFIG     ?= config/host.json
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
             libhttp-parser-dev liburing-dev curl wrk
 
-.PHONY: all setup build build-asan run test bench clean
+.PHONY: all setup build build-asan build-tsan run test bench clean
 
 all: build
 
@@ -40,14 +41,22 @@ build-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# Only the tests whose code runs on several threads (label "threads").
+build-tsan: setup
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target threaded_tests
+
 run: build
 	./$(BUILD)/ioloop-host --config $(CONFIG)
 
-test: build build-asan
+test: build build-asan build-tsan
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
+	    ctest --test-dir $(TSAN_BUILD) -L threads --output-on-failure \
+	    -j $(JOBS)
 
 # Benchmarks beside libev, libevent, libuv, nginx and the tornado demo, in
 # their own build (build-bench/); not part of `make test`. BENCH_QUICK=1 for
@@ -60,4 +69,4 @@ bench: setup
 	bench/run.sh build-bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-bench

@@ -91,7 +91,9 @@ struct ioloop_loop_s {
     const struct ioloop_owner *current;
     struct ioloop_activity activity;
     uint64_t activity_seq; /* the loop's own copy of activity.seq */
-    const char *thread_tag; /* the loop thread's &thread_tag: see below */
+    /* &thread_tag of the thread inside ioloop_start, NULL when none is:
+     * see ioloop_add_callback. */
+    _Atomic(const char *) thread;
     unsigned fork_generation;
     bool running;
     bool stopped;
@@ -108,6 +110,12 @@ static struct ioloop_owner host_owner = {.name = "host"};
 /* Its address differs in every thread: comparing it with the loop's copy
  * tells the loop's thread apart without a call (add_callback's fast path). */
 static _Thread_local char thread_tag;
+
+/* The owner this thread last set with ioloop__set_owner, and on which
+ * loop: a callback posted through the lock (before the loop runs, as a
+ * plugin's init does) keeps it. */
+static _Thread_local const ioloop_loop_t *owner_loop;
+static _Thread_local const struct ioloop_owner *owner_set;
 
 static void run_iteration(ioloop_loop_t *loop);
 static void activity_begin(ioloop_loop_t *loop,
@@ -152,7 +160,6 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
     loop->clock = monotonic_clock;
     loop->now = monotonic_clock(NULL);
     loop->fork_generation = atomic_load(&fork_generation);
-    loop->thread_tag = &thread_tag;
     loop->waker.read_fd = -1;
     loop->waker.write_fd = -1;
     ioloop__timers_init(&loop->timers);
@@ -229,12 +236,16 @@ ioloop_start(ioloop_loop_t *loop)
         loop->stopped = false;
         return 0;
     }
-    loop->thread_tag = &thread_tag;
+    /* Only this thread ever sees its own tag here, and it clears the tag
+     * before returning: no other thread can take the lock-free path while
+     * this one runs the loop, nor after it stopped. Relaxed is enough. */
+    atomic_store_explicit(&loop->thread, &thread_tag, memory_order_relaxed);
     loop->running = true;
     loop->now = loop->clock(loop->clock_arg);
     while (loop->running) {
         run_iteration(loop);
     }
+    atomic_store_explicit(&loop->thread, NULL, memory_order_relaxed);
     loop->stopped = false;
     return 0;
 }
@@ -325,10 +336,15 @@ ioloop_remove_handler(ioloop_loop_t *loop, int fd)
     return 0;
 }
 
+/* The pending queue belongs to the thread running the loop. Any other
+ * thread, and every thread before the loop runs (the one that will start
+ * it may be another), goes through the lock: a thread that made the loop
+ * cannot tell when another thread's ioloop_start takes it over. */
 int
 ioloop_add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
 {
-    if (loop->thread_tag == &thread_tag) {
+    if (atomic_load_explicit(&loop->thread, memory_order_relaxed)
+        == &thread_tag) {
         return cbvec_push(&loop->pending, cb, arg, loop->current);
     }
     return add_remote_callback(loop, cb, arg);
@@ -341,7 +357,8 @@ add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
     int rc;
 
     pthread_mutex_lock(&loop->remote_lock);
-    rc = cbvec_push(&loop->remote, cb, arg, NULL);
+    rc = cbvec_push(&loop->remote, cb, arg,
+                    owner_loop == loop ? owner_set : NULL);
     pthread_mutex_unlock(&loop->remote_lock);
     if (rc == 0 && atomic_exchange(&loop->remote_pending, 1) == 0) {
         ioloop__waker_wake(&loop->waker);
@@ -490,7 +507,12 @@ ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen)
     }
     /* Other threads did not come along: their lock and queue are ours. */
     pthread_mutex_init(&loop->remote_lock, NULL);
-    loop->thread_tag = &thread_tag;
+    /* Only the thread that forked came along: it still runs the loop if it
+     * did in the parent (its tag has the same address here). */
+    if (atomic_load_explicit(&loop->thread, memory_order_relaxed)
+        != &thread_tag) {
+        atomic_store_explicit(&loop->thread, NULL, memory_order_relaxed);
+    }
     loop->fork_generation = atomic_load(&fork_generation);
     return 0;
 }
@@ -501,6 +523,8 @@ ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
     const struct ioloop_owner *previous = loop->current;
 
     loop->current = owner;
+    owner_loop = loop;
+    owner_set = owner;
     return previous;
 }
 

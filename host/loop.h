@@ -95,7 +95,10 @@ void ioloop_loop_free(ioloop_loop_t *loop);
 
 /*
  * A loop belongs to the thread that created it or last started it: only
- * add_callback may be called from other threads.
+ * add_callback may be called from other threads. It may be started on a
+ * thread other than its creator's while the creator keeps posting
+ * callbacks: until a thread runs the loop, every add_callback takes the
+ * lock, and only the running thread uses the lock-free path.
  *
  * Runs iterations until ioloop_stop. Returns 0; -EBUSY when the loop is
  * already running; -ECHILD when the loop was made by another process
