@@ -2,7 +2,7 @@
  * host/loop.h: the central loop, host side. Plugins reach these functions
  * only through the API table (api.c); the host and the tests call them
  * directly. Semantics follow tornado's PollIOLoop (docs in
- * api/ioloop/plugin.h and DESIGN.md).
+ * api/ioloop/plugin.h and docs/architecture.md).
  */
 #ifndef IOLOOP_HOST_LOOP_H
 #define IOLOOP_HOST_LOOP_H
