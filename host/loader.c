@@ -278,6 +278,7 @@ static int
 check_config_keys(const struct ioloop_plugin *d, const json_t *config,
                   char *err, size_t errlen)
 {
+    char path[256];
     const char *key;
     json_t *v;
 
@@ -295,8 +296,10 @@ check_config_keys(const struct ioloop_plugin *d, const json_t *config,
         if (*k != NULL) {
             continue;
         }
+        /* The key is the manifest's: escaped, it cannot break the line. */
+        ioloop__manifest_key_path(path, sizeof(path), "config", key);
         used = (size_t) snprintf(err, errlen,
-                                 "config.%s: unknown key (%s accepts:", key,
+                                 "%s: unknown key (%s accepts:", path,
                                  d->name);
         for (k = d->config_keys; *k != NULL && used < errlen; k++) {
             used += (size_t) snprintf(err + used, errlen - used, "%s %s",

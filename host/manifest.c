@@ -97,8 +97,6 @@ static int manifest_backend_name_ok(const char *s);
 static int manifest_plugin_name_ok(const char *s);
 static char *manifest_resolve(const char *dir, const char *value);
 static const char *manifest_type(const json_t *v);
-static void manifest_key_path(char *buf, size_t len, const char *base,
-                              const char *key);
 static void manifest_quote(char *buf, size_t len, const char *s);
 static int manifest_fail(struct manifest_parse *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -401,7 +399,7 @@ manifest_check_keys(struct manifest_parse *p, json_t *obj, const char *base,
             }
         }
         if (allowed[i] == NULL) {
-            manifest_key_path(path, sizeof path, base, key);
+            ioloop__manifest_key_path(path, sizeof path, base, key);
             return manifest_fail(p, "%s: unknown key", path);
         }
     }
@@ -606,7 +604,7 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
     json_object_foreach(levels, name, v) {
         size_t i;
 
-        manifest_key_path(where, sizeof where, "log.plugins", name);
+        ioloop__manifest_key_path(where, sizeof where, "log.plugins", name);
         for (i = 0; i < p->m->nplugins; i++) {
             if (strcmp(p->m->plugins[i].name, name) == 0) {
                 break;
@@ -990,13 +988,8 @@ manifest_type(const json_t *v)
 }
 
 
-/*
- * Writes the JSON path of key inside the object at base: "base.key", just
- * "key" at the top level, or base["k ey"] when the key is not made of
- * [A-Za-z0-9_-] (so that "a.b" or "" cannot be mistaken for a path).
- */
-static void
-manifest_key_path(char *buf, size_t len, const char *base, const char *key)
+void
+ioloop__manifest_key_path(char *buf, size_t len, const char *base, const char *key)
 {
     char q[MANIFEST_QUOTE_MAX];
     const char *c;

@@ -336,6 +336,12 @@ test_check_refuses_what_start_refuses(void **state)
                     "{\"/\": \"hi\"}}"),
          "plugins[0] \"h\": init failed: listen \"127.0.0.1:+80\": the "
          "port must be 0 to 65535 in decimal digits"},
+        /* Found by fuzz_plugin_config: a raw control character of a key
+         * broke the one-line message. */
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", "
+                   "\"li\\nst\\u007fen\": 1}"),
+         "plugins[0] \"e\": config[\"li\\nst\\u007fen\"]: unknown key (echo "
+         "accepts: listen, backlog)"},
         {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
          "[\"poll\", \"nosuch\"]}",
          "backend_swap: unknown backend \"nosuch\": no nosuch.so in "
