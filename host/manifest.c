@@ -989,7 +989,8 @@ manifest_type(const json_t *v)
 
 
 void
-ioloop__manifest_key_path(char *buf, size_t len, const char *base, const char *key)
+ioloop__manifest_key_path(char *buf, size_t len, const char *base,
+                          const char *key)
 {
     char q[MANIFEST_QUOTE_MAX];
     const char *c;
