@@ -101,12 +101,14 @@ bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
+    char shown[256];
     int fd = -1, one = 1, rc;
 
     rc = ioloop__listen_addr_parse(addr, &ss, &sslen, err, errlen);
     if (rc < 0) {
         return rc;
     }
+    ioloop__escape_line(shown, sizeof(shown), addr);
     fd = ioloop__listenfds_take_tcp((struct sockaddr *) &ss, sslen);
     if (fd >= 0) {
         goto listening; /* passed by systemd, bound and listening */
@@ -114,21 +116,21 @@ bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(-rc));
+        snprintf(err, errlen, "listen %s: socket: %s", shown, strerror(-rc));
         goto fail;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if ((flags & IOLOOP_LISTEN_REUSEPORT)
         && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: SO_REUSEPORT: %s", addr,
+        snprintf(err, errlen, "listen %s: SO_REUSEPORT: %s", shown,
                  strerror(-rc));
         goto fail;
     }
     if (bind(fd, (struct sockaddr *) &ss, sslen) < 0
         || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: %s", addr, strerror(-rc));
+        snprintf(err, errlen, "listen %s: %s", shown, strerror(-rc));
         goto fail;
     }
 listening:
@@ -149,25 +151,27 @@ ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
                           socklen_t *sslen, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *res = NULL;
-    char host[256];
+    char host[256], shown[256];
     const char *port;
     int bracketed, rc;
 
+    ioloop__escape_line(shown, sizeof(shown), addr);
+
     if (split_host_port(addr, host, sizeof(host), &port, &bracketed) < 0) {
         snprintf(err, errlen,
-                 "listen \"%s\": expected HOST:PORT or [IPV6]:PORT", addr);
+                 "listen \"%s\": expected HOST:PORT or [IPV6]:PORT", shown);
         return -EINVAL;
     }
     if (parse_port(port) < 0) {
         snprintf(err, errlen,
                  "listen \"%s\": the port must be 0 to 65535 in decimal "
-                 "digits", addr);
+                 "digits", shown);
         return -EINVAL;
     }
     if (host[0] == '\0') {
         snprintf(err, errlen,
                  "listen \"%s\": empty host (write 0.0.0.0:%s or [::]:%s "
-                 "for every address)", addr, port, port);
+                 "for every address)", shown, port, port);
         return -EINVAL;
     }
     hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
@@ -177,11 +181,12 @@ ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
     rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 && bracketed) {
         snprintf(err, errlen,
-                 "listen \"%s\": [%s] is not an IPv6 address", addr, host);
+                 "listen \"%s\": the host in brackets is not an IPv6 "
+                 "address", shown);
         return -EINVAL;
     }
     if (rc != 0) {
-        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+        snprintf(err, errlen, "listen %s: %s", shown, gai_strerror(rc));
         return -EINVAL;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -230,11 +235,14 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct stat st;
+    char shown[256];
     int fd, rc;
+
+    ioloop__escape_line(shown, sizeof(shown), path);
 
     if (strlen(path) >= sizeof(sun.sun_path)) {
         snprintf(err, errlen, "listen unix:%s: path longer than %zu bytes",
-                 path, sizeof(sun.sun_path) - 1);
+                 shown, sizeof(sun.sun_path) - 1);
         return -ENAMETOOLONG;
     }
     if (check_mode) {
@@ -252,14 +260,14 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             snprintf(err, errlen, "listen unix:%s: exists and is not a socket",
-                     path);
+                     shown);
             return -EEXIST;
         }
         if (unix_socket_alive(&sun)) {
             snprintf(err, errlen,
                      "listen unix:%s: Address already in use (a server "
                      "answers there)",
-                     path);
+                     shown);
             return -EADDRINUSE;
         }
         unlink(path); /* stale: left by a process that died */
@@ -267,7 +275,7 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen unix:%s: socket: %s", path,
+        snprintf(err, errlen, "listen unix:%s: socket: %s", shown,
                  strerror(-rc));
         return rc;
     }
@@ -275,7 +283,7 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
         || (mode != 0 && chmod(path, (mode_t) mode) < 0)
         || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(-rc));
+        snprintf(err, errlen, "listen unix:%s: %s", shown, strerror(-rc));
         close(fd);
         return rc;
     }

@@ -278,6 +278,23 @@ test_plugin_file_problems(void **state)
     expect_refusal(NULL, major);
 }
 
+/* Found by fuzz_plugin_config: whatever a plugin's init gives as its
+ * reason, the host prints one line (control characters escaped). */
+static void
+test_plugin_init_reason_one_line(void **state)
+{
+    const char *const needles[] = {"plugins[0] \"t\": init failed: "
+                                   "two\\nlines\\x1b[31m\n", NULL};
+
+    (void) state;
+    write_manifest("{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{"
+                   "\"name\": \"t\", \"path\": \"" MODULES
+                   "/test_plugin_default.so\", \"config\": "
+                   "{\"fail\": \"two\\nlines\\u001b[31m\"}}]}");
+    expect_refusal(NULL, needles);
+    expect_refusal("--check", needles);
+}
+
 static void
 test_plugin_init_fails(void **state)
 {
@@ -553,6 +570,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plugin_init_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_init_reason_one_line,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_address_in_use, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_refuses_what_start_refuses,

@@ -205,8 +205,8 @@ test_listen_addr_refused(void **state)
                     "[::]:8080 for every address)"},
         {":8080", "listen \":8080\": empty host (write 0.0.0.0:8080 or "
                   "[::]:8080 for every address)"},
-        {"[127.0.0.1]:80", "listen \"[127.0.0.1]:80\": [127.0.0.1] is not "
-                           "an IPv6 address"},
+        {"[127.0.0.1]:80", "listen \"[127.0.0.1]:80\": the host in brackets "
+                           "is not an IPv6 address"},
         {"[::1]80", "listen \"[::1]80\": expected HOST:PORT or "
                     "[IPV6]:PORT"},
         {"[::1:80", "listen \"[::1:80\": expected HOST:PORT or "
@@ -214,6 +214,12 @@ test_listen_addr_refused(void **state)
         {"::1:80", "listen \"::1:80\": expected HOST:PORT or "
                    "[IPV6]:PORT"},
         {"", "listen \"\": expected HOST:PORT or [IPV6]:PORT"},
+        /* Found by fuzz_plugin_config: a control character of the address
+         * went raw into the one-line message. */
+        {"127.0.0.1:1\n0", "listen \"127.0.0.1:1\\n0\": the port must be "
+                           "0 to 65535 in decimal digits"},
+        {"a\x7f\tb", "listen \"a\\x7f\\tb\": expected HOST:PORT or "
+                     "[IPV6]:PORT"},
     };
     ioloop_loop_t *loop = new_loop();
     struct sockaddr_storage ss;
