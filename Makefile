@@ -11,14 +11,19 @@ CONFIG     ?= config/host.json
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
             libhttp-parser-dev liburing-dev curl wrk
 
-.PHONY: all setup build build-asan build-tsan run test bench clean
+# make fuzz: clang with libFuzzer's runtime (a Recommends of clang).
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_SECONDS  ?= 60
+
+.PHONY: all setup build build-asan build-tsan run test bench fuzz clean
 
 all: build
 
-# Installs missing packages with apt-get when root; otherwise prints the
-# exact command to run and fails.
-setup:
-	@missing=$$(for p in $(PACKAGES); do \
+# $(call apt_install,PACKAGES): installs the missing ones with apt-get
+# when root; otherwise prints the exact command to run and fails.
+define apt_install
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	        grep -q '^install ok installed$$' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -32,6 +37,10 @@ setup:
 	        exit 1; \
 	    fi; \
 	fi
+endef
+
+setup:
+	$(call apt_install,$(PACKAGES))
 
 build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -68,5 +77,24 @@ bench: setup
 	cmake --build build-bench -j $(JOBS) --target bench_all
 	bench/run.sh build-bench
 
+# Every libFuzzer harness of tests/fuzz (clang, ASan, UBSan) for
+# FUZZ_SECONDS each, seeded from tests/fuzz/NAME/corpus; what it finds is
+# kept in $(FUZZ_BUILD)/corpus/NAME, a crash in $(FUZZ_BUILD)/crash-*.
+# `make test` only replays the seed corpora. See tests/fuzz/CMakeLists.txt.
+fuzz: setup
+	$(call apt_install,$(FUZZ_PACKAGES))
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DIOLOOP_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	@for bin in $(FUZZ_BUILD)/fuzz/fuzz_*; do \
+	    name=$${bin##*/fuzz_}; dict=tests/fuzz/$$name/$$name.dict; \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	    $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/ \
+	        $$( [ -f $$dict ] && echo -dict=$$dict ) \
+	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/$$name/corpus || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-bench

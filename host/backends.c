@@ -57,6 +57,23 @@ ioloop__backend_choose(char *const *names, size_t n, const char *dir,
 }
 
 int
+ioloop__backend_check_names(char *const *names, size_t n, const char *dir,
+                            const char *key, char *err, size_t errlen)
+{
+    struct ioloop_backend_lib lib;
+    char reason[1024];
+
+    for (size_t i = 0; i < n; i++) {
+        if (open_named(dir, names[i], &lib, reason, sizeof(reason)) < 0) {
+            snprintf(err, errlen, "%s: %s", key, reason);
+            return -1;
+        }
+        ioloop__backend_close(&lib);
+    }
+    return 0;
+}
+
+int
 ioloop__backend_swap(ioloop_loop_t *loop, struct ioloop_backend_lib *lib,
                      const char *dir, const char *name, char *err,
                      size_t errlen)

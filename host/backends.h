@@ -22,6 +22,15 @@ int ioloop__backend_choose(char *const *names, size_t n, const char *dir,
                            ioloop_loop_t **loop, char *err, size_t errlen);
 
 /*
+ * Checks that every one of names (the manifest's key, e.g. "backend_swap")
+ * is a backend .so of dir that passes the ABI checks, without creating
+ * anything. Returns 0, or -1 with err = "<key>: <reason>".
+ */
+int ioloop__backend_check_names(char *const *names, size_t n,
+                                const char *dir, const char *key, char *err,
+                                size_t errlen);
+
+/*
  * Moves a running loop onto backend name (loaded from dir): every handler
  * is re-registered with its mask, the old state destroyed and the old .so
  * closed; *lib then describes the new one. On failure the loop goes on

@@ -177,7 +177,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
     for (size_t i = 0; i < set->n; i++) {
         struct ioloop_plugin_instance *p = &set->v[i];
         const struct ioloop_owner *previous;
-        char reason[1024] = "";
+        char reason[1024] = "", shown[1024];
         size_t leftover;
         int rc;
 
@@ -200,9 +200,12 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                        "removed them",
                        leftover);
         }
+        /* Whatever the plugin wrote, the message stays one line. */
+        ioloop__escape_line(shown, sizeof(shown),
+                            reason[0] ? reason
+                                      : strerror(rc < 0 ? -rc : EINVAL));
         snprintf(err, errlen, "%s \"%s\": init failed: %s", p->where,
-                 p->owner.name,
-                 reason[0] ? reason : strerror(rc < 0 ? -rc : EINVAL));
+                 p->owner.name, shown);
         ioloop__plugins_fini(set, loop);
         return -1;
     }
@@ -278,6 +281,7 @@ static int
 check_config_keys(const struct ioloop_plugin *d, const json_t *config,
                   char *err, size_t errlen)
 {
+    char path[256];
     const char *key;
     json_t *v;
 
@@ -295,8 +299,10 @@ check_config_keys(const struct ioloop_plugin *d, const json_t *config,
         if (*k != NULL) {
             continue;
         }
+        /* The key is the manifest's: escaped, it cannot break the line. */
+        ioloop__manifest_key_path(path, sizeof(path), "config", key);
         used = (size_t) snprintf(err, errlen,
-                                 "config.%s: unknown key (%s accepts:", key,
+                                 "%s: unknown key (%s accepts:", path,
                                  d->name);
         for (k = d->config_keys; *k != NULL && used < errlen; k++) {
             used += (size_t) snprintf(err + used, errlen - used, "%s %s",

@@ -314,6 +314,32 @@ put_json_text(struct line *l, const char *s)
     }
 }
 
+void
+ioloop__escape_line(char *buf, size_t len, const char *s)
+{
+    size_t o = 0;
+
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char) *s;
+        char esc[8];
+        size_t n = 1;
+
+        esc[0] = (char) c;
+        if (c == '\n' || c == '\r' || c == '\t') {
+            n = (size_t) snprintf(esc, sizeof(esc), "\\%c",
+                                  c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        } else if (c < 0x20 || c == 0x7f) {
+            n = (size_t) snprintf(esc, sizeof(esc), "\\x%02x", c);
+        }
+        if (o + n >= len) {
+            break;
+        }
+        memcpy(buf + o, esc, n);
+        o += n;
+    }
+    buf[o] = '\0';
+}
+
 /* Writes the JSON escape of ASCII c ('"', '\\', a control byte or 0x7f)
  * to esc (8 bytes); returns its length. */
 static size_t

@@ -95,6 +95,13 @@ void ioloop__vlog(int level, const char *tag, const char *fmt, va_list ap)
 void ioloop__vlog_write(int level, const char *tag, const char *fmt,
                         va_list ap) __attribute__((format(printf, 3, 0)));
 
+/*
+ * Copies s into buf (len > 0), NUL-terminated and cut to fit, with every
+ * control character written as an escape (\n, \r, \t, \x1b...), so that
+ * text from a config or a plugin cannot break a one-line message.
+ */
+void ioloop__escape_line(char *buf, size_t len, const char *s);
+
 #define IOLOOP_LOG(level, tag, ...)                                        \
     do {                                                                   \
         if ((level) <= ioloop__log_threshold) {                            \

@@ -97,8 +97,19 @@ main(int argc, char **argv)
         fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
         goto out;
     }
+    /* A swap to a name that is no backend would only fail at SIGUSR2. */
+    if (ioloop__backend_check_names(s.m.swap, s.m.nswap, s.backend_dir,
+                                    "backend_swap", err, sizeof(err)) < 0) {
+        fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
+        goto out;
+    }
     if (o.check) {
         warn_fd_limit(backend.ops);
+        /* Every init and fini, as a start runs them, binding nothing. */
+        if (ioloop__setup_check(&s, loop, err, sizeof(err)) < 0) {
+            fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
+            goto out;
+        }
         printf("%s: OK (backend %s, %zu plugin%s%s)\n", s.m.file,
                backend.ops->name, s.plugins.n, s.plugins.n == 1 ? "" : "s",
                s.m.workers > 0 ? ", workers" : "");
@@ -213,8 +224,12 @@ usage(FILE *out)
             "                      beside the build or install tree)\n"
             "  -b, --backend NAME  poller to use, overriding the manifest\n"
             "                      (epoll, select, ...; or auto)\n"
-            "      --check         validate the manifest, load and check every\n"
-            "                      .so, bind nothing; exit 0 or 1\n"
+            "      --check         validate all a start validates: the\n"
+            "                      manifest, every backend and plugin .so,\n"
+            "                      every plugin's config (init and fini run,\n"
+            "                      listen addresses are parsed, nothing is\n"
+            "                      bound); exit 0, or 1 with the line a\n"
+            "                      start would print\n"
             "      --list-backends print every backend .so found, its ABI\n"
             "                      version and whether it can start here\n"
             "      --plugin-info FILE.so  print a plugin's name, version, ABI\n"

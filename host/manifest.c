@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,34 @@
 #define MANIFEST_PATH_MAX  256
 #define MANIFEST_QUOTE_MAX 128
 
+/* An instance name is in every log line and metric label of the
+ * instance: short enough to read, and never cut. */
+#define MANIFEST_NAME_MAX 64
+
 /* The state of one load: what is being filled and where messages go. */
 struct manifest_parse {
     const char *file;           /* the path as given: prefix of messages */
     char *err;
     size_t errlen;
     struct ioloop_manifest *m;
+};
+
+/*
+ * One numeric top-level key: its type, the range it accepts, its default
+ * and the field of struct ioloop_manifest it fills. A key is one row of
+ * manifest_numbers.
+ */
+struct manifest_number {
+    const char *key;
+    enum {
+        MANIFEST_SECONDS,       /* a JSON number, stored in ioloop_time_t ns */
+        MANIFEST_INT            /* a JSON integer, stored in an int */
+    } type;
+    double min;                 /* the accepted range, bounds included */
+    double max;
+    double def;                 /* when the key is absent */
+    int off;                    /* 1: 0 is accepted too and means off */
+    size_t offset;              /* of the field in struct ioloop_manifest */
 };
 
 /* A growing list of backend names without duplicates. */
@@ -60,6 +83,8 @@ static int manifest_level(struct manifest_parse *p, const json_t *v,
                           const char *where, int *level);
 static int manifest_parse_plugin_levels(struct manifest_parse *p, json_t *v);
 static int manifest_parse_process(struct manifest_parse *p, json_t *root);
+static int manifest_number(struct manifest_parse *p,
+                           const struct manifest_number *n, const json_t *v);
 static int manifest_parse_plugins(struct manifest_parse *p, json_t *v);
 static int manifest_parse_plugin(struct manifest_parse *p, json_t *v,
                                  size_t i);
@@ -72,8 +97,6 @@ static int manifest_backend_name_ok(const char *s);
 static int manifest_plugin_name_ok(const char *s);
 static char *manifest_resolve(const char *dir, const char *value);
 static const char *manifest_type(const json_t *v);
-static void manifest_key_path(char *buf, size_t len, const char *base,
-                              const char *key);
 static void manifest_quote(char *buf, size_t len, const char *s);
 static int manifest_fail(struct manifest_parse *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -94,6 +117,17 @@ static const char *const manifest_log_keys[] = {
 };
 static const char *const manifest_plugin_keys[] = {
     "name", "path", "config", NULL
+};
+
+/*
+ * The numeric keys. The loop's clock ticks in 1 ms (backends wait in
+ * milliseconds), so no duration is below 1 ms: 1e-12 would round to 0.
+ */
+static const struct manifest_number manifest_numbers[] = {
+    { "shutdown_timeout", MANIFEST_SECONDS, 0.001, 3600, 10, 0,
+      offsetof(struct ioloop_manifest, shutdown_timeout) },
+    { "watchdog_ms", MANIFEST_INT, 1, 3600000, 0, 1,
+      offsetof(struct ioloop_manifest, watchdog_ms) },
 };
 
 static const struct {
@@ -365,7 +399,7 @@ manifest_check_keys(struct manifest_parse *p, json_t *obj, const char *base,
             }
         }
         if (allowed[i] == NULL) {
-            manifest_key_path(path, sizeof path, base, key);
+            ioloop__manifest_key_path(path, sizeof path, base, key);
             return manifest_fail(p, "%s: unknown key", path);
         }
     }
@@ -570,7 +604,7 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
     json_object_foreach(levels, name, v) {
         size_t i;
 
-        manifest_key_path(where, sizeof where, "log.plugins", name);
+        ioloop__manifest_key_path(where, sizeof where, "log.plugins", name);
         for (i = 0; i < p->m->nplugins; i++) {
             if (strcmp(p->m->plugins[i].name, name) == 0) {
                 break;
@@ -591,16 +625,15 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
 
 /*
  * The process model: "workers" (a positive integer or "auto": one per
- * online CPU; absent: serve in this process), "shutdown_timeout" (seconds,
- * default 10), "watchdog_ms" (0: off), "pid_file".
+ * online CPU; absent: serve in this process), the numeric keys of
+ * manifest_numbers, and "pid_file".
  */
 static int
 manifest_parse_process(struct manifest_parse *p, json_t *root)
 {
     const json_t *v;
-    double t;
+    size_t i;
 
-    p->m->shutdown_timeout = 10 * IOLOOP_NS_PER_S;
     v = json_object_get(root, "workers");
     if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -613,27 +646,69 @@ manifest_parse_process(struct manifest_parse *p, json_t *root)
         return manifest_fail(p, "workers: expected an integer in [1, 1024]"
                              " or \"auto\", got %s", manifest_type(v));
     }
-    v = json_object_get(root, "shutdown_timeout");
-    if (v != NULL) {
-        t = json_number_value(v);
-        if (!json_is_number(v) || !(t > 0 && t <= 3600)) {
-            return manifest_fail(p, "shutdown_timeout: expected seconds in"
-                                 " (0, 3600], got %s", json_is_number(v)
-                                 ? "a number out of range" : manifest_type(v));
+    for (i = 0; i < sizeof manifest_numbers / sizeof manifest_numbers[0];
+         i++)
+    {
+        if (manifest_number(p, &manifest_numbers[i],
+                            json_object_get(root, manifest_numbers[i].key))
+            != 0)
+        {
+            return -1;
         }
-        p->m->shutdown_timeout = (ioloop_time_t) (t * IOLOOP_NS_PER_S);
-    }
-    v = json_object_get(root, "watchdog_ms");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0
-            || json_integer_value(v) > 3600000) {
-            return manifest_fail(p, "watchdog_ms: expected an integer in"
-                                 " [0, 3600000], got %s", json_is_integer(v)
-                                 ? "one out of range" : manifest_type(v));
-        }
-        p->m->watchdog_ms = (int) json_integer_value(v);
     }
     return manifest_parse_dir(p, "pid_file", &p->m->pid_file);
+}
+
+
+/*
+ * Stores the value v of the numeric key n (its default when v is NULL)
+ * into its field of p->m. A value outside [n->min, n->max] (other than 0
+ * when n->off) is refused with the accepted range and the value given:
+ * "shutdown_timeout: expected seconds in [0.001, 3600], got 1e-12".
+ */
+static int
+manifest_number(struct manifest_parse *p, const struct manifest_number *n,
+                const json_t *v)
+{
+    char *field = (char *) p->m + n->offset;
+    char got[64];
+    double x;
+    int ok;
+
+    x = v == NULL ? n->def : json_number_value(v);
+    if (n->type == MANIFEST_SECONDS) {
+        ok = v == NULL || json_is_number(v);
+    } else {
+        ok = v == NULL || json_is_integer(v);
+    }
+    if (ok && !((x >= n->min && x <= n->max) || (n->off && x == 0))) {
+        ok = 0;
+    }
+    if (!ok) {
+        if (v != NULL && json_is_integer(v)) {
+            snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        } else if (v != NULL && json_is_real(v)) {
+            snprintf(got, sizeof got, "%.15g", x);
+        } else {
+            snprintf(got, sizeof got, "%s", manifest_type(v));
+        }
+        return manifest_fail(p, "%s: expected %s%s in [%.15g, %.15g], got %s",
+                             n->key, n->off ? "0 (off) or " : "",
+                             n->type == MANIFEST_SECONDS ? "seconds"
+                                                         : "an integer",
+                             n->min, n->max, got);
+    }
+    if (n->type == MANIFEST_SECONDS) {
+        ioloop_time_t t = (ioloop_time_t) (x * IOLOOP_NS_PER_S);
+
+        memcpy(field, &t, sizeof t);
+    } else {
+        int i = (int) x;
+
+        memcpy(field, &i, sizeof i);
+    }
+    return 0;
 }
 
 
@@ -702,8 +777,8 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
     if (!manifest_plugin_name_ok(s)) {
         manifest_quote(q, sizeof q, s);
         return manifest_fail(p, "%s.name: invalid plugin name %s (expected"
-                             " letters, digits, '_', '.' or '-')", pl->where,
-                             q);
+                             " 1 to %d letters, digits, '_', '.' or '-')",
+                             pl->where, q, MANIFEST_NAME_MAX);
     }
     for (j = 0; j < i; j++) {
         if (strcmp(p->m->plugins[j].name, s) == 0) {
@@ -838,11 +913,11 @@ manifest_backend_name_ok(const char *s)
 }
 
 
-/* [A-Za-z0-9_.-]+ */
+/* 1 to MANIFEST_NAME_MAX bytes of [A-Za-z0-9_.-] */
 static int
 manifest_plugin_name_ok(const char *s)
 {
-    if (*s == '\0') {
+    if (*s == '\0' || strlen(s) > MANIFEST_NAME_MAX) {
         return 0;
     }
     for ( ; *s != '\0'; s++) {
@@ -913,13 +988,9 @@ manifest_type(const json_t *v)
 }
 
 
-/*
- * Writes the JSON path of key inside the object at base: "base.key", just
- * "key" at the top level, or base["k ey"] when the key is not made of
- * [A-Za-z0-9_-] (so that "a.b" or "" cannot be mistaken for a path).
- */
-static void
-manifest_key_path(char *buf, size_t len, const char *base, const char *key)
+void
+ioloop__manifest_key_path(char *buf, size_t len, const char *base,
+                          const char *key)
 {
     char q[MANIFEST_QUOTE_MAX];
     const char *c;

@@ -64,6 +64,16 @@ int ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
 int ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
                                  char *err, size_t errlen);
 
+/*
+ * Writes the JSON path of key inside the object at base: "base.key", just
+ * "key" at the top level, or base["k ey"] when the key is not made of
+ * [A-Za-z0-9_-] (so that "a.b" or "" cannot be mistaken for a path), with
+ * quotes, backslashes and control characters escaped: the path never
+ * breaks a one-line message. Cut to len.
+ */
+void ioloop__manifest_key_path(char *buf, size_t len, const char *base,
+                               const char *key);
+
 /* Frees everything *m owns and zeroes it. Safe on a zeroed struct. */
 void ioloop__manifest_free(struct ioloop_manifest *m);
 

@@ -35,6 +35,9 @@ struct handed {
 static struct handed handed[MAX_HANDED];
 static int nhanded;
 
+/* --check: listen helpers validate their address but bind nothing. */
+static int check_mode;
+
 static int from_master(ioloop_loop_t *loop, int op, const char *addr,
                        int backlog, unsigned flags, char *err, size_t errlen);
 static int bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
@@ -44,15 +47,31 @@ static void log_listening(ioloop_loop_t *loop, int fd);
 static int unix_socket_alive(const struct sockaddr_un *sun);
 static void ensure_reserve(void);
 static int shed_connection(ioloop_loop_t *loop, int listen_fd, int err);
+static int check_listener(ioloop_loop_t *loop, int family,
+                          const char *shown);
 static int split_host_port(const char *addr, char *host, size_t hostlen,
-                           char *port, size_t portlen);
+                           const char **port, int *bracketed);
+static int parse_port(const char *s);
 static void format_sockaddr(const struct sockaddr *sa, char *buf,
                             size_t len);
+
+void
+ioloop__net_set_check_mode(int on)
+{
+    check_mode = on;
+}
 
 int
 ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
                    unsigned flags, char *err, size_t errlen)
 {
+    if (check_mode) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int rc = ioloop__listen_addr_parse(addr, &ss, &len, err, errlen);
+
+        return rc < 0 ? rc : check_listener(loop, ss.ss_family, addr);
+    }
     if (ioloop__broker_fd() >= 0) {
         return from_master(loop, IOLOOP_BROKER_TCP, addr, backlog, flags,
                            err, errlen);
@@ -80,50 +99,41 @@ static int
 bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
          char *err, size_t errlen)
 {
-    struct addrinfo hints = {0}, *res = NULL;
-    char host[256], port[16];
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char shown[256];
     int fd = -1, one = 1, rc;
 
-    if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) < 0) {
-        snprintf(err, errlen,
-                 "listen \"%s\": expected HOST:PORT or [IPV6]:PORT", addr);
-        return -EINVAL;
+    rc = ioloop__listen_addr_parse(addr, &ss, &sslen, err, errlen);
+    if (rc < 0) {
+        return rc;
     }
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
-        return -EINVAL;
-    }
-    fd = ioloop__listenfds_take_tcp(res->ai_addr, res->ai_addrlen);
+    ioloop__escape_line(shown, sizeof(shown), addr);
+    fd = ioloop__listenfds_take_tcp((struct sockaddr *) &ss, sslen);
     if (fd >= 0) {
         goto listening; /* passed by systemd, bound and listening */
     }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(-rc));
+        snprintf(err, errlen, "listen %s: socket: %s", shown, strerror(-rc));
         goto fail;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if ((flags & IOLOOP_LISTEN_REUSEPORT)
         && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: SO_REUSEPORT: %s", addr,
+        snprintf(err, errlen, "listen %s: SO_REUSEPORT: %s", shown,
                  strerror(-rc));
         goto fail;
     }
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0
+    if (bind(fd, (struct sockaddr *) &ss, sslen) < 0
         || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen %s: %s", addr, strerror(-rc));
+        snprintf(err, errlen, "listen %s: %s", shown, strerror(-rc));
         goto fail;
     }
 listening:
-    freeaddrinfo(res);
     ensure_reserve();
     log_listening(loop, fd);
     remember(loop, fd);
@@ -133,8 +143,56 @@ fail:
     if (fd >= 0) {
         close(fd);
     }
-    freeaddrinfo(res);
     return rc;
+}
+
+int
+ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
+                          socklen_t *sslen, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char host[256], shown[256];
+    const char *port;
+    int bracketed, rc;
+
+    ioloop__escape_line(shown, sizeof(shown), addr);
+
+    if (split_host_port(addr, host, sizeof(host), &port, &bracketed) < 0) {
+        snprintf(err, errlen,
+                 "listen \"%s\": expected HOST:PORT or [IPV6]:PORT", shown);
+        return -EINVAL;
+    }
+    if (parse_port(port) < 0) {
+        snprintf(err, errlen,
+                 "listen \"%s\": the port must be 0 to 65535 in decimal "
+                 "digits", shown);
+        return -EINVAL;
+    }
+    if (host[0] == '\0') {
+        snprintf(err, errlen,
+                 "listen \"%s\": empty host (write 0.0.0.0:%s or [::]:%s "
+                 "for every address)", shown, port, port);
+        return -EINVAL;
+    }
+    hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+                     | (bracketed ? AI_NUMERICHOST : 0);
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 && bracketed) {
+        snprintf(err, errlen,
+                 "listen \"%s\": the host in brackets is not an IPv6 "
+                 "address", shown);
+        return -EINVAL;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", shown, gai_strerror(rc));
+        return -EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }
 
 int
@@ -177,16 +235,22 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct stat st;
+    char shown[256];
     int fd, rc;
 
+    ioloop__escape_line(shown, sizeof(shown), path);
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "listen unix:%s: path longer than %zu bytes",
+                 shown, sizeof(sun.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    if (check_mode) {
+        return check_listener(loop, AF_UNIX, path);
+    }
     if (ioloop__broker_fd() >= 0) {
         return from_master(loop, IOLOOP_BROKER_UNIX, path, backlog, mode,
                            err, errlen);
-    }
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        snprintf(err, errlen, "listen unix:%s: path longer than %zu bytes",
-                 path, sizeof(sun.sun_path) - 1);
-        return -ENAMETOOLONG;
     }
     fd = ioloop__listenfds_take_unix(path);
     if (fd >= 0) {
@@ -196,14 +260,14 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             snprintf(err, errlen, "listen unix:%s: exists and is not a socket",
-                     path);
+                     shown);
             return -EEXIST;
         }
         if (unix_socket_alive(&sun)) {
             snprintf(err, errlen,
                      "listen unix:%s: Address already in use (a server "
                      "answers there)",
-                     path);
+                     shown);
             return -EADDRINUSE;
         }
         unlink(path); /* stale: left by a process that died */
@@ -211,7 +275,7 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen unix:%s: socket: %s", path,
+        snprintf(err, errlen, "listen unix:%s: socket: %s", shown,
                  strerror(-rc));
         return rc;
     }
@@ -219,7 +283,7 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
         || (mode != 0 && chmod(path, (mode_t) mode) < 0)
         || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(-rc));
+        snprintf(err, errlen, "listen unix:%s: %s", shown, strerror(-rc));
         close(fd);
         return rc;
     }
@@ -352,15 +416,38 @@ shed_connection(ioloop_loop_t *loop, int listen_fd, int err)
     return -err;
 }
 
-/* "h:p" or "[v6]:p" -> host and port; an empty host means any address. */
+/*
+ * --check: the address was valid; hands the plugin a socket of its family
+ * that is neither bound nor listening, so that its init goes on as in a
+ * start (add_handler accepts it) and its fini closes it.
+ */
 static int
-split_host_port(const char *addr, char *host, size_t hostlen, char *port,
-                size_t portlen)
+check_listener(ioloop_loop_t *loop, int family, const char *shown)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    IOLOOP_LOG(IOLOOP_LOG_DEBUG, ioloop__owner_name(loop),
+               "check: would listen on %s", shown);
+    return fd;
+}
+
+/*
+ * "h:p" or "[v6]:p" -> host (copied), port (points into addr) and whether
+ * the host was in brackets. A bare IPv6 address (two colons or more
+ * outside brackets) is refused. Returns 0 or -1.
+ */
+static int
+split_host_port(const char *addr, char *host, size_t hostlen,
+                const char **port, int *bracketed)
 {
     const char *colon, *h = addr;
     size_t hlen;
 
-    if (addr[0] == '[') {
+    *bracketed = addr[0] == '[';
+    if (*bracketed) {
         const char *close = strchr(addr, ']');
 
         if (close == NULL || close[1] != ':') {
@@ -376,14 +463,35 @@ split_host_port(const char *addr, char *host, size_t hostlen, char *port,
         }
         hlen = (size_t) (colon - addr);
     }
-    if (hlen >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0'
-        || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+    if (hlen >= hostlen) {
         return -1;
     }
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    strcpy(port, colon + 1);
+    *port = colon + 1;
     return 0;
+}
+
+/* "0" to "65535", decimal digits only (no sign, space or 0x): the value,
+ * or -1. Leading zeros are harmless and accepted. */
+static int
+parse_port(const char *s)
+{
+    long v = 0;
+
+    if (*s == '\0') {
+        return -1;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        v = v * 10 + (*s - '0');
+        if (v > 65535) {
+            return -1;
+        }
+    }
+    return (int) v;
 }
 
 static void

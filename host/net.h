@@ -3,6 +3,7 @@
 #define IOLOOP_HOST_NET_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <ioloop/loop.h>
 
@@ -16,6 +17,25 @@ int ioloop__accept_batch(ioloop_loop_t *loop, int listen_fd, int *fds,
                          int max);
 int ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
                         int backlog, char *err, size_t errlen);
+
+/*
+ * Parses a listen_tcp address: "HOST:PORT" (an IPv4 address or a name)
+ * or "[IPV6]:PORT", PORT 0 to 65535 in decimal digits, the host not empty
+ * (0.0.0.0 and [::] are every address). Resolves it into *ss and *sslen.
+ * Returns 0, or -EINVAL with one line in err naming the address. A start
+ * and --check both go through it.
+ */
+int ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
+                              socklen_t *sslen, char *err, size_t errlen);
+
+/*
+ * --check (on != 0): from then on listen_tcp and listen_unix validate
+ * their address exactly as a start does, then return a socket of the
+ * right family that is neither bound nor listening (the caller closes it
+ * as it would a listener). Nothing is bound, no systemd socket or master
+ * listener is taken, nothing is logged at info.
+ */
+void ioloop__net_set_check_mode(int on);
 
 /*
  * Graceful stop of a plugin without a drain of its own: removes the

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net.h"
 #include "paths.h"
 
 int
@@ -43,6 +44,21 @@ ioloop__setup_load(struct ioloop_setup *s, const char *config,
 fail:
     ioloop__setup_free(s);
     return -1;
+}
+
+int
+ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
+                    size_t errlen)
+{
+    int rc;
+
+    ioloop__net_set_check_mode(1);
+    rc = ioloop__plugins_init(&s->plugins, loop, err, errlen);
+    if (rc == 0) {
+        ioloop__plugins_fini(&s->plugins, loop);
+    }
+    ioloop__net_set_check_mode(0);
+    return rc;
 }
 
 void

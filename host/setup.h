@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "loader.h"
+#include "loop.h"
 #include "manifest.h"
 
 struct ioloop_setup {
@@ -26,6 +27,17 @@ struct ioloop_setup {
 int ioloop__setup_load(struct ioloop_setup *s, const char *config,
                        const char *backend_override, char *err,
                        size_t errlen);
+
+/*
+ * --check, short of binding: runs every plugin's real init on loop with
+ * the listen helpers in check mode (they validate their address exactly
+ * as a start does and bind nothing), then every fini, last first; on an
+ * init failure the instances already started are stopped as in a start.
+ * Returns 0, or -1 with err worded as a start words it:
+ * "plugins[1] \"name\": init failed: <reason>".
+ */
+int ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop,
+                        char *err, size_t errlen);
 
 /* Unloads the plugins and frees the manifest. Safe on a zeroed struct. */
 void ioloop__setup_free(struct ioloop_setup *s);

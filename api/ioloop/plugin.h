@@ -190,11 +190,15 @@ struct ioloop_api {
 
     /*
      * Creates a non-blocking, close-on-exec TCP listening socket on addr,
-     * "HOST:PORT" for IPv4 or a name, "[V6ADDR]:PORT" for IPv6; port 0
-     * picks a free port. backlog <= 0 means SOMAXCONN. flags:
-     * IOLOOP_LISTEN_*. Logs "listening on ADDR:PORT" at info. Returns the
-     * fd, or -errno with a one-line reason in err ("listen
-     * 127.0.0.1:8888: Address already in use").
+     * "HOST:PORT" for IPv4 or a name, "[V6ADDR]:PORT" for IPv6; PORT is
+     * 0 to 65535 in decimal (0 picks a free port), the host is never
+     * empty. backlog <= 0 means SOMAXCONN. flags: IOLOOP_LISTEN_*. Logs
+     * "listening on ADDR:PORT" at info. Returns the fd, or -errno with a
+     * one-line reason in err ("listen 127.0.0.1:8888: Address already in
+     * use"). Under `ioloop-host --check` (init then fini, nothing served)
+     * the address is validated the same way but the fd returned is a
+     * socket of its family that is neither bound nor listening: register
+     * and close it as usual.
      */
     int (*listen_tcp)(ioloop_loop_t *loop, const char *addr, int backlog,
                       unsigned flags, char *err, size_t errlen);

@@ -278,6 +278,23 @@ test_plugin_file_problems(void **state)
     expect_refusal(NULL, major);
 }
 
+/* Found by fuzz_plugin_config: whatever a plugin's init gives as its
+ * reason, the host prints one line (control characters escaped). */
+static void
+test_plugin_init_reason_one_line(void **state)
+{
+    const char *const needles[] = {"plugins[0] \"t\": init failed: "
+                                   "two\\nlines\\x1b[31m\n", NULL};
+
+    (void) state;
+    write_manifest("{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{"
+                   "\"name\": \"t\", \"path\": \"" MODULES
+                   "/test_plugin_default.so\", \"config\": "
+                   "{\"fail\": \"two\\nlines\\u001b[31m\"}}]}");
+    expect_refusal(NULL, needles);
+    expect_refusal("--check", needles);
+}
+
 static void
 test_plugin_init_fails(void **state)
 {
@@ -290,6 +307,87 @@ test_plugin_init_fails(void **state)
                    "/test_plugin_default.so\", \"config\": "
                    "{\"fail\": \"no such thing\"}}]}");
     expect_refusal(NULL, needles);
+}
+
+/*
+ * --check runs every validation a start runs: each bad config below is
+ * refused by `--check` and by a real start with exit 1 and the very same
+ * one-line message (the plugins' own config checks, the listen address
+ * parser, the backend_swap names). None of them binds anything.
+ */
+static void
+test_check_refuses_what_start_refuses(void **state)
+{
+#define ECHO_WITH(cfg)                                                     \
+    "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": \"e\", "  \
+    "\"path\": \"" PLUGINS "/echo.so\", \"config\": " cfg "}]}"
+#define HELLO_WITH(cfg)                                                    \
+    "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": \"h\", "  \
+    "\"path\": \"" PLUGINS "/hello_http.so\", \"config\": " cfg "}]}"
+    static const struct {
+        const char *json;
+        const char *want; /* after "ioloop-host: <manifest>: " */
+    } cases[] = {
+        {ECHO_WITH("{}"), "plugins[0] \"e\": init failed: config.listen: "
+                          "missing, expected a string \"HOST:PORT\""},
+        {ECHO_WITH("{\"listen\": 8080}"),
+         "plugins[0] \"e\": init failed: config.listen: expected a string "
+         "\"HOST:PORT\""},
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:99999\"}"),
+         "plugins[0] \"e\": init failed: listen \"127.0.0.1:99999\": the "
+         "port must be 0 to 65535 in decimal digits"},
+        {ECHO_WITH("{\"listen\": \"[]:8080\"}"),
+         "plugins[0] \"e\": init failed: listen \"[]:8080\": empty host "
+         "(write 0.0.0.0:8080 or [::]:8080 for every address)"},
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", \"backlog\": -1}"),
+         "plugins[0] \"e\": init failed: config.backlog: expected an "
+         "integer in [0, 2147483647]"},
+        {HELLO_WITH("{\"routes\": {\"/\": \"hi\"}}"),
+         "plugins[0] \"h\": init failed: config.listen: missing, expected a "
+         "string \"HOST:PORT\""},
+        {HELLO_WITH("{\"listen\": [\"127.0.0.1:0\"], \"routes\": "
+                    "{\"/\": \"hi\"}}"),
+         "plugins[0] \"h\": init failed: config.listen: expected a string "
+         "\"HOST:PORT\""},
+        {HELLO_WITH("{\"listen\": \"127.0.0.1:+80\", \"routes\": "
+                    "{\"/\": \"hi\"}}"),
+         "plugins[0] \"h\": init failed: listen \"127.0.0.1:+80\": the "
+         "port must be 0 to 65535 in decimal digits"},
+        /* Found by fuzz_plugin_config: a raw control character of a key
+         * broke the one-line message. */
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", "
+                   "\"li\\nst\\u007fen\": 1}"),
+         "plugins[0] \"e\": config[\"li\\nst\\u007fen\"]: unknown key (echo "
+         "accepts: listen, backlog)"},
+        {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
+         "[\"poll\", \"nosuch\"]}",
+         "backend_swap: unknown backend \"nosuch\": no nosuch.so in "
+         BACKENDS},
+    };
+#undef ECHO_WITH
+#undef HELLO_WITH
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *check[] = {"--config", manifest, "--check", NULL};
+        const char *start[] = {"--config", manifest, NULL};
+        char want[1024];
+        struct run c, r;
+
+        write_manifest(cases[i].json);
+        snprintf(want, sizeof(want), "ioloop-host: %s: %s", manifest,
+                 cases[i].want);
+        run_host(&c, check);
+        run_host(&r, start);
+        if (c.status != 1 || strncmp(c.err, want, strlen(want)) != 0
+            || strchr(c.err, '\n') != c.err + strlen(c.err) - 1) {
+            fail_msg("case %zu: --check: status %d, stderr:\n%s", i,
+                     c.status, c.err);
+        }
+        assert_string_equal(c.out, "");
+        assert_int_equal(r.status, 1);
+        assert_string_equal(r.err, c.err);
+    }
 }
 
 /* A listener on 127.0.0.1, port 0; returns its fd and writes its port. */
@@ -472,8 +570,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plugin_init_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_init_reason_one_line,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_address_in_use, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_check_refuses_what_start_refuses,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_binds_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_backend_list_falls_through,

@@ -492,11 +492,11 @@ test_err_process_and_log_keys(void **state)
                                         " in [1, 1024] or \"auto\", got "
                                         "string");
     expect_error("{'shutdown_timeout': -1}", "m.json: shutdown_timeout: "
-                                             "expected seconds in (0, 3600], "
-                                             "got a number out of range");
-    expect_error("{'watchdog_ms': 'x'}", "m.json: watchdog_ms: expected an "
-                                         "integer in [0, 3600000], got "
-                                         "string");
+                                             "expected seconds in [0.001, "
+                                             "3600], got -1");
+    expect_error("{'watchdog_ms': 'x'}", "m.json: watchdog_ms: expected 0 "
+                                         "(off) or an integer in [1, "
+                                         "3600000], got string");
     expect_error("{'pid_file': 3}", "m.json: pid_file: expected a string, "
                                     "got integer");
     expect_error("{'log': {'format': 'xml'}}", "m.json: log.format: unknown "
@@ -508,6 +508,90 @@ test_err_process_and_log_keys(void **state)
                  "'a', 'path': 'a.so'}]}",
                  "m.json: log.plugins.a: unknown level \"loud\" (expected "
                  "error, warn, info or debug)");
+}
+
+/*
+ * Durations below the clock's 1 ms resolution would be stored as 0 (or
+ * round to it) and are refused with the range and the value given.
+ */
+static void
+test_err_duration_ranges(void **state)
+{
+    (void) state;
+    expect_error("{'shutdown_timeout': 1e-12}", "m.json: shutdown_timeout: "
+                 "expected seconds in [0.001, 3600], got 1e-12");
+    expect_error("{'shutdown_timeout': 0}", "m.json: shutdown_timeout: "
+                 "expected seconds in [0.001, 3600], got 0");
+    expect_error("{'shutdown_timeout': 0.0009}", "m.json: shutdown_timeout: "
+                 "expected seconds in [0.001, 3600], got 0.0009");
+    expect_error("{'shutdown_timeout': 3600.5}", "m.json: shutdown_timeout: "
+                 "expected seconds in [0.001, 3600], got 3600.5");
+    expect_error("{'shutdown_timeout': '10'}", "m.json: shutdown_timeout: "
+                 "expected seconds in [0.001, 3600], got string");
+    expect_error("{'watchdog_ms': -1}", "m.json: watchdog_ms: expected 0 "
+                 "(off) or an integer in [1, 3600000], got -1");
+    expect_error("{'watchdog_ms': 3600001}", "m.json: watchdog_ms: expected "
+                 "0 (off) or an integer in [1, 3600000], got 3600001");
+    expect_error("{'watchdog_ms': 0.5}", "m.json: watchdog_ms: expected 0 "
+                 "(off) or an integer in [1, 3600000], got 0.5");
+    expect_error("{'watchdog_ms': 9223372036854775807}", "m.json: "
+                 "watchdog_ms: expected 0 (off) or an integer in [1, "
+                 "3600000], got 9223372036854775807");
+}
+
+/* The bounds themselves are accepted. */
+static void
+test_duration_bounds(void **state)
+{
+    struct ioloop_manifest m;
+
+    (void) state;
+    write_json("m.json", "{'shutdown_timeout': 0.001, 'watchdog_ms': 1}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.shutdown_timeout, IOLOOP_NS_PER_MS);
+    assert_int_equal(m.watchdog_ms, 1);
+    ioloop__manifest_free(&m);
+    write_json("m.json", "{'shutdown_timeout': 3600, 'watchdog_ms': 3600000}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.shutdown_timeout, 3600 * IOLOOP_NS_PER_S);
+    assert_int_equal(m.watchdog_ms, 3600000);
+    ioloop__manifest_free(&m);
+}
+
+/* Instance names: 64 bytes pass, 65 (or 10,000) are refused by rule. */
+static void
+test_err_plugin_name_length(void **state)
+{
+    struct ioloop_manifest m;
+    char name[10001], text[10100], want[512];
+
+    (void) state;
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof text,
+             "{'plugins': [{'name': '%s', 'path': 'a.so'}]}", name);
+    write_json("m.json", text);
+    load_ok("m.json", &m);
+    assert_string_equal(m.plugins[0].name, name);
+    ioloop__manifest_free(&m);
+
+    name[64] = 'n';
+    name[65] = '\0';
+    snprintf(text, sizeof text,
+             "{'plugins': [{'name': '%s', 'path': 'a.so'}]}", name);
+    snprintf(want, sizeof want, "m.json: plugins[0].name: invalid plugin "
+             "name \"%.65s\" (expected 1 to 64 letters, digits, '_', '.' or "
+             "'-')", name);
+    expect_error(text, want);
+
+    memset(name, 'n', 10000);
+    name[10000] = '\0';
+    snprintf(text, sizeof text,
+             "{'plugins': [{'name': '%s', 'path': 'a.so'}]}", name);
+    snprintf(want, sizeof want, "m.json: plugins[0].name: invalid plugin "
+             "name \"%.*s...\" (expected 1 to 64 letters, digits, '_', '.' "
+             "or '-')", 122, name);
+    expect_error(text, want);
 }
 
 /* The first unknown key in document order is the one named. */
@@ -718,7 +802,7 @@ test_err_invalid_plugin_name(void **state)
     (void) state;
     expect_error("{'plugins': [{'name': 'a/b', 'path': 'a.so'}]}",
                  "m.json: plugins[0].name: invalid plugin name \"a/b\""
-                 " (expected letters, digits, '_', '.' or '-')");
+                 " (expected 1 to 64 letters, digits, '_', '.' or '-')");
 }
 
 static void
@@ -746,7 +830,7 @@ test_err_value_escaped(void **state)
     (void) state;
     expect_error("{'plugins': [{'name': 'a\\nb\\'c', 'path': 'a.so'}]}",
                  "m.json: plugins[0].name: invalid plugin name \"a\\nb\\\"c\""
-                 " (expected letters, digits, '_', '.' or '-')");
+                 " (expected 1 to 64 letters, digits, '_', '.' or '-')");
 }
 
 /* A short buffer gets a cut, terminated message; no buffer is fine. */
@@ -906,6 +990,9 @@ main(void)
         TEST(test_err_unknown_key_not_yet),
         TEST(test_process_and_log_keys),
         TEST(test_err_process_and_log_keys),
+        TEST(test_err_duration_ranges),
+        TEST(test_duration_bounds),
+        TEST(test_err_plugin_name_length),
         TEST(test_err_unknown_key_document_order),
         TEST(test_err_unknown_key_log),
         TEST(test_err_unknown_key_plugin),

@@ -173,6 +173,163 @@ test_listen_tcp_errors(void **state)
     ioloop_loop_free(loop);
 }
 
+/*
+ * Every malformed address is refused before anything is bound, with the
+ * message pinned: ports are 0-65535 in decimal digits (99999 used to wrap
+ * to 34463), the host is never empty, brackets hold IPv6 only.
+ */
+static void
+test_listen_addr_refused(void **state)
+{
+    static const struct {
+        const char *addr;
+        const char *want;
+    } cases[] = {
+        {"127.0.0.1:99999", "listen \"127.0.0.1:99999\": the port must be "
+                            "0 to 65535 in decimal digits"},
+        {"127.0.0.1:65536", "listen \"127.0.0.1:65536\": the port must be "
+                            "0 to 65535 in decimal digits"},
+        {"127.0.0.1:4294967376", "listen \"127.0.0.1:4294967376\": the "
+                                 "port must be 0 to 65535 in decimal digits"},
+        {"127.0.0.1:-1", "listen \"127.0.0.1:-1\": the port must be 0 to "
+                         "65535 in decimal digits"},
+        {"127.0.0.1:+80", "listen \"127.0.0.1:+80\": the port must be 0 "
+                          "to 65535 in decimal digits"},
+        {"127.0.0.1: 80", "listen \"127.0.0.1: 80\": the port must be 0 "
+                          "to 65535 in decimal digits"},
+        {"127.0.0.1:0x50", "listen \"127.0.0.1:0x50\": the port must be 0 "
+                           "to 65535 in decimal digits"},
+        {"127.0.0.1:", "listen \"127.0.0.1:\": the port must be 0 to "
+                       "65535 in decimal digits"},
+        {"[]:8080", "listen \"[]:8080\": empty host (write 0.0.0.0:8080 or "
+                    "[::]:8080 for every address)"},
+        {":8080", "listen \":8080\": empty host (write 0.0.0.0:8080 or "
+                  "[::]:8080 for every address)"},
+        {"[127.0.0.1]:80", "listen \"[127.0.0.1]:80\": the host in brackets "
+                           "is not an IPv6 address"},
+        {"[::1]80", "listen \"[::1]80\": expected HOST:PORT or "
+                    "[IPV6]:PORT"},
+        {"[::1:80", "listen \"[::1:80\": expected HOST:PORT or "
+                    "[IPV6]:PORT"},
+        {"::1:80", "listen \"::1:80\": expected HOST:PORT or "
+                   "[IPV6]:PORT"},
+        {"", "listen \"\": expected HOST:PORT or [IPV6]:PORT"},
+        /* Found by fuzz_plugin_config: a control character of the address
+         * went raw into the one-line message. */
+        {"127.0.0.1:1\n0", "listen \"127.0.0.1:1\\n0\": the port must be "
+                           "0 to 65535 in decimal digits"},
+        {"a\x7f\tb", "listen \"a\\x7f\\tb\": expected HOST:PORT or "
+                     "[IPV6]:PORT"},
+    };
+    ioloop_loop_t *loop = new_loop();
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(ioloop__listen_addr_parse(cases[i].addr, &ss, &len,
+                                                   err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, cases[i].want);
+        /* A start and --check refuse it the same way. */
+        err[0] = '\0';
+        assert_int_equal(ioloop__listen_tcp(loop, cases[i].addr, 0, 0, err,
+                                            sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, cases[i].want);
+        ioloop__net_set_check_mode(1);
+        err[0] = '\0';
+        assert_int_equal(ioloop__listen_tcp(loop, cases[i].addr, 0, 0, err,
+                                            sizeof(err)),
+                         -EINVAL);
+        ioloop__net_set_check_mode(0);
+        assert_string_equal(err, cases[i].want);
+    }
+    ioloop_loop_free(loop);
+}
+
+/* The edges that are valid: port 65535 and 0, leading zeros, wildcards. */
+static void
+test_listen_addr_accepted(void **state)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    (void) state;
+    assert_int_equal(ioloop__listen_addr_parse("127.0.0.1:65535", &ss, &len,
+                                               err, sizeof(err)),
+                     0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *) &ss)->sin_port), 65535);
+    assert_int_equal(ioloop__listen_addr_parse("0.0.0.0:0080", &ss, &len, err,
+                                               sizeof(err)),
+                     0);
+    assert_int_equal(ntohs(((struct sockaddr_in *) &ss)->sin_port), 80);
+    assert_int_equal(((struct sockaddr_in *) &ss)->sin_addr.s_addr,
+                     htonl(INADDR_ANY));
+    assert_int_equal(ioloop__listen_addr_parse("[::]:0", &ss, &len, err,
+                                               sizeof(err)),
+                     0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(len, sizeof(struct sockaddr_in6));
+}
+
+/*
+ * --check: a valid address gives an unbound, non-listening socket of the
+ * right family (nothing is bound, so a taken port is no error), and a
+ * Unix path is checked for length only.
+ */
+static void
+test_check_mode_binds_nothing(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[64], path[200];
+    int taken, fd, listening;
+
+    (void) state;
+    taken = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err, sizeof(err));
+    assert_true(taken >= 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(taken));
+    ioloop__net_set_check_mode(1);
+    fd = ioloop__listen_tcp(loop, addr, 0, 0, err, sizeof(err));
+    assert_true(fd >= 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &ss, &len), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *) &ss)->sin_port), 0);
+    len = sizeof(listening);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+                                &len),
+                     0);
+    assert_int_equal(listening, 0);
+    close(fd);
+
+    fd = ioloop__listen_tcp(loop, "[::1]:0", 0, 0, err, sizeof(err));
+    if (fd != -EAFNOSUPPORT) {
+        assert_true(fd >= 0);
+        len = sizeof(ss);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &ss, &len), 0);
+        assert_int_equal(ss.ss_family, AF_INET6);
+        close(fd);
+    }
+
+    snprintf(path, sizeof(path), "/nonexistent-dir-%d/s.sock", getpid());
+    fd = ioloop__listen_unix(loop, path, 0600, 0, err, sizeof(err));
+    assert_true(fd >= 0);
+    close(fd);
+    memset(path, 'p', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = '\0';
+    assert_int_equal(ioloop__listen_unix(loop, path, 0, 0, err, sizeof(err)),
+                     -ENAMETOOLONG);
+    ioloop__net_set_check_mode(0);
+    close(taken);
+    ioloop_loop_free(loop);
+}
+
 static void
 test_listen_unix(void **state)
 {
@@ -307,6 +464,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listen_tcp_v4_and_v6),
         cmocka_unit_test(test_listen_tcp_errors),
+        cmocka_unit_test(test_listen_addr_refused),
+        cmocka_unit_test(test_listen_addr_accepted),
+        cmocka_unit_test(test_check_mode_binds_nothing),
         cmocka_unit_test(test_listen_unix),
         cmocka_unit_test(test_accept_batch),
         cmocka_unit_test(test_accept_survives_emfile),

@@ -1,0 +1,111 @@
+/*
+ * tests/fuzz/manifest/fuzz_manifest.c: libFuzzer harness for the manifest
+ * parser. Each input is written to a memfd and loaded through the real
+ * ioloop__manifest_load (the file is read by path, as a start reads it).
+ * Beyond "no crash, no leak", it checks the contract of every outcome:
+ *   - a refusal is one line, starting with the file name, the manifest
+ *     zeroed; a syntax error reads "<file>:<line>:<column>: syntax error";
+ *   - an accepted manifest holds only what validation promises: names of
+ *     1 to 64 bytes of [A-Za-z0-9_.-], durations of at least 1 ms.
+ * A broken contract aborts, which libFuzzer reports as a crash.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "manifest.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char path[64];
+static int memfd = -1;
+
+static void check_refusal(const struct ioloop_manifest *m, const char *err);
+static void check_accepted(const struct ioloop_manifest *m);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    memfd = memfd_create("manifest.json", MFD_CLOEXEC);
+    if (memfd < 0) {
+        perror("memfd_create");
+        abort();
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+    return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct ioloop_manifest m;
+    char err[1024];
+
+    if (ftruncate(memfd, 0) < 0
+        || (size > 0 && pwrite(memfd, data, size, 0) != (ssize_t) size)) {
+        abort();
+    }
+    if (ioloop__manifest_load(path, &m, err, sizeof(err)) == 0) {
+        if (err[0] != '\0') {
+            abort();
+        }
+        check_accepted(&m);
+    } else {
+        check_refusal(&m, err);
+    }
+    ioloop__manifest_free(&m);
+    return 0;
+}
+
+/* One line, naming the file; a syntax error also names line and column. */
+static void
+check_refusal(const struct ioloop_manifest *m, const char *err)
+{
+    static const struct ioloop_manifest zero;
+    size_t plen = strlen(path);
+    int line, column, used = 0;
+
+    if (memcmp(m, &zero, sizeof(zero)) != 0 || strncmp(err, path, plen) != 0
+        || err[plen] != ':') {
+        abort();
+    }
+    for (const char *c = err; *c != '\0'; c++) {
+        if ((unsigned char) *c < 0x20 || *c == 0x7f) {
+            abort();
+        }
+    }
+    /* "<file>:" then a digit is jansson's place; the rest must follow. */
+    if (err[plen + 1] >= '0' && err[plen + 1] <= '9'
+        && (sscanf(err + plen, ":%d:%d: syntax error: %n", &line, &column,
+                   &used) != 2
+            || used == 0 || line < 1 || column < 0)) {
+        abort();
+    }
+}
+
+/* What validation promises about an accepted manifest. */
+static void
+check_accepted(const struct ioloop_manifest *m)
+{
+    if (m->shutdown_timeout < IOLOOP_NS_PER_MS || m->nbackends == 0
+        || m->watchdog_ms < 0 || m->workers < 0) {
+        abort();
+    }
+    for (size_t i = 0; i < m->nplugins; i++) {
+        const char *n = m->plugins[i].name;
+        size_t len = strlen(n);
+
+        if (len < 1 || len > 64
+            || strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_.-") != len
+            || m->plugins[i].path == NULL || m->plugins[i].path[0] == '\0') {
+            abort();
+        }
+    }
+}
