@@ -422,9 +422,13 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
                 }
             }
         } else if (e != HPE_OK) {
+            /* A head already past max_head before the bad byte is 431,
+             * however the bytes were split into reads. */
             return conn_fail(c, (c->flags & CONN_TOO_LARGE) ? HELLO_413
                                 : e == HPE_HEADER_OVERFLOW
                                         || (c->flags & CONN_URL_TOO_LONG)
+                                        || ((c->flags & CONN_IN_HEAD)
+                                            && c->head > h->max_head)
                                     ? HELLO_431
                                     : HELLO_400);
         } else if (c->head > h->max_head) {
