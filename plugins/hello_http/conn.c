@@ -380,14 +380,22 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
 {
     struct hello *h = c->h;
     enum http_errno e;
-    size_t n;
+    size_t n, feed;
 
     date_refresh(h);
     h->url_at = NULL;
     h->feed_err = 0;
     while (len > 0 && !(c->flags & CONN_CLOSING)) {
+        /* The parser never sees a head byte past max_head + 1: whether
+         * a head is 400 or 431 then depends on those bytes only, not on
+         * how reads split them (some errors, such as a bad header name,
+         * are found only where a read ends). */
+        feed = len;
+        if ((c->flags & CONN_IN_HEAD) && feed > h->max_head + 1 - c->head) {
+            feed = h->max_head + 1 - c->head;
+        }
         n = http_parser_execute(&c->parser, &conn_parser_settings, data,
-                                len);
+                                feed);
         e = HTTP_PARSER_ERRNO(&c->parser);
         data += n;
         len -= n;
@@ -422,13 +430,9 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
                 }
             }
         } else if (e != HPE_OK) {
-            /* A head already past max_head before the bad byte is 431,
-             * however the bytes were split into reads. */
             return conn_fail(c, (c->flags & CONN_TOO_LARGE) ? HELLO_413
                                 : e == HPE_HEADER_OVERFLOW
                                         || (c->flags & CONN_URL_TOO_LONG)
-                                        || ((c->flags & CONN_IN_HEAD)
-                                            && c->head > h->max_head)
                                     ? HELLO_431
                                     : HELLO_400);
         } else if (c->head > h->max_head) {
