@@ -136,18 +136,13 @@ hello_counters(struct hello *h)
     }
     for (i = 0; i < HELLO_NTIMEOUTS; i++) {
         h->timed_out[i] = has ? api->counter_register(
-                                    h->loop,
-                                    "ioloop_connections_timed_out_total",
-                                    "Connections closed by a timeout, by "
-                                    "what they were waiting for.",
-                                    "reason", reasons[i])
+                                    h->loop, HTTP_TIMED_OUT_COUNTER,
+                                    HTTP_TIMED_OUT_HELP, "reason",
+                                    reasons[i])
                               : -1;
     }
-    h->shed = has ? api->counter_register(
-                        h->loop, "ioloop_connections_shed_total",
-                        "Connections closed at accept: max_connections "
-                        "reached.",
-                        NULL, NULL)
+    h->shed = has ? api->counter_register(h->loop, HTTP_SHED_COUNTER,
+                                          HTTP_SHED_HELP, NULL, NULL)
                   : -1;
 }
 

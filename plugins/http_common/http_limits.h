@@ -23,6 +23,14 @@
 #define HTTP_MAX_BODY_DEFAULT ((uint64_t) 1 << 20)
 #define HTTP_MAX_CONNS_DEFAULT 10240
 
+/* The counters both plugins register (counter_register): one HELP text
+ * per family, so they must agree. */
+#define HTTP_SHED_COUNTER "ioloop_connections_shed_total"
+#define HTTP_SHED_HELP "Connections closed at accept: max_connections reached."
+#define HTTP_TIMED_OUT_COUNTER "ioloop_connections_timed_out_total"
+#define HTTP_TIMED_OUT_HELP \
+    "Connections closed by a timeout, by what they were waiting for."
+
 /* Accepted durations: 1 ms (below it nothing could be served) to a day. */
 #define HTTP_DURATION_MIN_MS 1
 #define HTTP_DURATION_MAX_S 86400

@@ -99,6 +99,9 @@ status__conn_open(struct status *st, int fd)
 
     if (st->nconns >= st->max_conns) {
         http__shed(st->api, st->loop, &st->shed_log, fd, st->max_conns);
+        if (st->shed >= 0) {
+            st->api->counter_add(st->loop, st->shed, 1);
+        }
         return 0;
     }
     c = calloc(1, sizeof(*c));
@@ -233,6 +236,9 @@ conn_on_timer(ioloop_loop_t *loop, void *arg)
     int rc = http__deadline_fired(c->st->api, loop, &c->dl,
                                   c->st->header_timeout, conn_on_timer, c);
 
+    if (rc == 1 && c->st->timed_out >= 0) {
+        c->st->api->counter_add(loop, c->st->timed_out, 1);
+    }
     if (rc != 0) {
         c->st->api->stream_close(c->s);
     }

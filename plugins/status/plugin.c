@@ -82,6 +82,16 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         free(st);
         return rc;
     }
+    /* The same series as hello_http's; -1 (not counted) on an old host. */
+    st->shed = -1;
+    st->timed_out = -1;
+    if (IOLOOP_API_HAS(api, counter_add)) {
+        st->shed = api->counter_register(loop, HTTP_SHED_COUNTER,
+                                         HTTP_SHED_HELP, NULL, NULL);
+        st->timed_out = api->counter_register(loop, HTTP_TIMED_OUT_COUNTER,
+                                              HTTP_TIMED_OUT_HELP, "reason",
+                                              "header");
+    }
     rc = api->listen_tcp(loop, listen, 0, 0, err, errlen);
     if (rc < 0) {
         free(st);

@@ -39,6 +39,8 @@ struct status {
     ioloop_time_t header_timeout;    /* the whole head, from its first byte */
     ioloop_time_t keepalive_timeout; /* the stream's idle timeout */
     struct http_shed shed_log;
+    int shed;      /* counter handles (-1: not counted) */
+    int timed_out; /* ... reason="header" */
     char *body;                /* the last rendering, reused */
     size_t body_cap;
 };

@@ -222,12 +222,13 @@ expect_curl_hello(int port)
 }
 
 /*
- * The value of hello's counter name{label} in status's /metrics (label
- * one name="value" pair or "", beside instance and worker), checked by
- * the strict parser. -1 when absent.
+ * The value of instance's counter name{label} in status's /metrics
+ * (label one name="value" pair or "", beside instance and worker),
+ * checked by the strict parser. -1 when absent.
  */
 static double
-counter(struct fixture *f, const char *name, const char *label)
+counter_of(struct fixture *f, const char *instance, const char *name,
+           const char *label)
 {
     struct http_conn *hc = conn_open(f, f->status_port);
     char err[256], canon[256];
@@ -241,17 +242,27 @@ counter(struct fixture *f, const char *name, const char *label)
     }
     /* prom_value wants the labels sorted by name */
     if (label[0] == '\0') {
-        snprintf(canon, sizeof(canon), "instance=\"hello\",worker=\"0\"");
+        snprintf(canon, sizeof(canon), "instance=\"%s\",worker=\"0\"",
+                 instance);
     } else if (strcmp(label, "instance") < 0) {
-        snprintf(canon, sizeof(canon),
-                 "%s,instance=\"hello\",worker=\"0\"", label);
+        snprintf(canon, sizeof(canon), "%s,instance=\"%s\",worker=\"0\"",
+                 label, instance);
     } else {
-        snprintf(canon, sizeof(canon),
-                 "instance=\"hello\",%s,worker=\"0\"", label);
+        snprintf(canon, sizeof(canon), "instance=\"%s\",%s,worker=\"0\"",
+                 instance, label);
     }
     v = prom_value(&doc, name, canon);
     prom_free(&doc);
+    close(hc->fd); /* not to count against status's max_connections */
+    hc->fd = -1;
     return isnan(v) ? -1 : v;
+}
+
+/* counter_of hello_http's instance. */
+static double
+counter(struct fixture *f, const char *name, const char *label)
+{
+    return counter_of(f, "hello", name, label);
 }
 
 /*
@@ -323,6 +334,10 @@ test_slowloris_default_config(void **state)
     assert_true(took >= DEFAULT_HEADER_TIMEOUT_MS - 1000);
     assert_true(took <= DEFAULT_HEADER_TIMEOUT_MS + MARGIN_MS);
     expect_silent_close(sc, MARGIN_MS);
+    assert_int_equal(counter_of(f, "status",
+                                "ioloop_connections_timed_out_total",
+                                "reason=\"header\""),
+                     1);
 }
 
 /* A body announced past max_body_size, then nothing: 413 at once; one
@@ -432,6 +447,7 @@ test_max_connections(void **state)
     assert_int_equal(counter(f, "ioloop_connections_shed_total", ""), 5);
     i = host_log_count(&f->host, "max_connections (8) reached");
     assert_true(i >= 1 && i <= 2); /* 5 sheds within a second or two */
+    sleep_ms(500); /* the scrape's close reaches the host */
 
     close(hc[0]->fd);
     hc[0]->fd = -1;
@@ -445,11 +461,22 @@ test_max_connections(void **state)
     }
     assert_true(served);
 
-    /* status too: 2 at most. */
-    conn_open(f, f->status_port);
-    conn_open(f, f->status_port);
+    /* status too: 2 at most, counted once they leave room to scrape. */
+    hc[0] = conn_open(f, f->status_port);
+    hc[1] = conn_open(f, f->status_port);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(http_get(hc[i], "/health", &f->r), 0);
+    }
     extra = conn_open(f, f->status_port);
     expect_silent_close(extra, MARGIN_MS);
+    for (i = 0; i < 2; i++) {
+        close(hc[i]->fd);
+        hc[i]->fd = -1;
+    }
+    sleep_ms(500); /* the closes reach the host */
+    assert_int_equal(counter_of(f, "status", "ioloop_connections_shed_total",
+                                ""),
+                     1);
 }
 
 /* Smuggling-shaped heads and other framing errors: 400 (505 for another
