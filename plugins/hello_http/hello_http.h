@@ -136,8 +136,8 @@ extern const char *const hello__config_keys[];
 /*
  * Validates config and fills h->routes, h->errors, h->backlog and the
  * limits; *listen receives the borrowed "listen" string. Returns 0, or
- * -EINVAL / -ENOMEM with one line in err naming the key and its range. On failure the
- * caller still calls hello__config_free.
+ * -EINVAL / -ENOMEM with one line in err naming the key and its range.
+ * On failure the caller still calls hello__config_free.
  */
 int hello__config_load(struct hello *h, const struct json_t *config,
                        const char **listen, char *err, size_t errlen);
