@@ -49,6 +49,8 @@ static const struct ioloop_api api = {
     .stream_fd = ioloop_stream_fd,
     .stream_pending = ioloop_stream_pending,
     .metrics_render = ioloop__metrics_render,
+    .counter_register = ioloop__metrics_counter_register,
+    .counter_add = ioloop__metrics_counter_add,
 };
 
 const struct ioloop_api *

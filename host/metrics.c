@@ -36,6 +36,16 @@
 _Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
                "count_stall must be async-signal-safe");
 
+/* A plugin counter series (counter_register): its family, its instance
+ * and its one label. */
+struct counter_name {
+    char name[IOLOOP_METRICS_NAME_LEN];
+    char help[IOLOOP_METRICS_HELP_LEN];
+    char label[IOLOOP_METRICS_LABEL_LEN];
+    char value[IOLOOP_METRICS_LABEL_LEN];
+    char instance[IOLOOP_METRICS_NAME_LEN];
+};
+
 /* One worker. Aligned to a cache line: workers do not share lines. */
 struct metrics_slot {
     /* --- Identity: the worker writes it, under seq. --- */
@@ -51,6 +61,10 @@ struct metrics_slot {
     uint64_t open;       /* buffered streams open */
     uint64_t stalls[IOLOOP_METRICS_MAX_PLUGINS]; /* by plugins[] index */
     struct ioloop_stats stats; /* the loop counts here */
+    /* --- Plugin counters: names under seq, values one writer each. --- */
+    uint32_t ncounters;
+    struct counter_name counter_names[IOLOOP_METRICS_MAX_COUNTERS];
+    uint64_t counters[IOLOOP_METRICS_MAX_COUNTERS];
 } __attribute__((aligned(64)));
 
 struct ioloop_metrics {
@@ -109,6 +123,12 @@ static void name_copy(char *dst, const char *src, size_t index);
 static void out_printf(struct out *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void out_label_value(struct out *o, const char *s);
+static void counter_families(struct out *o, const struct ioloop_metrics *m);
+static int counter_read(const struct metrics_slot *s, uint32_t k,
+                        struct counter_name *c);
+static int counter_seen(const struct ioloop_metrics *m, unsigned slot,
+                        uint32_t k, const char *name);
+static int valid_name(const char *s, int colon);
 
 #define SLOT_FIELD(field) offsetof(struct metrics_slot, field)
 
@@ -208,6 +228,7 @@ ioloop__metrics_attach(ioloop_loop_t *loop, struct ioloop_metrics *m,
     s = &m->slots[slot];
     names_begin(s);
     s->nplugins = 0;
+    s->ncounters = 0;
     name_copy(s->backend, ioloop__backend(loop)->name, SIZE_MAX);
     names_end(s);
     __atomic_store_n(&s->accepted, 0, __ATOMIC_RELAXED);
@@ -326,6 +347,72 @@ ioloop__metrics_count_stall(const struct ioloop_owner *owner)
 }
 
 int
+ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
+                                 const char *help, const char *label,
+                                 const char *value)
+{
+    struct metrics_slot *s = self.slot;
+    struct counter_name *c;
+    size_t n;
+    uint32_t k;
+
+    if (loop == NULL || loop != self.loop) {
+        return -ENOTSUP;
+    }
+    n = name != NULL ? strlen(name) : 0;
+    if (n < sizeof("_total") || n >= IOLOOP_METRICS_NAME_LEN
+        || !valid_name(name, 1) || strcmp(name + n - 6, "_total") != 0
+        || help == NULL || strlen(help) >= IOLOOP_METRICS_HELP_LEN
+        || strchr(help, '\n') != NULL || strchr(help, '\\') != NULL
+        || (label == NULL) != (value == NULL)
+        || (label != NULL
+            && (strlen(label) >= IOLOOP_METRICS_LABEL_LEN
+                || !valid_name(label, 0) || strcmp(label, "worker") == 0
+                || strcmp(label, "instance") == 0
+                || strlen(value) >= IOLOOP_METRICS_LABEL_LEN))) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        if (strcmp(families[i].name, name) == 0) {
+            return -EINVAL;
+        }
+    }
+    for (k = 0; k < s->ncounters; k++) {
+        if (strcmp(s->counter_names[k].name, name) == 0
+            && strcmp(s->counter_names[k].help, help) != 0) {
+            return -EINVAL; /* one family, one HELP line */
+        }
+    }
+    if (s->ncounters == IOLOOP_METRICS_MAX_COUNTERS) {
+        return -ENOSPC;
+    }
+    k = s->ncounters;
+    names_begin(s);
+    c = &s->counter_names[k];
+    memset(c, 0, sizeof(*c));
+    memcpy(c->name, name, n + 1);
+    memcpy(c->help, help, strlen(help) + 1);
+    if (label != NULL) {
+        memcpy(c->label, label, strlen(label) + 1);
+        memcpy(c->value, value, strlen(value) + 1);
+    }
+    name_copy(c->instance, ioloop__owner_name(loop), SIZE_MAX);
+    __atomic_store_n(&s->counters[k], 0, __ATOMIC_RELAXED);
+    s->ncounters = k + 1;
+    names_end(s);
+    return (int) k;
+}
+
+void
+ioloop__metrics_counter_add(ioloop_loop_t *loop, int handle, uint64_t n)
+{
+    if (loop == self.loop && loop != NULL && handle >= 0
+        && (uint32_t) handle < self.slot->ncounters) {
+        bump(&self.slot->counters[handle], (int64_t) n);
+    }
+}
+
+int
 ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
 {
     struct out o = {buf, len, 0};
@@ -343,6 +430,7 @@ ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
                    f->name, f->type);
         f->fn(&o, f, self.m);
     }
+    counter_families(&o, self.m);
     if (o.pos > INT_MAX) {
         return -EOVERFLOW;
     }
@@ -444,6 +532,120 @@ uptime_samples(struct out *o, const struct family *f,
                        f->name, i, ms / 1000u, ms % 1000u);
         }
     }
+}
+
+/*
+ * The plugin counters, one family at a time as the format requires:
+ * a family's HELP and TYPE where its name first occurs (slot by slot),
+ * then its series from every slot. Quadratic in the series, which only
+ * the scrape pays (IOLOOP_METRICS_MAX_COUNTERS per worker bounds it).
+ */
+static void
+counter_families(struct out *o, const struct ioloop_metrics *m)
+{
+    struct counter_name fam, c;
+
+    for (unsigned i = 0; i < m->nslots; i++) {
+        const struct metrics_slot *s = &m->slots[i];
+
+        if (!slot_live(s)) {
+            continue;
+        }
+        for (uint32_t k = 0; counter_read(s, k, &fam) == 0; k++) {
+            if (counter_seen(m, i, k, fam.name)) {
+                continue;
+            }
+            /* register refused a help that would need escaping */
+            out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", fam.name,
+                       fam.help, fam.name);
+            for (unsigned j = i; j < m->nslots; j++) {
+                const struct metrics_slot *t = &m->slots[j];
+
+                if (!slot_live(t)) {
+                    continue;
+                }
+                for (uint32_t q = 0; counter_read(t, q, &c) == 0; q++) {
+                    if (strcmp(c.name, fam.name) != 0) {
+                        continue;
+                    }
+                    out_printf(o, "%s{worker=\"%u\",instance=\"", c.name, j);
+                    out_label_value(o, c.instance);
+                    if (c.label[0] != '\0') {
+                        out_printf(o, "\",%s=\"", c.label);
+                        out_label_value(o, c.value);
+                    }
+                    out_printf(o, "\"} %" PRIu64 "\n", load(&t->counters[q]));
+                }
+            }
+        }
+    }
+}
+
+/* Copies counter k of s under the sequence lock. -ENOENT past the last. */
+static int
+counter_read(const struct metrics_slot *s, uint32_t k,
+             struct counter_name *c)
+{
+    uint32_t before, after, n;
+    int tries = 0;
+
+    do {
+        before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        n = s->ncounters;
+        if (k < n && k < IOLOOP_METRICS_MAX_COUNTERS) {
+            memcpy(c, &s->counter_names[k], sizeof(*c));
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
+    if (k >= n || k >= IOLOOP_METRICS_MAX_COUNTERS) {
+        return -ENOENT;
+    }
+    c->name[sizeof(c->name) - 1] = '\0';
+    c->help[sizeof(c->help) - 1] = '\0';
+    c->label[sizeof(c->label) - 1] = '\0';
+    c->value[sizeof(c->value) - 1] = '\0';
+    c->instance[sizeof(c->instance) - 1] = '\0';
+    return 0;
+}
+
+/* Whether a counter before (slot, k) already has name. */
+static int
+counter_seen(const struct ioloop_metrics *m, unsigned slot, uint32_t k,
+             const char *name)
+{
+    struct counter_name c;
+
+    for (unsigned i = 0; i <= slot; i++) {
+        if (!slot_live(&m->slots[i])) {
+            continue;
+        }
+        for (uint32_t q = 0; (i < slot || q < k)
+                             && counter_read(&m->slots[i], q, &c) == 0;
+             q++) {
+            if (strcmp(c.name, name) == 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, colon 1) or label
+ * name ([a-zA-Z_][a-zA-Z0-9_]*, colon 0). */
+static int
+valid_name(const char *s, int colon)
+{
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || ch == '_' || (colon && ch == ':')
+              || (i > 0 && ch >= '0' && ch <= '9'))) {
+            return 0;
+        }
+    }
+    return s[0] != '\0';
 }
 
 static uint64_t

@@ -36,6 +36,11 @@
 #define IOLOOP_METRICS_MAX_PLUGINS 64
 /* Room for a backend or instance name, NUL included. */
 #define IOLOOP_METRICS_NAME_LEN 64
+/* Plugin counter series (counter_register) per slot, and the room for
+ * their HELP text and for a label name or value, NUL included. */
+#define IOLOOP_METRICS_MAX_COUNTERS 128
+#define IOLOOP_METRICS_HELP_LEN 128
+#define IOLOOP_METRICS_LABEL_LEN 32
 
 struct ioloop_metrics;
 struct ioloop_plugin_set;
@@ -117,6 +122,24 @@ void ioloop__metrics_stream_closed(ioloop_loop_t *loop);
  * most IOLOOP_METRICS_MAX_PLUGINS pointers and one atomic add.
  */
 void ioloop__metrics_count_stall(const struct ioloop_owner *owner);
+
+/*
+ * The API's counter_register: a series of the calling instance (the
+ * loop's current owner) in the attached slot, rendered after the host's
+ * families as name{worker="W",instance="OWNER",label="value"}. Returns
+ * its handle, -EINVAL (a name that is not [a-zA-Z_:][a-zA-Z0-9_:]*_total
+ * or is a host family; a label that is not [a-zA-Z_][a-zA-Z0-9_]* or is
+ * "worker" or "instance"; a help with a newline or backslash, or other
+ * than the family's; a string too long), -ENOSPC (the slot holds
+ * IOLOOP_METRICS_MAX_COUNTERS), -ENOTSUP (loop not attached).
+ */
+int ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
+                                     const char *help, const char *label,
+                                     const char *value);
+
+/* The API's counter_add: adds n to the series of handle. O(1), no lock,
+ * loop thread only; a handle that is not one (e.g. negative) is a no-op. */
+void ioloop__metrics_counter_add(ioloop_loop_t *loop, int handle, uint64_t n);
 
 /*
  * The API's metrics_render: renders every slot of loop's segment that a

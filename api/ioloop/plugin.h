@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 0
+#define IOLOOP_PLUGIN_ABI_MINOR 1
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
 
@@ -335,6 +335,37 @@ struct ioloop_api {
      * for this loop; -EINVAL for a NULL buf with len > 0.
      */
     int (*metrics_render)(ioloop_loop_t *loop, char *buf, size_t len);
+
+    /* --- Counters (since 1.1). Loop thread only. --- */
+
+    /*
+     * Registers a counter series owned by the calling instance (call it
+     * from init; the strings are copied). metrics_render shows it as
+     *
+     *     NAME{worker="W",instance="INSTANCE",LABEL="VALUE"} N
+     *
+     * under "# HELP NAME help" and "# TYPE NAME counter" (without LABEL
+     * when label and value are NULL). name: [a-zA-Z_:][a-zA-Z0-9_:]*
+     * ending in "_total", under 64 bytes, not one of the host's own; help:
+     * one line under 128 bytes without a backslash, the same for every
+     * series of name; label: [a-zA-Z_][a-zA-Z0-9_]*, not "worker" nor
+     * "instance"; label and value under 32 bytes. Register each label
+     * value as its own series. Returns a handle (>= 0) for counter_add;
+     * -EINVAL (a bad string), -ENOSPC (the host's table of 128 series per
+     * worker is full), or -ENOTSUP (the host keeps no metrics for this
+     * loop). A plugin may ignore a failure: counter_add ignores a
+     * negative handle.
+     */
+    int (*counter_register)(ioloop_loop_t *loop, const char *name,
+                            const char *help, const char *label,
+                            const char *value);
+
+    /*
+     * Adds n to the series of handle. O(1): no lookup, no lock, no
+     * allocation, so it may be called per request. A negative handle
+     * (failed registration) is a no-op.
+     */
+    void (*counter_add)(ioloop_loop_t *loop, int handle, uint64_t n);
 };
 
 /*

@@ -4,8 +4,10 @@
  * memcpy()s.
  *
  * Config: "listen" (required, "HOST:PORT"), "routes" (required, an object
- * path -> body string), "backlog" (optional integer), "max_header_size"
- * (optional integer, default HELLO_MAX_HEAD_DEFAULT).
+ * path -> body string), "backlog" (optional integer), and the limits,
+ * each optional with a default (README lists them): "max_header_size",
+ * "max_body_size", "max_connections" (integers) and "header_timeout",
+ * "body_timeout", "keepalive_timeout" (seconds).
  */
 #include "hello_http.h"
 
@@ -22,18 +24,20 @@
     "Server: ioloop-host\r\n" \
     "Content-Type: text/plain; charset=UTF-8\r\n"
 
-static int config_int(json_t *config, const char *key, json_int_t min,
-                      json_int_t max, json_int_t *value, char *err,
-                      size_t errlen);
 static int config_routes(struct hello *h, json_t *routes, char *err,
                          size_t errlen);
+static int config_limits(struct hello *h, json_t *cfg, char *err,
+                         size_t errlen);
+static int route_can_match(const char *path);
 static int response_init(struct hello_response *r, const char *status,
                          const char *extra, const char *body,
                          size_t body_len);
 static void response_free(struct hello_response *r);
 
 const char *const hello__config_keys[] = {
-    "listen", "routes", "backlog", "max_header_size", NULL
+    "listen", "routes", "backlog", "max_header_size", "max_body_size",
+    "max_connections", "header_timeout", "body_timeout",
+    "keepalive_timeout", NULL
 };
 
 int
@@ -43,7 +47,7 @@ hello__config_load(struct hello *h, const struct json_t *config,
     /* jansson's iterators take a non-const object; nothing is modified. */
     json_t *cfg = (json_t *) config;
     json_t *v;
-    json_int_t n;
+    uint64_t n;
     int rc;
 
     if (cfg != NULL && !json_is_object(cfg)) {
@@ -60,18 +64,15 @@ hello__config_load(struct hello *h, const struct json_t *config,
     *listen = json_string_value(v);
 
     n = 0;
-    rc = config_int(cfg, "backlog", 0, INT_MAX, &n, err, errlen);
+    rc = http__config_uint(cfg, "backlog", 0, INT_MAX, &n, err, errlen);
     if (rc < 0) {
         return rc;
     }
     h->backlog = (int) n;
-    n = HELLO_MAX_HEAD_DEFAULT;
-    rc = config_int(cfg, "max_header_size", 1, HELLO_MAX_HEAD_LIMIT, &n, err,
-                    errlen);
+    rc = config_limits(h, cfg, err, errlen);
     if (rc < 0) {
         return rc;
     }
-    h->max_head = (uint32_t) n;
 
     v = json_object_get(cfg, "routes");
     if (!json_is_object(v)) {
@@ -91,9 +92,14 @@ hello__config_load(struct hello *h, const struct json_t *config,
         || response_init(&h->errors[HELLO_405], "405 Method Not Allowed",
                          "Allow: GET, HEAD\r\n", "Method Not Allowed\n",
                          19) < 0
+        || response_init(&h->errors[HELLO_413], "413 Content Too Large", "",
+                         "Content Too Large\n", 18) < 0
         || response_init(&h->errors[HELLO_431],
                          "431 Request Header Fields Too Large", "",
-                         "Request Header Fields Too Large\n", 32) < 0) {
+                         "Request Header Fields Too Large\n", 32) < 0
+        || response_init(&h->errors[HELLO_505],
+                         "505 HTTP Version Not Supported", "",
+                         "HTTP Version Not Supported\n", 27) < 0) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -118,29 +124,51 @@ hello__config_free(struct hello *h)
 }
 
 /*
- * Reads the optional integer config[key] into *value (left alone when
- * absent). Returns 0, or -EINVAL with err set when it is not an integer
- * in [min, max].
+ * Reads the limits, each defaulted, into h; step is the shortest timeout.
+ * Returns 0, or -EINVAL with err naming the key and its range.
  */
 static int
-config_int(json_t *config, const char *key, json_int_t min, json_int_t max,
-           json_int_t *value, char *err, size_t errlen)
+config_limits(struct hello *h, json_t *cfg, char *err, size_t errlen)
 {
-    json_t *v = json_object_get(config, key);
+    uint64_t head = HELLO_MAX_HEAD_DEFAULT, conns = HTTP_MAX_CONNS_DEFAULT;
+    int rc;
 
-    if (v == NULL) {
-        return 0;
+    h->max_body = HTTP_MAX_BODY_DEFAULT;
+    h->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
+    h->body_timeout = HTTP_BODY_TIMEOUT_DEFAULT;
+    h->keepalive_timeout = HTTP_KEEPALIVE_TIMEOUT_DEFAULT;
+    rc = http__config_uint(cfg, "max_header_size", HELLO_MAX_HEAD_MIN,
+                           HELLO_MAX_HEAD_LIMIT, &head, err, errlen);
+    if (rc == 0) {
+        rc = http__config_uint(cfg, "max_body_size", 1, HELLO_MAX_BODY_LIMIT,
+                               &h->max_body, err, errlen);
     }
-    if (!json_is_integer(v) || json_integer_value(v) < min
-        || json_integer_value(v) > max) {
-        snprintf(err, errlen,
-                 "config.%s: expected an integer in [%" JSON_INTEGER_FORMAT
-                 ", %" JSON_INTEGER_FORMAT "]",
-                 key, min, max);
-        return -EINVAL;
+    if (rc == 0) {
+        rc = http__config_uint(cfg, "max_connections", 1,
+                               HELLO_MAX_CONNS_LIMIT, &conns, err, errlen);
     }
-    *value = json_integer_value(v);
-    return 0;
+    if (rc == 0) {
+        rc = http__config_duration(cfg, "header_timeout", &h->header_timeout,
+                                   err, errlen);
+    }
+    if (rc == 0) {
+        rc = http__config_duration(cfg, "body_timeout", &h->body_timeout,
+                                   err, errlen);
+    }
+    if (rc == 0) {
+        rc = http__config_duration(cfg, "keepalive_timeout",
+                                   &h->keepalive_timeout, err, errlen);
+    }
+    h->max_head = (uint32_t) head;
+    h->max_conns = (uint32_t) conns;
+    h->step = h->header_timeout;
+    if (h->body_timeout < h->step) {
+        h->step = h->body_timeout;
+    }
+    if (h->keepalive_timeout < h->step) {
+        h->step = h->keepalive_timeout;
+    }
+    return rc;
 }
 
 /*
@@ -167,6 +195,13 @@ config_routes(struct hello *h, json_t *routes, char *err, size_t errlen)
                      path);
             return -EINVAL;
         }
+        if (!route_can_match(path)) {
+            snprintf(err, errlen,
+                     "config.routes[\"%s\"]: can never match (a request's "
+                     "path has no '?', '#', space or control character)",
+                     path);
+            return -EINVAL;
+        }
         if (!json_is_string(body)) {
             snprintf(err, errlen,
                      "config.routes[\"%s\"]: expected a string (the body)",
@@ -185,6 +220,20 @@ config_routes(struct hello *h, json_t *routes, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* A route is matched against a request's path, which ends at '?' or '#'
+ * and cannot hold whitespace or control characters. */
+static int
+route_can_match(const char *path)
+{
+    for (const unsigned char *p = (const unsigned char *) path; *p != '\0';
+         p++) {
+        if (*p == '?' || *p == '#' || *p <= ' ' || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /*
@@ -213,6 +262,9 @@ response_init(struct hello_response *r, const char *status,
                                     status, extra, body_len);
     memcpy(r->body, body, body_len);
     r->body_len = body_len;
+    r->cls = status[0] == '2' ? HELLO_2XX
+             : status[0] == '4' ? HELLO_4XX
+                                : HELLO_5XX;
     return 0;
 }
 

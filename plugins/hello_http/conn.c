@@ -18,10 +18,24 @@
  * Head size: the parser pauses in on_headers_complete and
  * on_message_complete, so conn_feed knows exactly which bytes belong to a
  * request head (request line and headers) and can answer 431.
+ *
+ * Strict framing on top of libhttp-parser (lenient mode off, which
+ * already refuses two Content-Lengths and Content-Length with
+ * Transfer-Encoding): header names must be tokens (so "Content-Length :"
+ * is 400, not a Content-Length), a major version other than 1 is 505, a
+ * body announced or grown past max_body_size is 413.
+ *
+ * Timeouts: one deadline per connection (http_deadline: one timer,
+ * re-armed lazily), set by conn_deadline after each event from the
+ * connection's state: the whole head within header_timeout of its first
+ * byte (of the accept, for the first request), body_timeout between body
+ * reads and between response writes, keepalive_timeout between requests,
+ * HELLO_LINGER for a lingering close.
  */
 #include "hello_http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +55,10 @@
 #define CONN_WRITING      0x40u /* registered for IOLOOP_WRITE, not READ */
 #define CONN_URL_TOO_LONG 0x80u /* the URL alone exceeded max_head */
 #define CONN_QUIET        0x100u /* draining: nothing read since it began */
+#define CONN_SERVED       0x200u /* answered a request: idle is keep-alive */
+#define CONN_HEAD_TIMED   0x400u /* the head's deadline is set */
+#define CONN_TOO_LARGE    0x800u /* body over max_body: answer 413 */
+#define CONN_BAD_VERSION  0x1000u /* HTTP major != 1: answer 505 */
 
 /* A drain closes the connections that stay quiet this long: a client
  * that sends a request meanwhile gets it answered with Connection: close,
@@ -62,7 +80,8 @@ struct hello_conn {
     struct hello_buf *out;  /* pending output, see the file comment */
     struct hello_buf *in;   /* unparsed pipelined input */
     char *url;              /* URL of a head that spans reads */
-    ioloop_timer_t linger;  /* lingering close deadline, 0: none */
+    struct http_deadline dl; /* see the file comment */
+    uint64_t body;          /* chunked body bytes announced so far */
     uint32_t url_len;
     uint32_t head;          /* bytes of the current request head so far */
     int32_t route;          /* index into h->routes, -1: no such route */
@@ -76,13 +95,16 @@ static int conn_read(struct hello_conn *c);
 static int conn_close_quiet(ioloop_loop_t *loop, void *arg);
 static int conn_write(struct hello_conn *c);
 static int conn_linger_read(struct hello_conn *c);
-static int conn_linger_timeout(ioloop_loop_t *loop, void *arg);
+static int conn_on_timer(ioloop_loop_t *loop, void *arg);
+static int conn_deadline(struct hello_conn *c);
 static int conn_feed(struct hello_conn *c, const char *data, size_t len);
 static int conn_fail(struct hello_conn *c, enum hello_error e);
 static int conn_settle(struct hello_conn *c);
 static int conn_done(struct hello_conn *c, int rc);
 static void conn_free(struct hello_conn *c);
 static int on_url(http_parser *p, const char *at, size_t len);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_chunk_header(http_parser *p);
 static int on_headers_complete(http_parser *p);
 static int on_message_complete(http_parser *p);
 static int url_save(struct hello_conn *c, const char *at, size_t len);
@@ -98,8 +120,10 @@ static int buf_append(struct hello_buf **bp, const char *p, size_t n);
 /* Body bytes are not asked for: the parser skips them. */
 static const http_parser_settings conn_parser_settings = {
     .on_url = on_url,
+    .on_header_field = on_header_field,
     .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 int
@@ -108,6 +132,11 @@ hello__conn_open(struct hello *h, int fd)
     struct hello_conn *c;
     int rc;
 
+    if (h->nconns >= h->max_conns) {
+        http__shed(h->api, h->loop, &h->shed_log, fd, h->max_conns);
+        hello__count(h, h->shed);
+        return 0;
+    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
@@ -116,15 +145,24 @@ hello__conn_open(struct hello *h, int fd)
     c->h = h;
     c->fd = fd;
     c->route = -1;
-    c->flags = CONN_IN_HEAD;
+    c->flags = CONN_IN_HEAD | CONN_HEAD_TIMED;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     rc = h->api->add_handler(h->loop, fd, IOLOOP_READ, conn_on_io, c);
+    if (rc == 0) {
+        rc = http__deadline_set(h->api, h->loop, &c->dl,
+                                h->api->time(h->loop) + h->header_timeout,
+                                h->step, conn_on_timer, c);
+        if (rc < 0) {
+            h->api->remove_handler(h->loop, fd);
+        }
+    }
     if (rc < 0) {
         close(fd);
         free(c);
         return rc;
     }
+    h->nconns++;
     c->next = h->conns;
     if (h->conns != NULL) {
         h->conns->prev = c;
@@ -234,7 +272,8 @@ conn_write(struct hello_conn *c)
     }
     b->off += (size_t) n;
     if (b->off < b->len) {
-        return 0;
+        rc = conn_deadline(c); /* the client reads: give it more time */
+        return rc < 0 ? conn_done(c, rc) : 0;
     }
     free(b);
     c->out = NULL;
@@ -270,14 +309,63 @@ conn_linger_read(struct hello_conn *c)
     return conn_done(c, 0);
 }
 
+/* The deadline timer: re-arms if the deadline moved, else times out
+ * (counted by reason, except a lingering close, already answered). */
 static int
-conn_linger_timeout(ioloop_loop_t *loop, void *arg)
+conn_on_timer(ioloop_loop_t *loop, void *arg)
 {
     struct hello_conn *c = arg;
+    struct hello *h = c->h;
+    enum hello_timeout why;
+    int rc;
 
-    (void) loop;
-    c->linger = 0;
-    return conn_done(c, 0);
+    rc = http__deadline_fired(h->api, loop, &c->dl, h->step, conn_on_timer,
+                              c);
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc == 1 && !(c->flags & CONN_LINGERING)) {
+        if (c->out != NULL) {
+            why = HELLO_T_SEND;
+        } else if (!(c->flags & CONN_IN_HEAD)) {
+            why = HELLO_T_BODY;
+        } else if (c->flags & CONN_HEAD_TIMED) {
+            why = HELLO_T_HEADER;
+        } else {
+            why = HELLO_T_IDLE;
+        }
+        hello__count(h, h->timed_out[why]);
+    }
+    return conn_done(c, rc < 0 ? rc : 0);
+}
+
+/*
+ * Sets the deadline the connection's state calls for (see the file
+ * comment); a store, unless the timer must be armed. Returns 0 or
+ * -ENOMEM.
+ */
+static int
+conn_deadline(struct hello_conn *c)
+{
+    struct hello *h = c->h;
+    ioloop_time_t t;
+
+    if (c->flags & CONN_LINGERING) {
+        return 0; /* its deadline is fixed */
+    }
+    if (c->out != NULL || !(c->flags & CONN_IN_HEAD)) {
+        t = h->body_timeout;
+    } else if (c->flags & CONN_HEAD_TIMED) {
+        return 0; /* the whole head has one deadline */
+    } else if (c->head > 0 || c->url != NULL) {
+        c->flags |= CONN_HEAD_TIMED;
+        t = h->header_timeout;
+    } else {
+        t = h->keepalive_timeout;
+    }
+    return http__deadline_set(h->api, h->loop, &c->dl,
+                              h->api->time(h->loop) + t, h->step,
+                              conn_on_timer, c);
 }
 
 /*
@@ -292,14 +380,22 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
 {
     struct hello *h = c->h;
     enum http_errno e;
-    size_t n;
+    size_t n, feed;
 
     date_refresh(h);
     h->url_at = NULL;
     h->feed_err = 0;
     while (len > 0 && !(c->flags & CONN_CLOSING)) {
+        /* The parser never sees a head byte past max_head + 1: whether
+         * a head is 400 or 431 then depends on those bytes only, not on
+         * how reads split them (some errors, such as a bad header name,
+         * are found only where a read ends). */
+        feed = len;
+        if ((c->flags & CONN_IN_HEAD) && feed > h->max_head + 1 - c->head) {
+            feed = h->max_head + 1 - c->head;
+        }
         n = http_parser_execute(&c->parser, &conn_parser_settings, data,
-                                len);
+                                feed);
         e = HTTP_PARSER_ERRNO(&c->parser);
         data += n;
         len -= n;
@@ -317,9 +413,15 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
                 if (c->head + 1 > h->max_head) {
                     return conn_fail(c, HELLO_431);
                 }
+                if (c->flags & CONN_BAD_VERSION) {
+                    return conn_fail(c, HELLO_505);
+                }
+                if (c->flags & CONN_TOO_LARGE) {
+                    return conn_fail(c, HELLO_413);
+                }
             } else {
-                c->flags &= ~CONN_AT_MSG_END;
-                c->flags |= CONN_IN_HEAD;
+                c->flags &= ~(CONN_AT_MSG_END | CONN_HEAD_TIMED);
+                c->flags |= CONN_IN_HEAD | CONN_SERVED;
                 c->head = 0;
                 if ((c->flags & CONN_CLOSING) && len > 0) {
                     c->flags |= CONN_LINGER; /* the client sent more */
@@ -328,7 +430,8 @@ conn_feed(struct hello_conn *c, const char *data, size_t len)
                 }
             }
         } else if (e != HPE_OK) {
-            return conn_fail(c, e == HPE_HEADER_OVERFLOW
+            return conn_fail(c, (c->flags & CONN_TOO_LARGE) ? HELLO_413
+                                : e == HPE_HEADER_OVERFLOW
                                         || (c->flags & CONN_URL_TOO_LONG)
                                     ? HELLO_431
                                     : HELLO_400);
@@ -370,12 +473,17 @@ conn_settle(struct hello_conn *c)
             return conn_done(c, 0);
         }
         shutdown(c->fd, SHUT_WR);
-        c->linger = h->api->call_later(h->loop, HELLO_LINGER,
-                                       conn_linger_timeout, c);
-        if (c->linger == 0) {
+        c->flags |= CONN_LINGERING;
+        rc = http__deadline_set(h->api, h->loop, &c->dl,
+                                h->api->time(h->loop) + HELLO_LINGER,
+                                h->step, conn_on_timer, c);
+        if (rc < 0) {
             return conn_done(c, 0);
         }
-        c->flags |= CONN_LINGERING;
+    }
+    rc = conn_deadline(c);
+    if (rc < 0) {
+        return conn_done(c, rc);
     }
     want = c->out != NULL ? IOLOOP_WRITE : IOLOOP_READ;
     if ((want == IOLOOP_WRITE) == ((c->flags & CONN_WRITING) != 0)) {
@@ -406,9 +514,8 @@ conn_free(struct hello_conn *c)
 
     h->api->remove_handler(h->loop, c->fd);
     close(c->fd);
-    if (c->linger != 0) {
-        h->api->cancel(h->loop, c->linger);
-    }
+    http__deadline_cancel(h->api, h->loop, &c->dl);
+    h->nconns--;
     free(c->out);
     free(c->in);
     free(c->url);
@@ -458,8 +565,37 @@ on_headers_complete(http_parser *p)
         c->route = route_find(h, h->url_at, h->url_at ? h->url_len : 0);
     }
     h->url_at = NULL;
+    c->body = 0;
+    if (p->http_major != 1) {
+        c->flags |= CONN_BAD_VERSION;
+    } else if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX
+               && p->content_length > h->max_body) {
+        c->flags |= CONN_TOO_LARGE;
+    }
     c->flags |= CONN_AT_HEAD_END;
     http_parser_pause(p, 1);
+    return 0;
+}
+
+/* A header name: RFC 9110 tchar only (no whitespace before the colon). */
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    (void) p;
+    return http__is_token(at, len) ? 0 : -1;
+}
+
+/* A chunk of a chunked body: its size counts against max_body. */
+static int
+on_chunk_header(http_parser *p)
+{
+    struct hello_conn *c = p->data;
+
+    if (p->content_length > c->h->max_body - c->body) {
+        c->flags |= CONN_TOO_LARGE;
+        return -1;
+    }
+    c->body += p->content_length;
     return 0;
 }
 
@@ -590,6 +726,7 @@ respond(struct hello_conn *c, const struct hello_response *r, int with_body,
             tail_len = 2;
         }
     }
+    hello__count(h, h->requests[r->cls]);
     rc = out_append(c, r->head, r->head_len);
     if (rc == 0) {
         rc = out_append(c, h->date, h->date_len);

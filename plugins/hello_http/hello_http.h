@@ -14,6 +14,8 @@
 #include <http_parser.h>
 #include <ioloop/plugin.h>
 
+#include "../http_common/http_limits.h"
+
 /* One read() lands here; http_parser is fed straight from it. */
 #define HELLO_IN_SIZE (64 * 1024)
 /* Responses are built here and written at once. */
@@ -22,6 +24,28 @@
  * its own compiled-in HTTP_MAX_HEADER_SIZE (80 KiB) whatever we allow. */
 #define HELLO_MAX_HEAD_DEFAULT 8192
 #define HELLO_MAX_HEAD_LIMIT HTTP_MAX_HEADER_SIZE
+/* Smallest max_header_size: room for a short request line and Host. */
+#define HELLO_MAX_HEAD_MIN 64
+/* Largest max_connections and max_body_size. */
+#define HELLO_MAX_CONNS_LIMIT (1u << 20)
+#define HELLO_MAX_BODY_LIMIT ((uint64_t) 1 << 62)
+
+/* The status classes requests are counted by (ioloop_http_requests_total). */
+enum hello_class {
+    HELLO_2XX,
+    HELLO_4XX,
+    HELLO_5XX,
+    HELLO_NCLASSES
+};
+
+/* Why a connection timed out (ioloop_connections_timed_out_total). */
+enum hello_timeout {
+    HELLO_T_HEADER, /* a request head took longer than header_timeout */
+    HELLO_T_BODY,   /* no body byte for body_timeout */
+    HELLO_T_IDLE,   /* kept alive with no request for keepalive_timeout */
+    HELLO_T_SEND,   /* the client read no response byte for body_timeout */
+    HELLO_NTIMEOUTS
+};
 
 /*
  * A canned response: everything but the Date and Connection headers, the
@@ -32,6 +56,7 @@ struct hello_response {
     size_t head_len;
     char *body;
     size_t body_len;
+    enum hello_class cls; /* counted under this status class */
 };
 
 /* An exact path match, answered with 200 and the route's body. */
@@ -46,7 +71,9 @@ enum hello_error {
     HELLO_400, /* parse error; the connection closes */
     HELLO_404, /* no such route */
     HELLO_405, /* a method other than GET or HEAD on a route */
+    HELLO_413, /* body over max_body_size; the connection closes */
     HELLO_431, /* request head over max_header_size; the connection closes */
+    HELLO_505, /* HTTP major version other than 1; the connection closes */
     HELLO_NERRORS
 };
 
@@ -63,11 +90,24 @@ struct hello {
     struct hello_response errors[HELLO_NERRORS];
     uint32_t max_head; /* request line + headers, bytes */
     int backlog;       /* 0: SOMAXCONN */
+    uint32_t max_conns;
+    uint64_t max_body;
+    ioloop_time_t header_timeout; /* the whole head, from its first byte */
+    ioloop_time_t body_timeout;   /* between body reads, response writes */
+    ioloop_time_t keepalive_timeout; /* between requests */
+    ioloop_time_t step; /* the shortest of the three (http_deadline) */
+
+    /* --- Counters (handles, -1: not counted). --- */
+    int requests[HELLO_NCLASSES];
+    int timed_out[HELLO_NTIMEOUTS];
+    int shed;
 
     /* --- The listener and its connections (linked, for fini). --- */
     int listen_fd;
     int draining; /* graceful stop: answer with Connection: close */
     struct hello_conn *conns;
+    uint32_t nconns;
+    struct http_shed shed_log;
 
     /* --- Scratch state of the connection being served. --- */
     time_t date_sec;  /* the second that date[] shows */
@@ -81,14 +121,23 @@ struct hello {
     char in[HELLO_IN_SIZE];
 };
 
+/* Adds 1 to the counter of handle (-1: not counted). */
+static inline void
+hello__count(const struct hello *h, int handle)
+{
+    if (handle >= 0) {
+        h->api->counter_add(h->loop, handle, 1);
+    }
+}
+
 /* The config keys hello_http accepts, NULL-terminated. */
 extern const char *const hello__config_keys[];
 
 /*
- * Validates config and fills h->routes, h->errors, h->max_head and
- * h->backlog; *listen receives the borrowed "listen" string. Returns 0, or
- * -EINVAL / -ENOMEM with one line in err naming the key. On failure the
- * caller still calls hello__config_free.
+ * Validates config and fills h->routes, h->errors, h->backlog and the
+ * limits; *listen receives the borrowed "listen" string. Returns 0, or
+ * -EINVAL / -ENOMEM with one line in err naming the key and its range.
+ * On failure the caller still calls hello__config_free.
  */
 int hello__config_load(struct hello *h, const struct json_t *config,
                        const char **listen, char *err, size_t errlen);
@@ -97,8 +146,10 @@ int hello__config_load(struct hello *h, const struct json_t *config,
 void hello__config_free(struct hello *h);
 
 /*
- * Takes ownership of the accepted socket fd: allocates its connection and
- * registers it for reading. On failure closes fd and returns -errno.
+ * Takes ownership of the accepted socket fd: allocates its connection,
+ * registers it for reading and arms its header timeout; past
+ * max_connections it closes fd at once instead (counted and logged).
+ * On failure closes fd and returns -errno.
  */
 int hello__conn_open(struct hello *h, int fd);
 

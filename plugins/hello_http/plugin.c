@@ -21,6 +21,7 @@ static void hello_fini(void *state);
 static void hello_drain(void *state);
 static int hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
+static void hello_counters(struct hello *h);
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -63,6 +64,7 @@ hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     if (rc < 0) {
         goto fail;
     }
+    hello_counters(h);
     rc = api->listen_tcp(loop, listen, h->backlog, 0, err, errlen);
     if (rc < 0) {
         goto fail;
@@ -108,6 +110,40 @@ hello_drain(void *state)
 
     h->api->remove_handler(h->loop, h->listen_fd);
     hello__conn_drain(h);
+}
+
+/*
+ * Registers the instance's counters; one the host cannot keep (an older
+ * host, no metrics) stays -1 and is simply not counted.
+ */
+static void
+hello_counters(struct hello *h)
+{
+    static const char *const classes[HELLO_NCLASSES] = {"2xx", "4xx", "5xx"};
+    static const char *const reasons[HELLO_NTIMEOUTS] = {
+        "header", "body", "idle", "send"
+    };
+    const struct ioloop_api *api = h->api;
+    int has = IOLOOP_API_HAS(api, counter_add);
+    size_t i;
+
+    for (i = 0; i < HELLO_NCLASSES; i++) {
+        h->requests[i] = has ? api->counter_register(
+                                   h->loop, "ioloop_http_requests_total",
+                                   "HTTP requests answered, by status class.",
+                                   "code", classes[i])
+                             : -1;
+    }
+    for (i = 0; i < HELLO_NTIMEOUTS; i++) {
+        h->timed_out[i] = has ? api->counter_register(
+                                    h->loop, HTTP_TIMED_OUT_COUNTER,
+                                    HTTP_TIMED_OUT_HELP, "reason",
+                                    reasons[i])
+                              : -1;
+    }
+    h->shed = has ? api->counter_register(h->loop, HTTP_SHED_COUNTER,
+                                          HTTP_SHED_HELP, NULL, NULL)
+                  : -1;
 }
 
 /*

@@ -6,7 +6,10 @@
  * client that pipelines is held back by TCP rather than buffered here.
  * The connection closes after a response when the request asked for it
  * (HTTP/1.0 without keep-alive, "Connection: close"), after a malformed
- * request, and after STATUS_IDLE_TIMEOUT without traffic. A graceful stop
+ * request, after keepalive_timeout without traffic (the stream's idle
+ * timeout), and when a request head takes longer than header_timeout
+ * from its first byte (from the accept for the first request; one lazy
+ * timer, http_deadline). A graceful stop
  * (drain) closes idle connections at once, the others after their
  * response.
  *
@@ -25,8 +28,6 @@
 
 /* Most bytes one read hands to the parser. */
 #define STATUS_READ 4096
-/* A scraper polls every few seconds; an idle connection goes after this. */
-#define STATUS_IDLE_TIMEOUT (60 * IOLOOP_NS_PER_S)
 /* Most response bytes queued on one connection (a big segment's text). */
 #define STATUS_MAX_BUFFER ((size_t) 64 << 20)
 
@@ -42,6 +43,8 @@ struct status_conn {
     size_t url_len;
     bool url_too_long;
     bool in_request; /* between the first byte of a request and its end */
+    bool head_timed; /* dl holds the current head's deadline */
+    struct http_deadline dl;
     bool wrote;   /* this read's responses are queued: read on once written */
     bool closing; /* close once they are written */
     char url[STATUS_MAX_URL];
@@ -63,7 +66,10 @@ static void conn_on_written(ioloop_stream_t *s, void *arg);
 static void conn_on_close(ioloop_stream_t *s, void *arg);
 static void conn_read(struct status_conn *c);
 static void conn_unlink(struct status_conn *c);
+static int conn_on_timer(ioloop_loop_t *loop, void *arg);
 static int on_message_begin(http_parser *p);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_headers_complete(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
 static int on_message_complete(http_parser *p);
 static int answer(struct status_conn *c);
@@ -74,6 +80,8 @@ static int render(struct status *st);
 static const http_parser_settings parser_settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -83,12 +91,20 @@ status__conn_open(struct status *st, int fd)
     struct ioloop_stream_options opts = {
         .size = sizeof(opts),
         .max_buffer_size = STATUS_MAX_BUFFER,
-        .idle_timeout = STATUS_IDLE_TIMEOUT,
+        .idle_timeout = st->keepalive_timeout,
         .close_cb = conn_on_close,
     };
-    struct status_conn *c = calloc(1, sizeof(*c));
+    struct status_conn *c;
     int rc;
 
+    if (st->nconns >= st->max_conns) {
+        http__shed(st->api, st->loop, &st->shed_log, fd, st->max_conns);
+        if (st->shed >= 0) {
+            st->api->counter_add(st->loop, st->shed, 1);
+        }
+        return 0;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return -ENOMEM;
@@ -109,6 +125,15 @@ status__conn_open(struct status *st, int fd)
         st->conns->prev = c;
     }
     st->conns = c;
+    st->nconns++;
+    c->head_timed = true;
+    if (http__deadline_set(st->api, st->loop, &c->dl,
+                           st->api->time(st->loop) + st->header_timeout,
+                           st->header_timeout, conn_on_timer, c)
+        < 0) {
+        st->api->stream_close(c->s);
+        return -ENOMEM;
+    }
     conn_read(c);
     return 0;
 }
@@ -121,6 +146,7 @@ status__conn_close_all(struct status *st)
         struct status_conn *c = st->conns;
 
         conn_unlink(c);
+        http__deadline_cancel(st->api, st->loop, &c->dl);
         st->api->stream_close(c->s);
         free(c);
     }
@@ -197,7 +223,26 @@ conn_on_close(ioloop_stream_t *s, void *arg)
 
     (void) s;
     conn_unlink(c);
+    http__deadline_cancel(c->st->api, c->st->loop, &c->dl);
     free(c);
+}
+
+/* The head deadline: a head still incomplete when it passes closes the
+ * connection (no response: the request was never received). */
+static int
+conn_on_timer(ioloop_loop_t *loop, void *arg)
+{
+    struct status_conn *c = arg;
+    int rc = http__deadline_fired(c->st->api, loop, &c->dl,
+                                  c->st->header_timeout, conn_on_timer, c);
+
+    if (rc == 1 && c->st->timed_out >= 0) {
+        c->st->api->counter_add(loop, c->st->timed_out, 1);
+    }
+    if (rc != 0) {
+        c->st->api->stream_close(c->s);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 static void
@@ -219,6 +264,7 @@ conn_unlink(struct status_conn *c)
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
+    c->st->nconns--;
 }
 
 static int
@@ -229,7 +275,34 @@ on_message_begin(http_parser *p)
     c->url_len = 0;
     c->url_too_long = false;
     c->in_request = true;
+    if (!c->head_timed) {
+        c->head_timed = true;
+        return http__deadline_set(c->st->api, c->st->loop, &c->dl,
+                                  c->st->api->time(c->st->loop)
+                                      + c->st->header_timeout,
+                                  c->st->header_timeout, conn_on_timer, c);
+    }
     return 0;
+}
+
+/* A header name: RFC 9110 tchar only (no whitespace before the colon). */
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    (void) p;
+    return http__is_token(at, len) ? 0 : -1;
+}
+
+/* The head is in: only the stream's idle timeout applies from here. */
+static int
+on_headers_complete(http_parser *p)
+{
+    struct status_conn *c = p->data;
+
+    c->head_timed = false;
+    /* at 0: the armed timer finds nothing to do (never fails) */
+    return http__deadline_set(c->st->api, c->st->loop, &c->dl, 0,
+                              c->st->header_timeout, conn_on_timer, c);
 }
 
 /* The URL may come in pieces (a request split across reads). */

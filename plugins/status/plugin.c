@@ -3,7 +3,9 @@
  * instance init/fini and the listener. HTTP itself is in conn.c.
  *
  * Config: "listen" (required, "HOST:PORT"), "path" (optional, where the
- * metrics are served, default "/metrics"). /health always answers "ok".
+ * metrics are served, default "/metrics"), and the limits it shares with
+ * hello_http: "header_timeout", "keepalive_timeout" (seconds) and
+ * "max_connections". /health always answers "ok".
  */
 #include "status.h"
 
@@ -28,7 +30,13 @@ static int status_config(struct status *st, const struct json_t *config,
 static int status_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                             void *arg);
 
-static const char *const status_config_keys[] = { "listen", "path", NULL };
+/* The most connections max_connections allows. */
+#define STATUS_MAX_CONNS_LIMIT (1u << 20)
+
+static const char *const status_config_keys[] = {
+    "listen", "path", "header_timeout", "keepalive_timeout",
+    "max_connections", NULL
+};
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -73,6 +81,16 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     if (rc < 0) {
         free(st);
         return rc;
+    }
+    /* The same series as hello_http's; -1 (not counted) on an old host. */
+    st->shed = -1;
+    st->timed_out = -1;
+    if (IOLOOP_API_HAS(api, counter_add)) {
+        st->shed = api->counter_register(loop, HTTP_SHED_COUNTER,
+                                         HTTP_SHED_HELP, NULL, NULL);
+        st->timed_out = api->counter_register(loop, HTTP_TIMED_OUT_COUNTER,
+                                              HTTP_TIMED_OUT_HELP, "reason",
+                                              "header");
     }
     rc = api->listen_tcp(loop, listen, 0, 0, err, errlen);
     if (rc < 0) {
@@ -134,7 +152,9 @@ status_config(struct status *st, const struct json_t *config,
     /* jansson's getters take a non-const object; nothing is modified. */
     json_t *cfg = (json_t *) config;
     const char *path = STATUS_DEFAULT_PATH;
+    uint64_t conns = HTTP_MAX_CONNS_DEFAULT;
     json_t *v;
+    int rc;
 
     if (cfg != NULL && !json_is_object(cfg)) {
         snprintf(err, errlen, "config: expected an object");
@@ -163,7 +183,20 @@ status_config(struct status *st, const struct json_t *config,
         }
     }
     memcpy(st->path, path, strlen(path) + 1);
-    return 0;
+    st->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
+    st->keepalive_timeout = HTTP_KEEPALIVE_TIMEOUT_DEFAULT;
+    rc = http__config_duration(cfg, "header_timeout", &st->header_timeout,
+                               err, errlen);
+    if (rc == 0) {
+        rc = http__config_duration(cfg, "keepalive_timeout",
+                                   &st->keepalive_timeout, err, errlen);
+    }
+    if (rc == 0) {
+        rc = http__config_uint(cfg, "max_connections", 1,
+                               STATUS_MAX_CONNS_LIMIT, &conns, err, errlen);
+    }
+    st->max_conns = (uint32_t) conns;
+    return rc;
 }
 
 /*

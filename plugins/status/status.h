@@ -14,6 +14,8 @@
 #include <http_parser.h>
 #include <ioloop/plugin.h>
 
+#include "../http_common/http_limits.h"
+
 /* Longest path (query string included) kept for matching; a longer one
  * matches no route. */
 #define STATUS_MAX_URL 256
@@ -32,13 +34,21 @@ struct status {
     int listen_fd;             /* -1 once drained */
     bool draining;             /* every response closes its connection */
     struct status_conn *conns; /* doubly linked, for fini */
+    uint32_t nconns;
+    uint32_t max_conns;
+    ioloop_time_t header_timeout;    /* the whole head, from its first byte */
+    ioloop_time_t keepalive_timeout; /* the stream's idle timeout */
+    struct http_shed shed_log;
+    int shed;      /* counter handles (-1: not counted) */
+    int timed_out; /* ... reason="header" */
     char *body;                /* the last rendering, reused */
     size_t body_cap;
 };
 
 /*
  * Takes ownership of the accepted socket fd: wraps it in a stream and
- * starts reading requests. On failure closes fd and returns -errno.
+ * starts reading requests; past max_connections closes it at once
+ * instead (logged). On failure closes fd and returns -errno.
  */
 int status__conn_open(struct status *st, int fd);
 

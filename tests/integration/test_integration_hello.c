@@ -403,6 +403,24 @@ test_header_too_large(void **state)
     }
     expect(hc, 0, &f->r, 431, NULL);
     expect_closed(hc);
+
+    /* Past the limit, then a byte the parser refuses, in one write: 431,
+     * as when the same bytes come in small reads (found by the
+     * hello_http fuzz harness; was 400). */
+    hc = conn_open(f, f->small_port);
+    {
+        char req[SMALL_MAX_HEAD + 64];
+        int n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nX-Pad: ");
+
+        memset(req + n, 'p', SMALL_MAX_HEAD);
+        memcpy(req + n + SMALL_MAX_HEAD, "\x01\r\n\r\n", 6);
+        assert_int_equal(client_write_all(hc->fd, req,
+                                          (size_t) n + SMALL_MAX_HEAD + 5,
+                                          CLIENT_TIMEOUT_MS),
+                         0);
+    }
+    expect(hc, 0, &f->r, 431, NULL);
+    expect_closed(hc);
 }
 
 /* One keep-alive connection serves 1000 sequential requests. */

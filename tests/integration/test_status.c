@@ -303,6 +303,18 @@ test_metrics_move(void **state)
     assert_int_equal(prom_family(after, "ioloop_watchdog_stalls_total")
                          ->nsamples,
                      2 * (workers > 0 ? workers : 1));
+    /* The plugins' own counters (counter_register), from every worker:
+     * hello's three status classes; four timeout reasons of hello and
+     * one of status. */
+    assert_true(total(after, "ioloop_http_requests_total")
+                >= total(before, "ioloop_http_requests_total")
+                       + HELLO_REQUESTS);
+    assert_int_equal(prom_family(after, "ioloop_http_requests_total")
+                         ->nsamples,
+                     3 * (workers > 0 ? workers : 1));
+    assert_int_equal(prom_family(after, "ioloop_connections_timed_out_total")
+                         ->nsamples,
+                     5 * (workers > 0 ? workers : 1));
 }
 
 /* 404 elsewhere, 405 for other methods, HEAD without a body, a query

@@ -555,6 +555,33 @@ test_streams_are_not_faked(void **state)
     close(sv[1]);
 }
 
+/* Counters are kept per series and read back by name and label value;
+ * a negative handle (failed registration) is ignored. */
+static void
+test_counters(void **state)
+{
+    int a, b, c;
+
+    (void) state;
+    assert_int_equal(fake_api_counter("req_total", "2xx"), -1);
+    a = api->counter_register(loop, "req_total", "Requests.", "code", "2xx");
+    b = api->counter_register(loop, "req_total", "Requests.", "code", "4xx");
+    c = api->counter_register(loop, "shed_total", "Shed.", NULL, NULL);
+    assert_true(a >= 0 && b >= 0 && c >= 0 && a != b && b != c);
+    assert_int_equal(api->counter_register(loop, "x_total", NULL, NULL,
+                                           NULL),
+                     -EINVAL);
+    api->counter_add(loop, a, 1);
+    api->counter_add(loop, a, 2);
+    api->counter_add(loop, c, 5);
+    api->counter_add(loop, -1, 7);
+    assert_int_equal(fake_api_counter("req_total", "2xx"), 3);
+    assert_int_equal(fake_api_counter("req_total", "4xx"), 0);
+    assert_int_equal(fake_api_counter("shed_total", NULL), 5);
+    api = fake_api_setup();
+    assert_int_equal(fake_api_counter("req_total", "2xx"), -1);
+}
+
 /* A test may replace any member, e.g. to make add_handler fail. */
 static int
 failing_add_handler(ioloop_loop_t *l, int fd, unsigned events,
@@ -618,6 +645,7 @@ main(void)
         cmocka_unit_test_setup(test_listen_unix, setup),
         cmocka_unit_test_setup(test_signals, setup),
         cmocka_unit_test_setup(test_streams_are_not_faked, setup),
+        cmocka_unit_test_setup(test_counters, setup),
         cmocka_unit_test_setup(
             test_table_members_can_be_replaced_and_setup_resets, setup),
     };

@@ -506,6 +506,139 @@ test_parser_is_strict(void **state)
     }
 }
 
+/*
+ * Plugin counters (counter_register/add): owned by the instance current
+ * at registration, rendered after the host's families, each family once
+ * with its series from every slot; bad names refused, the table bounded.
+ */
+static void
+test_plugin_counters(void **state)
+{
+    static const char *const names[] = {"hello", "other"};
+    struct ioloop_plugin_set set = fake_set(names, 2);
+    struct ioloop_metrics *m = ioloop__metrics_create(2);
+    ioloop_loop_t *a = new_fake_loop(), *b = new_fake_loop();
+    const struct ioloop_owner *prev;
+    const char *help = "Requests.";
+    char *text = malloc(TEXT_MAX);
+    struct prom_doc doc;
+    int ok, bad, shed, b_ok, b_shed, h;
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(text);
+    assert_int_equal(ioloop__metrics_counter_register(a, "x_total", help,
+                                                      NULL, NULL),
+                     -ENOTSUP);
+
+    assert_int_equal(ioloop__metrics_attach(a, m, 0), 0);
+    prev = ioloop__set_owner(a, &set.v[0].owner);
+    ok = ioloop__metrics_counter_register(a, "ioloop_http_requests_total",
+                                          help, "code", "2xx");
+    bad = ioloop__metrics_counter_register(a, "ioloop_http_requests_total",
+                                           help, "code", "4xx");
+    shed = ioloop__metrics_counter_register(a, "x_shed_total", "Shed.",
+                                            NULL, NULL);
+    assert_true(ok >= 0 && bad >= 0 && shed >= 0);
+    /* Refused: not a metric name, no _total, a host family, a reserved
+     * or bad label, a help that needs escaping or differs, half a label. */
+    assert_int_equal(ioloop__metrics_counter_register(a, "bad name_total",
+                                                      help, NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "requests", help,
+                                                      NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "_total", help,
+                                                      NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(
+                         a, "ioloop_loop_iterations_total", help, NULL,
+                         NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "y_total", help,
+                                                      "worker", "1"),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "y_total", help,
+                                                      "instance", "1"),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "y_total", help,
+                                                      "1x", "1"),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "y_total", "a\nb",
+                                                      NULL, NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(
+                         a, "ioloop_http_requests_total", "Other help.",
+                         "code", "5xx"),
+                     -EINVAL);
+    assert_int_equal(ioloop__metrics_counter_register(a, "y_total", help,
+                                                      "code", NULL),
+                     -EINVAL);
+    ioloop__set_owner(a, prev);
+    ioloop__metrics_counter_add(a, ok, 3);
+    ioloop__metrics_counter_add(a, bad, 1);
+    ioloop__metrics_counter_add(a, shed, 2);
+    ioloop__metrics_counter_add(a, -1, 100);    /* failed registration */
+    ioloop__metrics_counter_add(a, 1000, 100);  /* not a handle */
+    ioloop__metrics_detach(a);
+
+    /* Worker 1: another instance, the families in the other order. */
+    assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
+    prev = ioloop__set_owner(b, &set.v[1].owner);
+    b_shed = ioloop__metrics_counter_register(b, "x_shed_total", "Shed.",
+                                              NULL, NULL);
+    b_ok = ioloop__metrics_counter_register(b, "ioloop_http_requests_total",
+                                            help, "code", "2xx");
+    ioloop__set_owner(b, prev);
+    ioloop__metrics_counter_add(b, b_ok, 7);
+    ioloop__metrics_counter_add(b, b_shed, 1);
+    render_and_parse(b, text, &doc);
+    assert_int_equal(doc.nfamilies, NFAMILIES + 2);
+    assert_int_equal(value(&doc, "ioloop_http_requests_total",
+                           "code=\"2xx\",instance=\"hello\",worker=\"0\""),
+                     3);
+    assert_int_equal(value(&doc, "ioloop_http_requests_total",
+                           "code=\"4xx\",instance=\"hello\",worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_http_requests_total",
+                           "code=\"2xx\",instance=\"other\",worker=\"1\""),
+                     7);
+    assert_int_equal(value(&doc, "x_shed_total",
+                           "instance=\"hello\",worker=\"0\""),
+                     2);
+    assert_int_equal(value(&doc, "x_shed_total",
+                           "instance=\"other\",worker=\"1\""),
+                     1);
+    assert_int_equal(prom_family(&doc, "ioloop_http_requests_total")
+                         ->nsamples,
+                     3);
+    prom_free(&doc);
+
+    /* The table is bounded; attach starts a slot's table afresh. */
+    for (h = 2; h < IOLOOP_METRICS_MAX_COUNTERS; h++) {
+        assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
+                                                          NULL, NULL),
+                         h);
+    }
+    assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
+                                                      NULL, NULL),
+                     -ENOSPC);
+    ioloop__metrics_detach(b);
+    assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
+    assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
+                                                      NULL, NULL),
+                     0);
+    ioloop__metrics_detach(b);
+
+    ioloop_loop_free(a);
+    ioloop_loop_free(b);
+    ioloop__metrics_free(m);
+    free(set.v);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -515,6 +648,7 @@ main(void)
         cmocka_unit_test(test_unattached_and_errors),
         cmocka_unit_test(test_shared_across_fork),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_plugin_counters),
         cmocka_unit_test(test_parser_is_strict),
     };
 

@@ -15,6 +15,7 @@
  *     fake_api_poll(1000);              - or poll the real fds once
  *     fake_api_advance(IOLOOP_NS_PER_S) - move the clock, run what is due
  *     fake_api_log_count("listening")   - what the plugin logged
+ *     fake_api_counter("x_total", "2xx") - what it counted
  *     ioloop_plugin_v1.fini(state);
  *     assert(fake_api_leftovers() == 0) - fini removed everything
  *
@@ -35,6 +36,8 @@
  *   the real host; or assign your own functions to the members of
  *   fake_api_table() (any member may be replaced, e.g. to inject a
  *   failure).
+ * - counter_register and counter_add keep a count per series, read with
+ *   fake_api_counter(); the fake renders no metrics.
  * - log() appends "<level> [<name>] <message>\n" to a buffer (name:
  *   fake_api_set_name(), default "test"); see fake_api_log_text().
  *
@@ -96,6 +99,9 @@ extern "C" {
 #ifndef FAKE_API_MAX_SIGNALS
 #define FAKE_API_MAX_SIGNALS 32 /* signal subscriptions */
 #endif
+#ifndef FAKE_API_MAX_COUNTERS
+#define FAKE_API_MAX_COUNTERS 64 /* counter_register series */
+#endif
 #ifndef FAKE_API_LOG_SIZE
 #define FAKE_API_LOG_SIZE 65536 /* captured log bytes; the rest is dropped */
 #endif
@@ -140,6 +146,13 @@ struct fake_api_callback {
     void *arg;
 };
 
+/* A counter series: its strings are kept (truncated) to look it up. */
+struct fake_api_counter {
+    char name[64];
+    char value[32];
+    uint64_t count;
+};
+
 struct fake_api_state {
     struct ioloop_api api;
     const char *name;
@@ -155,6 +168,8 @@ struct fake_api_state {
     struct fake_api_signal signals[FAKE_API_MAX_SIGNALS];
     struct fake_api_callback callbacks[FAKE_API_MAX_CALLBACKS];
     int ncallbacks;
+    struct fake_api_counter counters[FAKE_API_MAX_COUNTERS];
+    int ncounters;
     char log[FAKE_API_LOG_SIZE];
     size_t log_len;
 };
@@ -215,6 +230,24 @@ static inline const char *
 fake_api_log_text(void)
 {
     return fake_api__s.log;
+}
+
+/*
+ * The count of the counter series registered as name with label value
+ * value (NULL for a series without a label), or -1 when there is none.
+ */
+static inline long long
+fake_api_counter(const char *name, const char *value)
+{
+    for (int i = 0; i < fake_api__s.ncounters; i++) {
+        const struct fake_api_counter *c = &fake_api__s.counters[i];
+
+        if (strcmp(c->name, name) == 0
+            && strcmp(c->value, value != NULL ? value : "") == 0) {
+            return (long long) c->count;
+        }
+    }
+    return -1;
 }
 
 /* How many times text occurs in the captured log. */
@@ -1195,6 +1228,40 @@ fake_api__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
     return -ENOTSUP;
 }
 
+/* Counters are recorded (fake_api_counter reads them); strings are only
+ * checked for presence, not against the host's full rules. */
+static inline int
+fake_api__counter_register(ioloop_loop_t *loop, const char *name,
+                           const char *help, const char *label,
+                           const char *value)
+{
+    struct fake_api_counter *c;
+
+    if (fake_api__check(loop, "counter_register") < 0) {
+        return -EINVAL;
+    }
+    if (name == NULL || help == NULL || (label == NULL) != (value == NULL)) {
+        return -EINVAL;
+    }
+    if (fake_api__s.ncounters == FAKE_API_MAX_COUNTERS) {
+        return -ENOSPC;
+    }
+    c = &fake_api__s.counters[fake_api__s.ncounters];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    snprintf(c->value, sizeof(c->value), "%s", value != NULL ? value : "");
+    c->count = 0;
+    return fake_api__s.ncounters++;
+}
+
+static inline void
+fake_api__counter_add(ioloop_loop_t *loop, int handle, uint64_t n)
+{
+    if (fake_api__check(loop, "counter_add") == 0 && handle >= 0
+        && handle < fake_api__s.ncounters) {
+        fake_api__s.counters[handle].count += n;
+    }
+}
+
 static inline void
 fake_api__reset_table(struct ioloop_api *api)
 {
@@ -1230,6 +1297,8 @@ fake_api__reset_table(struct ioloop_api *api)
     api->stream_fd = fake_api__stream_fd;
     api->stream_pending = fake_api__stream_pending;
     api->metrics_render = fake_api__metrics_render;
+    api->counter_register = fake_api__counter_register;
+    api->counter_add = fake_api__counter_add;
 }
 
 #ifdef __cplusplus
