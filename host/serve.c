@@ -70,7 +70,8 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
                "started: backend %s (%s), %zu plugin%s", backend->ops->name,
                backend->path, s->plugins.n, s->plugins.n == 1 ? "" : "s");
-    rc = ioloop__watchdog_start(loop, s->m.watchdog_ms);
+    rc = ioloop__watchdog_start(loop, s->m.watchdog_ms,
+                                s->m.watchdog_kill_ms);
     if (rc == 0) {
         rc = ioloop_start(loop);
         ioloop__watchdog_stop();
