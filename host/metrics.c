@@ -348,7 +348,7 @@ ioloop__metrics_note_blocked(const struct ioloop_owner *owner,
 
 ioloop_time_t
 ioloop__metrics_blocked(const struct ioloop_metrics *m, unsigned slot,
-                        char *plugin, size_t len)
+                        pid_t pid, char *plugin, size_t len)
 {
     static struct identity id; /* big: not on the stack (master only) */
     const struct metrics_slot *s;
@@ -358,6 +358,10 @@ ioloop__metrics_blocked(const struct ioloop_metrics *m, unsigned slot,
         return 0;
     }
     s = &m->slots[slot];
+    /* attach clears blocked_since before it stores the new pid. */
+    if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != (uint64_t) pid) {
+        return 0;
+    }
     since = __atomic_load_n(&s->blocked_since, __ATOMIC_ACQUIRE);
     by = load(&s->blocked_by);
     if (since == 0) {

@@ -25,6 +25,7 @@
 #define IOLOOP_HOST_METRICS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <ioloop/loop.h>
 
@@ -118,12 +119,13 @@ void ioloop__metrics_note_blocked(const struct ioloop_owner *owner,
                                   ioloop_time_t since);
 
 /*
- * The master: since when the worker of slot has been blocked in one run
- * (CLOCK_MONOTONIC ns), 0 when it is not; plugin gets the instance name
- * ("host" for the host's own code).
+ * The master: since when worker pid, in slot, has been blocked in one
+ * run (CLOCK_MONOTONIC ns); 0 when it is not, or when the slot does not
+ * hold pid's values (yet). plugin gets the instance name ("host" for the
+ * host's own code).
  */
 ioloop_time_t ioloop__metrics_blocked(const struct ioloop_metrics *m,
-                                      unsigned slot, char *plugin,
+                                      unsigned slot, pid_t pid, char *plugin,
                                       size_t len);
 
 /*
