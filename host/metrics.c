@@ -159,7 +159,8 @@ static const struct family families[] = {
     {"ioloop_uptime_seconds", "gauge", "Seconds since the worker started.",
      uptime_samples, 0},
     {"ioloop_worker_restarts_total", "counter",
-     "Times the master replaced this worker after a crash or a hang.", u64_samples,
+     "Times the master replaced this worker after a crash or a hang.",
+     u64_samples,
      SLOT_FIELD(restarts)},
 };
 
