@@ -160,8 +160,7 @@ static const struct family families[] = {
      uptime_samples, 0},
     {"ioloop_worker_restarts_total", "counter",
      "Times the master replaced this worker after a crash or a hang.",
-     u64_samples,
-     SLOT_FIELD(restarts)},
+     u64_samples, SLOT_FIELD(restarts)},
 };
 
 /* This process's attachment (one loop at a time). Written only by attach,
