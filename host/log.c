@@ -195,6 +195,9 @@ ioloop__log_frames(int level, const char *tag, const char *msg,
     char ts[40];
     int saved = errno;
 
+    if (!tag_enabled(level, tag)) {
+        return;
+    }
     format_time(ts, sizeof(ts));
     line_begin(&l, level, tag, ts, msg);
     /* Room for "]" once the array is open. */

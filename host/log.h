@@ -99,7 +99,8 @@ void ioloop__log_cli(const char *fmt, ...)
 
 /*
  * One message with a list of frames (the watchdog's stack), written with
- * a single write(2) like every line, without any level check. JSON: the
+ * a single write(2) like every line, if level passes the level of tag
+ * (as ioloop__log). JSON: the
  * line gets "frames":["...", ...]; plain: each frame follows on its own
  * indented line, in the same write. Frames that do not fit in PIPE_BUF
  * are left out and the line is marked cut. Callable from any thread.

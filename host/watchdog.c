@@ -238,7 +238,7 @@ report_stack(uint64_t seq, const char *tag)
     int rc;
 
     if (IOLOOP_LOG_WARN > ioloop__log_threshold) {
-        return;
+        return; /* the cheap early-out: nothing would be written */
     }
     rc = ioloop__stack_read(wd.loop_tid, wd.stack_end, &st);
     if (atomic_load(&wd.activity->seq) != seq) {
