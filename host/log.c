@@ -15,8 +15,10 @@
 /* How a line ends; the buffer keeps room for the longest ending. */
 #define PLAIN_END "\n"
 #define PLAIN_CUT "...\n"
-#define JSON_END "\"}\n"
-#define JSON_CUT "\",\"truncated\":true}\n"
+#define JSON_END "}\n"
+#define JSON_CUT ",\"truncated\":true}\n"
+/* Lines kept by ioloop__log_hold until the format is known. */
+#define HELD_MAX 16
 
 /* A line being built. Pieces go in only while they fit before end. */
 struct line {
@@ -24,6 +26,14 @@ struct line {
     size_t len;
     size_t end;         /* pieces stop here, leaving room for the ending */
     bool full;          /* a piece did not fit: the line is cut */
+};
+
+/* A line logged while held: written once the format is known. */
+struct held {
+    int level;
+    char ts[40];
+    char *tag;
+    char *msg;
 };
 
 /* A per-plugin level: lines tagged tag pass up to level. */
@@ -41,8 +51,17 @@ static int min_level = IOLOOP_LOG_INFO;  /* the least verbose of all */
 static struct override *overrides;       /* one block: entries, then names */
 static size_t noverrides;
 static int json_format;
+static bool holding;
+static struct held held[HELD_MAX];
+static size_t nheld;
+static size_t held_dropped;
 
 static bool tag_enabled(int level, const char *tag);
+static void hold_line(int level, const char *tag, const char *ts,
+                      const char *msg);
+static void line_begin(struct line *l, int level, const char *tag,
+                       const char *ts, const char *msg);
+static void line_end(struct line *l, bool cut, bool in_string);
 static void format_time(char *buf, size_t len);
 static void put(struct line *l, const void *s, size_t n, bool partial);
 static void put_plain_text(struct line *l, const char *s);
@@ -118,7 +137,98 @@ ioloop__log_configure(int level, int json,
     min_level = min;
     ioloop__log_threshold = max;
     ioloop__log_set_format(json);
+    ioloop__log_release();
     return 0;
+}
+
+void
+ioloop__log_hold(void)
+{
+    holding = true;
+}
+
+void
+ioloop__log_release(void)
+{
+    struct line l;
+
+    holding = false;
+    for (size_t i = 0; i < nheld; i++) {
+        line_begin(&l, held[i].level, held[i].tag, held[i].ts, held[i].msg);
+        line_end(&l, false, true);
+        free(held[i].tag);
+        free(held[i].msg);
+    }
+    nheld = 0;
+    if (held_dropped > 0) {
+        ioloop__log(IOLOOP_LOG_WARN, "host",
+                    "%zu early log lines were dropped", held_dropped);
+        held_dropped = 0;
+    }
+}
+
+void
+ioloop__log_cli(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (json_format && !holding) {
+        ioloop__vlog_write(IOLOOP_LOG_ERROR, "host", fmt, ap);
+    } else {
+        int saved = errno;
+
+        fputs("ioloop-host: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        errno = saved;
+    }
+    va_end(ap);
+}
+
+void
+ioloop__log_frames(int level, const char *tag, const char *msg,
+                   const char *const *frames, size_t n)
+{
+    struct line l, frame;
+    bool in_msg = true, cut = false;
+    char ts[40];
+    int saved = errno;
+
+    if (!tag_enabled(level, tag)) {
+        return;
+    }
+    format_time(ts, sizeof(ts));
+    line_begin(&l, level, tag, ts, msg);
+    /* Room for "]" once the array is open. */
+    l.end -= 1;
+    if (json_format && !l.full) {
+        put(&l, "\",\"frames\":[", 12, false);
+        in_msg = l.full;
+    }
+    for (size_t i = 0; i < n && !l.full; i++) {
+        /* Each frame whole or not at all: escaped apart, then copied. */
+        frame.len = 0;
+        frame.full = false;
+        frame.end = sizeof(frame.buf);
+        if (json_format) {
+            put(&frame, i == 0 ? "\"" : ",\"", i == 0 ? 1 : 2, false);
+            put_json_text(&frame, frames[i]);
+            put(&frame, "\"", 1, false);
+        } else {
+            put(&frame, "\n    ", 5, false);
+            put_plain_text(&frame, frames[i]);
+        }
+        put(&l, frame.buf, frame.len, false);
+    }
+    cut = l.full;
+    if (json_format && !in_msg) {
+        l.end += 1;
+        l.full = false;
+        put(&l, "]", 1, false);
+    }
+    line_end(&l, cut, in_msg);
+    errno = saved;
 }
 
 void
@@ -154,50 +264,106 @@ ioloop__log(int level, const char *tag, const char *fmt, ...)
 void
 ioloop__vlog_write(int level, const char *tag, const char *fmt, va_list ap)
 {
-    char msg[PIPE_BUF], head[128], ts[40];
-    struct line l = {.len = 0};
-    const char *ending, *cut_ending;
+    char msg[PIPE_BUF], ts[40];
+    struct line l;
     int saved = errno, rc;
-    bool cut;
 
     rc = vsnprintf(msg, sizeof(msg), fmt, ap);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "(unprintable message: %s)", fmt);
     }
-    cut = rc >= (int) sizeof(msg);
     format_time(ts, sizeof(ts));
+    if (holding) {
+        hold_line(level, tag, ts, msg);
+    } else {
+        line_begin(&l, level, tag, ts, msg);
+        line_end(&l, rc >= (int) sizeof(msg), true);
+    }
+    errno = saved;
+}
+
+/* Keeps a copy of one line for ioloop__log_release; counts the lines
+ * past HELD_MAX (or without memory), which are dropped. */
+static void
+hold_line(int level, const char *tag, const char *ts, const char *msg)
+{
+    struct held *h = &held[nheld];
+
+    if (nheld == HELD_MAX) {
+        held_dropped++;
+        return;
+    }
+    h->level = level;
+    snprintf(h->ts, sizeof(h->ts), "%s", ts);
+    h->tag = strdup(tag != NULL ? tag : "host");
+    h->msg = strdup(msg);
+    if (h->tag == NULL || h->msg == NULL) {
+        free(h->tag);
+        free(h->msg);
+        held_dropped++;
+        return;
+    }
+    nheld++;
+}
+
+/*
+ * Starts a line in the current format: everything up to the message,
+ * which is left open (a JSON string without its closing quote) so that
+ * ioloop__log_frames can add fields.
+ */
+static void
+line_begin(struct line *l, int level, const char *tag, const char *ts,
+           const char *msg)
+{
+    char head[128];
+
+    l->len = 0;
+    l->full = false;
+    /* Room for the longest ending: a quote and the cut mark. */
+    l->end = sizeof(l->buf) - 1 - strlen(json_format ? JSON_CUT : PLAIN_CUT);
     tag = tag != NULL ? tag : "host";
     if (json_format) {
-        ending = JSON_END;
-        cut_ending = JSON_CUT;
-        l.end = sizeof(l.buf) - strlen(cut_ending);
         snprintf(head, sizeof(head),
                  "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"tag\":\"", ts,
                  ioloop__log_level_name(level), (long) getpid());
-        put(&l, head, strlen(head), false);
-        put_json_text(&l, tag);
-        put(&l, "\",\"msg\":\"", 9, false);
-        put_json_text(&l, msg);
+        put(l, head, strlen(head), false);
+        put_json_text(l, tag);
+        put(l, "\",\"msg\":\"", 9, false);
+        put_json_text(l, msg);
     } else {
-        ending = PLAIN_END;
-        cut_ending = PLAIN_CUT;
-        l.end = sizeof(l.buf) - strlen(cut_ending);
         snprintf(head, sizeof(head), "%s %s [", ts,
                  ioloop__log_level_name(level));
-        put(&l, head, strlen(head), false);
-        put_plain_text(&l, tag);
-        put(&l, "] ", 2, false);
-        put_plain_text(&l, msg);
+        put(l, head, strlen(head), false);
+        put_plain_text(l, tag);
+        put(l, "] ", 2, false);
+        put_plain_text(l, msg);
     }
-    cut = cut || l.full;
-    l.end = sizeof(l.buf);
-    l.full = false;
-    put(&l, cut ? cut_ending : ending, strlen(cut ? cut_ending : ending),
-        false);
+}
+
+/*
+ * Ends the line and writes it: cut says the message was already cut;
+ * in_string, that a JSON line still has its message string open.
+ */
+static void
+line_end(struct line *l, bool cut, bool in_string)
+{
+    const char *ending;
+
+    cut = cut || l->full;
+    l->end = sizeof(l->buf);
+    l->full = false;
+    if (json_format) {
+        ending = cut ? JSON_CUT : JSON_END;
+        if (in_string) {
+            put(l, "\"", 1, false);
+        }
+    } else {
+        ending = cut ? PLAIN_CUT : PLAIN_END;
+    }
+    put(l, ending, strlen(ending), false);
     /* One write per line; a short write to a full pipe is not retried. */
-    while (write(STDERR_FILENO, l.buf, l.len) < 0 && errno == EINTR) {
+    while (write(STDERR_FILENO, l->buf, l->len) < 0 && errno == EINTR) {
     }
-    errno = saved;
 }
 
 /*

@@ -2,7 +2,9 @@
  * host/log.h: the host's logger. One line per message on stderr, either
  * plain (the default):
  *   2026-11-27T11:23:45.123Z info [hello] listening on 127.0.0.1:8888
- * or JSON lines (manifest "log": {"format": "json"}):
+ * or JSON lines (manifest "log": {"format": "json"}), every line written
+ * to stderr then, including the ones logged before the manifest was read
+ * (ioloop__log_hold) and the watchdog's stacks (ioloop__log_frames):
  *   {"ts":"2026-11-27T11:23:45.123Z","level":"info","pid":4242,
  *    "tag":"hello","msg":"listening on 127.0.0.1:8888"}
  * (one line; shown folded here). ts is UTC with milliseconds.
@@ -71,6 +73,40 @@ const char *ioloop__log_level_name(int level);
 int ioloop__log_configure(int level, int json,
                           const struct ioloop_manifest_plugin *plugins,
                           size_t n);
+
+/*
+ * Holds every line logged from now on until the format is known: the
+ * first ioloop__log_configure (or ioloop__log_release) writes them, in
+ * order, with the time they were logged, in the format it sets. Up to 16
+ * lines are kept; later ones are counted and reported as dropped. main
+ * calls it first thing, so that the lines logged before the manifest is
+ * read follow its "log" format too.
+ */
+void ioloop__log_hold(void);
+
+/* Writes the held lines in the current format and stops holding (for a
+ * process that exits before reading a manifest). No-op when not held. */
+void ioloop__log_release(void);
+
+/*
+ * A command-line error (bad manifest, refused start): in plain format,
+ * or while lines are held, "ioloop-host: <message>" as a CLI prints it
+ * (a manifest that cannot be read has no format to follow); in JSON
+ * format an error line tagged "host". errno is preserved.
+ */
+void ioloop__log_cli(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/*
+ * One message with a list of frames (the watchdog's stack), written with
+ * a single write(2) like every line, if level passes the level of tag
+ * (as ioloop__log). JSON: the
+ * line gets "frames":["...", ...]; plain: each frame follows on its own
+ * indented line, in the same write. Frames that do not fit in PIPE_BUF
+ * are left out and the line is marked cut. Callable from any thread.
+ */
+void ioloop__log_frames(int level, const char *tag, const char *msg,
+                        const char *const *frames, size_t n);
 
 /* Switches between plain (0) and JSON lines (1). */
 void ioloop__log_set_format(int json);

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -45,8 +48,10 @@ static void usage(FILE *out);
 static int plugin_info(const char *path);
 static void warn_fd_limit(const struct ioloop_backend *backend);
 static int signal_master(const char *config, const char *what);
-static int write_pid_file(const char *path);
-static void remove_pid_file(const char *path);
+static int peek_manifest(const char *config, bool lock, int *pid_fd,
+                         char **pid_file);
+static int lock_pid_file(const char *path);
+static void remove_pid_file(const char *path, int fd);
 
 int
 main(int argc, char **argv)
@@ -56,8 +61,10 @@ main(int argc, char **argv)
     struct ioloop_backend_lib backend = {0};
     ioloop_loop_t *loop = NULL;
     char config[PATH_MAX], backend_dir[PATH_MAX], err[ERRLEN];
-    int rc, status = 1;
+    char *pid_file = NULL;
+    int rc, pid_fd = -1, status = 1;
 
+    ioloop__log_hold(); /* until the manifest says which format */
     rc = parse_args(argc, argv, &o);
     if (rc >= 0) {
         return rc;
@@ -65,14 +72,17 @@ main(int argc, char **argv)
     /* Sockets passed by systemd: claimed before anything can fork. */
     ioloop__listenfds_init();
     if (o.plugin_info != NULL) {
+        ioloop__log_release();
         return plugin_info(o.plugin_info);
     }
     if (o.list_backends && o.config == NULL) {
+        ioloop__log_release();
         ioloop__default_dir("backends", backend_dir, sizeof(backend_dir));
         return ioloop__backend_list(backend_dir, stdout) > 0 ? 0 : 1;
     }
     if (o.config == NULL) {
         if (ioloop__default_config(config, sizeof(config)) < 0) {
+            ioloop__log_release();
             fprintf(stderr, "ioloop-host: no --config given and no default "
                             "manifest found\n");
             return 1;
@@ -80,21 +90,25 @@ main(int argc, char **argv)
         o.config = config;
     }
     if (o.signal != NULL) {
+        ioloop__log_release();
         return signal_master(o.config, o.signal);
     }
-    if (ioloop__setup_load(&s, o.config, o.backend, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s\n", err);
+    if (peek_manifest(o.config, !o.check && !o.list_backends, &pid_fd,
+                      &pid_file)
+        < 0) {
         return 1;
     }
-    ioloop__log_configure(s.m.log_level, s.m.log_json, s.m.plugins,
-                          s.m.nplugins);
+    if (ioloop__setup_load(&s, o.config, o.backend, err, sizeof(err)) < 0) {
+        ioloop__log_cli("%s", err);
+        goto out;
+    }
     if (o.list_backends) {
         status = ioloop__backend_list(s.backend_dir, stdout) > 0 ? 0 : 1;
         goto out;
     }
     if (ioloop__backend_choose(s.m.backends, s.m.nbackends, s.backend_dir,
                                &backend, &loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
+        ioloop__log_cli("%s: %s", s.m.file, err);
         goto out;
     }
     /* A swap to a name that is no backend would only fail at SIGUSR2. */
@@ -116,16 +130,9 @@ main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (write_pid_file(s.m.pid_file) < 0) {
-        goto out;
-    }
     signal(SIGPIPE, SIG_IGN); /* a write to a gone peer returns EPIPE */
     if (s.m.workers > 0) {
-        char *pid_file = s.m.pid_file ? strdup(s.m.pid_file) : NULL;
-
         status = ioloop__master_run(&s, loop, &backend, o.config, o.backend);
-        remove_pid_file(pid_file);
-        free(pid_file);
     } else {
         struct ioloop_metrics *metrics = ioloop__metrics_create(1);
 
@@ -135,10 +142,11 @@ main(int argc, char **argv)
         status = ioloop__serve(&s, loop, &backend);
         ioloop__metrics_detach(loop);
         ioloop__metrics_free(metrics);
-        remove_pid_file(s.m.pid_file);
     }
 
 out:
+    remove_pid_file(pid_file, pid_fd);
+    free(pid_file);
     ioloop__net_close_reserve();
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
@@ -331,29 +339,109 @@ signal_master(const char *config, const char *what)
     return pid > 0 ? 0 : 1;
 }
 
-/* Writes our pid to path (none when NULL). 0, or -1 with the reason. */
+/*
+ * Reads the manifest once before anything starts, for two things that
+ * must come first: the log format (the lines held so far follow it) and,
+ * with lock, the pid_file lock: *pid_fd and *pid_file (a copy of its
+ * path, the caller frees it) stay -1 and NULL without a pid_file. A
+ * reload never moves the pid_file. Returns 0, or -1 after one error line
+ * (the caller exits 1).
+ */
 static int
-write_pid_file(const char *path)
+peek_manifest(const char *config, bool lock, int *pid_fd, char **pid_file)
 {
-    FILE *f;
+    struct ioloop_manifest m;
+    char err[ERRLEN];
+    int rc = 0;
 
-    if (path == NULL) {
-        return 0;
-    }
-    f = fopen(path, "we");
-    if (f == NULL || fprintf(f, "%d\n", (int) getpid()) < 0
-        || fclose(f) != 0) {
-        fprintf(stderr, "ioloop-host: pid_file %s: %s\n", path,
-                strerror(errno));
+    if (ioloop__manifest_load(config, &m, err, sizeof(err)) < 0) {
+        ioloop__log_release();
+        ioloop__log_cli("%s", err);
         return -1;
     }
-    return 0;
+    ioloop__log_configure(m.log_level, m.log_json, m.plugins, m.nplugins);
+    if (lock && m.pid_file != NULL) {
+        *pid_file = strdup(m.pid_file);
+        *pid_fd = *pid_file != NULL ? lock_pid_file(m.pid_file) : -1;
+        if (*pid_fd < 0) {
+            free(*pid_file);
+            *pid_file = NULL;
+            rc = -1;
+        }
+    }
+    ioloop__manifest_free(&m);
+    return rc;
 }
 
-static void
-remove_pid_file(const char *path)
+/*
+ * Takes path with an exclusive flock, then writes our pid in it. The lock
+ * lives as long as the returned fd (O_CLOEXEC; workers inherit it through
+ * fork, so a host holds it until its last process is gone). A file
+ * unlinked by its previous owner between our open and our flock is not
+ * ours to take: the loop then opens the new one. Returns the fd, or -1
+ * after one error line naming the running host's pid when another host
+ * holds the lock.
+ */
+static int
+lock_pid_file(const char *path)
 {
-    if (path != NULL) {
+    struct stat by_fd, by_path;
+    char pid[32];
+    ssize_t n;
+    int fd, len;
+
+    for (int tries = 0; tries < 10; tries++) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            ioloop__log_cli("pid_file %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+
+            n = e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            if (e == EWOULDBLOCK) {
+                ioloop__log_cli("pid_file %s is held by the running host "
+                                "(pid %s): not starting a second one",
+                                path, pid[0] != '\0' ? pid : "unknown");
+            } else {
+                ioloop__log_cli("pid_file %s: flock: %s", path, strerror(e));
+            }
+            close(fd);
+            return -1;
+        }
+        if (fstat(fd, &by_fd) == 0 && stat(path, &by_path) == 0
+            && by_fd.st_dev == by_path.st_dev
+            && by_fd.st_ino == by_path.st_ino) {
+            break;
+        }
+        close(fd); /* unlinked or replaced meanwhile: take the new one */
+        fd = -1;
+    }
+    if (fd < 0) {
+        ioloop__log_cli("pid_file %s: keeps being replaced", path);
+        return -1;
+    }
+    len = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t) len, 0) != len) {
+        ioloop__log_cli("pid_file %s: %s", path, strerror(errno));
         unlink(path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Removes path if fd holds its lock (we wrote it), then releases it. */
+static void
+remove_pid_file(const char *path, int fd)
+{
+    if (fd >= 0) {
+        if (path != NULL) {
+            unlink(path); /* before close: nobody else can hold it yet */
+        }
+        close(fd);
     }
 }

@@ -110,7 +110,8 @@ const char *const ioloop__auto_backends[] = {
 /* The keys each object of the schema may hold. */
 static const char *const manifest_top_keys[] = {
     "backend", "backend_swap", "backend_dir", "plugin_dir", "log", "plugins",
-    "workers", "shutdown_timeout", "watchdog_ms", "pid_file", NULL
+    "workers", "shutdown_timeout", "watchdog_ms", "watchdog_kill_ms",
+    "pid_file", NULL
 };
 static const char *const manifest_log_keys[] = {
     "level", "format", "plugins", NULL
@@ -626,7 +627,8 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
 /*
  * The process model: "workers" (a positive integer or "auto": one per
  * online CPU; absent: serve in this process), the numeric keys of
- * manifest_numbers, and "pid_file".
+ * manifest_numbers, "watchdog_kill_ms" (0: off; only with workers: the
+ * master replaces the worker) and "pid_file".
  */
 static int
 manifest_parse_process(struct manifest_parse *p, json_t *root)
@@ -655,6 +657,20 @@ manifest_parse_process(struct manifest_parse *p, json_t *root)
         {
             return -1;
         }
+    }
+    v = json_object_get(root, "watchdog_kill_ms");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0
+            || json_integer_value(v) > 3600000) {
+            return manifest_fail(p, "watchdog_kill_ms: expected an integer in"
+                                 " [0, 3600000], got %s", json_is_integer(v)
+                                 ? "one out of range" : manifest_type(v));
+        }
+        if (json_integer_value(v) > 0 && p->m->workers == 0) {
+            return manifest_fail(p, "watchdog_kill_ms: needs \"workers\" "
+                                 "(the master replaces a blocked worker)");
+        }
+        p->m->watchdog_kill_ms = (int) json_integer_value(v);
     }
     return manifest_parse_dir(p, "pid_file", &p->m->pid_file);
 }

@@ -37,6 +37,8 @@ struct ioloop_manifest {
     int workers;         /* worker processes; 0: none, serve in-process */
     ioloop_time_t shutdown_timeout; /* graceful stop budget; default 10 s */
     int watchdog_ms;     /* blocking-callback threshold; 0: off */
+    int watchdog_kill_ms; /* the master replaces a worker blocked so long;
+                             0: off; needs workers */
     char *pid_file;      /* absolute, or NULL */
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;

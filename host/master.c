@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "log.h"
 #include "listenfds.h"
 #include "metrics.h"
@@ -82,6 +83,7 @@ static void on_exit_of(struct worker *w, int status);
 static const char *culprit_of(struct worker *w, size_t slot);
 static bool record_crash(const char *culprit);
 static int restart_cb(ioloop_loop_t *loop, void *arg);
+static int hang_check(ioloop_loop_t *loop, void *arg);
 static int on_stop(ioloop_loop_t *loop, int signo, void *arg);
 static int on_reload(ioloop_loop_t *loop, int signo, void *arg);
 static int on_forward(ioloop_loop_t *loop, int signo, void *arg);
@@ -115,20 +117,22 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
     master.metrics = ioloop__metrics_create((unsigned) master.nslots);
     if (master.w == NULL || master.pages == MAP_FAILED
         || master.metrics == NULL) {
-        fprintf(stderr, "ioloop-host: out of memory for %zu workers\n", n);
+        ioloop__log_cli("out of memory for %zu workers", n);
         free(master.w);
         return 1;
     }
     for (size_t i = 0; i < master.nslots; i++) {
         master.w[i].channel = -1;
     }
+    ioloop__metrics_set_workers(master.metrics, (unsigned) n);
+    hang_check(loop, NULL);
     if (ioloop__signal_subscribe_host(loop, SIGCHLD, on_sigchld, NULL) < 0
         || ioloop__signal_subscribe_host(loop, SIGTERM, on_stop, NULL) < 0
         || ioloop__signal_subscribe_host(loop, SIGINT, on_stop, NULL) < 0
         || ioloop__signal_subscribe_host(loop, SIGHUP, on_reload, NULL) < 0
         || ioloop__signal_subscribe_host(loop, SIGUSR2, on_forward, NULL)
                < 0) {
-        fprintf(stderr, "ioloop-host: cannot subscribe to signals\n");
+        ioloop__log_cli("cannot subscribe to signals");
         return 1;
     }
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "master %d: starting %zu worker%s",
@@ -238,7 +242,7 @@ worker_main(size_t slot, int channel, const sigset_t *mask)
     if (ioloop__backend_choose(master.s->m.backends, master.s->m.nbackends,
                                master.s->backend_dir, &backend, &loop, err,
                                sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: worker %zu: %s\n", slot, err);
+        ioloop__log_cli("worker %zu: %s", slot, err);
         ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
     } else {
         my_loop = loop;
@@ -438,6 +442,51 @@ restart_cb(ioloop_loop_t *loop, void *arg)
     } else if (master.stopping && running_count() == 0) {
         ioloop_stop(loop);
     }
+    return 0;
+}
+
+/*
+ * watchdog_kill_ms: a worker whose loop has been blocked in one run that
+ * long (its watchdog publishes the run's start in the metrics segment) is
+ * killed and blamed on the plugin, so that on_exit_of replaces it as it
+ * does a crash. Runs every watchdog_kill_ms / 4, or every second while
+ * it is off (a reload may turn it on).
+ */
+static int
+hang_check(ioloop_loop_t *loop, void *arg)
+{
+    int kill_ms = master.s->m.watchdog_kill_ms;
+    ioloop_time_t now = ioloop__monotonic_now(), period = IOLOOP_NS_PER_S;
+    char plugin[64];
+
+    (void) arg;
+    for (size_t i = 0; kill_ms > 0 && i < master.nslots; i++) {
+        struct worker *w = &master.w[i];
+        ioloop_time_t since;
+
+        if (w->pid <= 0 || master.pages[i].culprit[0] != '\0') {
+            continue; /* none, or killed already */
+        }
+        since = ioloop__metrics_blocked(master.metrics, (unsigned) i, w->pid,
+                                        plugin, sizeof(plugin));
+        if (since == 0 || now - since < kill_ms * IOLOOP_NS_PER_MS) {
+            continue;
+        }
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                   "worker %zu: plugin \"%s\" blocked its loop for %lld ms "
+                   "(watchdog_kill_ms=%d): replacing the worker",
+                   i, plugin, (long long) ((now - since) / IOLOOP_NS_PER_MS),
+                   kill_ms);
+        snprintf(master.pages[i].culprit, sizeof(master.pages[i].culprit),
+                 "%s", plugin);
+        kill(w->pid, SIGKILL);
+    }
+    if (kill_ms > 0) {
+        period = kill_ms * IOLOOP_NS_PER_MS / 4 > 10 * IOLOOP_NS_PER_MS
+                     ? kill_ms * IOLOOP_NS_PER_MS / 4
+                     : 10 * IOLOOP_NS_PER_MS;
+    }
+    ioloop_call_later(loop, period, hang_check, NULL);
     return 0;
 }
 

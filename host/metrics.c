@@ -65,12 +65,16 @@ struct metrics_slot {
     uint32_t ncounters;
     struct counter_name counter_names[IOLOOP_METRICS_MAX_COUNTERS];
     uint64_t counters[IOLOOP_METRICS_MAX_COUNTERS];
+    /* --- The watchdog's (watchdog_kill_ms), read by the master. --- */
+    uint64_t blocked_since; /* CLOCK_MONOTONIC ns; 0: not blocked */
+    uint64_t blocked_by;    /* plugins[] index + 1; 0: the host */
 } __attribute__((aligned(64)));
 
 struct ioloop_metrics {
     uint64_t magic;
     uint32_t version;
     uint32_t nslots;
+    uint32_t nworkers; /* worker labels: slot i is worker i % nworkers */
     size_t size; /* of the mapping */
     struct metrics_slot slots[];
 };
@@ -113,9 +117,17 @@ static void backend_samples(struct out *o, const struct family *f,
                             const struct ioloop_metrics *m);
 static void uptime_samples(struct out *o, const struct family *f,
                            const struct ioloop_metrics *m);
+static void u64_sum(struct out *o, const char *name,
+                    const struct ioloop_metrics *m, unsigned w,
+                    size_t offset, int counter);
+static uint64_t stall_sum(const struct ioloop_metrics *m, unsigned w,
+                          const char *plugin);
+static int worker_live(const struct ioloop_metrics *m, unsigned w);
+static void carry_counters(ioloop_loop_t *loop, struct metrics_slot *s);
 static uint64_t load(const uint64_t *p);
 static void bump(uint64_t *p, int64_t delta);
 static int slot_live(const struct metrics_slot *s);
+static int slot_used(const struct metrics_slot *s);
 static void names_begin(struct metrics_slot *s);
 static void names_end(struct metrics_slot *s);
 static void names_read(const struct metrics_slot *s, struct identity *id);
@@ -128,6 +140,12 @@ static int counter_read(const struct metrics_slot *s, uint32_t k,
                         struct counter_name *c);
 static int counter_seen(const struct ioloop_metrics *m, unsigned slot,
                         uint32_t k, const char *name);
+static int same_series(const struct counter_name *a,
+                       const struct counter_name *b);
+static int counter_series_before(const struct ioloop_metrics *m, unsigned j,
+                                 uint32_t q, const struct counter_name *c);
+static uint64_t counter_series_sum(const struct ioloop_metrics *m, unsigned j,
+                                   const struct counter_name *c);
 static int valid_name(const char *s, int colon);
 
 #define SLOT_FIELD(field) offsetof(struct metrics_slot, field)
@@ -167,8 +185,8 @@ static const struct family families[] = {
     {"ioloop_uptime_seconds", "gauge", "Seconds since the worker started.",
      uptime_samples, 0},
     {"ioloop_worker_restarts_total", "counter",
-     "Times the master restarted the worker in this slot.", u64_samples,
-     SLOT_FIELD(restarts)},
+     "Times the master replaced this worker after a crash or a hang.",
+     u64_samples, SLOT_FIELD(restarts)},
 };
 
 /* This process's attachment (one loop at a time). Written only by attach,
@@ -200,8 +218,19 @@ ioloop__metrics_create(unsigned nslots)
     m->magic = METRICS_MAGIC;
     m->version = METRICS_VERSION;
     m->nslots = nslots;
+    m->nworkers = nslots;
     m->size = size;
     return m;
+}
+
+int
+ioloop__metrics_set_workers(struct ioloop_metrics *m, unsigned nworkers)
+{
+    if (m == NULL || nworkers == 0 || nworkers > m->nslots) {
+        return -EINVAL;
+    }
+    m->nworkers = nworkers;
+    return 0;
 }
 
 void
@@ -227,14 +256,13 @@ ioloop__metrics_attach(ioloop_loop_t *loop, struct ioloop_metrics *m,
     }
     s = &m->slots[slot];
     names_begin(s);
-    s->nplugins = 0;
-    s->ncounters = 0;
     name_copy(s->backend, ioloop__backend(loop)->name, SIZE_MAX);
     names_end(s);
-    __atomic_store_n(&s->accepted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->blocked_since, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->started_at, (uint64_t) ioloop__monotonic_now(),
                      __ATOMIC_RELAXED);
+    carry_counters(loop, s);
     ioloop__set_stats(loop, &s->stats);
     __atomic_store_n(&s->pid, (uint64_t) getpid(), __ATOMIC_RELEASE);
     self.loop = loop;
@@ -258,11 +286,16 @@ void
 ioloop__metrics_set_plugins(ioloop_loop_t *loop,
                             const struct ioloop_plugin_set *set)
 {
+    static struct identity old; /* big: not on the stack */
+    uint64_t old_stalls[IOLOOP_METRICS_MAX_PLUGINS];
     struct metrics_slot *s = self.slot;
     size_t n;
 
     if (loop == NULL || loop != self.loop) {
         return;
+    }
+    for (size_t k = 0; k < IOLOOP_METRICS_MAX_PLUGINS; k++) {
+        old_stalls[k] = load(&s->stalls[k]);
     }
     n = set->n;
     if (n > IOLOOP_METRICS_MAX_PLUGINS) {
@@ -272,10 +305,20 @@ ioloop__metrics_set_plugins(ioloop_loop_t *loop,
                    n, IOLOOP_METRICS_MAX_PLUGINS);
         n = IOLOOP_METRICS_MAX_PLUGINS;
     }
+    /* The stall counts of the slot's previous worker follow their
+     * instance names; a name no longer there takes its count away. */
+    names_read(s, &old);
     names_begin(s);
     for (size_t i = 0; i < n; i++) {
+        uint64_t kept = 0;
+
         name_copy(s->plugins[i], set->v[i].owner.name, i);
-        __atomic_store_n(&s->stalls[i], 0, __ATOMIC_RELAXED);
+        for (uint32_t k = 0; k < old.nplugins; k++) {
+            if (strcmp(old.plugins[k], s->plugins[i]) == 0) {
+                kept = old_stalls[k];
+            }
+        }
+        __atomic_store_n(&s->stalls[i], kept, __ATOMIC_RELAXED);
         self.owners[i] = &set->v[i].owner;
     }
     s->nplugins = (uint32_t) n;
@@ -307,8 +350,53 @@ ioloop__metrics_retire(struct ioloop_metrics *m, unsigned slot)
 {
     if (m != NULL && slot < m->nslots) {
         __atomic_store_n(&m->slots[slot].pid, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&m->slots[slot].restarts, 0, __ATOMIC_RELAXED);
     }
+}
+
+void
+ioloop__metrics_note_blocked(const struct ioloop_owner *owner,
+                             ioloop_time_t since)
+{
+    uint64_t by = 0;
+
+    if (self.slot == NULL) {
+        return;
+    }
+    for (size_t i = 0; owner != NULL && i < self.nowners; i++) {
+        if (self.owners[i] == owner) {
+            by = i + 1;
+        }
+    }
+    __atomic_store_n(&self.slot->blocked_by, by, __ATOMIC_RELAXED);
+    __atomic_store_n(&self.slot->blocked_since, (uint64_t) since,
+                     __ATOMIC_RELEASE);
+}
+
+ioloop_time_t
+ioloop__metrics_blocked(const struct ioloop_metrics *m, unsigned slot,
+                        pid_t pid, char *plugin, size_t len)
+{
+    static struct identity id; /* big: not on the stack (master only) */
+    const struct metrics_slot *s;
+    uint64_t since, by;
+
+    if (m == NULL || slot >= m->nslots) {
+        return 0;
+    }
+    s = &m->slots[slot];
+    /* attach clears blocked_since before it stores the new pid. */
+    if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != (uint64_t) pid) {
+        return 0;
+    }
+    since = __atomic_load_n(&s->blocked_since, __ATOMIC_ACQUIRE);
+    by = load(&s->blocked_by);
+    if (since == 0) {
+        return 0;
+    }
+    names_read(s, &id);
+    snprintf(plugin, len, "%s",
+             by > 0 && by <= id.nplugins ? id.plugins[by - 1] : "host");
+    return (ioloop_time_t) since;
 }
 
 void
@@ -352,7 +440,7 @@ ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
                                  const char *value)
 {
     struct metrics_slot *s = self.slot;
-    struct counter_name *c;
+    struct counter_name want, *c;
     size_t n;
     uint32_t k;
 
@@ -383,20 +471,29 @@ ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
             return -EINVAL; /* one family, one HELP line */
         }
     }
+    memset(&want, 0, sizeof(want));
+    memcpy(want.name, name, n + 1);
+    memcpy(want.help, help, strlen(help) + 1);
+    if (label != NULL) {
+        memcpy(want.label, label, strlen(label) + 1);
+        memcpy(want.value, value, strlen(value) + 1);
+    }
+    name_copy(want.instance, ioloop__owner_name(loop), SIZE_MAX);
+    /* The slot keeps its series across the workers that use it: the same
+     * series carries on from its predecessor's total (a counter never goes
+     * back across a restart or a reload). */
+    for (k = 0; k < s->ncounters; k++) {
+        if (same_series(&s->counter_names[k], &want)) {
+            return (int) k;
+        }
+    }
     if (s->ncounters == IOLOOP_METRICS_MAX_COUNTERS) {
         return -ENOSPC;
     }
     k = s->ncounters;
     names_begin(s);
     c = &s->counter_names[k];
-    memset(c, 0, sizeof(*c));
-    memcpy(c->name, name, n + 1);
-    memcpy(c->help, help, strlen(help) + 1);
-    if (label != NULL) {
-        memcpy(c->label, label, strlen(label) + 1);
-        memcpy(c->value, value, strlen(value) + 1);
-    }
-    name_copy(c->instance, ioloop__owner_name(loop), SIZE_MAX);
+    *c = want;
     __atomic_store_n(&s->counters[k], 0, __ATOMIC_RELAXED);
     s->ncounters = k + 1;
     names_end(s);
@@ -446,17 +543,52 @@ ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
     return (int) o.pos;
 }
 
-/* name{worker="i"} <the uint64_t at f->offset of slot i>. */
+/*
+ * Worker labels. A master's segment has two slots per worker (room for
+ * two generations, see ioloop__metrics_set_workers): slots w and
+ * w + nworkers are worker="w" before and after a reload. A label is
+ * rendered while a live slot has it. A counter is the sum over every
+ * slot of the label that a worker ever attached, retired ones included,
+ * and a slot carries its counts over from one worker to the next
+ * (attach): so a counter never goes back, across reloads and restarts
+ * alike, as Prometheus expects. A gauge is summed over the live slots.
+ */
+static int
+worker_live(const struct ioloop_metrics *m, unsigned w)
+{
+    for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+        if (slot_live(&m->slots[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* name{worker="w"} <the sum of the uint64_t at offset of w's slots>. */
+static void
+u64_sum(struct out *o, const char *name, const struct ioloop_metrics *m,
+        unsigned w, size_t offset, int counter)
+{
+    uint64_t sum = 0;
+
+    for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+        const struct metrics_slot *s = &m->slots[i];
+
+        if (counter ? slot_used(s) : slot_live(s)) {
+            sum += load((const uint64_t *) ((const char *) s + offset));
+        }
+    }
+    out_printf(o, "%s{worker=\"%u\"} %" PRIu64 "\n", name, w, sum);
+}
+
 static void
 u64_samples(struct out *o, const struct family *f,
             const struct ioloop_metrics *m)
 {
-    for (unsigned i = 0; i < m->nslots; i++) {
-        const char *s = (const char *) &m->slots[i];
-
-        if (slot_live(&m->slots[i])) {
-            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 "\n", f->name, i,
-                       load((const uint64_t *) (s + f->offset)));
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        if (worker_live(m, w)) {
+            u64_sum(o, f->name, m, w, f->offset,
+                    strcmp(f->type, "counter") == 0);
         }
     }
 }
@@ -466,70 +598,137 @@ static void
 poll_wait_samples(struct out *o, const struct family *f,
                   const struct ioloop_metrics *m)
 {
-    for (unsigned i = 0; i < m->nslots; i++) {
-        uint64_t ns = load(&m->slots[i].stats.poll_wait_ns);
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        uint64_t ns = 0;
 
-        if (slot_live(&m->slots[i])) {
-            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64 "\n",
-                       f->name, i, ns / 1000000000u, ns % 1000000000u);
+        if (!worker_live(m, w)) {
+            continue;
         }
+        for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+            if (slot_used(&m->slots[i])) {
+                ns += load(&m->slots[i].stats.poll_wait_ns);
+            }
+        }
+        out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64 "\n",
+                   f->name, w, ns / 1000000000u, ns % 1000000000u);
     }
 }
 
-/* One series per worker and plugin instance. */
+/* One series per worker and plugin instance name any of its slots had. */
 static void
 stall_samples(struct out *o, const struct family *f,
               const struct ioloop_metrics *m)
 {
-    struct identity id;
+    struct identity id, seen;
 
-    for (unsigned i = 0; i < m->nslots; i++) {
-        const struct metrics_slot *s = &m->slots[i];
-
-        if (!slot_live(s)) {
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        if (!worker_live(m, w)) {
             continue;
         }
-        names_read(s, &id);
-        for (uint32_t k = 0; k < id.nplugins; k++) {
-            out_printf(o, "%s{worker=\"%u\",plugin=\"", f->name, i);
-            out_label_value(o, id.plugins[k]);
-            out_printf(o, "\"} %" PRIu64 "\n", load(&s->stalls[k]));
+        for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+            if (!slot_used(&m->slots[i])) {
+                continue;
+            }
+            names_read(&m->slots[i], &id);
+            for (uint32_t k = 0; k < id.nplugins; k++) {
+                int dup = 0;
+
+                /* Rendered with the first slot that has the name. */
+                for (unsigned j = w; j < i && !dup; j += m->nworkers) {
+                    if (!slot_used(&m->slots[j])) {
+                        continue;
+                    }
+                    names_read(&m->slots[j], &seen);
+                    for (uint32_t q = 0; q < seen.nplugins && !dup; q++) {
+                        dup = strcmp(seen.plugins[q], id.plugins[k]) == 0;
+                    }
+                }
+                if (dup) {
+                    continue;
+                }
+                out_printf(o, "%s{worker=\"%u\",plugin=\"", f->name, w);
+                out_label_value(o, id.plugins[k]);
+                out_printf(o, "\"} %" PRIu64 "\n",
+                           stall_sum(m, w, id.plugins[k]));
+            }
         }
     }
 }
 
-/* An info metric: the value is always 1, the backend is a label. */
+/* The stalls of plugin over every used slot of worker w. */
+static uint64_t
+stall_sum(const struct ioloop_metrics *m, unsigned w, const char *plugin)
+{
+    struct identity id;
+    uint64_t sum = 0;
+
+    for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+        if (!slot_used(&m->slots[i])) {
+            continue;
+        }
+        names_read(&m->slots[i], &id);
+        for (uint32_t k = 0; k < id.nplugins; k++) {
+            if (strcmp(id.plugins[k], plugin) == 0) {
+                sum += load(&m->slots[i].stalls[k]);
+            }
+        }
+    }
+    return sum;
+}
+
+/* An info metric: the value is always 1, the backend is a label (one
+ * series per backend the worker's live slots run). */
 static void
 backend_samples(struct out *o, const struct family *f,
                 const struct ioloop_metrics *m)
 {
-    struct identity id;
+    struct identity id, seen;
 
-    for (unsigned i = 0; i < m->nslots; i++) {
-        if (!slot_live(&m->slots[i])) {
-            continue;
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+            int dup = 0;
+
+            if (!slot_live(&m->slots[i])) {
+                continue;
+            }
+            names_read(&m->slots[i], &id);
+            for (unsigned j = w; j < i && !dup; j += m->nworkers) {
+                if (slot_live(&m->slots[j])) {
+                    names_read(&m->slots[j], &seen);
+                    dup = strcmp(seen.backend, id.backend) == 0;
+                }
+            }
+            if (!dup) {
+                out_printf(o, "%s{worker=\"%u\",backend=\"", f->name, w);
+                out_label_value(o, id.backend);
+                out_printf(o, "\"} 1\n");
+            }
         }
-        names_read(&m->slots[i], &id);
-        out_printf(o, "%s{worker=\"%u\",backend=\"", f->name, i);
-        out_label_value(o, id.backend);
-        out_printf(o, "\"} 1\n");
     }
 }
 
-/* CLOCK_MONOTONIC is system-wide, so any process can subtract. */
+/* The newest live process of the worker. CLOCK_MONOTONIC is system-wide,
+ * so any process can subtract. */
 static void
 uptime_samples(struct out *o, const struct family *f,
                const struct ioloop_metrics *m)
 {
     uint64_t now = (uint64_t) ioloop__monotonic_now();
 
-    for (unsigned i = 0; i < m->nslots; i++) {
-        uint64_t start = load(&m->slots[i].started_at);
-        uint64_t ms = now > start ? (now - start) / 1000000u : 0;
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        uint64_t ms = UINT64_MAX;
 
-        if (slot_live(&m->slots[i])) {
+        for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+            uint64_t start = load(&m->slots[i].started_at);
+            uint64_t age = now > start ? (now - start) / 1000000u : 0;
+
+            if (slot_live(&m->slots[i]) && age < ms) {
+                ms = age;
+            }
+        }
+        if (ms != UINT64_MAX) {
             out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
-                       f->name, i, ms / 1000u, ms % 1000u);
+                       f->name, w, ms / 1000u, ms % 1000u);
         }
     }
 }
@@ -537,8 +736,10 @@ uptime_samples(struct out *o, const struct family *f,
 /*
  * The plugin counters, one family at a time as the format requires:
  * a family's HELP and TYPE where its name first occurs (slot by slot),
- * then its series from every slot. Quadratic in the series, which only
- * the scrape pays (IOLOOP_METRICS_MAX_COUNTERS per worker bounds it).
+ * then its series, one per worker label: the slots of one label (a worker
+ * and those before it, running or not) are summed. Quadratic in the series,
+ * which only the scrape pays (IOLOOP_METRICS_MAX_COUNTERS per worker
+ * bounds it).
  */
 static void
 counter_families(struct out *o, const struct ioloop_metrics *m)
@@ -548,7 +749,7 @@ counter_families(struct out *o, const struct ioloop_metrics *m)
     for (unsigned i = 0; i < m->nslots; i++) {
         const struct metrics_slot *s = &m->slots[i];
 
-        if (!slot_live(s)) {
+        if (!slot_used(s)) {
             continue;
         }
         for (uint32_t k = 0; counter_read(s, k, &fam) == 0; k++) {
@@ -558,27 +759,88 @@ counter_families(struct out *o, const struct ioloop_metrics *m)
             /* register refused a help that would need escaping */
             out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", fam.name,
                        fam.help, fam.name);
-            for (unsigned j = i; j < m->nslots; j++) {
-                const struct metrics_slot *t = &m->slots[j];
+            for (unsigned w = 0; w < m->nworkers; w++) {
+                for (unsigned j = w; j < m->nslots; j += m->nworkers) {
+                    const struct metrics_slot *t = &m->slots[j];
 
-                if (!slot_live(t)) {
-                    continue;
-                }
-                for (uint32_t q = 0; counter_read(t, q, &c) == 0; q++) {
-                    if (strcmp(c.name, fam.name) != 0) {
+                    if (!slot_used(t)) {
                         continue;
                     }
-                    out_printf(o, "%s{worker=\"%u\",instance=\"", c.name, j);
-                    out_label_value(o, c.instance);
-                    if (c.label[0] != '\0') {
-                        out_printf(o, "\",%s=\"", c.label);
-                        out_label_value(o, c.value);
+                    for (uint32_t q = 0; counter_read(t, q, &c) == 0; q++) {
+                        if (strcmp(c.name, fam.name) != 0
+                            || counter_series_before(m, j, q, &c)) {
+                            continue;
+                        }
+                        out_printf(o, "%s{worker=\"%u\",instance=\"", c.name,
+                                   w);
+                        out_label_value(o, c.instance);
+                        if (c.label[0] != '\0') {
+                            out_printf(o, "\",%s=\"", c.label);
+                            out_label_value(o, c.value);
+                        }
+                        out_printf(o, "\"} %" PRIu64 "\n",
+                                   counter_series_sum(m, j, &c));
                     }
-                    out_printf(o, "\"} %" PRIu64 "\n", load(&t->counters[q]));
                 }
             }
         }
     }
+}
+
+/* Whether two counters are one series (a worker label aside). */
+static int
+same_series(const struct counter_name *a, const struct counter_name *b)
+{
+    return strcmp(a->name, b->name) == 0
+           && strcmp(a->instance, b->instance) == 0
+           && strcmp(a->label, b->label) == 0
+           && strcmp(a->value, b->value) == 0;
+}
+
+/* Whether counter q of slot j's series already showed in an earlier slot
+ * of the same worker label, or earlier in slot j. */
+static int
+counter_series_before(const struct ioloop_metrics *m, unsigned j, uint32_t q,
+                      const struct counter_name *c)
+{
+    struct counter_name d;
+
+    for (unsigned i = j % m->nworkers; i <= j; i += m->nworkers) {
+        if (!slot_used(&m->slots[i])) {
+            continue;
+        }
+        for (uint32_t k = 0; (i < j || k < q)
+                             && counter_read(&m->slots[i], k, &d) == 0;
+             k++) {
+            if (same_series(c, &d)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The sum of c's series over slot j and the later slots of its label. */
+static uint64_t
+counter_series_sum(const struct ioloop_metrics *m, unsigned j,
+                   const struct counter_name *c)
+{
+    struct counter_name d;
+    uint64_t sum = 0;
+
+    for (unsigned i = j; i < m->nslots; i += m->nworkers) {
+        const struct metrics_slot *t = &m->slots[i];
+
+        if (!slot_used(t)) {
+            continue;
+        }
+        for (uint32_t k = 0; counter_read(t, k, &d) == 0; k++) {
+            if (same_series(c, &d)) {
+                sum += load(&t->counters[k]);
+            }
+        }
+    }
+    return sum;
 }
 
 /* Copies counter k of s under the sequence lock. -ENOENT past the last. */
@@ -617,7 +879,7 @@ counter_seen(const struct ioloop_metrics *m, unsigned slot, uint32_t k,
     struct counter_name c;
 
     for (unsigned i = 0; i <= slot; i++) {
-        if (!slot_live(&m->slots[i])) {
+        if (!slot_used(&m->slots[i])) {
             continue;
         }
         for (uint32_t q = 0; (i < slot || q < k)
@@ -648,6 +910,28 @@ valid_name(const char *s, int colon)
     return s[0] != '\0';
 }
 
+/*
+ * Before the loop counts into s: adds the counters s holds from its
+ * previous workers to the loop's. The loop counts into a local first, so
+ * that the sums, never less than what s holds, are what land in s.
+ */
+static void
+carry_counters(ioloop_loop_t *loop, struct metrics_slot *s)
+{
+    struct ioloop_stats sum;
+
+    ioloop__set_stats(loop, &sum);
+    sum.iterations += load(&s->stats.iterations);
+    sum.callbacks_run += load(&s->stats.callbacks_run);
+    sum.timers_run += load(&s->stats.timers_run);
+    sum.events_dispatched += load(&s->stats.events_dispatched);
+    sum.stale_events += load(&s->stats.stale_events);
+    sum.failures += load(&s->stats.failures);
+    sum.poll_wait_ns += load(&s->stats.poll_wait_ns);
+    sum.compactions += load(&s->stats.compactions);
+    ioloop__set_stats(loop, &s->stats);
+}
+
 static uint64_t
 load(const uint64_t *p)
 {
@@ -667,6 +951,13 @@ static int
 slot_live(const struct metrics_slot *s)
 {
     return __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* A slot a worker attached at least once: its counters count. */
+static int
+slot_used(const struct metrics_slot *s)
+{
+    return __atomic_load_n(&s->started_at, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* The writer's side of the sequence lock (one writer per slot). */

@@ -25,6 +25,7 @@
 #define IOLOOP_HOST_METRICS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <ioloop/loop.h>
 
@@ -52,15 +53,23 @@ struct ioloop_plugin_set;
  */
 struct ioloop_metrics *ioloop__metrics_create(unsigned nslots);
 
+/*
+ * The master: slots i, i + nworkers, i + 2 nworkers... hold generations
+ * of the same worker i, rendered as worker="i" (default: every slot is a
+ * worker of its own). Returns 0, or -EINVAL for 0 or more than the slots.
+ */
+int ioloop__metrics_set_workers(struct ioloop_metrics *m, unsigned nworkers);
+
 /* Unmaps the segment (in each process that has it). NULL is a no-op. */
 void ioloop__metrics_free(struct ioloop_metrics *m);
 
 /*
  * Makes loop count into slot (< nslots) of m, in this process, from now
- * on: the loop's counters move into the slot (ioloop__set_stats), and the
- * slot is stamped with this process's pid, the start time and the loop's
- * backend; accepted and open connections restart at 0 (stalls do in
- * set_plugins), the restart count is kept. Attach before the loop's first
+ * on: the loop's counters, added to those the slot kept from its previous
+ * workers, move into the slot (ioloop__set_stats), and the slot is
+ * stamped with this process's pid, the start time and the loop's backend;
+ * the gauges (open connections) restart at 0, every counter goes on
+ * (stalls by instance name, in set_plugins). Attach before the loop's first
  * stream, so that the open-connections gauge sees every close. Returns 0,
  * -EINVAL (bad slot, or m is not a segment), or -EBUSY (this process
  * already has an attached loop, maybe inherited through fork: detach it
@@ -98,11 +107,31 @@ void ioloop__metrics_note_restart(struct ioloop_metrics *m, unsigned slot);
 
 /*
  * The master: the worker of slot is gone for good (an old generation
- * drained, a quarantine, the end): the slot is no longer rendered and its
- * restart count goes back to 0 for the next worker placed there. Call it
- * after the worker was reaped, never while it runs.
+ * drained, a quarantine, the end): its gauges are no longer rendered; its
+ * counters still count in its worker label's sums, and go on with the
+ * next worker placed there. Call it after the worker was reaped, never
+ * while it runs.
  */
 void ioloop__metrics_retire(struct ioloop_metrics *m, unsigned slot);
+
+/*
+ * The watchdog (watchdog_kill_ms), from its monitor thread: the loop has
+ * been running one callback, timer or handler of owner since since
+ * (CLOCK_MONOTONIC ns); owner NULL with since 0: it is not any more.
+ * No-op when no loop is attached.
+ */
+void ioloop__metrics_note_blocked(const struct ioloop_owner *owner,
+                                  ioloop_time_t since);
+
+/*
+ * The master: since when worker pid, in slot, has been blocked in one
+ * run (CLOCK_MONOTONIC ns); 0 when it is not, or when the slot does not
+ * hold pid's values (yet). plugin gets the instance name ("host" for the
+ * host's own code).
+ */
+ioloop_time_t ioloop__metrics_blocked(const struct ioloop_metrics *m,
+                                      unsigned slot, pid_t pid, char *plugin,
+                                      size_t len);
 
 /*
  * Counting hooks, O(1), no lock, no system call; loop thread only. Each

@@ -51,12 +51,12 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
                < 0
         || ioloop__signal_subscribe_host(loop, SIGUSR2, on_swap_signal, NULL)
                < 0) {
-        fprintf(stderr, "ioloop-host: cannot subscribe to signals\n");
+        ioloop__log_cli("cannot subscribe to signals");
         return 1;
     }
     ioloop__metrics_set_plugins(loop, &s->plugins);
     if (ioloop__plugins_init(&s->plugins, loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", s->m.file, err);
+        ioloop__log_cli("%s: %s", s->m.file, err);
         ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
         ioloop__signal_unsubscribe_owner(loop, NULL);
         return 1;
@@ -70,7 +70,8 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
                "started: backend %s (%s), %zu plugin%s", backend->ops->name,
                backend->path, s->plugins.n, s->plugins.n == 1 ? "" : "s");
-    rc = ioloop__watchdog_start(loop, s->m.watchdog_ms);
+    rc = ioloop__watchdog_start(loop, s->m.watchdog_ms,
+                                s->m.watchdog_kill_ms);
     if (rc == 0) {
         rc = ioloop_start(loop);
         ioloop__watchdog_stop();

@@ -1,110 +1,100 @@
 /*
  * host/watchdog.c: the blocking-callback watchdog of watchdog.h. The loop
  * pays only the relaxed stores of its activity record; a monitor thread
- * samples it every threshold / 4 (at least 1 ms). The reported time counts
- * from the first sample that saw the stall: low by at most one period.
+ * samples it every threshold / 4 (the smaller of the two thresholds; at
+ * least 1 ms). The reported time counts from the first sample that saw
+ * the stall: low by at most one period.
  *
- * The stack is taken by the loop thread itself, in a signal handler, as
- * tornado does from SIGALRM. glibc documents backtrace() as AS-unsafe
- * because its first call dlopen()s libgcc_s (malloc, locks); start() makes
- * that first call. Later calls only walk .eh_frame under the dynamic
- * linker's recursive lock, and backtrace_symbols_fd() only adds dladdr()
- * and write(2): safe enough, unless the stalled code was itself in the
- * middle of dlopen(). The signal may cut short a system call of the
- * stalled code: SA_RESTART restarts most, not sleeps nor polls (signal(7)).
+ * Where the loop thread is comes from outside it (stackread.c). We gave
+ * up the stack a signal handler on the loop thread can take (tornado's
+ * way, and ours until then): a signal makes a blocking system call of the
+ * stalled code fail with EINTR, and SA_RESTART does not help nanosleep,
+ * poll and the like (signal(7)); a plugin waiting on a database would
+ * fail its request instead of finishing late.
  */
 #include "watchdog.h"
 
 #include <errno.h>
-#include <execinfo.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
-
-#define STACK_DEPTH 64
+#include "stackread.h"
 
 /* What the monitor remembers between two samples. */
 struct sampler {
     uint64_t seq;        /* the last seq seen */
     ioloop_time_t since; /* when seq was first seen */
     bool reported;       /* seq was reported as a stall */
+    bool published;      /* seq was published as a long run */
 };
 
 static struct {
     bool running;
     pid_t pid;                 /* the process that started the monitor */
     pthread_t monitor;
-    pthread_t loop_thread;     /* receives IOLOOP_WATCHDOG_SIGNAL */
+    pid_t loop_tid;            /* the loop thread, for /proc */
+    uintptr_t stack_end;       /* the top of its stack */
     const struct ioloop_activity *activity;
     int threshold_ms;
-    ioloop_time_t threshold;   /* ns */
+    ioloop_time_t threshold;   /* ns; 0: stalls are not reported */
+    bool publish;              /* watchdog_kill_ms: publish long runs */
     ioloop_time_t period;      /* ns between samples */
     pthread_mutex_t lock;      /* guards stopping */
     pthread_cond_t wake;       /* signalled by stop, on CLOCK_MONOTONIC */
     bool stopping;
-    struct sigaction saved;    /* the disposition stop() restores */
 } wd = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* The stalled seq whose stack the handler is asked for. */
-static _Atomic uint64_t dump_seq;
 
 static void *monitor(void *arg);
 static void sample(struct sampler *s);
 static void report(uint64_t seq, ioloop_time_t held);
-static void on_dump_signal(int signo);
+static void report_stack(uint64_t seq, const char *tag);
+static uintptr_t stack_end_of_this_thread(void);
 static void forget_after_fork(void);
 
 int
-ioloop__watchdog_start(ioloop_loop_t *loop, int threshold_ms)
+ioloop__watchdog_start(ioloop_loop_t *loop, int threshold_ms, int kill_ms)
 {
-    struct sigaction sa = {0};
     pthread_condattr_t attr;
     sigset_t all, old;
-    void *probe[1];
-    int rc;
+    int rc, shortest;
 
     forget_after_fork();
-    if (threshold_ms <= 0) {
+    threshold_ms = threshold_ms > 0 ? threshold_ms : 0;
+    kill_ms = kill_ms > 0 ? kill_ms : 0;
+    if (threshold_ms == 0 && kill_ms == 0) {
         return 0;
     }
     if (wd.running) {
         return -EBUSY;
     }
-    sigaction(IOLOOP_WATCHDOG_SIGNAL, NULL, &wd.saved); /* a query */
-    if ((wd.saved.sa_flags & SA_SIGINFO)
-        || (wd.saved.sa_handler != SIG_DFL
-            && wd.saved.sa_handler != SIG_IGN)) {
-        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
-                   "watchdog: signal %d already has a handler",
-                   IOLOOP_WATCHDOG_SIGNAL);
-        return -EBUSY;
-    }
-    (void) backtrace(probe, 1); /* loads libgcc_s here, not in the handler */
+    shortest = threshold_ms == 0 || (kill_ms > 0 && kill_ms < threshold_ms)
+                   ? kill_ms
+                   : threshold_ms;
     wd.pid = getpid();
-    wd.loop_thread = pthread_self();
+    wd.loop_tid = (pid_t) syscall(SYS_gettid);
+    wd.stack_end = stack_end_of_this_thread();
     wd.activity = ioloop__activity(loop);
     wd.threshold_ms = threshold_ms;
     wd.threshold = threshold_ms * IOLOOP_NS_PER_MS;
-    wd.period = wd.threshold / 4 > IOLOOP_NS_PER_MS ? wd.threshold / 4
-                                                    : IOLOOP_NS_PER_MS;
+    wd.publish = kill_ms > 0;
+    wd.period = shortest * IOLOOP_NS_PER_MS / 4 > IOLOOP_NS_PER_MS
+                    ? shortest * IOLOOP_NS_PER_MS / 4
+                    : IOLOOP_NS_PER_MS;
     wd.stopping = false;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&wd.wake, &attr);
     pthread_condattr_destroy(&attr);
 
-    sa.sa_handler = on_dump_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(IOLOOP_WATCHDOG_SIGNAL, &sa, NULL);
     /* The monitor inherits a mask that blocks every signal. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -113,7 +103,6 @@ ioloop__watchdog_start(ioloop_loop_t *loop, int threshold_ms)
     if (rc != 0) {
         IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
                    "watchdog: pthread_create: %s", strerror(rc));
-        sigaction(IOLOOP_WATCHDOG_SIGNAL, &wd.saved, NULL);
         pthread_cond_destroy(&wd.wake);
         return -rc;
     }
@@ -134,7 +123,9 @@ ioloop__watchdog_stop(void)
     pthread_mutex_unlock(&wd.lock);
     pthread_join(wd.monitor, NULL);
     pthread_cond_destroy(&wd.wake);
-    sigaction(IOLOOP_WATCHDOG_SIGNAL, &wd.saved, NULL);
+    if (wd.publish) {
+        ioloop__metrics_note_blocked(NULL, 0);
+    }
     wd.running = false;
 }
 
@@ -178,16 +169,25 @@ sample(struct sampler *s)
     uint64_t seq = atomic_load_explicit(&a->seq, memory_order_acquire);
 
     if (!(seq & 1) || seq != s->seq) {
+        if (s->published) {
+            ioloop__metrics_note_blocked(NULL, 0);
+        }
         *s = (struct sampler){.seq = seq, .since = now};
         return;
     }
-    if (!s->reported && now - s->since >= wd.threshold) {
+    if (wd.publish && !s->published) {
+        /* A run spans two samples: the master times it from here. */
+        s->published = true;
+        ioloop__metrics_note_blocked(atomic_load(&wd.activity->owner),
+                                     s->since);
+    }
+    if (wd.threshold > 0 && !s->reported && now - s->since >= wd.threshold) {
         s->reported = true;
         report(seq, now - s->since);
     }
 }
 
-/* Logs one stall, counts it, and asks the loop thread for its stack. */
+/* Logs one stall, counts it, and logs where the loop thread is. */
 static void
 report(uint64_t seq, ioloop_time_t held)
 {
@@ -221,45 +221,73 @@ report(uint64_t seq, ioloop_time_t held)
     IOLOOP_LOG(IOLOOP_LOG_WARN, owner != NULL ? owner->name : "host",
                "blocked the loop for %lld ms in %s (watchdog_ms=%d)",
                (long long) (held / IOLOOP_NS_PER_MS), what, wd.threshold_ms);
-    atomic_store(&dump_seq, seq);
-    pthread_kill(wd.loop_thread, IOLOOP_WATCHDOG_SIGNAL);
+    report_stack(seq, owner != NULL ? owner->name : "host");
 }
 
 /*
- * Runs on the loop thread: writes its stack, without this frame and the
- * kernel's signal trampoline (sanitizers intercept backtrace(), so one
- * more frame shows there), unless the stalled run is over (a stack of the
- * next one would mislead).
+ * One line: where the loop thread waits and the frames found on its
+ * stack, unless the stalled run ended meanwhile (a stack of the next one
+ * would mislead).
  */
 static void
-on_dump_signal(int signo)
+report_stack(uint64_t seq, const char *tag)
 {
-    static const char gone[] = "(the stalled run ended before its stack "
-                               "was taken)\n";
-    const struct ioloop_activity *a = wd.activity;
-    void *frames[STACK_DEPTH];
-    int saved_errno = errno;
-    int n;
+    static struct ioloop_stack st; /* the monitor thread's only */
+    const char *frames[IOLOOP_STACK_FRAMES];
+    char msg[160];
+    int rc;
 
-    (void) signo;
-    if (atomic_load(&a->seq) == atomic_load(&dump_seq)) {
-        n = backtrace(frames, STACK_DEPTH);
-        if (n > 2) {
-            backtrace_symbols_fd(frames + 2, n - 2, STDERR_FILENO);
-        }
-    } else if (write(STDERR_FILENO, gone, sizeof(gone) - 1) < 0) {
-        /* nothing to do about a failed write in a signal handler */
+    if (IOLOOP_LOG_WARN > ioloop__log_threshold) {
+        return; /* the cheap early-out: nothing would be written */
     }
-    errno = saved_errno;
+    rc = ioloop__stack_read(wd.loop_tid, wd.stack_end, &st);
+    if (atomic_load(&wd.activity->seq) != seq) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, tag,
+                   "stack: the stalled run ended before it was read");
+        return;
+    }
+    if (rc < 0) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, tag, "stack: cannot read /proc: %s",
+                   strerror(-rc));
+        return;
+    }
+    if (!st.in_syscall) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, tag,
+                   "stack: running on the CPU, not in a system call (no "
+                   "stack without interrupting it)");
+        return;
+    }
+    snprintf(msg, sizeof(msg), "stack: in system call %ld%s%s%s",
+             st.syscall_nr, st.wchan[0] ? " (waiting in " : "", st.wchan,
+             st.wchan[0] ? ")" : "");
+    for (size_t i = 0; i < st.nframes; i++) {
+        frames[i] = st.frames[i];
+    }
+    ioloop__log_frames(IOLOOP_LOG_WARN, tag, msg, frames, st.nframes);
+}
+
+/* The highest address of the calling thread's stack (0: unknown). */
+static uintptr_t
+stack_end_of_this_thread(void)
+{
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+        return 0;
+    }
+    pthread_attr_getstack(&attr, &lo, &size);
+    pthread_attr_destroy(&attr);
+    return (uintptr_t) lo + size;
 }
 
 /* A child of fork() has wd but not the monitor, which may have held the
- * lock at the fork: start afresh, with the disposition restored. */
+ * lock at the fork: start afresh. */
 static void
 forget_after_fork(void)
 {
     if (wd.running && wd.pid != getpid()) {
-        sigaction(IOLOOP_WATCHDOG_SIGNAL, &wd.saved, NULL);
         pthread_mutex_init(&wd.lock, NULL);
         wd.running = false;
     }

@@ -247,8 +247,8 @@ struct ioloop_api {
      * before the loop gets to run may be reported once). Several
      * subscribers may share a signal. Refused with -EINVAL: SIGKILL,
      * SIGSTOP, the synchronous SIGSEGV/SIGBUS/SIGFPE/SIGILL, and the
-     * host's own SIGUSR2 (live backend swap), SIGURG (the blocking
-     * watchdog's stack dumps) and SIGPIPE (ignored). SIGINT
+     * host's own SIGUSR2 (live backend swap), SIGURG (reserved for the
+     * host) and SIGPIPE (ignored). SIGINT
      * and SIGTERM may be subscribed: the host still stops after them.
      * Returns a subscription id (> 0) or -errno.
      */

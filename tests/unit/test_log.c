@@ -554,6 +554,137 @@ test_overrides_by_owner(void **state)
     ioloop_loop_free(loop);
 }
 
+/* Lines logged before the format is known are held, then written in
+ * the format configure sets, in order, with their own times. */
+static void
+test_hold_until_configured(void **state)
+{
+    struct capture c;
+    char *text, *second;
+    json_t *obj;
+
+    (void) state;
+    capture_begin(&c);
+    ioloop__log_hold();
+    IOLOOP_LOG(IOLOOP_LOG_WARN, "host", "early one");
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "hello", "early \"two\"");
+    assert_int_equal(lseek(c.fd, 0, SEEK_END), 0); /* nothing yet */
+    assert_int_equal(ioloop__log_configure(IOLOOP_LOG_INFO, 1, NULL, 0), 0);
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "after");
+    text = capture_end(&c);
+    second = strchr(text, '\n') + 1;
+    obj = parse_line(text, (size_t) (second - text));
+    assert_string_equal(field(obj, "level"), "warn");
+    assert_string_equal(field(obj, "msg"), "early one");
+    json_decref(obj);
+    obj = parse_line(second, (size_t) (strchr(second, '\n') + 1 - second));
+    assert_string_equal(field(obj, "tag"), "hello");
+    assert_string_equal(field(obj, "msg"), "early \"two\"");
+    json_decref(obj);
+    assert_non_null(strstr(strchr(second, '\n'), "\"msg\":\"after\""));
+    free(text);
+}
+
+/* More held lines than fit: the extra ones are counted, not lost
+ * silently; release writes them in the current (plain) format. */
+static void
+test_hold_overflow_and_release(void **state)
+{
+    struct capture c;
+    char *text;
+
+    (void) state;
+    capture_begin(&c);
+    ioloop__log_hold();
+    for (int i = 0; i < 20; i++) {
+        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "held %d", i);
+    }
+    ioloop__log_release();
+    ioloop__log_release(); /* a no-op */
+    text = capture_end(&c);
+    assert_non_null(strstr(text, " info [host] held 0\n"));
+    assert_non_null(strstr(text, " info [host] held 15\n"));
+    assert_null(strstr(text, "held 16"));
+    assert_non_null(strstr(text, " warn [host] 4 early log lines were "
+                                 "dropped\n"));
+    free(text);
+}
+
+/* A command-line error: "ioloop-host: ..." in plain format, an error line
+ * in JSON format. */
+static void
+test_cli_lines(void **state)
+{
+    struct capture c;
+    char *text;
+    json_t *obj;
+
+    (void) state;
+    capture_begin(&c);
+    ioloop__log_cli("%s: bad %d", "m.json", 7);
+    text = capture_end(&c);
+    assert_string_equal(text, "ioloop-host: m.json: bad 7\n");
+    free(text);
+    ioloop__log_set_format(1);
+    capture_begin(&c);
+    ioloop__log_cli("%s: bad %d", "m.json", 7);
+    text = capture_end(&c);
+    obj = parse_line(text, strlen(text));
+    assert_string_equal(field(obj, "level"), "error");
+    assert_string_equal(field(obj, "msg"), "m.json: bad 7");
+    json_decref(obj);
+    free(text);
+}
+
+/* Frames: one JSON line with an array (also when too many to fit: cut,
+ * still valid, marked truncated), or plain indented lines in one write. */
+static void
+test_frames(void **state)
+{
+    static char big[64][200];
+    const char *frames[64];
+    const json_t *arr;
+    struct capture c;
+    char *text;
+    json_t *obj;
+
+    (void) state;
+    for (int i = 0; i < 64; i++) {
+        snprintf(big[i], sizeof(big[i]), "lib%d.so(f\"%d+0x1) %0150d", i, i,
+                 0);
+        frames[i] = big[i];
+    }
+    capture_begin(&c);
+    ioloop__log_frames(IOLOOP_LOG_WARN, "plug", "stack: here", frames, 2);
+    text = capture_end(&c);
+    assert_matches(text, "^" TS_RE " warn \\[plug\\] stack: here\n    lib0"
+                         "[^\n]*\n    lib1[^\n]*\n$");
+    free(text);
+
+    ioloop__log_set_format(1);
+    capture_begin(&c);
+    ioloop__log_frames(IOLOOP_LOG_WARN, "plug", "stack: here", frames, 2);
+    text = capture_end(&c);
+    obj = parse_line(text, strlen(text));
+    arr = json_object_get(obj, "frames");
+    assert_int_equal(json_array_size(arr), 2);
+    assert_string_equal(json_string_value(json_array_get(arr, 1)), big[1]);
+    assert_null(json_object_get(obj, "truncated"));
+    json_decref(obj);
+    free(text);
+
+    capture_begin(&c);
+    ioloop__log_frames(IOLOOP_LOG_WARN, "plug", "stack: here", frames, 64);
+    text = capture_end(&c);
+    assert_true(strlen(text) <= PIPE_BUF);
+    obj = parse_line(text, strlen(text));
+    arr = json_object_get(obj, "frames");
+    assert_true(json_array_size(arr) > 2 && json_array_size(arr) < 64);
+    assert_true(json_is_true(json_object_get(obj, "truncated")));
+    json_decref(obj);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -576,6 +707,12 @@ main(void)
                                         reset),
         cmocka_unit_test_setup_teardown(test_overrides_by_owner, reset,
                                         reset),
+        cmocka_unit_test_setup_teardown(test_hold_until_configured, reset,
+                                        reset),
+        cmocka_unit_test_setup_teardown(test_hold_overflow_and_release,
+                                        reset, reset),
+        cmocka_unit_test_setup_teardown(test_cli_lines, reset, reset),
+        cmocka_unit_test_setup_teardown(test_frames, reset, reset),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -479,6 +479,12 @@ test_process_and_log_keys(void **state)
     write_json("m.json", "{'workers': 'auto'}");
     load_ok("m.json", &m);
     assert_true(m.workers >= 1);
+    assert_int_equal(m.watchdog_kill_ms, 0);
+    ioloop__manifest_free(&m);
+
+    write_json("m.json", "{'workers': 2, 'watchdog_kill_ms': 5000}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.watchdog_kill_ms, 5000);
     ioloop__manifest_free(&m);
 }
 
@@ -497,6 +503,12 @@ test_err_process_and_log_keys(void **state)
     expect_error("{'watchdog_ms': 'x'}", "m.json: watchdog_ms: expected 0 "
                                          "(off) or an integer in [1, "
                                          "3600000], got string");
+    expect_error("{'workers': 1, 'watchdog_kill_ms': -1}",
+                 "m.json: watchdog_kill_ms: expected an integer in "
+                 "[0, 3600000], got one out of range");
+    expect_error("{'watchdog_kill_ms': 100}",
+                 "m.json: watchdog_kill_ms: needs \"workers\" (the master "
+                 "replaces a blocked worker)");
     expect_error("{'pid_file': 3}", "m.json: pid_file: expected a string, "
                                     "got integer");
     expect_error("{'log': {'format': 'xml'}}", "m.json: log.format: unknown "

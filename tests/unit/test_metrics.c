@@ -267,6 +267,152 @@ test_two_slots(void **state)
     free(text);
 }
 
+/*
+ * A master's segment: 2 workers, 4 slots. Worker 0 runs in slot 0, is
+ * replaced by a reload into slot 2 (both live for a while, then slot 0
+ * retired), and crashes and restarts in slot 2: its series keep the label
+ * worker="0" throughout and no counter goes back; stalls follow the
+ * instance name.
+ */
+static void
+test_generations_keep_counters(void **state)
+{
+    static const char *const gen1[] = {"hello"};
+    static const char *const gen2[] = {"status", "hello"};
+    struct ioloop_plugin_set set1 = fake_set(gen1, 1);
+    struct ioloop_plugin_set set2 = fake_set(gen2, 2);
+    struct ioloop_metrics *m = ioloop__metrics_create(4);
+    ioloop_loop_t *a = new_fake_loop(), *b = new_fake_loop();
+    ioloop_loop_t *c = new_fake_loop();
+    char *text = malloc(TEXT_MAX);
+    struct prom_doc doc;
+    double iterations;
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(text);
+    assert_int_equal(ioloop__metrics_set_workers(m, 0), -EINVAL);
+    assert_int_equal(ioloop__metrics_set_workers(m, 5), -EINVAL);
+    assert_int_equal(ioloop__metrics_set_workers(m, 2), 0);
+
+    /* Generation 1 in slot 0. */
+    assert_int_equal(ioloop__metrics_attach(a, m, 0), 0);
+    ioloop__metrics_set_plugins(a, &set1);
+    assert_int_equal(run_iterations(a, 5), 0);
+    for (int i = 0; i < 3; i++) {
+        ioloop__metrics_count_accept(a);
+    }
+    ioloop__metrics_count_stall(&set1.v[0].owner);
+    ioloop__metrics_count_stall(&set1.v[0].owner);
+    ioloop__metrics_detach(a);
+
+    /* Generation 2 in slot 2 while slot 0 still drains: one series. */
+    assert_int_equal(ioloop__metrics_attach(b, m, 2), 0);
+    ioloop__metrics_set_plugins(b, &set2);
+    assert_int_equal(run_iterations(b, 2), 0);
+    ioloop__metrics_count_accept(b);
+    ioloop__metrics_count_stall(&set2.v[1].owner);
+    render_and_parse(b, text, &doc);
+    assert_int_equal(prom_family(&doc, "ioloop_loop_iterations_total")
+                         ->nsamples,
+                     1);
+    iterations = value(&doc, "ioloop_loop_iterations_total", "worker=\"0\"");
+    assert_true(iterations >= 7);
+    assert_int_equal(value(&doc, "ioloop_connections_accepted_total",
+                           "worker=\"0\""),
+                     4);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total",
+                           "plugin=\"hello\",worker=\"0\""),
+                     3);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total",
+                           "plugin=\"status\",worker=\"0\""),
+                     0);
+    assert_int_equal(prom_family(&doc, "ioloop_backend_info")->nsamples, 1);
+    prom_free(&doc);
+
+    /* Slot 0 drained; slot 2's worker crashes and restarts there. */
+    ioloop__metrics_retire(m, 0);
+    ioloop__metrics_detach(b);
+    ioloop__metrics_note_restart(m, 2);
+    assert_int_equal(ioloop__metrics_attach(c, m, 2), 0);
+    ioloop__metrics_set_plugins(c, &set2);
+    assert_int_equal(run_iterations(c, 1), 0);
+    render_and_parse(c, text, &doc);
+    assert_true(value(&doc, "ioloop_loop_iterations_total", "worker=\"0\"")
+                > iterations);
+    assert_int_equal(value(&doc, "ioloop_connections_accepted_total",
+                           "worker=\"0\""),
+                     4);
+    assert_int_equal(value(&doc, "ioloop_watchdog_stalls_total",
+                           "plugin=\"hello\",worker=\"0\""),
+                     3);
+    assert_int_equal(value(&doc, "ioloop_worker_restarts_total",
+                           "worker=\"0\""),
+                     1);
+    assert_true(isnan(prom_value(&doc, "ioloop_loop_iterations_total",
+                                 "worker=\"2\"")));
+    prom_free(&doc);
+    ioloop__metrics_detach(c);
+    ioloop_loop_free(a);
+    ioloop_loop_free(b);
+    ioloop_loop_free(c);
+    ioloop__metrics_free(m);
+    free(set1.v);
+    free(set2.v);
+    free(text);
+}
+
+/* watchdog_kill_ms: the watchdog publishes a long run of an instance;
+ * the master reads it for that worker's pid only. */
+static void
+test_blocked(void **state)
+{
+    static const char *const names[] = {"hello", "sleeper"};
+    struct ioloop_plugin_set set = fake_set(names, 2);
+    struct ioloop_metrics *m = ioloop__metrics_create(2);
+    ioloop_loop_t *loop = new_fake_loop();
+    char plugin[64];
+
+    (void) state;
+    ioloop__metrics_note_blocked(&set.v[1].owner, 42); /* not attached */
+    assert_int_equal(ioloop__metrics_attach(loop, m, 1), 0);
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid(), plugin,
+                                             sizeof(plugin)),
+                     0);
+    ioloop__metrics_set_plugins(loop, &set);
+    ioloop__metrics_note_blocked(&set.v[1].owner, 12345);
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid(), plugin,
+                                             sizeof(plugin)),
+                     12345);
+    assert_string_equal(plugin, "sleeper");
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid() + 1, plugin,
+                                             sizeof(plugin)),
+                     0);
+    assert_int_equal(ioloop__metrics_blocked(m, 0, getpid(), plugin,
+                                             sizeof(plugin)),
+                     0);
+    ioloop__metrics_note_blocked(NULL, 777); /* the host's own code */
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid(), plugin,
+                                             sizeof(plugin)),
+                     777);
+    assert_string_equal(plugin, "host");
+    ioloop__metrics_note_blocked(NULL, 0);
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid(), plugin,
+                                             sizeof(plugin)),
+                     0);
+    ioloop__metrics_detach(loop);
+    /* A new worker in the slot starts unblocked. */
+    ioloop__metrics_note_blocked(NULL, 5); /* detached: a no-op */
+    assert_int_equal(ioloop__metrics_attach(loop, m, 1), 0);
+    assert_int_equal(ioloop__metrics_blocked(m, 1, getpid(), plugin,
+                                             sizeof(plugin)),
+                     0);
+    ioloop__metrics_detach(loop);
+    ioloop_loop_free(loop);
+    ioloop__metrics_free(m);
+    free(set.v);
+}
+
 /* snprintf's idiom: NULL/0 sizes, a buffer one byte short is refused
  * with "" in it, the exact size works. */
 static void
@@ -616,20 +762,34 @@ test_plugin_counters(void **state)
                      3);
     prom_free(&doc);
 
-    /* The table is bounded; attach starts a slot's table afresh. */
+    /* The table is bounded. The same series registered again is the same
+     * handle, also by the next worker in the slot, which carries on from
+     * its predecessor's total. */
     for (h = 2; h < IOLOOP_METRICS_MAX_COUNTERS; h++) {
+        char v[16];
+
+        snprintf(v, sizeof(v), "%d", h);
         assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
-                                                          NULL, NULL),
+                                                          "n", v),
                          h);
     }
     assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
-                                                      NULL, NULL),
+                                                      "n", "x"),
                      -ENOSPC);
     ioloop__metrics_detach(b);
     assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
-    assert_int_equal(ioloop__metrics_counter_register(b, "z_total", help,
-                                                      NULL, NULL),
-                     0);
+    prev = ioloop__set_owner(b, &set.v[1].owner);
+    assert_int_equal(ioloop__metrics_counter_register(
+                         b, "ioloop_http_requests_total", help, "code",
+                         "2xx"),
+                     b_ok);
+    ioloop__set_owner(b, prev);
+    ioloop__metrics_counter_add(b, b_ok, 1);
+    render_and_parse(b, text, &doc);
+    assert_int_equal(value(&doc, "ioloop_http_requests_total",
+                           "code=\"2xx\",instance=\"other\",worker=\"1\""),
+                     8);
+    prom_free(&doc);
     ioloop__metrics_detach(b);
 
     ioloop_loop_free(a);
@@ -644,6 +804,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_slots),
+        cmocka_unit_test(test_generations_keep_counters),
+        cmocka_unit_test(test_blocked),
         cmocka_unit_test(test_buffer_sizes),
         cmocka_unit_test(test_unattached_and_errors),
         cmocka_unit_test(test_shared_across_fork),

@@ -1,7 +1,8 @@
 /*
- * tests/unit/test_watchdog.c: the blocking watchdog (DESIGN.md item 9) on
- * a real loop (epoll.so, the real clock: stalls are real sleeps), with
- * stderr captured. The threshold is 30 ms; a stall sleeps 90 ms.
+ * tests/unit/test_watchdog.c: the blocking watchdog on a real loop
+ * (epoll.so, the real clock: stalls are real sleeps), with stderr
+ * captured. The threshold is 30 ms; a stall sleeps 90 ms. The watchdog
+ * must not change what it watches: a sleep it reports sleeps its time.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,8 +19,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "clock.h"
+#include "log.h"
 #include "loader.h"
 #include "loop.h"
 #include "watchdog.h"
@@ -34,7 +37,7 @@ static int chain_left; /* short callbacks still to run */
 static int pipe_fds[2];
 static char log_text[16384];
 
-/* Sleeps ms of real time: the watchdog's signal cuts nanosleep short. */
+/* Sleeps ms of real time, whatever interrupts nanosleep. */
 static void
 sleep_ms(int ms)
 {
@@ -79,6 +82,38 @@ stall_handler(ioloop_loop_t *l, int fd, unsigned events, void *arg)
     (void) arg;
     assert_int_equal(read(fd, &c, 1), 1);
     sleep_ms(STALL_MS);
+    ioloop_stop(l);
+    return 0;
+}
+
+/* What one nanosleep in a stalled callback returned, and took. */
+static int nap_rc, nap_errno;
+static ioloop_time_t nap_took;
+
+/* One nanosleep of 500 ms, not retried: a signal would cut it short. */
+static int
+nap_once(ioloop_loop_t *l, void *arg)
+{
+    struct timespec ts = {0, 500 * 1000000L};
+    ioloop_time_t t0 = ioloop__monotonic_now();
+
+    (void) arg;
+    nap_rc = nanosleep(&ts, NULL);
+    nap_errno = errno;
+    nap_took = ioloop__monotonic_now() - t0;
+    ioloop_stop(l);
+    return 0;
+}
+
+/* Busy on the CPU, no system call, for STALL_MS. */
+static int
+spin(ioloop_loop_t *l, void *arg)
+{
+    ioloop_time_t end = ioloop__monotonic_now() + STALL_MS * IOLOOP_NS_PER_MS;
+
+    (void) arg;
+    while (ioloop__monotonic_now() < end) {
+    }
     ioloop_stop(l);
     return 0;
 }
@@ -142,7 +177,7 @@ run_watched(void)
 
     assert_non_null(tmp);
     dup2(fileno(tmp), STDERR_FILENO);
-    assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS), 0);
+    assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS, 0), 0);
     assert_int_equal(ioloop_start(loop), 0);
     ioloop__watchdog_stop();
     dup2(saved, STDERR_FILENO);
@@ -252,6 +287,7 @@ test_idle_poll_not_reported(void **state)
     assert_int_equal(atomic_load(&owner.stalls), 0);
 }
 
+/* Start and stop, twice; no signal disposition is touched. */
 static void
 test_start_stop_twice(void **state)
 {
@@ -260,19 +296,95 @@ test_start_stop_twice(void **state)
     (void) state;
     sigaction(IOLOOP_WATCHDOG_SIGNAL, NULL, &before);
     ioloop__watchdog_stop(); /* never started */
-    assert_int_equal(ioloop__watchdog_start(loop, 0), 0); /* off */
+    assert_int_equal(ioloop__watchdog_start(loop, 0, 0), 0); /* off */
     ioloop__watchdog_stop();
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS), 0);
-        assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS),
+        assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS, 0), 0);
+        assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS, 0),
                          -EBUSY);
         sigaction(IOLOOP_WATCHDOG_SIGNAL, NULL, &sa);
-        assert_true(sa.sa_handler != before.sa_handler);
-        ioloop__watchdog_stop();
-        sigaction(IOLOOP_WATCHDOG_SIGNAL, NULL, &sa);
         assert_true(sa.sa_handler == before.sa_handler);
+        ioloop__watchdog_stop();
     }
     ioloop__watchdog_stop();
+}
+
+/* The stall is reported while it lasts, and the sleep still sleeps its
+ * 500 ms: nanosleep is not restarted after a signal handler even with
+ * SA_RESTART, so this failed while the watchdog signalled the thread. */
+static void
+test_sleep_not_cut_short(void **state)
+{
+    (void) state;
+    ioloop__set_owner(loop, &owner);
+    ioloop_add_callback(loop, nap_once, NULL);
+    ioloop__set_owner(loop, NULL);
+    run_watched();
+    assert_int_equal(count(log_text, "blocked the loop"), 1);
+    assert_non_null(strstr(log_text, "[slowplug] stack: in system call "));
+    assert_int_equal(nap_rc, 0);
+    (void) nap_errno;
+    assert_true(nap_took >= 500 * IOLOOP_NS_PER_MS);
+}
+
+/* A run busy on the CPU is reported; its stack cannot be read from
+ * outside, and the report says so. */
+static void
+test_spin_reported_without_stack(void **state)
+{
+    (void) state;
+    ioloop__set_owner(loop, &owner);
+    ioloop_add_callback(loop, spin, NULL);
+    ioloop__set_owner(loop, NULL);
+    run_watched();
+    assert_int_equal(count(log_text, "blocked the loop"), 1);
+    assert_non_null(strstr(log_text, "stack: running on the CPU"));
+}
+
+/* JSON logs: the stall and its stack are one JSON line each, the frames
+ * an array of strings naming the stalled timer. */
+static void
+test_json_stack_is_one_line(void **state)
+{
+    char *line, *next;
+    int lines = 0, stacks = 0, named = 0;
+
+    (void) state;
+    ioloop__log_set_format(1);
+    ioloop__set_owner(loop, &owner);
+    ioloop_call_later(loop, IOLOOP_NS_PER_MS, wd_test_stall_timer, NULL);
+    ioloop__set_owner(loop, NULL);
+    run_watched();
+    ioloop__log_set_format(0);
+    for (line = log_text; *line != '\0'; line = next) {
+        json_error_t error;
+        json_t *doc, *frames;
+
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next++ = '\0';
+        doc = json_loads(line, 0, &error);
+        if (doc == NULL) {
+            fail_msg("not JSON: %s (%s)", line, error.text);
+        }
+        frames = json_object_get(doc, "frames");
+        if (frames != NULL) {
+            stacks++;
+            assert_true(json_is_array(frames));
+            assert_true(json_array_size(frames) >= 2);
+            for (size_t i = 0; i < json_array_size(frames); i++) {
+                const char *f = json_string_value(json_array_get(frames, i));
+
+                assert_non_null(f);
+                named += strstr(f, "(wd_test_stall_timer+") != NULL;
+            }
+        }
+        json_decref(doc);
+        lines++;
+    }
+    assert_int_equal(lines, 2);
+    assert_int_equal(stacks, 1);
+    assert_true(named >= 1);
 }
 
 /* A stop with a 10 s threshold (a 2.5 s period) does not wait for it. */
@@ -282,7 +394,7 @@ test_stop_is_prompt(void **state)
     ioloop_time_t t0;
 
     (void) state;
-    assert_int_equal(ioloop__watchdog_start(loop, 10000), 0);
+    assert_int_equal(ioloop__watchdog_start(loop, 10000, 0), 0);
     t0 = ioloop__monotonic_now();
     ioloop__watchdog_stop();
     assert_true(ioloop__monotonic_now() - t0 < 500 * IOLOOP_NS_PER_MS);
@@ -302,13 +414,13 @@ test_fork_child_starts_its_own(void **state)
      * plain and ASan builds run this case. */
     skip();
 #endif
-    assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS), 0);
+    assert_int_equal(ioloop__watchdog_start(loop, THRESHOLD_MS, 0), 0);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         alarm(5); /* a hang dies of SIGALRM */
         ioloop__watchdog_stop();
-        if (ioloop__watchdog_start(loop, THRESHOLD_MS) != 0) {
+        if (ioloop__watchdog_start(loop, THRESHOLD_MS, 0) != 0) {
             _exit(1);
         }
         ioloop__watchdog_stop();
@@ -337,6 +449,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_start_stop_twice, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_is_prompt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sleep_not_cut_short, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_spin_reported_without_stack,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_stack_is_one_line, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fork_child_starts_its_own,
                                         setup, teardown),

@@ -1,0 +1,120 @@
+/*
+ * tests/integration/modules/sleeper.c: a plugin that blocks its loop on
+ * purpose, for the watchdog tests. Config:
+ *   {"listen": "H:P", "sleep_ms": N}  each accepted connection gets one
+ *       nanosleep(N ms) in the accept handler, never retried, then the
+ *       line "slept <ms> rc <rc> errno <errno>\n" (measured here, around
+ *       the call) and a close
+ *   {"fail": "why"}                   init fails with that message
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <ioloop/plugin.h>
+
+struct sleeper {
+    const struct ioloop_api *api;
+    ioloop_loop_t *loop;
+    int listen_fd;
+    int sleep_ms;
+};
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int
+on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    struct sleeper *in = arg;
+    struct timespec ts = {in->sleep_ms / 1000,
+                          (long) (in->sleep_ms % 1000) * 1000000L};
+    int c = in->api->accept(loop, fd), rc, e;
+    char line[96];
+    long t0, took;
+    ssize_t n;
+
+    (void) events;
+    if (c < 0) {
+        return 0;
+    }
+    t0 = now_ms();
+    rc = nanosleep(&ts, NULL);
+    e = rc < 0 ? errno : 0;
+    took = now_ms() - t0;
+    in->api->log(loop, IOLOOP_LOG_INFO, "slept %ld ms: nanosleep returned "
+                 "%d (%s)", took, rc, e != 0 ? strerror(e) : "ok");
+    snprintf(line, sizeof(line), "slept %ld rc %d errno %d\n", took, rc, e);
+    n = write(c, line, strlen(line));
+    (void) n;
+    close(c);
+    return 0;
+}
+
+static int
+sleeper_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+             const struct json_t *config, void **state, char *err,
+             size_t errlen)
+{
+    const json_t *cfg = (const json_t *) config;
+    const char *why = json_string_value(json_object_get(cfg, "fail"));
+    struct sleeper *in;
+
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -EINVAL;
+    }
+    in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        return -ENOMEM;
+    }
+    in->api = api;
+    in->loop = loop;
+    in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
+                                                            "sleep_ms"));
+    in->listen_fd = api->listen_tcp(
+        loop, json_string_value(json_object_get(cfg, "listen")), 0, 0, err,
+        errlen);
+    if (in->listen_fd < 0
+        || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept, in)
+               < 0) {
+        if (in->listen_fd >= 0) {
+            close(in->listen_fd);
+        }
+        free(in);
+        return -EIO;
+    }
+    *state = in;
+    return 0;
+}
+
+static void
+sleeper_fini(void *state)
+{
+    struct sleeper *in = state;
+
+    in->api->remove_handler(in->loop, in->listen_fd);
+    close(in->listen_fd);
+    free(in);
+}
+
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .name = "sleeper",
+    .version = "0.0.1",
+    .description = "blocks its loop on purpose (watchdog tests)",
+    .init = sleeper_init,
+    .fini = sleeper_fini,
+};
