@@ -525,6 +525,41 @@ test_hup_unasked(void **state)
 }
 
 /*
+ * A paused reader (READ dropped with data unread) hears nothing of that
+ * data, old or new, yet still sees the hang-up, on every poll.
+ */
+static void
+test_paused_reader(void **state)
+{
+    char buf[4];
+    int sv[2];
+
+    if (is_select()) {
+        print_message("note: select reports a hang-up only as READ/WRITE, "
+                      "and only when asked for\n");
+        skip();
+    }
+    make_pair(sv);
+    put(sv[1], 1);
+    assert_int_equal(g_be->add(*state, sv[0], IOLOOP_READ), 0);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_READ);
+    assert_int_equal(g_be->modify(*state, sv[0], IOLOOP_READ, 0), 0);
+    assert_quiet(*state);
+    put(sv[1], 1);
+    assert_quiet(*state);
+    assert_quiet(*state);
+    assert_int_equal(close(sv[1]), 0);
+    sv[1] = -1;
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_HUP);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_HUP);
+    assert_int_equal(g_be->modify(*state, sv[0], 0, IOLOOP_READ), 0);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_READ | IOLOOP_HUP);
+    assert_int_equal(read(sv[0], buf, sizeof(buf)), 2);
+    assert_int_equal(g_be->remove(*state, sv[0], IOLOOP_READ), 0);
+    close_pair(sv);
+}
+
+/*
  * A refused TCP connect leaves SO_ERROR pending: reported as ERROR without
  * being asked for (select: as WRITE, which it was asked for).
  */
@@ -1048,6 +1083,7 @@ main(int argc, char **argv)
         T(test_bad_fds),
         T(test_peer_close),
         T(test_hup_unasked),
+        T(test_paused_reader),
         T(test_error),
         T(test_closed_without_remove),
         T(test_level_triggered),
