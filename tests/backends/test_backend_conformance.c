@@ -611,7 +611,10 @@ test_error(void **state)
     }
     len = sizeof(so_error);
     assert_int_equal(getsockopt(s, SOL_SOCKET, SO_ERROR, &so_error, &len), 0);
-    assert_int_equal(so_error, ECONNREFUSED);
+    /* Set where the poller itself reads SO_ERROR, clearing it (libkqueue:
+     * docs/backends.md): then the error is known to be gone by now. */
+    assert_int_equal(so_error, getenv("IOLOOP_TEST_SO_ERROR_CONSUMED") != NULL
+                                   ? 0 : ECONNREFUSED);
     assert_int_equal(g_be->remove(*state, s, asked), 0);
     assert_int_equal(close(s), 0);
 }
