@@ -175,7 +175,7 @@ emul_kqueue(int flags)
     struct emul_kq *q, **kqs;
     struct stat sb;
     unsigned quirks;
-    int cap, fd = -1, saved;
+    int cap, fd, saved;
 
     if ((flags & ~O_CLOEXEC) || emul_quirks(&quirks) != 0) {
         errno = EINVAL;
