@@ -24,10 +24,28 @@
 #define KQ_READ 0x1u  /* a read knote for IOLOOP_READ */
 #define KQ_WATCH 0x2u /* a read knote only EOF and errors fire (quirk 4) */
 #define KQ_WRITE 0x4u /* a write knote for IOLOOP_WRITE */
+#define KQ_HUNG 0x8u  /* the watcher made level-triggered by EOF (4b) */
+#define KQ_READS (KQ_READ | KQ_WATCH | KQ_HUNG) /* read knote kinds */
 
 #define SLOT_USED 0x1u  /* added and not yet removed */
-#define SLOT_SOCK 0x2u  /* a socket: honours NOTE_LOWAT */
+#define SLOT_SOCK 0x2u  /* a socket: gets a watching knote (quirk 4) */
 #define SLOT_ERROR 0x4u /* a change failed: IOLOOP_ERROR until modify */
+
+#ifdef NOTE_LOWAT
+/* The watching knote: a read knote with an unreachable low-water mark. */
+#define KQ_WATCH_FLAGS 0
+#define KQ_WATCH_FFLAGS NOTE_LOWAT
+#define KQ_WATCH_DATA INT_MAX
+#define KQUEUE_BACKEND_WAIT_MAX INT_MAX
+#else
+/* No NOTE_LOWAT (libkqueue): an edge-triggered read knote (quirk 4b). */
+#define KQ_WATCH_FLAGS EV_CLEAR
+#define KQ_WATCH_FFLAGS 0
+#define KQ_WATCH_DATA 0
+/* Each event of a wait may queue two changes, which must fit unflushed:
+ * a flush would overwrite the events being read. */
+#define KQUEUE_BACKEND_WAIT_MAX (KQUEUE_BACKEND_CHANGES / 2)
+#endif
 
 /*
  * Kernel quirks worth knowing:
@@ -42,18 +60,32 @@
  *    stops applying changes. So the flush is a kevent() of its own, with
  *    room for every receipt and a zero timeout, and the wait a second one.
  * 3. Closing an fd drops its knotes, whatever dup()s remain. A queued
- *    change for an fd closed meanwhile fails with EBADF, or ENOENT for a
- *    delete: ignored, the host removes closed fds. Other failures mark the
- *    fd, which poll() then reports as IOLOOP_ERROR until modify or remove.
+ *    change for an fd closed meanwhile fails with EBADF (libkqueue: EV_ADD
+ *    fails with EFAULT, as for any failure to create a knote, so EFAULT
+ *    counts only if the fd is really closed), or ENOENT for a delete:
+ *    ignored, the host removes closed fds. Other failures mark the fd,
+ *    which poll() then reports as IOLOOP_ERROR until modify or remove.
  * 4. No filter reports only hang-ups. A socket with no interest gets a read
  *    knote with an unreachable NOTE_LOWAT, so that only EOF and errors fire
  *    it: without EV_EOF it means a pending error, IOLOOP_ERROR. (macOS
  *    clamps the mark to the buffer size, so a full buffer looks the same.)
  *    Pipes, fifos and ttys ignore NOTE_LOWAT and get no knote.
+ * 4b. libkqueue (Linux) has no NOTE_LOWAT: its header leaves it undefined.
+ *    There the watcher is an EV_CLEAR read knote, which fires once per
+ *    change: new data (nothing is reported: no interest) or EOF, which is
+ *    reported and turns it into a level knote (KQ_HUNG) so that HUP stays
+ *    level-triggered; should that fire without EOF, it goes back to
+ *    EV_CLEAR. Neither libkqueue nor FreeBSD changes an existing knote's
+ *    EV_CLEAR, so each switch is an EV_DELETE and an EV_ADD. Errors come
+ *    with EV_EOF there (libkqueue sets it with every socket error).
  * 5. EV_EOF on a read knote: the peer will send no more (read() returns
  *    0), READ|HUP, even after a mere shutdown(SHUT_WR): kqueue cannot tell
  *    a half-close from a hang-up there. On a write knote: no more can be
  *    sent, WRITE|HUP. fflags then holds the socket error, if any: ERROR.
+ *    libkqueue returns the knote's own input fflags on EOF without an
+ *    error, so fflags equal to what we passed is not an error; and it
+ *    reads SO_ERROR itself to fill fflags, which clears it on Linux: the
+ *    application then finds 0 there (docs/backends.md).
  * 6. Knotes are level-triggered unless EV_CLEAR is given, and a reported
  *    knote goes back to the tail of the queue, so no fd starves.
  * 7. A fork()ed child does not inherit the kqueue (BSD), and its fd number
@@ -96,12 +128,19 @@ static int kqueue_backend_modify(void *state, int fd, unsigned old_events,
 static int kqueue_backend_remove(void *state, int fd, unsigned old_events);
 static int kqueue_backend_poll(void *state, struct ioloop_event *events,
                                int max, int64_t timeout_ns);
+static int kqueue_backend_merge(struct kqueue_state *st, int n,
+                                struct ioloop_event *events, int out);
 static int kqueue_backend_ctl(struct kqueue_state *st, int fd,
                               unsigned events, int used);
+static int kqueue_backend_read_knote(struct kqueue_state *st, int fd,
+                                     unsigned from, unsigned to);
+static unsigned kqueue_backend_bits(struct kqueue_state *st, int fd,
+                                    const struct kevent *kev);
 static int kqueue_backend_change(struct kqueue_state *st, int fd,
                                  short filter, unsigned short flags,
                                  unsigned fflags, int64_t data);
 static int kqueue_backend_flush(struct kqueue_state *st);
+static int kqueue_backend_closed(const struct kevent *kev);
 static int kqueue_backend_report(struct kqueue_state *st, int fd,
                                  unsigned bits, struct ioloop_event *events,
                                  int out);
@@ -268,9 +307,11 @@ kqueue_backend_remove(void *state, int fd, unsigned old_events)
 /*
  * Flushes the changelist (quirk 2), then waits with kevent() and merges
  * what it returns into at most max events, after the fds whose changes
- * failed (quirk 3). Wake-ups that yield nothing wait again for the rest of
- * timeout_ns. Returns the number of events, 0 on timeout or EINTR, -errno
- * on failure. Never allocates.
+ * failed (quirk 3). A batch cut short by the wait's cap (quirk 4b), not
+ * by the kernel, is followed by more kevent() calls that do not wait.
+ * Wake-ups that yield nothing wait again for the rest of timeout_ns.
+ * Returns the number of events, 0 on timeout or EINTR, -errno on failure.
+ * Never allocates.
  */
 static int
 kqueue_backend_poll(void *state, struct ioloop_event *events, int max,
@@ -278,16 +319,11 @@ kqueue_backend_poll(void *state, struct ioloop_event *events, int max,
 {
     struct kqueue_state *st = state;
     struct timespec ts, t0, t1;
-    struct kevent *kev;
-    int64_t left = timeout_ns;
-    unsigned bits;
-    int fd, i, n, out, rc;
+    int64_t left = timeout_ns, wait;
+    int before, fd, n, out, rc, want;
 
     if (max <= 0) {
         return -EINVAL;
-    }
-    if (st->nchanges > 0 && (rc = kqueue_backend_flush(st)) != 0) {
-        return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
@@ -298,30 +334,24 @@ kqueue_backend_poll(void *state, struct ioloop_event *events, int max,
                 out = kqueue_backend_report(st, fd, IOLOOP_ERROR, events, out);
             }
         }
-        n = kevent(st->kqfd, NULL, 0, st->events,
-                   max - out < st->cap ? max - out : st->cap,
-                   kqueue_backend_timeout(out > 0 ? 0 : left, &ts));
-        if (n == -1) {
-            return errno == EINTR ? out : -errno;
-        }
-        for (i = 0; i < n; i++) {
-            kev = &st->events[i];
-            fd = kev->ident < (uintptr_t) st->nslots ? (int) kev->ident : -1;
-            if (fd < 0
-                || st->slots[fd].gen != (uint32_t) (uintptr_t) kev->udata)
-            {
-                continue; /* not ours any more */
+        wait = out > 0 ? 0 : left;
+        do {
+            if (st->nchanges > 0 && (rc = kqueue_backend_flush(st)) != 0) {
+                return rc;
             }
-            bits = kev->filter == EVFILT_WRITE ? IOLOOP_WRITE
-                                               : IOLOOP_READ;
-            bits &= st->slots[fd].events;
-            if (kev->flags & EV_EOF) {
-                bits |= IOLOOP_HUP | (kev->fflags != 0 ? IOLOOP_ERROR : 0);
-            } else if (bits == 0) {
-                bits = IOLOOP_ERROR; /* a watching knote (quirk 4) */
+            want = max - out < st->cap ? max - out : st->cap;
+            if (want > KQUEUE_BACKEND_WAIT_MAX) {
+                want = KQUEUE_BACKEND_WAIT_MAX;
             }
-            out = kqueue_backend_report(st, fd, bits, events, out);
-        }
+            n = kevent(st->kqfd, NULL, 0, st->events, want,
+                       kqueue_backend_timeout(wait, &ts));
+            if (n == -1) {
+                return errno == EINTR ? out : -errno;
+            }
+            before = out;
+            out = kqueue_backend_merge(st, n, events, out);
+            wait = 0;
+        } while (n == want && out > before && out < max);
         if (out > 0 || n == 0 || timeout_ns == 0) {
             return out;
         }
@@ -338,52 +368,142 @@ kqueue_backend_poll(void *state, struct ioloop_event *events, int max,
 }
 
 /*
+ * Merges the n kevents in st->events into the batch in events[0, out),
+ * skipping those of fds removed or re-added since. Returns the new out.
+ */
+static int
+kqueue_backend_merge(struct kqueue_state *st, int n,
+                     struct ioloop_event *events, int out)
+{
+    struct kevent *kev;
+    int fd, i;
+
+    for (i = 0; i < n; i++) {
+        kev = &st->events[i];
+        fd = kev->ident < (uintptr_t) st->nslots ? (int) kev->ident : -1;
+        if (fd < 0 || st->slots[fd].gen != (uint32_t) (uintptr_t) kev->udata) {
+            continue; /* not ours any more */
+        }
+        out = kqueue_backend_report(st, fd, kqueue_backend_bits(st, fd, kev),
+                                    events, out);
+    }
+    return out;
+}
+
+/*
  * Queues the changes that take fd's knotes to what events needs, or to
- * none if !used: a read knote for READ, a watching one (quirk 4) for a
- * socket with neither READ nor WRITE, a write knote for WRITE. After a
- * failed change (quirk 3) every knote is re-added or deleted. Returns 0 or
- * -errno from a flush.
+ * none if !used: a read knote for READ, a watching one (quirks 4, 4b) for
+ * a socket with neither READ nor WRITE, a write knote for WRITE. After a
+ * failed change (quirk 3) every knote is deleted and re-added. Returns 0
+ * or -errno from a flush.
  */
 static int
 kqueue_backend_ctl(struct kqueue_state *st, int fd, unsigned events,
                    int used)
 {
     struct kqueue_slot *slot = &st->slots[fd];
-    unsigned diff, want = 0;
+    unsigned have = slot->knotes, want = 0;
     int rc = 0;
 
     if (used && (events & IOLOOP_READ)) {
         want |= KQ_READ;
     } else if (used && !(events & IOLOOP_WRITE)
                && (slot->flags & SLOT_SOCK)) {
-        want |= KQ_WATCH;
+        want |= (have & KQ_HUNG) ? KQ_HUNG : KQ_WATCH; /* EOF stays */
     }
     if (used && (events & IOLOOP_WRITE)) {
         want |= KQ_WRITE;
     }
-    diff = (slot->flags & SLOT_ERROR) ? KQ_READ | KQ_WATCH | KQ_WRITE
-                                      : want ^ slot->knotes;
-    if ((diff & (KQ_READ | KQ_WATCH)) && (want & KQ_READ)) {
-        rc = kqueue_backend_change(st, fd, EVFILT_READ, EV_ADD, 0, 0);
-    } else if (diff & (KQ_READ | KQ_WATCH)) {
-        rc = (want & KQ_WATCH)
-                 ? kqueue_backend_change(st, fd, EVFILT_READ, EV_ADD,
-                                         NOTE_LOWAT, INT_MAX)
-                 : kqueue_backend_change(st, fd, EVFILT_READ, EV_DELETE, 0,
-                                         0);
+    if (slot->flags & SLOT_ERROR) {
+        slot->flags &= ~SLOT_ERROR;
+        st->nerrors--;
+        rc = kqueue_backend_change(st, fd, EVFILT_READ, EV_DELETE, 0, 0);
+        if (rc == 0) {
+            rc = kqueue_backend_change(st, fd, EVFILT_WRITE, EV_DELETE, 0,
+                                       0);
+        }
+        have = 0;
     }
-    if (rc == 0 && (diff & KQ_WRITE)) {
+    if (rc == 0) {
+        rc = kqueue_backend_read_knote(st, fd, have & KQ_READS,
+                                       want & KQ_READS);
+    }
+    if (rc == 0 && ((have ^ want) & KQ_WRITE)) {
         rc = kqueue_backend_change(st, fd, EVFILT_WRITE,
                                    (want & KQ_WRITE) ? EV_ADD : EV_DELETE, 0,
                                    0);
     }
     slot->events = (uint8_t) events;
     slot->knotes = (uint8_t) want;
-    if (slot->flags & SLOT_ERROR) {
-        slot->flags &= ~SLOT_ERROR;
-        st->nerrors--;
+    return rc;
+}
+
+/*
+ * Queues what turns fd's read knote of kind from into one of kind to
+ * (KQ_READ, KQ_WATCH, KQ_HUNG or 0: none). A level read knote serves READ
+ * and KQ_HUNG alike; otherwise an EV_ADD updates a knote in place, unless
+ * EV_CLEAR must change, which takes an EV_DELETE first (quirk 4b).
+ * Returns 0 or -errno from a flush.
+ */
+static int
+kqueue_backend_read_knote(struct kqueue_state *st, int fd, unsigned from,
+                          unsigned to)
+{
+    int rc = 0;
+
+    if (from == to || (from | to) == (KQ_READ | KQ_HUNG)) {
+        return 0;
+    }
+    if (from != 0 && (to == 0 || KQ_WATCH_FLAGS != 0)) {
+        rc = kqueue_backend_change(st, fd, EVFILT_READ, EV_DELETE, 0, 0);
+    }
+    if (rc == 0 && to == KQ_WATCH) {
+        rc = kqueue_backend_change(st, fd, EVFILT_READ,
+                                   EV_ADD | KQ_WATCH_FLAGS, KQ_WATCH_FFLAGS,
+                                   KQ_WATCH_DATA);
+    } else if (rc == 0 && to != 0) {
+        rc = kqueue_backend_change(st, fd, EVFILT_READ, EV_ADD, 0, 0);
     }
     return rc;
+}
+
+/*
+ * The IOLOOP_* bits that kev means for fd (quirks 4, 4b and 5). Without
+ * NOTE_LOWAT it also queues the watcher's switch to level-triggered at
+ * EOF, and back to EV_CLEAR if the level knote fires without EOF: the
+ * wait's cap leaves room for these without a flush.
+ */
+static unsigned
+kqueue_backend_bits(struct kqueue_state *st, int fd, const struct kevent *kev)
+{
+    struct kqueue_slot *slot = &st->slots[fd];
+    unsigned bits, kind;
+
+    bits = kev->filter == EVFILT_WRITE ? IOLOOP_WRITE : IOLOOP_READ;
+    bits &= slot->events;
+    kind = kev->filter == EVFILT_READ ? slot->knotes & KQ_READS : 0;
+    if (kev->flags & EV_EOF) {
+        bits |= IOLOOP_HUP;
+        if (kev->fflags != 0
+            && !(kind == KQ_WATCH && kev->fflags == KQ_WATCH_FFLAGS))
+        {
+            bits |= IOLOOP_ERROR; /* not merely our input echoed back */
+        }
+        if (kind == KQ_WATCH && KQ_WATCH_FLAGS != 0) {
+            (void) kqueue_backend_read_knote(st, fd, KQ_WATCH, KQ_HUNG);
+            slot->knotes = (uint8_t) ((slot->knotes & ~KQ_READS) | KQ_HUNG);
+        }
+        return bits;
+    }
+    if (kind == KQ_HUNG) {
+        (void) kqueue_backend_read_knote(st, fd, KQ_HUNG, KQ_WATCH);
+        slot->knotes = (uint8_t) ((slot->knotes & ~KQ_READS) | KQ_WATCH);
+        return bits;
+    }
+    if (bits == 0 && KQ_WATCH_FLAGS == 0) {
+        bits = IOLOOP_ERROR; /* a NOTE_LOWAT watcher: an error (quirk 4) */
+    }
+    return bits;
 }
 
 /*
@@ -431,8 +551,9 @@ kqueue_backend_flush(struct kqueue_state *st)
     }
     for (i = 0; i < n; i++) {
         kev = &st->events[i];
-        if (!(kev->flags & EV_ERROR) || kev->data == 0 || kev->data == EBADF
-            || kev->data == ENOENT || kev->ident >= (uintptr_t) st->nslots)
+        if (!(kev->flags & EV_ERROR) || kev->data == 0 || kev->data == ENOENT
+            || kev->ident >= (uintptr_t) st->nslots
+            || kqueue_backend_closed(kev))
         {
             continue;
         }
@@ -445,6 +566,18 @@ kqueue_backend_flush(struct kqueue_state *st)
         }
     }
     return 0;
+}
+
+/*
+ * True if the failed change kev was for an fd closed meanwhile (quirk 3):
+ * EBADF, or libkqueue's EFAULT for an fd that is indeed not open.
+ */
+static int
+kqueue_backend_closed(const struct kevent *kev)
+{
+    return kev->data == EBADF
+           || (kev->data == EFAULT && fcntl((int) kev->ident, F_GETFD) == -1
+               && errno == EBADF);
 }
 
 /*

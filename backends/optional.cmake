@@ -3,8 +3,10 @@
 # so a plain Linux box builds neither kqueue nor io_uring and still passes.
 #
 #   kqueue    native on FreeBSD, NetBSD, OpenBSD and macOS (<sys/event.h>);
-#             on Linux through libkqueue, when pkg-config finds it. Linux CI
-#             also builds it against tests/fakes/kqueue_emul.c, see
+#             on Linux through libkqueue (verified with 2.7.0, built by
+#             hand: docs/backends.md), when pkg-config finds it. Linux CI
+#             also builds it against tests/fakes/kqueue_emul.c, which
+#             declares only what libkqueue does, see
 #             tests/backends/kqueue_emul.cmake.
 #   io_uring  Linux, through liburing (Debian: liburing-dev), when
 #             pkg-config finds it. The kernel may still refuse io_uring at

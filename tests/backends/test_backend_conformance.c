@@ -525,6 +525,41 @@ test_hup_unasked(void **state)
 }
 
 /*
+ * A paused reader (READ dropped with data unread) hears nothing of that
+ * data, old or new, yet still sees the hang-up, on every poll.
+ */
+static void
+test_paused_reader(void **state)
+{
+    char buf[4];
+    int sv[2];
+
+    if (is_select()) {
+        print_message("note: select reports a hang-up only as READ/WRITE, "
+                      "and only when asked for\n");
+        skip();
+    }
+    make_pair(sv);
+    put(sv[1], 1);
+    assert_int_equal(g_be->add(*state, sv[0], IOLOOP_READ), 0);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_READ);
+    assert_int_equal(g_be->modify(*state, sv[0], IOLOOP_READ, 0), 0);
+    assert_quiet(*state);
+    put(sv[1], 1);
+    assert_quiet(*state);
+    assert_quiet(*state);
+    assert_int_equal(close(sv[1]), 0);
+    sv[1] = -1;
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_HUP);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_HUP);
+    assert_int_equal(g_be->modify(*state, sv[0], 0, IOLOOP_READ), 0);
+    assert_int_equal(poll_fd(*state, sv[0]), IOLOOP_READ | IOLOOP_HUP);
+    assert_int_equal(read(sv[0], buf, sizeof(buf)), 2);
+    assert_int_equal(g_be->remove(*state, sv[0], IOLOOP_READ), 0);
+    close_pair(sv);
+}
+
+/*
  * A refused TCP connect leaves SO_ERROR pending: reported as ERROR without
  * being asked for (select: as WRITE, which it was asked for).
  */
@@ -576,9 +611,82 @@ test_error(void **state)
     }
     len = sizeof(so_error);
     assert_int_equal(getsockopt(s, SOL_SOCKET, SO_ERROR, &so_error, &len), 0);
-    assert_int_equal(so_error, ECONNREFUSED);
+    /* Set where the poller itself reads SO_ERROR, clearing it (libkqueue:
+     * docs/backends.md): then the error is known to be gone by now. */
+    assert_int_equal(so_error, getenv("IOLOOP_TEST_SO_ERROR_CONSUMED") != NULL
+                                   ? 0 : ECONNREFUSED);
     assert_int_equal(g_be->remove(*state, s, asked), 0);
     assert_int_equal(close(s), 0);
+}
+
+/*
+ * A UDP error (ICMP port unreachable) on an fd with no interest: ERROR
+ * comes unasked; once SO_ERROR is read, data that then arrives is neither
+ * reported nor makes a 500 ms wait spin (under 25 ms of CPU).
+ */
+static void
+test_udp_error_then_data(void **state)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    struct ioloop_event ev[MAX_EVENTS];
+    struct timespec c0, c1;
+    unsigned got = 0;
+    int64_t cpu, deadline;
+    int err, p, u;
+
+    if (is_select()) {
+        print_message("note: select reports errors only as READ/WRITE, "
+                      "and only when asked for\n");
+        skip();
+    }
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    p = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(p >= 0 && u >= 0);
+    assert_int_equal(bind(p, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    assert_int_equal(getsockname(p, (struct sockaddr *) &sin, &len), 0);
+    assert_int_equal(close(p), 0); /* nobody listens on that port now */
+    assert_int_equal(connect(u, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    assert_int_equal(g_be->add(*state, u, 0), 0);
+    put(u, 1);
+    deadline = now_ns() + 5000 * MS;
+    while (got == 0 && now_ns() < deadline) {
+        got = events_of(ev, poll_once(*state, ev, MAX_EVENTS, 100 * MS), u);
+    }
+    if (got == 0) {
+        print_message("note: no ICMP error on loopback UDP, skipped\n");
+        assert_int_equal(g_be->remove(*state, u, 0), 0);
+        assert_int_equal(close(u), 0);
+        skip();
+    }
+    assert_int_not_equal(got & IOLOOP_ERROR, 0);
+    assert_int_equal(got & (IOLOOP_READ | IOLOOP_WRITE), 0);
+    len = sizeof(err);
+    assert_int_equal(getsockopt(u, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    /* The port comes back, and sends to u, which does not ask for it. */
+    p = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(p >= 0);
+    assert_int_equal(bind(p, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    len = sizeof(sin);
+    assert_int_equal(getsockname(u, (struct sockaddr *) &sin, &len), 0);
+    assert_int_equal(sendto(p, "x", 1, 0, (struct sockaddr *) &sin, len), 1);
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(poll_once(*state, ev, MAX_EVENTS, 100 * MS), 0);
+    }
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1), 0);
+    cpu = (int64_t) (c1.tv_sec - c0.tv_sec) * IOLOOP_NS_PER_S
+          + (c1.tv_nsec - c0.tv_nsec);
+    if (cpu >= 25 * MS) {
+        fail_msg("500 ms of waits with unread data took %lld ns of CPU",
+                 (long long) cpu);
+    }
+    assert_int_equal(g_be->remove(*state, u, 0), 0);
+    assert_int_equal(close(u), 0);
+    assert_int_equal(close(p), 0);
 }
 
 /*
@@ -1048,7 +1156,9 @@ main(int argc, char **argv)
         T(test_bad_fds),
         T(test_peer_close),
         T(test_hup_unasked),
+        T(test_paused_reader),
         T(test_error),
+        T(test_udp_error_then_data),
         T(test_closed_without_remove),
         T(test_level_triggered),
         T(test_max),

@@ -1,8 +1,10 @@
 /*
  * kqueue_emul.c: kqueue(2) and kevent(2) emulated over poll(2), so that
  * backends/kqueue.c runs the conformance suite in every Linux CI run:
- * tests/backends/kqueue_emul.cmake compiles the two files into a test-only
- * kqueue.so, with tests/fakes/sys/event.h standing in for <sys/event.h>.
+ * tests/backends/kqueue_emul.cmake compiles the two files into test-only
+ * kqueue.so modules, with tests/fakes/sys/event.h standing in for
+ * <sys/event.h>: libkqueue's declarations by default, FreeBSD's (with
+ * NOTE_LOWAT) when built with IOLOOP_KQUEUE_EMUL_FREEBSD.
  *
  * Emulated as FreeBSD does it (sys/kern/kern_event.c):
  *
@@ -19,26 +21,47 @@
  *    eventlist is full it stops there: -1 with the change's errno, or 0.
  *  - Level-triggered: an active knote is reported by every call, round
  *    robin (FreeBSD puts a reported knote back at the tail of its queue).
+ *  - EV_CLEAR (read knotes): reported when added if it would fire, then
+ *    only on a change: EOF, or more bytes than at the last report.
  *  - EV_EOF: a read knote on POLLHUP or POLLRDHUP (the peer closed its
  *    write side), a write knote on POLLHUP; both on POLLERR, with fflags =
  *    the socket error. data is the byte count for a read knote.
- *  - NOTE_LOWAT on a read knote: data must reach the mark.
+ *  - NOTE_LOWAT (FreeBSD build) on a read knote: data must reach the mark.
  *  - Timeouts: NULL waits forever, {0, 0} not at all, anything else with
  *    ns precision and never early. A signal ends the wait: -1, EINTR.
  *  - Closing an fd drops its knotes (noticed when the fd is next polled or
  *    changed: POLLNVAL, EBADF, or a different file under that number).
  *  - A fork()ed child inherits no kqueue: their fds are closed in it.
  *
- * Where it differs:
+ * What libkqueue 2.7 (Linux, over epoll) does differently, each turned on
+ * by a word in the environment variable IOLOOP_KQUEUE_EMUL (comma
+ * separated; "libkqueue" turns on all), read by kqueue():
+ *
+ *  eof-fflags  EV_EOF without a socket error returns the knote's own input
+ *              fflags, not 0 (read.c, write.c: the stored kevent is copied).
+ *  so-error    a socket error is read with getsockopt(SO_ERROR), which
+ *              clears it, into fflags (the default mode says EIO instead).
+ *  efault      EV_ADD for an fd that is not open fails with EFAULT, as any
+ *              failure to create a knote does (kevent.c); other changes for
+ *              it fail with ENOENT, its knotes being gone.
+ *  no-modify   EV_ADD on an existing knote changes nothing but udata, and
+ *              fails (here EINVAL) unless it has EV_CLEAR (kn_modify).
+ *
+ * Where it differs from both:
  *
  *  1. Linux cannot read SO_ERROR without clearing it, and the program must
- *     still find it there, so a socket error shows in fflags as EIO.
+ *     still find it there, so unless so-error is on a socket error shows
+ *     in fflags as EIO.
  *  2. Data below a NOTE_LOWAT mark above 1 does not wake the wait; the
  *     mark is checked only when something else wakes it. Write knotes
- *     ignore NOTE_LOWAT, and their data is always 0.
+ *     ignore NOTE_LOWAT, and their data is always 0. Likewise an EV_CLEAR
+ *     knote, once reported, is woken by EOF but not by new data, which it
+ *     sees only when something else wakes the wait; EV_CLEAR knotes are
+ *     not reported again after EOF.
  *  3. A number reused by a file with the same inode (eventfds and other
  *    anonymous-inode files share one) keeps the closed fd's knotes.
- *  4. EV_ONESHOT, EV_CLEAR, EV_DISPATCH and other filters: EINVAL.
+ *  4. EV_ONESHOT, EV_DISPATCH, EV_CLEAR on write knotes and other filters:
+ *     EINVAL.
  *  5. One thread at a time per kqueue; distinct kqueues are independent.
  */
 #include <sys/event.h>
@@ -54,12 +77,22 @@
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define EMUL_MIN_CAP 64
 #define KN_ACTIVE 0x1u  /* the knote exists */
 #define KN_ENABLED 0x2u /* and is not disabled */
 #define KN_ON (KN_ACTIVE | KN_ENABLED)
+#define KC_FIRED 0x1u /* EV_CLEAR: reported since added */
+#define KC_EOF 0x2u   /* EV_CLEAR: EOF reported */
+
+/* libkqueue's ways, from IOLOOP_KQUEUE_EMUL */
+#define Q_EOF_FFLAGS 0x1u /* EOF returns the input fflags */
+#define Q_SO_ERROR 0x2u   /* fflags from SO_ERROR, which clears it */
+#define Q_EFAULT 0x4u     /* EV_ADD for a closed fd: EFAULT */
+#define Q_NO_MODIFY 0x8u  /* EV_ADD on a knote: only with EV_CLEAR */
+#define Q_ALL (Q_EOF_FFLAGS | Q_SO_ERROR | Q_EFAULT | Q_NO_MODIFY)
 
 struct emul_knote {
     unsigned status;      /* KN_* */
@@ -67,6 +100,8 @@ struct emul_knote {
     unsigned sfflags;     /* NOTE_* */
     int64_t sdata;        /* the NOTE_LOWAT mark */
     void *udata;
+    unsigned cstate;      /* EV_CLEAR: KC_* */
+    int cdata;            /* EV_CLEAR: bytes at the last report, or fewer */
 };
 
 /* The knotes of one fd: [0] EVFILT_READ, [1] EVFILT_WRITE. */
@@ -87,6 +122,7 @@ struct emul_kq {
     int npfds;
     int cappfds;
     int next;             /* where the next scan starts */
+    unsigned quirks;      /* Q_* */
 };
 
 static pthread_mutex_t emul_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -94,6 +130,8 @@ static pthread_once_t emul_once = PTHREAD_ONCE_INIT;
 static struct emul_kq **emul_kqs; /* indexed by kqueue fd */
 static int emul_nkqs;
 
+static int emul_kqueue(int flags);
+static int emul_quirks(unsigned *quirks);
 static struct emul_kq *emul_find(int kq);
 static int emul_register(struct emul_kq *q, const struct kevent *kev);
 static int emul_scan(struct emul_kq *q, struct kevent *events, int nevents,
@@ -102,6 +140,11 @@ static int emul_collect(struct emul_kq *q, struct kevent *events,
                         int nevents, int n);
 static int emul_fire(struct emul_kq *q, int fd, short re, int sock,
                      struct kevent *events, int *out, int nevents);
+static int emul_fires(struct emul_knote *kn, int w, short re, int avail,
+                      int eof);
+static int64_t emul_lowat(const struct emul_knote *kn);
+static unsigned emul_fflags(struct emul_kq *q, struct emul_knote *kn, int fd,
+                            short re, int sock, int eof);
 static int emul_update(struct emul_kq *q, int fd);
 static void emul_drop(struct emul_kq *q, int fd);
 static void *emul_grow(void *array, int *cap, int need, size_t size);
@@ -114,17 +157,27 @@ static void emul_child(void);
 int
 kqueue(void)
 {
-    return kqueue1(0);
+    return emul_kqueue(0);
 }
 
+#ifdef IOLOOP_KQUEUE_EMUL_FREEBSD
 int
 kqueue1(int flags)
 {
+    return emul_kqueue(flags);
+}
+#endif
+
+/* kqueue1(): O_CLOEXEC or 0, in the ways IOLOOP_KQUEUE_EMUL asks for. */
+static int
+emul_kqueue(int flags)
+{
     struct emul_kq *q, **kqs;
     struct stat sb;
+    unsigned quirks;
     int cap, fd, saved;
 
-    if (flags & ~O_CLOEXEC) {
+    if ((flags & ~O_CLOEXEC) || emul_quirks(&quirks) != 0) {
         errno = EINVAL;
         return -1;
     }
@@ -133,6 +186,7 @@ kqueue1(int flags)
     if (q == NULL) {
         return -1;
     }
+    q->quirks = quirks;
     fd = memfd_create("kqueue", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
     if (fd == -1 || fstat(fd, &sb) == -1) {
         goto fail;
@@ -214,6 +268,43 @@ kevent(int kq, const struct kevent *changelist, int nchanges,
     return emul_scan(q, eventlist, nevents, timeout);
 }
 
+/*
+ * Reads IOLOOP_KQUEUE_EMUL into *quirks. Returns 0, or -1 for a word it
+ * does not know (kqueue() then fails with EINVAL).
+ */
+static int
+emul_quirks(unsigned *quirks)
+{
+    static const struct {
+        const char *word;
+        unsigned bits;
+    } words[] = {
+        { "eof-fflags", Q_EOF_FFLAGS }, { "so-error", Q_SO_ERROR },
+        { "efault", Q_EFAULT },         { "no-modify", Q_NO_MODIFY },
+        { "libkqueue", Q_ALL },
+    };
+    const char *p = getenv("IOLOOP_KQUEUE_EMUL");
+    size_t i, len, n = sizeof(words) / sizeof(words[0]);
+
+    *quirks = 0;
+    while (p != NULL && *p != '\0') {
+        len = strcspn(p, ",");
+        for (i = 0; i < n; i++) {
+            if (strlen(words[i].word) == len
+                && strncmp(p, words[i].word, len) == 0)
+            {
+                break;
+            }
+        }
+        if (i == n) {
+            return -1;
+        }
+        *quirks |= words[i].bits;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 /* The state of kqueue fd kq, or NULL with errno EBADF if kq is not one. */
 static struct emul_kq *
 emul_find(int kq)
@@ -244,10 +335,11 @@ emul_register(struct emul_kq *q, const struct kevent *kev)
     struct emul_knote *kn;
     struct emul_fd *f, *fds;
     struct stat sb;
-    int cap, fd, w;
+    int cap, fd, w = kev->filter == EVFILT_WRITE;
 
-    if ((kev->filter != EVFILT_READ && kev->filter != EVFILT_WRITE)
-        || (kev->flags & (EV_ONESHOT | EV_CLEAR | EV_DISPATCH)))
+    if ((kev->filter != EVFILT_READ && !w)
+        || (kev->flags & (EV_ONESHOT | EV_DISPATCH))
+        || (w && (kev->flags & EV_CLEAR)))
     {
         return EINVAL;
     }
@@ -257,6 +349,9 @@ emul_register(struct emul_kq *q, const struct kevent *kev)
     fd = (int) kev->ident;
     if (fstat(fd, &sb) == -1) {
         emul_drop(q, fd);
+        if (q->quirks & Q_EFAULT) {
+            return (kev->flags & EV_ADD) ? EFAULT : ENOENT;
+        }
         return EBADF;
     }
     f = fd < q->nfds ? &q->fds[fd] : NULL;
@@ -265,7 +360,15 @@ emul_register(struct emul_kq *q, const struct kevent *kev)
     {
         emul_drop(q, fd); /* closed, and the number reused: knotes gone */
     }
-    w = kev->filter == EVFILT_WRITE;
+    if (f != NULL && (f->kn[w].status & KN_ACTIVE) && (kev->flags & EV_ADD)
+        && !(kev->flags & EV_DELETE) && (q->quirks & Q_NO_MODIFY))
+    {
+        if (!(kev->flags & EV_CLEAR)) {
+            return EINVAL;
+        }
+        f->kn[w].udata = kev->udata;
+        return 0;
+    }
     if (f == NULL || !(f->kn[w].status & KN_ACTIVE)) {
         if (!(kev->flags & EV_ADD)) {
             return ENOENT;
@@ -289,14 +392,18 @@ emul_register(struct emul_kq *q, const struct kevent *kev)
             f->ino = sb.st_ino;
         }
         f->kn[w].status = (kev->flags & EV_DISABLE) ? KN_ACTIVE : KN_ON;
+        f->kn[w].flags = kev->flags & EV_CLEAR; /* kept until deleted */
+        f->kn[w].cstate = 0;
+        f->kn[w].cdata = 0;
     }
     kn = &f->kn[w];
     if (kev->flags & EV_DELETE) {
         kn->status = 0;
     }
     if (kev->flags & EV_ADD) {
-        kn->flags = kev->flags & ~(EV_ADD | EV_DELETE | EV_ENABLE
-                                   | EV_DISABLE);
+        kn->flags = (kn->flags & EV_CLEAR)
+                    | (kev->flags & ~(EV_ADD | EV_DELETE | EV_ENABLE
+                                      | EV_DISABLE | EV_CLEAR));
         kn->sfflags = kev->fflags;
         kn->sdata = kev->data;
         kn->udata = kev->udata;
@@ -415,8 +522,7 @@ emul_fire(struct emul_kq *q, int fd, short re, int sock,
           struct kevent *events, int *out, int nevents)
 {
     struct emul_knote *kn;
-    int avail, eof, fire, w;
-    int64_t lowat;
+    int avail, eof, w;
 
     for (w = 0; w < 2; w++) {
         kn = &q->fds[fd].kn[w];
@@ -426,14 +532,11 @@ emul_fire(struct emul_kq *q, int fd, short re, int sock,
         avail = 0;
         if (w == 0) {
             (void) ioctl(fd, FIONREAD, &avail);
-            lowat = (kn->sfflags & NOTE_LOWAT) ? kn->sdata : 1;
             eof = (re & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
-            fire = eof || (lowat <= 1 ? (re & POLLIN) != 0 : avail >= lowat);
         } else {
             eof = (re & (POLLHUP | POLLERR)) != 0;
-            fire = eof || (re & POLLOUT) != 0;
         }
-        if (!fire) {
+        if (!emul_fires(kn, w, re, avail, eof)) {
             continue;
         }
         if (*out == nevents) {
@@ -441,10 +544,79 @@ emul_fire(struct emul_kq *q, int fd, short re, int sock,
         }
         EV_SET(&events[*out], (uintptr_t) fd, w ? EVFILT_WRITE : EVFILT_READ,
                kn->flags | (eof ? EV_EOF : 0),
-               (eof && sock && (re & POLLERR)) ? EIO : 0, avail, kn->udata);
+               emul_fflags(q, kn, fd, re, sock, eof), avail, kn->udata);
         (*out)++;
+        if (kn->flags & EV_CLEAR) {
+            kn->cstate = KC_FIRED | (eof ? KC_EOF : 0);
+            kn->cdata = avail;
+            (void) emul_update(q, fd); /* fd has its pollfd: no ENOMEM */
+        }
     }
     return 0;
+}
+
+/*
+ * Whether knote kn (w: the write one) fires on revents re, with avail
+ * bytes to read. An EV_CLEAR knote fires on a change since its last
+ * report, and remembers a drain so that later data counts as new.
+ */
+static int
+emul_fires(struct emul_knote *kn, int w, short re, int avail, int eof)
+{
+    int64_t lowat = emul_lowat(kn);
+
+    if (w) {
+        return eof || (re & POLLOUT) != 0;
+    }
+    if (kn->flags & EV_CLEAR) {
+        if (kn->cstate & KC_EOF) {
+            return 0;
+        }
+        if (eof || !(kn->cstate & KC_FIRED)) {
+            return eof || (re & POLLIN) != 0;
+        }
+        if (avail < kn->cdata) {
+            kn->cdata = avail;
+        }
+        return avail > kn->cdata;
+    }
+    return eof || (lowat <= 1 ? (re & POLLIN) != 0 : avail >= lowat);
+}
+
+/* A read knote's NOTE_LOWAT mark (FreeBSD build), or 1. */
+static int64_t
+emul_lowat(const struct emul_knote *kn)
+{
+#ifdef NOTE_LOWAT
+    return (kn->sfflags & NOTE_LOWAT) ? kn->sdata : 1;
+#else
+    (void) kn;
+    return 1;
+#endif
+}
+
+/*
+ * The fflags of a firing knote: 0, or with EOF the socket error (EIO, or
+ * with so-error SO_ERROR itself, cleared by reading it), or with
+ * eof-fflags and no error the knote's own input fflags.
+ */
+static unsigned
+emul_fflags(struct emul_kq *q, struct emul_knote *kn, int fd, short re,
+            int sock, int eof)
+{
+    socklen_t len = sizeof(int);
+    int err = 0;
+
+    if (eof && sock && (re & POLLERR)) {
+        if (!(q->quirks & Q_SO_ERROR)) {
+            return EIO;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+        return (unsigned) err;
+    }
+    return eof && (q->quirks & Q_EOF_FFLAGS) ? kn->sfflags : 0;
 }
 
 /*
@@ -483,9 +655,11 @@ emul_update(struct emul_kq *q, int fd)
         f->pos = q->npfds++;
         q->pfds[f->pos].revents = 0;
     }
-    if (r->status == KN_ON) {
+    if (r->status == KN_ON && !(r->cstate & KC_EOF)) {
         ev |= POLLRDHUP;
-        if (!(r->sfflags & NOTE_LOWAT) || r->sdata <= 1) {
+        if (r->flags & EV_CLEAR) {
+            ev |= (r->cstate & KC_FIRED) ? 0 : POLLIN; /* see difference 2 */
+        } else if (emul_lowat(r) <= 1) {
             ev |= POLLIN;
         }
     }
