@@ -53,11 +53,21 @@ struct metrics_slot {
     struct ioloop_stats stats; /* the loop counts here */
 } __attribute__((aligned(64)));
 
+/* The master's instances and which it quarantined: it alone writes this,
+ * under seq, as a slot's names. */
+struct quarantine {
+    uint32_t seq;
+    uint32_t n;
+    uint8_t on[IOLOOP_METRICS_MAX_PLUGINS];
+    char names[IOLOOP_METRICS_MAX_PLUGINS][IOLOOP_METRICS_NAME_LEN];
+};
+
 struct ioloop_metrics {
     uint64_t magic;
     uint32_t version;
     uint32_t nslots;
     size_t size; /* of the mapping */
+    struct quarantine quarantine;
     struct metrics_slot slots[];
 };
 
@@ -99,6 +109,8 @@ static void backend_samples(struct out *o, const struct family *f,
                             const struct ioloop_metrics *m);
 static void uptime_samples(struct out *o, const struct family *f,
                            const struct ioloop_metrics *m);
+static void quarantine_samples(struct out *o, const struct family *f,
+                               const struct ioloop_metrics *m);
 static uint64_t load(const uint64_t *p);
 static void bump(uint64_t *p, int64_t delta);
 static int slot_live(const struct metrics_slot *s);
@@ -149,6 +161,10 @@ static const struct family families[] = {
     {"ioloop_worker_restarts_total", "counter",
      "Times the master restarted the worker in this slot.", u64_samples,
      SLOT_FIELD(restarts)},
+    {"ioloop_instance_quarantined", "gauge",
+     "1 when the master quarantined the plugin instance (the workers run "
+     "without it), else 0.",
+     quarantine_samples, 0},
 };
 
 /* This process's attachment (one loop at a time). Written only by attach,
@@ -288,6 +304,29 @@ ioloop__metrics_retire(struct ioloop_metrics *m, unsigned slot)
         __atomic_store_n(&m->slots[slot].pid, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&m->slots[slot].restarts, 0, __ATOMIC_RELAXED);
     }
+}
+
+void
+ioloop__metrics_set_quarantined(struct ioloop_metrics *m,
+                                const struct ioloop_plugin_set *set)
+{
+    struct quarantine *q;
+    size_t n;
+
+    if (m == NULL) {
+        return;
+    }
+    q = &m->quarantine;
+    n = set->n < IOLOOP_METRICS_MAX_PLUGINS ? set->n
+                                            : IOLOOP_METRICS_MAX_PLUGINS;
+    __atomic_store_n(&q->seq, q->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (size_t i = 0; i < n; i++) {
+        name_copy(q->names[i], set->v[i].owner.name, i);
+        q->on[i] = set->v[i].quarantined;
+    }
+    q->n = (uint32_t) n;
+    __atomic_store_n(&q->seq, q->seq + 1, __ATOMIC_RELEASE);
 }
 
 void
@@ -443,6 +482,29 @@ uptime_samples(struct out *o, const struct family *f,
             out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
                        f->name, i, ms / 1000u, ms % 1000u);
         }
+    }
+}
+
+/* One series per instance of the master's manifest; none without one. */
+static void
+quarantine_samples(struct out *o, const struct family *f,
+                   const struct ioloop_metrics *m)
+{
+    struct quarantine q; /* a copy, taken under the sequence lock */
+    uint32_t before, after;
+    int tries = 0;
+
+    do {
+        before = __atomic_load_n(&m->quarantine.seq, __ATOMIC_ACQUIRE);
+        memcpy(&q, &m->quarantine, sizeof(q));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&m->quarantine.seq, __ATOMIC_RELAXED);
+    } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
+    for (uint32_t i = 0; i < q.n && i < IOLOOP_METRICS_MAX_PLUGINS; i++) {
+        q.names[i][IOLOOP_METRICS_NAME_LEN - 1] = '\0';
+        out_printf(o, "%s{instance=\"", f->name);
+        out_label_value(o, q.names[i]);
+        out_printf(o, "\"} %d\n", q.on[i] != 0);
     }
 }
 

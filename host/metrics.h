@@ -100,6 +100,14 @@ void ioloop__metrics_note_restart(struct ioloop_metrics *m, unsigned slot);
 void ioloop__metrics_retire(struct ioloop_metrics *m, unsigned slot);
 
 /*
+ * The master: publishes the instances of its manifest (set) and which of
+ * them it quarantined, rendered as ioloop_instance_quarantined (the
+ * first IOLOOP_METRICS_MAX_PLUGINS). Call it again after a change.
+ */
+void ioloop__metrics_set_quarantined(struct ioloop_metrics *m,
+                                     const struct ioloop_plugin_set *set);
+
+/*
  * Counting hooks, O(1), no lock, no system call; loop thread only. Each
  * is a no-op when loop is not attached.
  *   count_accept: a connection accept() returned (net.c);
