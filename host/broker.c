@@ -145,6 +145,23 @@ ioloop__broker_serve(ioloop_loop_t *loop, int fd, char *note, size_t notelen)
 }
 
 void
+ioloop__broker_close_owner(const char *owner)
+{
+    char name[sizeof(listeners[0].owner)];
+    size_t kept = 0;
+
+    snprintf(name, sizeof(name), "%s", owner); /* cut as requests are */
+    for (size_t i = 0; i < nlisteners; i++) {
+        if (strcmp(listeners[i].owner, name) == 0) {
+            close(listeners[i].fd);
+        } else {
+            listeners[kept++] = listeners[i];
+        }
+    }
+    nlisteners = kept;
+}
+
+void
 ioloop__broker_close_all(void)
 {
     for (size_t i = 0; i < nlisteners; i++) {

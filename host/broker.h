@@ -50,6 +50,13 @@ void ioloop__broker_note(enum ioloop_broker_op op, const char *text);
 int ioloop__broker_serve(ioloop_loop_t *loop, int fd, char *note,
                          size_t notelen);
 
+/*
+ * Master side: closes the listeners kept for instance owner (it was
+ * quarantined): once no worker holds a copy either, its addresses refuse
+ * connections. A later request from an instance of that name binds anew.
+ */
+void ioloop__broker_close_owner(const char *owner);
+
 /* Master side: closes every listener kept (at exit). */
 void ioloop__broker_close_all(void);
 

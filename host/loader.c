@@ -181,6 +181,9 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         size_t leftover;
         int rc;
 
+        if (p->quarantined) {
+            continue;
+        }
         previous = ioloop__set_owner(loop, &p->owner);
         rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
                            sizeof(reason));

@@ -31,6 +31,8 @@ struct ioloop_plugin_instance {
     const struct ioloop_plugin *desc;
     void *state;
     bool started; /* init succeeded; fini is due */
+    bool quarantined; /* set by the master before it forks: the workers
+                         run without this instance (init never runs) */
 };
 
 struct ioloop_plugin_set {
@@ -65,7 +67,8 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
                          const char *plugin_dir, char *err, size_t errlen);
 
 /*
- * Runs every init in manifest order. When one fails, removes the handlers
+ * Runs every init in manifest order, skipping quarantined instances
+ * (they stay not started: no drain, no fini). When one fails, removes the handlers
  * it registered, runs fini for those already started (in reverse), and
  * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
  */

@@ -2,8 +2,10 @@
 #include "master.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 #define BACKOFF_MIN (100 * IOLOOP_NS_PER_MS)
 #define BACKOFF_MAX_SHIFT 6                  /* 100 ms << 6 = 6.4 s */
 #define STABLE_AFTER (10 * IOLOOP_NS_PER_S)  /* resets the backoff */
+#define RELOAD_TIMEOUT (60 * IOLOOP_NS_PER_S) /* for the new inits */
 #define CRASH_LOG 64
 
 /* Written by a worker's fatal-signal handler, read by the master. */
@@ -33,25 +36,34 @@ struct worker_page {
     char culprit[64]; /* the plugin instance running when it crashed */
 };
 
+/*
+ * A slot. Its epoch says which set of instances its worker runs: every
+ * reload and every quarantine starts a new epoch; the workers of older
+ * epochs drain once those of the current one are ready.
+ */
 struct worker {
     pid_t pid; /* 0: no process */
-    unsigned generation;
+    unsigned generation; /* of the manifest it runs (reloads count) */
+    unsigned epoch;      /* 0: a free slot */
     int channel; /* the master's end of the broker socketpair, or -1 */
     bool ready;
-    bool draining; /* told to stop: its exit is expected */
-    bool quarantined;
+    bool draining;   /* told to stop: its exit is expected */
+    bool restarting; /* a restart is scheduled in this slot */
     int crashes; /* in a row, for the backoff */
     ioloop_time_t started;
     char failure[512]; /* why its init failed, from the worker */
 };
 
+/* Crashes are counted per manifest generation: a reload starts afresh. */
 struct crash {
     char culprit[64];
+    unsigned generation;
     ioloop_time_t at;
 };
 
 static struct {
-    struct ioloop_setup *s;
+    struct ioloop_setup *s;    /* the manifest being served */
+    struct ioloop_setup *next; /* a reload's, until it commits or fails */
     ioloop_loop_t *loop;
     struct ioloop_backend_lib *backend;
     const char *config;
@@ -60,10 +72,13 @@ static struct {
     size_t nslots;
     struct worker_page *pages; /* shared with the workers */
     struct ioloop_metrics *metrics; /* one slot per worker slot */
-    unsigned generation;
+    unsigned generation; /* of s */
+    unsigned epoch;      /* the workers s should have */
+    unsigned next_epoch; /* next's workers */
+    unsigned epochs;     /* the last epoch handed out */
+    bool announced;      /* READY=1 sent for the start */
     bool stopping;
     int status;
-    size_t pending_restarts;
     struct crash crashes[CRASH_LOG];
     size_t ncrashes;
 } master;
@@ -72,22 +87,39 @@ static struct {
 static struct worker_page *my_page;
 static ioloop_loop_t *my_loop;
 
-static int spawn(size_t slot);
-static void worker_main(size_t slot, int channel, const sigset_t *mask);
+static int spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
+                 unsigned generation);
+static void worker_main(size_t slot, int channel, const sigset_t *mask,
+                        struct ioloop_setup *s);
 static void on_fatal_signal(int signo);
 static int on_channel(ioloop_loop_t *loop, int fd, unsigned events,
                       void *arg);
+static void drain_channel(struct worker *w);
 static void close_channel(struct worker *w);
+static void on_ready(struct worker *w);
+static void on_init_failed(struct worker *w);
 static int on_sigchld(ioloop_loop_t *loop, int signo, void *arg);
 static void on_exit_of(struct worker *w, int status);
+static void restart_later(struct worker *w);
+static void free_slot(struct worker *w);
+static void fill_slots(void);
 static const char *culprit_of(struct worker *w, size_t slot);
-static bool record_crash(const char *culprit);
+static struct ioloop_plugin_instance *find_instance(struct ioloop_setup *s,
+                                                   const char *name);
+static struct ioloop_plugin_instance *record_crash(const char *culprit,
+                                                  unsigned generation);
+static void quarantine(struct ioloop_plugin_instance *p);
+static void carry_quarantine(struct ioloop_setup *next);
 static int restart_cb(ioloop_loop_t *loop, void *arg);
 static int hang_check(ioloop_loop_t *loop, void *arg);
 static int on_stop(ioloop_loop_t *loop, int signo, void *arg);
 static int on_reload(ioloop_loop_t *loop, int signo, void *arg);
+static int reload_timeout(ioloop_loop_t *loop, void *arg);
+static void commit_reload(void);
+static void abort_reload(const char *reason, int sig);
 static int on_forward(ioloop_loop_t *loop, int signo, void *arg);
-static void retire_old_generations(void);
+static bool all_ready(unsigned epoch);
+static void retire_stale(void);
 static size_t running_count(void);
 static void describe(int status, char *buf, size_t len);
 
@@ -110,6 +142,7 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
     master.backend_override = backend_override;
     master.nslots = 2 * n;
     master.generation = 1;
+    master.epoch = master.epochs = 1;
     master.w = calloc(master.nslots, sizeof(*master.w));
     master.pages = mmap(NULL, master.nslots * sizeof(*master.pages),
                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -137,9 +170,8 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
     }
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "master %d: starting %zu worker%s",
                (int) getpid(), n, n == 1 ? "" : "s");
-    for (size_t i = 0; i < n; i++) {
-        spawn(i);
-    }
+    ioloop__metrics_set_quarantined(master.metrics, &master.s->plugins);
+    fill_slots();
     ioloop_start(loop);
     ioloop__signal_unsubscribe_owner(loop, NULL);
     for (size_t i = 0; i < master.nslots; i++) {
@@ -149,15 +181,21 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
     munmap(master.pages, master.nslots * sizeof(*master.pages));
     ioloop__metrics_free(master.metrics);
     free(master.w);
+    if (master.next != NULL) { /* stopped during a reload */
+        ioloop__setup_free(master.next);
+        free(master.next);
+    }
     ioloop__setup_free(master.s);
     free(master.s);
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "master stopped");
     return master.status;
 }
 
-/* Forks the worker of slot for the current generation. 0 or -1. */
+/* Forks the worker of slot to serve s, in epoch and generation. 0 or
+ * -1. */
 static int
-spawn(size_t slot)
+spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
+      unsigned generation)
 {
     struct worker *w = &master.w[slot];
     sigset_t all, old;
@@ -184,12 +222,13 @@ spawn(size_t slot)
     }
     if (pid == 0) {
         close(sv[0]);
-        worker_main(slot, sv[1], &old);
+        worker_main(slot, sv[1], &old, s);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
-    *w = (struct worker){.pid = pid, .generation = master.generation,
-                         .channel = sv[0], .crashes = w->crashes,
+    *w = (struct worker){.pid = pid, .generation = generation,
+                         .epoch = epoch, .channel = sv[0],
+                         .crashes = w->crashes,
                          .started = ioloop_time(master.loop)};
     if (ioloop_add_handler(master.loop, sv[0], IOLOOP_READ, on_channel, w)
         < 0) {
@@ -207,7 +246,8 @@ spawn(size_t slot)
  * its own. Never returns.
  */
 static void
-worker_main(size_t slot, int channel, const sigset_t *mask)
+worker_main(size_t slot, int channel, const sigset_t *mask,
+            struct ioloop_setup *s)
 {
     struct ioloop_backend_lib backend;
     struct sigaction sa = {0};
@@ -239,15 +279,14 @@ worker_main(size_t slot, int channel, const sigset_t *mask)
     sigaction(SIGFPE, &sa, NULL);
     sigaction(SIGILL, &sa, NULL);
     sigaction(SIGABRT, &sa, NULL);
-    if (ioloop__backend_choose(master.s->m.backends, master.s->m.nbackends,
-                               master.s->backend_dir, &backend, &loop, err,
+    if (ioloop__backend_choose(s->m.backends, s->m.nbackends,
+                               s->backend_dir, &backend, &loop, err,
                                sizeof(err)) < 0) {
-        ioloop__log_cli("worker %zu: %s", slot, err);
-        ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
+        ioloop__broker_note(IOLOOP_BROKER_FAILED, err); /* logged there */
     } else {
         my_loop = loop;
         ioloop__metrics_attach(loop, master.metrics, (unsigned) slot);
-        status = ioloop__serve(master.s, loop, &backend);
+        status = ioloop__serve(s, loop, &backend);
         ioloop__metrics_detach(loop);
         my_loop = NULL;
         ioloop_loop_free(loop);
@@ -290,12 +329,26 @@ on_channel(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
         close_channel(w); /* the worker is exiting */
     } else if (op == IOLOOP_BROKER_FAILED) {
         snprintf(w->failure, sizeof(w->failure), "%s", note);
+        on_init_failed(w);
     } else if (op == IOLOOP_BROKER_READY) {
         w->ready = true;
         w->failure[0] = '\0';
-        retire_old_generations();
+        on_ready(w);
     }
     return 0;
+}
+
+/* The worker of w exited: what it sent before is read now, since the
+ * SIGCHLD may be handled before its channel. Its end is closed, so no
+ * read blocks. */
+static void
+drain_channel(struct worker *w)
+{
+    struct pollfd pfd = {.fd = w->channel, .events = POLLIN};
+
+    while (w->channel >= 0 && poll(&pfd, 1, 0) == 1) {
+        on_channel(master.loop, w->channel, IOLOOP_READ, w);
+    }
 }
 
 static void
@@ -305,6 +358,42 @@ close_channel(struct worker *w)
         ioloop_remove_handler(master.loop, w->channel);
         close(w->channel);
         w->channel = -1;
+    }
+}
+
+/* A worker finished its init: a reload commits once all of its workers
+ * did; the first start is announced; older epochs drain. */
+static void
+on_ready(struct worker *w)
+{
+    if (master.next != NULL && w->epoch == master.next_epoch) {
+        if (all_ready(master.next_epoch)) {
+            commit_reload();
+        }
+        return;
+    }
+    if (w->epoch != master.epoch || !all_ready(master.epoch)) {
+        return;
+    }
+    if (!master.announced) {
+        master.announced = true;
+        ioloop__sd_notifyf("READY=1\nSTATUS=generation %u serving",
+                           master.generation);
+        ioloop__listenfds_warn_unused();
+    }
+    retire_stale();
+}
+
+/* A worker's init failed (its exit follows): a reload's worker fails
+ * the reload; any other is logged here, the worker printing nothing. */
+static void
+on_init_failed(struct worker *w)
+{
+    if (master.next != NULL && w->epoch == master.next_epoch) {
+        abort_reload(w->failure, SIGTERM);
+    } else if (!w->draining) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "worker %zu: %s",
+                   (size_t) (w - master.w), w->failure);
     }
 }
 
@@ -331,54 +420,108 @@ on_sigchld(ioloop_loop_t *loop, int signo, void *arg)
     return 0;
 }
 
-/* A worker is gone: expected (drained), or a crash to restart from. */
+/*
+ * A worker is gone: expected (drained); a reload's worker that died
+ * before its generation committed (the reload fails); or a crash,
+ * counted against the plugin to blame, then restarted after a backoff.
+ */
 static void
 on_exit_of(struct worker *w, int status)
 {
     size_t slot = (size_t) (w - master.w);
-    ioloop_time_t now = ioloop_time(master.loop);
+    struct ioloop_plugin_instance *p;
     const char *culprit;
-    char how[128];
-    int delay_shift;
+    char how[128], reason[768];
 
+    drain_channel(w);
     close_channel(w);
     w->pid = 0;
     describe(status, how, sizeof(how));
     if (w->draining || master.stopping) {
         IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "worker %zu: %s", slot, how);
-        w->generation = 0;
-        ioloop__metrics_retire(master.metrics, (unsigned) slot);
+        free_slot(w);
+        fill_slots();
         return;
     }
     culprit = culprit_of(w, slot);
+    if (master.next != NULL && w->epoch == master.next_epoch) {
+        snprintf(reason, sizeof(reason), "worker %zu: %s%s%s%s", slot, how,
+                 culprit[0] ? " (in plugin \"" : "", culprit,
+                 culprit[0] ? "\")" : "");
+        free_slot(w);
+        abort_reload(reason, SIGTERM);
+        return;
+    }
     IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "worker %zu: %s%s%s%s", slot, how,
                culprit[0] ? " (in plugin \"" : "", culprit,
                culprit[0] ? "\")" : "");
-    if (record_crash(culprit)) {
-        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
-                   "plugin \"%s\" crashed its worker %d times in %d s: "
-                   "quarantined, worker %zu is not restarted",
-                   culprit, IOLOOP_QUARANTINE_CRASHES,
-                   (int) (IOLOOP_QUARANTINE_WINDOW / IOLOOP_NS_PER_S), slot);
-        w->quarantined = true;
-        w->generation = 0;
-        ioloop__metrics_retire(master.metrics, (unsigned) slot);
-        if (running_count() == 0) {
-            IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
-                       "no worker can run: stopping");
-            master.status = 1;
-            ioloop_stop(master.loop);
-        }
+    p = record_crash(culprit, w->generation);
+    if (p != NULL) {
+        free_slot(w);
+        quarantine(p);
+    } else if (w->epoch == master.epoch) {
+        restart_later(w);
+    } else { /* an older epoch's, due to drain: a current one replaces it */
+        free_slot(w);
+        fill_slots();
+    }
+}
+
+/* Schedules the restart of w's slot, backing off while it keeps
+ * crashing. */
+static void
+restart_later(struct worker *w)
+{
+    size_t slot = (size_t) (w - master.w);
+    ioloop_time_t now = ioloop_time(master.loop);
+    int shift;
+
+    w->crashes = (now - w->started >= STABLE_AFTER) ? 1 : w->crashes + 1;
+    shift = w->crashes - 1 < BACKOFF_MAX_SHIFT ? w->crashes - 1
+                                               : BACKOFF_MAX_SHIFT;
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "worker %zu: restarting in %d ms",
+               slot, (int) ((BACKOFF_MIN << shift) / IOLOOP_NS_PER_MS));
+    w->restarting = ioloop_call_later(master.loop, BACKOFF_MIN << shift,
+                                      restart_cb, w)
+                    != 0;
+    if (!w->restarting) {
+        free_slot(w);
+    }
+}
+
+/* The slot has no worker and none coming: reusable. */
+static void
+free_slot(struct worker *w)
+{
+    w->epoch = 0;
+    w->generation = 0;
+    w->ready = false;
+    w->draining = false;
+    w->crashes = 0;
+    ioloop__metrics_retire(master.metrics, (unsigned) (w - master.w));
+}
+
+/* Starts workers for the current epoch in free slots, up to the count
+ * the manifest asks for. */
+static void
+fill_slots(void)
+{
+    size_t want = (size_t) master.s->m.workers, have = 0;
+
+    if (master.stopping) {
         return;
     }
-    w->crashes = (now - w->started >= STABLE_AFTER) ? 1 : w->crashes + 1;
-    delay_shift = w->crashes - 1 < BACKOFF_MAX_SHIFT ? w->crashes - 1
-                                                     : BACKOFF_MAX_SHIFT;
-    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "worker %zu: restarting in %d ms",
-               slot, (int) ((BACKOFF_MIN << delay_shift) / IOLOOP_NS_PER_MS));
-    if (ioloop_call_later(master.loop, BACKOFF_MIN << delay_shift,
-                          restart_cb, w) != 0) {
-        master.pending_restarts++;
+    for (size_t i = 0; i < master.nslots; i++) {
+        const struct worker *w = &master.w[i];
+
+        have += w->epoch == master.epoch && (w->pid > 0 || w->restarting);
+    }
+    for (size_t i = 0; i < master.nslots && have < want; i++) {
+        if (master.w[i].pid == 0 && !master.w[i].restarting
+            && master.w[i].epoch == 0
+            && spawn(i, master.s, master.epoch, master.generation) == 0) {
+            have++;
+        }
     }
 }
 
@@ -402,31 +545,122 @@ culprit_of(struct worker *w, size_t slot)
     return "";
 }
 
-/* Notes a crash; true when culprit reached the quarantine threshold. */
-static bool
-record_crash(const char *culprit)
+/* The instance of s named name (as cut in a crash page), or NULL. */
+static struct ioloop_plugin_instance *
+find_instance(struct ioloop_setup *s, const char *name)
+{
+    char cut[sizeof(((struct worker_page *) NULL)->culprit)];
+
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        snprintf(cut, sizeof(cut), "%s", s->plugins.v[i].owner.name);
+        if (strcmp(cut, name) == 0) {
+            return &s->plugins.v[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Notes a crash of a worker of generation blamed on culprit. Returns the
+ * instance to quarantine when culprit, an instance of the manifest being
+ * served, reached IOLOOP_QUARANTINE_CRASHES in that generation; NULL
+ * otherwise (the host's own code, an older generation, an instance
+ * quarantined already: never quarantined, only backed off).
+ */
+static struct ioloop_plugin_instance *
+record_crash(const char *culprit, unsigned generation)
 {
     ioloop_time_t now = ioloop_time(master.loop);
+    struct ioloop_plugin_instance *p;
     struct crash *c;
     int recent = 0;
     size_t len;
 
-    if (culprit[0] == '\0') {
-        return false; /* unknown: never quarantined, only backed off */
+    p = find_instance(master.s, culprit);
+    if (p == NULL || p->quarantined || generation != master.generation) {
+        return NULL;
     }
     c = &master.crashes[master.ncrashes % CRASH_LOG];
     len = strnlen(culprit, sizeof(c->culprit) - 1);
-    memcpy(c->culprit, culprit, len); /* names are cut to fit, as pages */
+    memcpy(c->culprit, culprit, len);
     c->culprit[len] = '\0';
+    c->generation = generation;
     c->at = now;
     master.ncrashes++;
     for (size_t i = 0; i < CRASH_LOG && i < master.ncrashes; i++) {
-        if (strcmp(master.crashes[i].culprit, culprit) == 0
-            && now - master.crashes[i].at < IOLOOP_QUARANTINE_WINDOW) {
+        c = &master.crashes[i];
+        if (c->generation == generation && strcmp(c->culprit, culprit) == 0
+            && now - c->at < IOLOOP_QUARANTINE_WINDOW) {
             recent++;
         }
     }
-    return recent >= IOLOOP_QUARANTINE_CRASHES;
+    return recent >= IOLOOP_QUARANTINE_CRASHES ? p : NULL;
+}
+
+/*
+ * Removes p from the workers: its listeners close, and a new epoch of
+ * workers that skip it replaces the running ones (which drain once the
+ * new ones are ready). Stops the master when no instance is left.
+ */
+static void
+quarantine(struct ioloop_plugin_instance *p)
+{
+    size_t left = 0;
+
+    p->quarantined = true;
+    for (size_t i = 0; i < master.s->plugins.n; i++) {
+        left += !master.s->plugins.v[i].quarantined;
+    }
+    IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+               "plugin \"%s\" crashed its worker %d times in %d s: "
+               "quarantined: %s",
+               p->owner.name, IOLOOP_QUARANTINE_CRASHES,
+               (int) (IOLOOP_QUARANTINE_WINDOW / IOLOOP_NS_PER_S),
+               left > 0 ? "its listeners are closed and the workers "
+                          "restart without it"
+                        : "it was the last instance");
+    ioloop__metrics_set_quarantined(master.metrics, &master.s->plugins);
+    ioloop__broker_close_owner(p->owner.name);
+    if (left == 0) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                   "no worker can run: every plugin instance is "
+                   "quarantined: stopping");
+        master.status = 1;
+        ioloop_stop(master.loop);
+        return;
+    }
+    master.epoch = ++master.epochs;
+    fill_slots();
+}
+
+/* A reload keeps the quarantine of an instance it leaves unchanged (same
+ * name, .so and config) and lifts it for one it changes. */
+static void
+carry_quarantine(struct ioloop_setup *next)
+{
+    for (size_t i = 0; i < master.s->plugins.n; i++) {
+        const struct ioloop_plugin_instance *p = &master.s->plugins.v[i];
+        struct ioloop_plugin_instance *q;
+        json_t *a = (json_t *) p->config, *b;
+
+        if (!p->quarantined) {
+            continue;
+        }
+        q = find_instance(next, p->owner.name);
+        if (q == NULL) {
+            continue;
+        }
+        b = (json_t *) q->config;
+        q->quarantined = strcmp(p->path, q->path) == 0
+                         && (a == b || (a != NULL && b != NULL
+                                        && json_equal(a, b)));
+        IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "plugin \"%s\": %s",
+                   p->owner.name,
+                   q->quarantined ? "stays quarantined (the reload does "
+                                    "not change it)"
+                                  : "quarantine lifted (the reload "
+                                    "changes it)");
+    }
 }
 
 static int
@@ -434,12 +668,22 @@ restart_cb(ioloop_loop_t *loop, void *arg)
 {
     struct worker *w = arg;
 
-    master.pending_restarts--;
-    if (!master.stopping && w->pid == 0 && w->generation == master.generation) {
+    w->restarting = false;
+    if (!master.stopping && w->pid == 0 && w->epoch == master.epoch) {
         ioloop__metrics_note_restart(master.metrics,
                                      (unsigned) (w - master.w));
-        spawn((size_t) (w - master.w));
-    } else if (master.stopping && running_count() == 0) {
+        if (spawn((size_t) (w - master.w), master.s, master.epoch,
+                  master.generation)
+            < 0) {
+            restart_later(w);
+        }
+        return 0;
+    }
+    if (w->pid == 0) { /* an older epoch's, or stopping */
+        free_slot(w);
+        fill_slots();
+    }
+    if (master.stopping && running_count() == 0) {
         ioloop_stop(loop);
     }
     return 0;
@@ -526,22 +770,34 @@ on_stop(ioloop_loop_t *loop, int signo, void *arg)
 /*
  * SIGHUP: loads and checks the manifest as --check does; on any error the
  * running generation goes on untouched. Else a new generation starts in
- * the free slots, and the old one drains once the new one is ready.
+ * the free slots, as one transaction: it commits once every new worker
+ * reported its init done (the old generation then drains), and fails,
+ * leaving the old generation as it was, when one reports a failure, dies
+ * first, or RELOAD_TIMEOUT passes.
  */
 static int
 on_reload(ioloop_loop_t *loop, int signo, void *arg)
 {
-    struct ioloop_setup *next = calloc(1, sizeof(*next));
+    struct ioloop_setup *next;
     struct ioloop_backend_lib lib;
     ioloop_loop_t *probe = NULL;
     char err[2048];
     size_t want, free_slots = 0;
+    unsigned spawned = 0;
 
-    (void) loop;
     (void) signo;
     (void) arg;
-    if (next == NULL || master.stopping) {
-        free(next);
+    if (master.stopping) {
+        return 0;
+    }
+    if (master.next != NULL) {
+        IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                   "reload refused: generation %u is still starting",
+                   master.generation + 1);
+        return 0;
+    }
+    next = calloc(1, sizeof(*next));
+    if (next == NULL) {
         return 0;
     }
     ioloop__sd_notify_reloading();
@@ -561,7 +817,7 @@ on_reload(ioloop_loop_t *loop, int signo, void *arg)
     ioloop__backend_close(&lib);
     want = (size_t) next->m.workers;
     for (size_t i = 0; i < master.nslots; i++) {
-        free_slots += master.w[i].pid == 0;
+        free_slots += master.w[i].pid == 0 && !master.w[i].restarting;
     }
     if (want == 0 || want > master.nslots / 2 || want > free_slots) {
         if (want > free_slots && want <= master.nslots / 2) {
@@ -581,26 +837,97 @@ on_reload(ioloop_loop_t *loop, int signo, void *arg)
         free(next);
         return 0;
     }
-    /* The new workers inherit the new logging; the old ones keep theirs. */
+    carry_quarantine(next);
+    /* The new workers inherit the new logging; a failure restores it. */
     ioloop__log_configure(next->m.log_level, next->m.log_json,
                           next->m.plugins, next->m.nplugins);
-    /* The old workers run their own copies: the master moves on. */
-    ioloop__setup_free(master.s);
-    free(master.s);
-    master.s = next;
-    master.generation++;
+    master.next = next;
+    master.next_epoch = ++master.epochs;
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
                "SIGHUP: reloading %s: generation %u, %zu worker%s",
-               next->m.file, master.generation, want, want == 1 ? "" : "s");
-    for (size_t i = 0; i < master.nslots && want > 0; i++) {
-        if (master.w[i].pid == 0) {
+               next->m.file, master.generation + 1, want,
+               want == 1 ? "" : "s");
+    for (size_t i = 0; i < master.nslots && spawned < want; i++) {
+        if (master.w[i].pid == 0 && !master.w[i].restarting) {
             master.w[i].crashes = 0;
-            master.w[i].quarantined = false;
-            spawn(i);
-            want--;
+            if (spawn(i, next, master.next_epoch, master.generation + 1)
+                < 0) {
+                abort_reload("cannot start its workers", SIGTERM);
+                return 0;
+            }
+            spawned++;
         }
     }
+    if (ioloop_call_later(loop, RELOAD_TIMEOUT, reload_timeout,
+                          (void *) (uintptr_t) master.next_epoch)
+        == 0) {
+        abort_reload("out of memory for its timer", SIGTERM);
+    }
     return 0;
+}
+
+/* The new workers of epoch (arg) are still in their inits: they hang. */
+static int
+reload_timeout(ioloop_loop_t *loop, void *arg)
+{
+    char reason[128];
+
+    (void) loop;
+    if (master.next != NULL && master.next_epoch == (uintptr_t) arg) {
+        snprintf(reason, sizeof(reason),
+                 "its workers did not finish their init within %d s",
+                 (int) (RELOAD_TIMEOUT / IOLOOP_NS_PER_S));
+        abort_reload(reason, SIGKILL); /* a hung init never sees SIGTERM */
+    }
+    return 0;
+}
+
+/* Every worker of the reload is ready: it becomes the generation served;
+ * the older workers drain. */
+static void
+commit_reload(void)
+{
+    ioloop__setup_free(master.s);
+    free(master.s);
+    master.s = master.next;
+    master.next = NULL;
+    master.generation++;
+    master.epoch = master.next_epoch;
+    master.announced = true;
+    ioloop__metrics_set_quarantined(master.metrics, &master.s->plugins);
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "reloaded: generation %u",
+               master.generation);
+    ioloop__sd_notifyf("READY=1\nSTATUS=reloaded: generation %u",
+                       master.generation);
+    ioloop__listenfds_warn_unused();
+    retire_stale();
+}
+
+/*
+ * The reload fails: one error line, READY=1 with the reason, its workers
+ * stopped (sig: SIGTERM, or SIGKILL for hung ones) and the generation
+ * served left as it was. Nothing of it counts as a crash.
+ */
+static void
+abort_reload(const char *reason, int sig)
+{
+    IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+               "reload failed, the running workers go on: %s", reason);
+    ioloop__sd_notifyf("READY=1\nSTATUS=reload failed: %s", reason);
+    for (size_t i = 0; i < master.nslots; i++) {
+        struct worker *w = &master.w[i];
+
+        if (w->pid > 0 && w->epoch == master.next_epoch) {
+            w->draining = true;
+            kill(w->pid, sig);
+        }
+    }
+    ioloop__log_configure(master.s->m.log_level, master.s->m.log_json,
+                          master.s->m.plugins, master.s->m.nplugins);
+    ioloop__setup_free(master.next);
+    free(master.next);
+    master.next = NULL;
+    fill_slots(); /* when a quarantine came meanwhile */
 }
 
 /* SIGUSR2 (live backend swap) goes to every worker. */
@@ -617,26 +944,35 @@ on_forward(ioloop_loop_t *loop, int signo, void *arg)
     return 0;
 }
 
-/* Once every worker of the current generation is ready, the older ones
- * drain: the listeners stay open in the master meanwhile. */
-static void
-retire_old_generations(void)
+/* Some worker of epoch runs, and every one that runs is ready. */
+static bool
+all_ready(unsigned epoch)
 {
+    size_t live = 0;
+
     for (size_t i = 0; i < master.nslots; i++) {
         const struct worker *w = &master.w[i];
 
-        if (w->pid > 0 && w->generation == master.generation && !w->ready) {
-            return;
+        if (w->pid > 0 && w->epoch == epoch) {
+            if (!w->ready) {
+                return false;
+            }
+            live++;
         }
     }
-    ioloop__sd_notifyf("READY=1\nSTATUS=generation %u serving",
-                       master.generation);
-    ioloop__listenfds_warn_unused();
+    return live > 0;
+}
+
+/* The workers of older epochs drain (the current one is ready); the
+ * listeners stay open in the master meanwhile. */
+static void
+retire_stale(void)
+{
     for (size_t i = 0; i < master.nslots; i++) {
         struct worker *w = &master.w[i];
 
-        if (w->pid > 0 && w->generation != master.generation
-            && !w->draining) {
+        if (w->pid > 0 && w->epoch != master.epoch && !w->draining
+            && (master.next == NULL || w->epoch != master.next_epoch)) {
             IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
                        "worker %zu (generation %u): draining", i,
                        w->generation);
@@ -650,10 +986,10 @@ retire_old_generations(void)
 static size_t
 running_count(void)
 {
-    size_t n = master.pending_restarts;
+    size_t n = 0;
 
     for (size_t i = 0; i < master.nslots; i++) {
-        n += master.w[i].pid > 0;
+        n += master.w[i].pid > 0 || master.w[i].restarting;
     }
     return n;
 }

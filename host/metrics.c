@@ -70,12 +70,22 @@ struct metrics_slot {
     uint64_t blocked_by;    /* plugins[] index + 1; 0: the host */
 } __attribute__((aligned(64)));
 
+/* The master's instances and which it quarantined: it alone writes this,
+ * under seq, as a slot's names. */
+struct quarantine {
+    uint32_t seq;
+    uint32_t n;
+    uint8_t on[IOLOOP_METRICS_MAX_PLUGINS];
+    char names[IOLOOP_METRICS_MAX_PLUGINS][IOLOOP_METRICS_NAME_LEN];
+};
+
 struct ioloop_metrics {
     uint64_t magic;
     uint32_t version;
     uint32_t nslots;
     uint32_t nworkers; /* worker labels: slot i is worker i % nworkers */
     size_t size; /* of the mapping */
+    struct quarantine quarantine;
     struct metrics_slot slots[];
 };
 
@@ -124,6 +134,8 @@ static uint64_t stall_sum(const struct ioloop_metrics *m, unsigned w,
                           const char *plugin);
 static int worker_live(const struct ioloop_metrics *m, unsigned w);
 static void carry_counters(ioloop_loop_t *loop, struct metrics_slot *s);
+static void quarantine_samples(struct out *o, const struct family *f,
+                               const struct ioloop_metrics *m);
 static uint64_t load(const uint64_t *p);
 static void bump(uint64_t *p, int64_t delta);
 static int slot_live(const struct metrics_slot *s);
@@ -187,6 +199,10 @@ static const struct family families[] = {
     {"ioloop_worker_restarts_total", "counter",
      "Times the master replaced this worker after a crash or a hang.",
      u64_samples, SLOT_FIELD(restarts)},
+    {"ioloop_instance_quarantined", "gauge",
+     "1 when the master quarantined the plugin instance (the workers run "
+     "without it), else 0.",
+     quarantine_samples, 0},
 };
 
 /* This process's attachment (one loop at a time). Written only by attach,
@@ -397,6 +413,29 @@ ioloop__metrics_blocked(const struct ioloop_metrics *m, unsigned slot,
     snprintf(plugin, len, "%s",
              by > 0 && by <= id.nplugins ? id.plugins[by - 1] : "host");
     return (ioloop_time_t) since;
+}
+
+void
+ioloop__metrics_set_quarantined(struct ioloop_metrics *m,
+                                const struct ioloop_plugin_set *set)
+{
+    struct quarantine *q;
+    size_t n;
+
+    if (m == NULL) {
+        return;
+    }
+    q = &m->quarantine;
+    n = set->n < IOLOOP_METRICS_MAX_PLUGINS ? set->n
+                                            : IOLOOP_METRICS_MAX_PLUGINS;
+    __atomic_store_n(&q->seq, q->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (size_t i = 0; i < n; i++) {
+        name_copy(q->names[i], set->v[i].owner.name, i);
+        q->on[i] = set->v[i].quarantined;
+    }
+    q->n = (uint32_t) n;
+    __atomic_store_n(&q->seq, q->seq + 1, __ATOMIC_RELEASE);
 }
 
 void
@@ -930,6 +969,29 @@ carry_counters(ioloop_loop_t *loop, struct metrics_slot *s)
     sum.poll_wait_ns += load(&s->stats.poll_wait_ns);
     sum.compactions += load(&s->stats.compactions);
     ioloop__set_stats(loop, &s->stats);
+}
+
+/* One series per instance of the master's manifest; none without one. */
+static void
+quarantine_samples(struct out *o, const struct family *f,
+                   const struct ioloop_metrics *m)
+{
+    struct quarantine q; /* a copy, taken under the sequence lock */
+    uint32_t before, after;
+    int tries = 0;
+
+    do {
+        before = __atomic_load_n(&m->quarantine.seq, __ATOMIC_ACQUIRE);
+        memcpy(&q, &m->quarantine, sizeof(q));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        after = __atomic_load_n(&m->quarantine.seq, __ATOMIC_RELAXED);
+    } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
+    for (uint32_t i = 0; i < q.n && i < IOLOOP_METRICS_MAX_PLUGINS; i++) {
+        q.names[i][IOLOOP_METRICS_NAME_LEN - 1] = '\0';
+        out_printf(o, "%s{instance=\"", f->name);
+        out_label_value(o, q.names[i]);
+        out_printf(o, "\"} %d\n", q.on[i] != 0);
+    }
 }
 
 static uint64_t

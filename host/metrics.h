@@ -134,6 +134,14 @@ ioloop_time_t ioloop__metrics_blocked(const struct ioloop_metrics *m,
                                       size_t len);
 
 /*
+ * The master: publishes the instances of its manifest (set) and which of
+ * them it quarantined, rendered as ioloop_instance_quarantined (the
+ * first IOLOOP_METRICS_MAX_PLUGINS). Call it again after a change.
+ */
+void ioloop__metrics_set_quarantined(struct ioloop_metrics *m,
+                                     const struct ioloop_plugin_set *set);
+
+/*
  * Counting hooks, O(1), no lock, no system call; loop thread only. Each
  * is a no-op when loop is not attached.
  *   count_accept: a connection accept() returned (net.c);

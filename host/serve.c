@@ -56,8 +56,11 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
     }
     ioloop__metrics_set_plugins(loop, &s->plugins);
     if (ioloop__plugins_init(&s->plugins, loop, err, sizeof(err)) < 0) {
-        ioloop__log_cli("%s: %s", s->m.file, err);
-        ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
+        if (ioloop__broker_fd() >= 0) { /* the master logs it, once */
+            ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
+        } else {
+            ioloop__log_cli("%s: %s", s->m.file, err);
+        }
         ioloop__signal_unsubscribe_owner(loop, NULL);
         return 1;
     }

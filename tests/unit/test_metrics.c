@@ -42,6 +42,7 @@ static const char *const families[][2] = {
     {"ioloop_backend_info", "gauge"},
     {"ioloop_uptime_seconds", "gauge"},
     {"ioloop_worker_restarts_total", "counter"},
+    {"ioloop_instance_quarantined", "gauge"},
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 
@@ -178,9 +179,12 @@ test_two_slots(void **state)
     ioloop__metrics_detach(a);
     assert_int_equal(ioloop__stats(a)->iterations, sa.iterations);
 
-    /* Worker 1: restarted twice by the master, renders both. */
+    /* Worker 1: restarted twice by the master, renders both; the master
+     * quarantined "status". */
     ioloop__metrics_note_restart(m, 1);
     ioloop__metrics_note_restart(m, 1);
+    set.v[1].quarantined = true;
+    ioloop__metrics_set_quarantined(m, &set);
     assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
     assert_int_equal(run_iterations(b, 2), 0);
     render_and_parse(b, text, &doc);
@@ -243,6 +247,12 @@ test_two_slots(void **state)
     assert_int_equal(value(&doc, "ioloop_worker_restarts_total",
                            "worker=\"1\""),
                      2);
+    assert_int_equal(value(&doc, "ioloop_instance_quarantined",
+                           "instance=\"hello\""),
+                     0);
+    assert_int_equal(value(&doc, "ioloop_instance_quarantined",
+                           "instance=\"status\""),
+                     1);
 
     prom_free(&doc);
 
