@@ -4,9 +4,11 @@
  *
  * One iteration (run_iteration) is, phase by phase:
  *   1. read the clock; take callbacks queued by other threads and signal
- *      handlers;
+ *      handlers; fix which timers are due (tornado: before the callbacks,
+ *      so a call_later(0) made by a callback or a timer waits for the
+ *      next iteration, after ready I/O had its turn);
  *   2. run the callbacks queued before this iteration (starvation guard);
- *   3. collect every due timer, then run them;
+ *   3. run the due timers fixed in 1, popped one by one;
  *   4. leave if stopped, else poll with a timeout of 0 when callbacks are
  *      pending, else until the next deadline (capped);
  *   5. dispatch each event to its handler unless the handler went away or
@@ -609,6 +611,7 @@ run_iteration(ioloop_loop_t *loop)
     /* loop->now was read after the last poll (or by start). */
     loop->stats->iterations++;
     take_foreign_callbacks(loop);
+    ioloop__timers_begin_pass(&loop->timers, loop->now);
     run_callbacks(loop);
     run_timers(loop);
     if (!loop->running) {
@@ -728,20 +731,14 @@ run_callbacks(ioloop_loop_t *loop)
 static void
 run_timers(ioloop_loop_t *loop)
 {
-    size_t n;
+    struct ioloop_due_timer t;
 
-    if (loop->timers.len == 0 || loop->timers.heap[0].deadline > loop->now) {
+    if (!ioloop__timers_in_pass(&loop->timers)) {
         return; /* nothing due: the common case, without a call */
     }
-    n = ioloop__timers_collect_due(&loop->timers, loop->now);
-
-    for (size_t i = 0; i < n; i++) {
-        struct ioloop_due_timer t;
+    while (ioloop__timers_pop_due(&loop->timers, &t)) {
         int rc;
 
-        if (!ioloop__timers_take(&loop->timers, i, &t)) {
-            continue; /* cancelled by an earlier timer of this pass */
-        }
         loop->current = t.owner;
         activity_begin(loop, t.owner, IOLOOP_RUN_TIMER, -1);
         rc = t.cb(loop, t.arg);
@@ -751,7 +748,6 @@ run_timers(ioloop_loop_t *loop)
         }
         loop->stats->timers_run++;
     }
-    ioloop__timers_clear_due(&loop->timers);
     loop->current = NULL;
 }
 

@@ -31,8 +31,18 @@ struct ioloop_owner {
 /* The most events one poll reports; more ready fds wait for the next. */
 #define IOLOOP_MAX_EVENTS 1024
 
-/* The poll timeout when no timer is pending (tornado's cap). */
-#define IOLOOP_MAX_TIMEOUT (3600 * IOLOOP_NS_PER_S)
+/*
+ * The longest poll: with no timer pending, or the next one further away.
+ * 60 s, as libev (MAX_BLOCKTIME, 59.743 s); tornado waited 3600 s. The
+ * cap is not needed for timers to be on time: their deadlines and every
+ * backend's wait both run on CLOCK_MONOTONIC, which never jumps. It is
+ * there because the loop's counters move only when a poll returns
+ * (poll_wait_ns, iterations): an idle loop that slept an hour showed a
+ * flat ioloop_poll_wait_seconds_total and then a one-hour step, which
+ * breaks any rate() over the usual 1-5 min scrape windows. One extra
+ * wake-up a minute costs nothing measurable. See docs/performance.md.
+ */
+#define IOLOOP_MAX_TIMEOUT (60 * IOLOOP_NS_PER_S)
 
 /*
  * Counters for metrics and tests. The loop writes them in place, possibly

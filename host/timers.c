@@ -1,22 +1,31 @@
-/* host/timers.c: min-heap of one-shot timers, lazy cancel, compaction. */
+/* host/timers.c: 4-ary min-heap of one-shot timers, lazy cancel. */
 #include "timers.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum {
     SLOT_FREE = 0,
-    SLOT_PENDING,   /* in the heap */
-    SLOT_CANCELLED, /* in the heap, will be dropped */
-    SLOT_DUE,       /* collected, about to run */
-    SLOT_DUE_CANCELLED
+    SLOT_PENDING,  /* in the heap */
+    SLOT_CANCELLED /* in the heap, will be dropped */
 };
 
 #define NO_SLOT UINT32_MAX
 
-static int grow(void **p, size_t *cap, size_t elem, size_t need);
-static void sift_up(struct ioloop_heap_entry *h, size_t i);
-static void sift_down(struct ioloop_heap_entry *h, size_t len, size_t i);
+/*
+ * The heap is 4-ary with the root at index 0: the children of i are
+ * 4i+1 .. 4i+4. The array starts HEAP_PAD entries into a 64-byte aligned
+ * block, so that every group of four children fills one cache line.
+ */
+#define HEAP_PAD 3
+#define PARENT(i) (((i) - 1) / 4)
+#define FIRST_CHILD(i) (4 * (i) + 1)
+
+static int heap_grow(struct ioloop_timers *t);
+static int slots_grow(struct ioloop_timers *t);
+static void sift_up(struct ioloop_timers *t, size_t i);
+static void sift_down(struct ioloop_timers *t, size_t i);
 static void heap_pop(struct ioloop_timers *t);
 static void compact(struct ioloop_timers *t);
 static void slot_release(struct ioloop_timers *t, uint32_t i);
@@ -24,15 +33,16 @@ static void slot_release(struct ioloop_timers *t, uint32_t i);
 void
 ioloop__timers_init(struct ioloop_timers *t)
 {
-    *t = (struct ioloop_timers){.free_head = NO_SLOT};
+    *t = (struct ioloop_timers){.free_head = NO_SLOT, .cut = IOLOOP_NO_PASS};
 }
 
 void
 ioloop__timers_free(struct ioloop_timers *t)
 {
-    free(t->heap);
+    if (t->heap != NULL) {
+        free(t->heap - HEAP_PAD);
+    }
     free(t->slots);
-    free(t->due);
     ioloop__timers_init(t);
 }
 
@@ -43,12 +53,10 @@ ioloop__timers_add(struct ioloop_timers *t, ioloop_time_t deadline,
     struct ioloop_timer_slot *s;
     uint32_t i;
 
-    if (t->len == t->cap
-        && grow((void **) &t->heap, &t->cap, sizeof(*t->heap), t->len + 1)
-               < 0) {
+    if (t->len == t->cap && heap_grow(t) < 0) {
         return 0;
     }
-    if (t->len == 0 && t->ndue == 0) {
+    if (t->len == 0) {
         /* Every slot is free: hand them out in address order again (a
          * fire pass leaves the free list shuffled, and bulk adds into
          * random slots miss the cache). Generations go on. */
@@ -57,33 +65,31 @@ ioloop__timers_add(struct ioloop_timers *t, ioloop_time_t deadline,
     }
     if (t->free_head != NO_SLOT) {
         i = t->free_head;
-        t->free_head = t->slots[i].next_free;
+        t->free_head = t->slots[i].u.next_free;
     } else if (t->bump < t->nslots) {
         i = t->bump++;
     } else {
-        size_t cap = t->slots_cap;
-
-        if (t->nslots == UINT32_MAX - 1) {
-            errno = ENOMEM;
+        if (t->nslots == t->slots_cap && slots_grow(t) < 0) {
             return 0;
         }
-        if (t->nslots == cap
-            && grow((void **) &t->slots, &cap, sizeof(*t->slots),
-                    (size_t) t->nslots + 1) < 0) {
-            return 0;
-        }
-        t->slots_cap = (uint32_t) cap;
         i = t->nslots++;
         t->bump = t->nslots;
         t->slots[i].gen = 1;
+    }
+    /* A timer added while a pass is open never joins it (see timers.h):
+     * with the pass's now as its deadline at the earliest, it sorts after
+     * every timer the pass took, and its seq excludes it. */
+    if (deadline < t->cut) {
+        deadline = t->cut;
     }
     s = &t->slots[i];
     s->cb = cb;
     s->arg = arg;
     s->owner = owner;
+    s->u.seq = t->seq++;
     s->state = SLOT_PENDING;
-    t->heap[t->len] = (struct ioloop_heap_entry){deadline, t->seq++, i};
-    sift_up(t->heap, t->len++);
+    t->heap[t->len] = (struct ioloop_heap_entry){deadline, i};
+    sift_up(t, t->len++);
     return ((uint64_t) s->gen << 32) | ((uint64_t) i + 1);
 }
 
@@ -97,25 +103,18 @@ ioloop__timers_cancel(struct ioloop_timers *t, ioloop_timer_t handle)
         return -ENOENT;
     }
     s = &t->slots[low - 1];
-    if (s->gen != (uint32_t) (handle >> 32)) {
+    if (s->gen != (uint32_t) (handle >> 32) || s->state != SLOT_PENDING) {
         return -ENOENT;
     }
-    switch (s->state) {
-    case SLOT_PENDING:
-        s->state = SLOT_CANCELLED;
-        s->cb = NULL;
-        s->arg = NULL;
-        t->ncancelled++;
-        if (t->ncancelled > IOLOOP_COMPACT_MIN && t->ncancelled > t->len / 2) {
-            compact(t);
-        }
-        return 0;
-    case SLOT_DUE:
-        s->state = SLOT_DUE_CANCELLED;
-        return 0;
-    default:
-        return -ENOENT;
+    s->state = SLOT_CANCELLED;
+    s->cb = NULL;
+    s->arg = NULL;
+    t->ncancelled++;
+    /* The memory bound: never more dead entries than live ones + 512. */
+    if (t->ncancelled > IOLOOP_COMPACT_MIN && t->ncancelled > t->len / 2) {
+        compact(t);
     }
+    return 0;
 }
 
 int
@@ -135,91 +134,116 @@ ioloop__timers_next(struct ioloop_timers *t, ioloop_time_t *deadline)
     return -1;
 }
 
-size_t
-ioloop__timers_collect_due(struct ioloop_timers *t, ioloop_time_t now)
+void
+ioloop__timers_open_pass(struct ioloop_timers *t, ioloop_time_t now)
 {
-    while (t->len > 0 && t->heap[0].deadline <= now) {
-        uint32_t i = t->heap[0].slot;
+    /* Cheaper than popping the dead entries one by one: a pop walks
+     * log4(len) cache lines, a compaction touches each entry once. */
+    if (t->ncancelled > IOLOOP_COMPACT_MIN && t->ncancelled > t->len / 4) {
+        compact(t);
+    }
+    t->cut = now;
+    t->cut_seq = t->seq;
+}
 
-        heap_pop(t);
-        if (t->slots[i].state == SLOT_CANCELLED) {
+int
+ioloop__timers_pop_due(struct ioloop_timers *t, struct ioloop_due_timer *out)
+{
+    while (t->len > 0 && t->heap[0].deadline <= t->cut) {
+        uint32_t i = t->heap[0].slot;
+        struct ioloop_timer_slot *s = &t->slots[i];
+
+        if (s->state == SLOT_CANCELLED) {
+            heap_pop(t);
             t->ncancelled--;
             slot_release(t, i);
             continue;
         }
-        /* Grows only when more timers are due at once than ever before. */
-        if (t->ndue == t->due_cap
-            && grow((void **) &t->due, &t->due_cap, sizeof(*t->due),
-                    t->ndue + 1) < 0) {
-            /* Out of memory: put it back and run it on a later pass. */
-            t->heap[t->len] = (struct ioloop_heap_entry){now, t->seq++, i};
-            sift_up(t->heap, t->len++);
-            break;
+        if (s->u.seq >= t->cut_seq) {
+            break; /* added during the pass, clamped to its now */
         }
-        t->slots[i].state = SLOT_DUE;
-        t->due[t->ndue++] = i;
+        heap_pop(t);
+        out->cb = s->cb;
+        out->arg = s->arg;
+        out->owner = s->owner;
+        /* Released before it runs, so cancelling its own handle is a
+         * no-op. */
+        slot_release(t, i);
+        return 1;
     }
-    return t->ndue;
-}
-
-int
-ioloop__timers_take(struct ioloop_timers *t, size_t i,
-                    struct ioloop_due_timer *out)
-{
-    uint32_t si = t->due[i];
-    struct ioloop_timer_slot *s = &t->slots[si];
-    int run = (s->state == SLOT_DUE);
-
-    out->cb = s->cb;
-    out->arg = s->arg;
-    out->owner = s->owner;
-    /* Released before it runs, so cancelling its own handle is a no-op. */
-    slot_release(t, si);
-    return run;
-}
-
-void
-ioloop__timers_clear_due(struct ioloop_timers *t)
-{
-    t->ndue = 0;
-}
-
-/* Doubles *cap until it holds need elements. 0, or -1 with errno. */
-static int
-grow(void **p, size_t *cap, size_t elem, size_t need)
-{
-    size_t n = *cap ? *cap : 16;
-    void *q;
-
-    while (n < need) {
-        n *= 2;
-    }
-    q = realloc(*p, n * elem);
-    if (q == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    *p = q;
-    *cap = n;
+    t->cut = IOLOOP_NO_PASS;
     return 0;
 }
 
-static inline int
-entry_less(const struct ioloop_heap_entry *a, const struct ioloop_heap_entry *b)
+/* Doubles the heap into a fresh aligned block. 0, or -1 with errno. */
+static int
+heap_grow(struct ioloop_timers *t)
 {
-    return a->deadline < b->deadline
-           || (a->deadline == b->deadline && a->seq < b->seq);
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    size_t bytes = (cap + HEAP_PAD) * sizeof(*t->heap);
+    struct ioloop_heap_entry *block;
+
+    if (cap > SIZE_MAX / sizeof(*t->heap) - HEAP_PAD) {
+        errno = ENOMEM;
+        return -1;
+    }
+    block = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
+    if (block == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (t->heap != NULL) {
+        memcpy(block + HEAP_PAD, t->heap, t->len * sizeof(*t->heap));
+        free(t->heap - HEAP_PAD);
+    }
+    t->heap = block + HEAP_PAD;
+    t->cap = cap;
+    return 0;
+}
+
+/* Doubles the slot array. 0, or -1 with errno. */
+static int
+slots_grow(struct ioloop_timers *t)
+{
+    uint32_t cap;
+    struct ioloop_timer_slot *s;
+
+    if (t->slots_cap > UINT32_MAX / 4) {
+        errno = ENOMEM; /* handles keep slot + 1 in 32 bits */
+        return -1;
+    }
+    cap = t->slots_cap ? t->slots_cap * 2 : 64;
+    s = realloc(t->slots, (size_t) cap * sizeof(*s));
+    if (s == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    t->slots = s;
+    t->slots_cap = cap;
+    return 0;
+}
+
+/* (deadline, seq) order; seq is read only on a tie. */
+static inline int
+entry_less(const struct ioloop_timers *t, const struct ioloop_heap_entry *a,
+           const struct ioloop_heap_entry *b)
+{
+    if (a->deadline != b->deadline) {
+        return a->deadline < b->deadline;
+    }
+    return t->slots[a->slot].u.seq < t->slots[b->slot].u.seq;
 }
 
 static void
-sift_up(struct ioloop_heap_entry *h, size_t i)
+sift_up(struct ioloop_timers *t, size_t i)
 {
+    struct ioloop_heap_entry *h = t->heap;
     struct ioloop_heap_entry e = h[i];
 
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
+        size_t parent = PARENT(i);
 
-        if (!entry_less(&e, &h[parent])) {
+        if (!entry_less(t, &e, &h[parent])) {
             break;
         }
         h[i] = h[parent];
@@ -229,24 +253,31 @@ sift_up(struct ioloop_heap_entry *h, size_t i)
 }
 
 static void
-sift_down(struct ioloop_heap_entry *h, size_t len, size_t i)
+sift_down(struct ioloop_timers *t, size_t i)
 {
+    struct ioloop_heap_entry *h = t->heap;
     struct ioloop_heap_entry e = h[i];
+    size_t len = t->len;
 
     for (;;) {
-        size_t child = 2 * i + 1;
+        size_t c = FIRST_CHILD(i), end = c + 4, min = c;
 
-        if (child >= len) {
+        if (c >= len) {
             break;
         }
-        if (child + 1 < len && entry_less(&h[child + 1], &h[child])) {
-            child++;
+        if (end > len) {
+            end = len;
         }
-        if (!entry_less(&h[child], &e)) {
+        for (size_t k = c + 1; k < end; k++) {
+            if (entry_less(t, &h[k], &h[min])) {
+                min = k;
+            }
+        }
+        if (!entry_less(t, &h[min], &e)) {
             break;
         }
-        h[i] = h[child];
-        i = child;
+        h[i] = h[min];
+        i = min;
     }
     h[i] = e;
 }
@@ -257,7 +288,7 @@ heap_pop(struct ioloop_timers *t)
     t->len--;
     if (t->len > 0) {
         t->heap[0] = t->heap[t->len];
-        sift_down(t->heap, t->len, 0);
+        sift_down(t, 0);
     }
 }
 
@@ -278,8 +309,8 @@ compact(struct ioloop_timers *t)
     }
     t->len = kept;
     t->ncancelled = 0;
-    for (size_t i = kept / 2; i-- > 0;) {
-        sift_down(t->heap, t->len, i);
+    for (size_t i = kept > 1 ? PARENT(kept - 1) + 1 : 0; i-- > 0;) {
+        sift_down(t, i);
     }
     t->compactions++;
 }
@@ -297,6 +328,6 @@ slot_release(struct ioloop_timers *t, uint32_t i)
     if (s->gen == 0) {
         s->gen = 1; /* keeps every handle non-zero */
     }
-    s->next_free = t->free_head;
+    s->u.next_free = t->free_head;
     t->free_head = i;
 }

@@ -1,13 +1,26 @@
 /*
- * host/timers.h: one-shot timers in an array min-heap ordered by
+ * host/timers.h: one-shot timers in a 4-ary min-heap (libev's) ordered by
  * (deadline, sequence), so equal deadlines fire in the order they were
- * added (libuv's start_id). Cancellation is lazy: a cancelled timer stays
- * in the heap until it reaches the top or the heap is compacted, which
- * happens when cancelled entries exceed 512 and half the heap (tornado).
+ * added (libuv's start_id).
+ *
+ * Cancellation is lazy (tornado): cancel flags the timer's slot in O(1)
+ * and the entry stays in the heap until it reaches the top or the heap is
+ * compacted. Compaction (drop every cancelled entry, rebuild in O(n)) runs
+ * in cancel once cancelled entries exceed 512 and half the heap, which
+ * bounds memory when timers are cancelled without ever firing, and before
+ * a fire pass once they exceed 512 and a quarter of it, because popping a
+ * dead entry costs a whole sift-down while compaction costs a sequential
+ * step per entry.
  *
  * Timer state lives in a slot array indexed by the handle; a handle
  * carries the slot's generation, so a stale handle (fired or cancelled)
  * is recognised and cancelling it is harmless.
+ *
+ * A fire pass (tornado's ordering): ioloop__timers_begin_pass fixes, at
+ * the top of an iteration, which timers are due (deadline <= now, added
+ * before that point); ioloop__timers_pop_due then pops and returns them
+ * one by one, after the iteration's callbacks ran. A timer added in
+ * between, even with a deadline in the past, waits for the next pass.
  */
 #ifndef IOLOOP_HOST_TIMERS_H
 #define IOLOOP_HOST_TIMERS_H
@@ -21,23 +34,29 @@ struct ioloop_owner;
 
 #define IOLOOP_COMPACT_MIN 512
 
+/* ioloop_timers.cut when no pass is open: below every deadline. */
+#define IOLOOP_NO_PASS INT64_MIN
+
 struct ioloop_timer_slot {
     ioloop_cb cb;
     void *arg;
     const struct ioloop_owner *owner;
+    union {
+        uint64_t seq;       /* pending or cancelled: order of addition */
+        uint32_t next_free; /* free: the next free slot */
+    } u;
     uint32_t gen;   /* bumped each time the slot is freed */
     uint32_t state; /* enum in timers.c */
-    uint32_t next_free;
 };
 
+/* 16 bytes: a node's four children share one 64-byte cache line. */
 struct ioloop_heap_entry {
     ioloop_time_t deadline;
-    uint64_t seq;
     uint32_t slot;
 };
 
 struct ioloop_timers {
-    struct ioloop_heap_entry *heap;
+    struct ioloop_heap_entry *heap; /* 64-byte aligned groups of children */
     size_t len;
     size_t cap;
     struct ioloop_timer_slot *slots;
@@ -47,13 +66,12 @@ struct ioloop_timers {
     uint32_t bump;      /* slots from here to nslots are free, unlisted */
     uint64_t seq;
     size_t ncancelled; /* cancelled entries still in the heap */
-    uint32_t *due;     /* slots collected by ioloop__timers_collect_due */
-    size_t ndue;
-    size_t due_cap;
+    ioloop_time_t cut; /* the open pass's now, or IOLOOP_NO_PASS */
+    uint64_t cut_seq;  /* the first seq the open pass leaves out */
     uint64_t compactions;
 };
 
-/* A due timer, ready to run once ioloop__timers_take released its slot. */
+/* A due timer, its slot already released: what to run and for whom. */
 struct ioloop_due_timer {
     ioloop_cb cb;
     void *arg;
@@ -69,8 +87,8 @@ ioloop_timer_t ioloop__timers_add(struct ioloop_timers *t,
                                   void *arg, const struct ioloop_owner *owner);
 
 /*
- * Cancels a pending or collected timer: 0, or -ENOENT when the handle is
- * stale (already fired or cancelled) or was never valid.
+ * Cancels a pending timer: 0, or -ENOENT when the handle is stale
+ * (already fired, being run or cancelled) or was never valid.
  */
 int ioloop__timers_cancel(struct ioloop_timers *t, ioloop_timer_t handle);
 
@@ -80,21 +98,36 @@ int ioloop__timers_cancel(struct ioloop_timers *t, ioloop_timer_t handle);
  */
 int ioloop__timers_next(struct ioloop_timers *t, ioloop_time_t *deadline);
 
-/*
- * Moves every timer due at now out of the heap into the due list, before
- * any of them runs, so that a timer added by one of them cannot run in
- * the same pass. Returns the number collected.
- */
-size_t ioloop__timers_collect_due(struct ioloop_timers *t, ioloop_time_t now);
+void ioloop__timers_open_pass(struct ioloop_timers *t, ioloop_time_t now);
 
 /*
- * Releases the i-th collected slot and copies what to run into *out.
- * Returns 1 when it must run, 0 when it was cancelled meanwhile. After the
- * last index, call ioloop__timers_clear_due.
+ * Opens a fire pass when a timer may be due at now: the pass will run the
+ * timers with deadline <= now added before this call, and no other.
+ * Inline: the common "nothing due" case costs two loads.
  */
-int ioloop__timers_take(struct ioloop_timers *t, size_t i,
-                        struct ioloop_due_timer *out);
-void ioloop__timers_clear_due(struct ioloop_timers *t);
+static inline void
+ioloop__timers_begin_pass(struct ioloop_timers *t, ioloop_time_t now)
+{
+    if (t->len > 0 && t->heap[0].deadline <= now) {
+        ioloop__timers_open_pass(t, now);
+    }
+}
+
+/* 1 while a pass is open (ioloop__timers_pop_due has more to say). */
+static inline int
+ioloop__timers_in_pass(const struct ioloop_timers *t)
+{
+    return t->cut != IOLOOP_NO_PASS;
+}
+
+/*
+ * Pops the open pass's next due timer, releases its slot (so cancelling
+ * its own handle from its callback is a harmless -ENOENT) and copies what
+ * to run into *out: 1. Timers cancelled meanwhile are skipped. 0 when the
+ * pass is over; the pass is then closed.
+ */
+int ioloop__timers_pop_due(struct ioloop_timers *t,
+                           struct ioloop_due_timer *out);
 
 /* Live (not cancelled) timers waiting in the heap. */
 static inline size_t

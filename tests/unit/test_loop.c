@@ -182,10 +182,14 @@ test_poll_timeout(void **state)
     ioloop_start(loop);
     assert_int_equal(ntrace, 1);
     assert_int_equal(trace[0], 250);
-    /* A deadline beyond tornado's one-hour cap waits the cap. */
+    /* A deadline beyond the 60 s cap (libev's) waits the cap, again and
+     * again: 120 polls of 60 s, then the timer. */
+    b->polls = 0;
     ioloop_call_later(loop, 7200 * IOLOOP_NS_PER_S, cb_stop, NULL);
     ioloop_start(loop);
-    assert_int_equal(b->last_timeout, IOLOOP_MAX_TIMEOUT);
+    assert_int_equal(IOLOOP_MAX_TIMEOUT, 60 * IOLOOP_NS_PER_S);
+    assert_int_equal(b->last_timeout, 60 * IOLOOP_NS_PER_S);
+    assert_int_equal(b->polls, 120);
     ioloop_loop_free(loop);
 }
 
@@ -772,6 +776,86 @@ test_loop_refused_after_fork(void **state)
     ioloop_loop_free(loop);
 }
 
+static int
+cb_record_and_call_later_zero(ioloop_loop_t *loop, void *arg)
+{
+    int id = (int) (intptr_t) arg;
+
+    record(loop, id);
+    ioloop_call_later(loop, 0, cb_record, (void *) (intptr_t) (id + 1));
+    return 0;
+}
+
+/*
+ * tornado's order: the due timers are fixed before the iteration's
+ * callbacks run, so a call_later(0) made by a callback (1 -> 2) or by a
+ * timer (3 -> 4) runs in the next iteration, after the I/O that became
+ * ready (fd 7) had its turn.
+ */
+static void
+test_zero_timers_wait_for_ready_io(void **state)
+{
+    ioloop_loop_t *loop = new_fake_loop();
+    struct fake_backend *b = fake_backend_last();
+    static const int expect[] = {1, 3, 7, 2, 4};
+
+    (void) state;
+    assert_int_equal(ioloop_add_handler(loop, 7, IOLOOP_READ, io_record,
+                                        (void *) 0),
+                     0);
+    fake_backend_script(b, 7, IOLOOP_READ);
+    ioloop_add_callback(loop, cb_record_and_call_later_zero, (void *) 1);
+    ioloop_call_later(loop, 0, cb_record_and_call_later_zero, (void *) 3);
+    ioloop_call_later(loop, IOLOOP_NS_PER_MS, cb_stop, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(ntrace, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(trace[i], expect[i]);
+    }
+    assert_int_equal(trace_iter[2], trace_iter[0]);
+    assert_int_equal(trace_iter[3], trace_iter[0] + 1);
+    assert_int_equal(trace_iter[4], trace_iter[0] + 1);
+    ioloop_loop_free(loop);
+}
+
+static int rearm_left;
+
+static int
+cb_rearm_zero(ioloop_loop_t *loop, void *arg)
+{
+    (void) arg;
+    record(loop, 100);
+    if (--rearm_left > 0) {
+        ioloop_call_later(loop, 0, cb_rearm_zero, NULL);
+    } else {
+        ioloop_stop(loop);
+    }
+    return 0;
+}
+
+/* A timer that re-arms itself with delay 0 does not starve ready I/O:
+ * the fd's handler runs once between any two of its runs. */
+static void
+test_rearming_zero_timer_does_not_starve_io(void **state)
+{
+    ioloop_loop_t *loop = new_fake_loop();
+    struct fake_backend *b = fake_backend_last();
+
+    (void) state;
+    assert_int_equal(ioloop_add_handler(loop, 9, IOLOOP_READ, io_record,
+                                        (void *) 0),
+                     0);
+    b->level[9] = IOLOOP_READ;
+    rearm_left = 5;
+    ioloop_call_later(loop, 0, cb_rearm_zero, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(ntrace, 9);
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(trace[i], i % 2 == 0 ? 100 : 9);
+    }
+    ioloop_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -783,6 +867,8 @@ main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timer_added_by_timer_runs_next_iteration),
         cmocka_unit_test(test_compaction_through_the_loop),
+        cmocka_unit_test(test_zero_timers_wait_for_ready_io),
+        cmocka_unit_test(test_rearming_zero_timer_does_not_starve_io),
         cmocka_unit_test(test_stop_before_start),
         cmocka_unit_test(test_start_while_running),
         cmocka_unit_test(test_removed_handler_gets_no_stale_event),

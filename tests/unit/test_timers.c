@@ -18,21 +18,24 @@ nop(ioloop_loop_t *loop, void *arg)
     return 0;
 }
 
-/* Collects everything due at now and returns the args in firing order. */
+/* Runs one fire pass at now and returns the args in firing order. */
 static size_t
 fire_all(struct ioloop_timers *t, ioloop_time_t now, uintptr_t *out,
          size_t max)
 {
-    size_t n = ioloop__timers_collect_due(t, now), fired = 0;
+    struct ioloop_due_timer d;
+    size_t fired = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        struct ioloop_due_timer d;
-
-        if (ioloop__timers_take(t, i, &d) && fired < max) {
+    ioloop__timers_begin_pass(t, now);
+    if (!ioloop__timers_in_pass(t)) {
+        return 0;
+    }
+    while (ioloop__timers_pop_due(t, &d)) {
+        if (fired < max) {
             out[fired++] = (uintptr_t) d.arg;
         }
     }
-    ioloop__timers_clear_due(t);
+    assert_false(ioloop__timers_in_pass(t));
     return fired;
 }
 
@@ -130,23 +133,59 @@ test_cancel_and_stale_handles(void **state)
 }
 
 static void
-test_cancel_of_a_collected_timer(void **state)
+test_cancel_during_a_pass(void **state)
 {
     struct ioloop_timers t;
     struct ioloop_due_timer d;
-    ioloop_timer_t b;
+    ioloop_timer_t a, b;
+
+    (void) state;
+    ioloop__timers_init(&t);
+    a = ioloop__timers_add(&t, 5, nop, (void *) 1, NULL);
+    b = ioloop__timers_add(&t, 5, nop, (void *) 2, NULL);
+    ioloop__timers_begin_pass(&t, 5);
+    assert_int_equal(ioloop__timers_pop_due(&t, &d), 1);
+    assert_ptr_equal(d.arg, (void *) 1);
+    /* The first one cancels itself (already released: harmless) and the
+     * second before its turn. */
+    assert_int_equal(ioloop__timers_cancel(&t, a), -ENOENT);
+    assert_int_equal(ioloop__timers_cancel(&t, b), 0);
+    assert_int_equal(ioloop__timers_pop_due(&t, &d), 0);
+    assert_int_equal(ioloop__timers_pending(&t), 0);
+    assert_int_equal(t.len, 0);
+    ioloop__timers_free(&t);
+}
+
+/* tornado's ordering: what a pass runs is fixed when it opens. */
+static void
+test_timers_added_during_a_pass_wait_for_the_next(void **state)
+{
+    struct ioloop_timers t;
+    struct ioloop_due_timer d;
+    uintptr_t order[4];
 
     (void) state;
     ioloop__timers_init(&t);
     ioloop__timers_add(&t, 5, nop, (void *) 1, NULL);
-    b = ioloop__timers_add(&t, 5, nop, (void *) 2, NULL);
-    assert_int_equal(ioloop__timers_collect_due(&t, 5), 2);
-    assert_int_equal(ioloop__timers_take(&t, 0, &d), 1);
-    /* The first one cancels the second before its turn. */
-    assert_int_equal(ioloop__timers_cancel(&t, b), 0);
-    assert_int_equal(ioloop__timers_take(&t, 1, &d), 0);
-    ioloop__timers_clear_due(&t);
-    assert_int_equal(ioloop__timers_pending(&t), 0);
+    ioloop__timers_add(&t, 10, nop, (void *) 2, NULL);
+    ioloop__timers_begin_pass(&t, 10);
+    assert_true(ioloop__timers_in_pass(&t));
+    /* Added after the pass opened, one even with a deadline in the past. */
+    ioloop__timers_add(&t, 3, nop, (void *) 3, NULL);
+    ioloop__timers_add(&t, 10, nop, (void *) 4, NULL);
+    assert_int_equal(ioloop__timers_pop_due(&t, &d), 1);
+    assert_ptr_equal(d.arg, (void *) 1);
+    assert_int_equal(ioloop__timers_pop_due(&t, &d), 1);
+    assert_ptr_equal(d.arg, (void *) 2);
+    assert_int_equal(ioloop__timers_pop_due(&t, &d), 0);
+    /* The next pass runs them, in the order they were added. */
+    assert_int_equal(fire_all(&t, 10, order, 4), 2);
+    assert_int_equal(order[0], 3);
+    assert_int_equal(order[1], 4);
+    /* Nothing due: no pass opens. */
+    ioloop__timers_add(&t, 20, nop, (void *) 5, NULL);
+    ioloop__timers_begin_pass(&t, 19);
+    assert_false(ioloop__timers_in_pass(&t));
     ioloop__timers_free(&t);
 }
 
@@ -208,6 +247,84 @@ test_small_heaps_never_compact(void **state)
     ioloop__timers_free(&t);
 }
 
+/* A fire pass compacts first when over a quarter of the heap is dead. */
+static void
+test_fire_pass_compacts(void **state)
+{
+    struct ioloop_timers t;
+    static ioloop_timer_t h[2000];
+    static uintptr_t order[2000];
+    struct ioloop_due_timer d;
+    size_t n;
+
+    (void) state;
+    ioloop__timers_init(&t);
+    for (uintptr_t i = 0; i < 2000; i++) {
+        h[i] = ioloop__timers_add(&t, (ioloop_time_t) (i % 89), nop,
+                                  (void *) i, NULL);
+    }
+    for (size_t i = 0; i < 2000; i += 3) {
+        ioloop__timers_cancel(&t, h[i]); /* 667: over a quarter */
+    }
+    assert_int_equal(t.compactions, 0);
+    ioloop__timers_begin_pass(&t, 50);
+    assert_int_equal(t.compactions, 1);
+    assert_int_equal(t.ncancelled, 0);
+    assert_int_equal(t.len, 1333);
+    /* The survivors fire in (deadline, order of addition) order, and
+     * only they: this pass the ones due at 50, the next one the rest. */
+    n = 0;
+    while (ioloop__timers_pop_due(&t, &d)) {
+        order[n++] = (uintptr_t) d.arg;
+    }
+    n += fire_all(&t, 100, order + n, 2000 - n);
+    assert_int_equal(n, 1333);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(order[i] % 3 != 0);
+        if (i > 0) {
+            ioloop_time_t a = (ioloop_time_t) (order[i - 1] % 89);
+            ioloop_time_t b = (ioloop_time_t) (order[i] % 89);
+
+            assert_true(a < b || (a == b && order[i - 1] < order[i]));
+        }
+    }
+    ioloop__timers_free(&t);
+}
+
+/*
+ * Timers cancelled without ever firing (a timeout per request, cancelled
+ * when the request completes) must not grow memory without bound: three
+ * million of them beside one long-lived timer.
+ */
+static void
+test_mass_cancellation_keeps_memory_bounded(void **state)
+{
+    struct ioloop_timers t;
+    static ioloop_timer_t h[1000];
+    uintptr_t order[2];
+
+    (void) state;
+    ioloop__timers_init(&t);
+    assert_true(ioloop__timers_add(&t, 1000000, nop, (void *) 1, NULL) != 0);
+    for (int round = 0; round < 3000; round++) {
+        for (size_t i = 0; i < 1000; i++) {
+            h[i] = ioloop__timers_add(&t, 500 + (ioloop_time_t) i, nop,
+                                      NULL, NULL);
+            assert_true(h[i] != 0);
+        }
+        for (size_t i = 0; i < 1000; i++) {
+            assert_int_equal(ioloop__timers_cancel(&t, h[i]), 0);
+        }
+        assert_true(t.len <= 1 + 2 * IOLOOP_COMPACT_MIN + 2);
+    }
+    assert_true(t.cap <= 2048);
+    assert_true(t.slots_cap <= 2048);
+    assert_int_equal(ioloop__timers_pending(&t), 1);
+    assert_int_equal(fire_all(&t, 1000000, order, 2), 1);
+    assert_int_equal(order[0], 1);
+    ioloop__timers_free(&t);
+}
+
 int
 main(void)
 {
@@ -216,9 +333,12 @@ main(void)
         cmocka_unit_test(test_equal_deadlines_are_fifo),
         cmocka_unit_test(test_only_due_timers_are_collected),
         cmocka_unit_test(test_cancel_and_stale_handles),
-        cmocka_unit_test(test_cancel_of_a_collected_timer),
+        cmocka_unit_test(test_cancel_during_a_pass),
+        cmocka_unit_test(test_timers_added_during_a_pass_wait_for_the_next),
         cmocka_unit_test(test_compaction_thresholds),
         cmocka_unit_test(test_small_heaps_never_compact),
+        cmocka_unit_test(test_fire_pass_compacts),
+        cmocka_unit_test(test_mass_cancellation_keeps_memory_bounded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
