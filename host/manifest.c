@@ -1,6 +1,6 @@
 /*
  * host/manifest.c: reads the JSON manifest with jansson, checks it against
- * the schema (DESIGN.md, "Manifest") and fills struct ioloop_manifest.
+ * the schema (README.md, "The manifest") and fills struct ioloop_manifest.
  * Nothing is loaded or bound here: this file validates, resolves relative
  * paths against the manifest's folder (never the working directory) and
  * writes one-line messages that name the file and the JSON path.

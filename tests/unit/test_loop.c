@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_loop.c: the central loop's semantics (DESIGN.md items
- * 1-8, 10, 11) on the scripted fake backend and the fake clock; the
+ * tests/unit/test_loop.c: the central loop's semantics
+ * (docs/architecture.md, items 1-8, 10, 11) on the scripted fake backend and the fake clock; the
  * cross-thread wake-up on the real epoll.so.
  */
 #include <errno.h>
