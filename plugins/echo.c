@@ -18,12 +18,26 @@
 #include <ioloop/plugin.h>
 #include <jansson.h>
 
+#include "http_common/http_limits.h"
+
 /* Most bytes one read hands over (and so queued per connection). */
 #define ECHO_CHUNK (64 * 1024)
 /* Connections accepted per readiness event. */
 #define ECHO_ACCEPT_BATCH 64
+/* Defaults: a connection with no byte either way for 300 s is closed. */
+#define ECHO_IDLE_TIMEOUT_DEFAULT (300 * IOLOOP_NS_PER_S)
+#define ECHO_MAX_CONNS_DEFAULT 10240
+#define ECHO_MAX_CONNS_MAX (1u << 20)
 
 struct echo_conn;
+
+/* What the config sets. */
+struct echo_limits {
+    const char *listen; /* borrowed from the config */
+    int backlog;
+    ioloop_time_t idle_timeout;
+    uint32_t max_connections;
+};
 
 /* One plugin instance: a listener and its connections. */
 struct echo {
@@ -32,6 +46,10 @@ struct echo {
     int listen_fd;
     int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
+    uint32_t nconns;
+    struct echo_limits limits;
+    struct http_shed shed;
+    int shed_counter; /* counter_register handle, < 0: none */
 };
 
 struct echo_conn {
@@ -46,8 +64,8 @@ static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                      size_t errlen);
 static void echo_fini(void *state);
 static void echo_drain(void *state);
-static int echo_config(const struct json_t *config, const char **listen,
-                       int *backlog, char *err, size_t errlen);
+static int echo_config(const struct json_t *config, struct echo_limits *l,
+                       char *err, size_t errlen);
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                           void *arg);
 static int echo_conn_open(struct echo *e, int fd);
@@ -56,7 +74,9 @@ static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
 static void echo_on_written(ioloop_stream_t *s, void *arg);
 static void echo_on_close(ioloop_stream_t *s, void *arg);
 
-static const char *const echo_config_keys[] = { "listen", "backlog", NULL };
+static const char *const echo_config_keys[] = {
+    "listen", "backlog", "idle_timeout", "max_connections", NULL
+};
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -81,10 +101,10 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
           size_t errlen)
 {
     struct echo *e;
-    const char *listen;
-    int backlog, rc;
+    struct echo_limits l;
+    int rc;
 
-    rc = echo_config(config, &listen, &backlog, err, errlen);
+    rc = echo_config(config, &l, err, errlen);
     if (rc < 0) {
         return rc;
     }
@@ -95,7 +115,12 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     }
     e->api = api;
     e->loop = loop;
-    rc = api->listen_tcp(loop, listen, backlog, 0, err, errlen);
+    e->limits = l;
+    e->shed_counter = IOLOOP_API_HAS(api, counter_register)
+                          ? api->counter_register(loop, HTTP_SHED_COUNTER,
+                                                  HTTP_SHED_HELP, NULL, NULL)
+                          : -1;
+    rc = api->listen_tcp(loop, l.listen, l.backlog, 0, err, errlen);
     if (rc < 0) {
         free(e);
         return rc;
@@ -149,16 +174,19 @@ echo_drain(void *state)
 }
 
 /*
- * Validates config: *listen (borrowed) and *backlog (0 when absent).
- * Returns 0, or -EINVAL with one line in err naming the key.
+ * Validates config into *l: listen (required), backlog (0 when absent),
+ * idle_timeout and max_connections (defaults above). Returns 0, or
+ * -EINVAL with one line in err naming the key.
  */
 static int
-echo_config(const struct json_t *config, const char **listen, int *backlog,
-            char *err, size_t errlen)
+echo_config(const struct json_t *config, struct echo_limits *l, char *err,
+            size_t errlen)
 {
     /* jansson's iterators take a non-const object; nothing is modified. */
     json_t *cfg = (json_t *) config;
     json_t *v;
+    uint64_t backlog = 0, max = ECHO_MAX_CONNS_DEFAULT;
+    int rc;
 
     if (cfg != NULL && !json_is_object(cfg)) {
         snprintf(err, errlen, "config: expected an object");
@@ -171,20 +199,20 @@ echo_config(const struct json_t *config, const char **listen, int *backlog,
                  v == NULL ? "missing, expected" : "expected");
         return -EINVAL;
     }
-    *listen = json_string_value(v);
-    *backlog = 0;
-    v = json_object_get(cfg, "backlog");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0
-            || json_integer_value(v) > INT_MAX) {
-            snprintf(err, errlen,
-                     "config.backlog: expected an integer in [0, %d]",
-                     INT_MAX);
-            return -EINVAL;
-        }
-        *backlog = (int) json_integer_value(v);
+    l->listen = json_string_value(v);
+    l->idle_timeout = ECHO_IDLE_TIMEOUT_DEFAULT;
+    rc = http__config_uint(cfg, "backlog", 0, INT_MAX, &backlog, err, errlen);
+    if (rc == 0) {
+        rc = http__config_duration(cfg, "idle_timeout", &l->idle_timeout, err,
+                                   errlen);
     }
-    return 0;
+    if (rc == 0) {
+        rc = http__config_uint(cfg, "max_connections", 1, ECHO_MAX_CONNS_MAX,
+                               &max, err, errlen);
+    }
+    l->backlog = (int) backlog;
+    l->max_connections = (uint32_t) max;
+    return rc;
 }
 
 /*
@@ -220,8 +248,17 @@ echo_conn_open(struct echo *e, int fd)
         .size = sizeof(opts),
         .close_cb = echo_on_close,
         .arg = c,
+        .idle_timeout = e->limits.idle_timeout,
     };
 
+    if (e->nconns >= e->limits.max_connections) {
+        free(c);
+        http__shed(e->api, e->loop, &e->shed, fd, e->limits.max_connections);
+        if (e->shed_counter >= 0) {
+            e->api->counter_add(e->loop, e->shed_counter, 1);
+        }
+        return 0;
+    }
     if (c == NULL) {
         close(fd);
         return -ENOMEM;
@@ -235,6 +272,7 @@ echo_conn_open(struct echo *e, int fd)
         free(c);
         return rc;
     }
+    e->nconns++;
     c->next = e->conns;
     if (e->conns != NULL) {
         e->conns->prev = c;
@@ -272,7 +310,9 @@ echo_on_close(ioloop_stream_t *s, void *arg)
     struct echo *e = c->e;
     int error = e->api->stream_error(s);
 
-    if (error != 0 && error != ECONNRESET && error != EPIPE) {
+    e->nconns--;
+    if (error != 0 && error != ECONNRESET && error != EPIPE
+        && error != ETIMEDOUT) {
         e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }

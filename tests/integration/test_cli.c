@@ -358,7 +358,8 @@ test_check_refuses_what_start_refuses(void **state)
         {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", "
                    "\"li\\nst\\u007fen\": 1}"),
          "plugins[0] \"e\": config[\"li\\nst\\u007fen\"]: unknown key (echo "
-         "accepts: listen, backlog)"},
+         "accepts: listen, backlog, idle_timeout, "
+         "max_connections)"},
         {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
          "[\"poll\", \"nosuch\"]}",
          "backend_swap: unknown backend \"nosuch\": no nosuch.so in "

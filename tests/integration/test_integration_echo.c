@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +26,12 @@
 #define PLUGINS                                                              \
     "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","       \
     "  \"config\": {\"listen\": \"127.0.0.1:0\"}}]"
+
+/* Short limits, for the idle and max_connections tests. */
+#define PLUGINS_LIMITED                                                      \
+    "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","       \
+    "  \"config\": {\"listen\": \"127.0.0.1:0\", \"idle_timeout\": 0.5,"     \
+    "  \"max_connections\": 2}}]"
 
 #define MAX_FDS 64
 
@@ -39,7 +46,7 @@ struct fixture {
 static const char *backend = "epoll";
 
 static int
-setup(void **state)
+setup_with(void **state, const char *plugins)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
@@ -47,7 +54,7 @@ setup(void **state)
         return -1;
     }
     *state = f;
-    if (host_start(&f->host, backend, PLUGINS) < 0
+    if (host_start(&f->host, backend, plugins) < 0
         || (f->port = host_port(&f->host, "echo", HOST_TIMEOUT_MS)) <= 0) {
         fprintf(stderr, "setup: the host did not start on backend %s\n",
                 backend);
@@ -55,6 +62,18 @@ setup(void **state)
         return -1;
     }
     return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_with(state, PLUGINS);
+}
+
+static int
+setup_limited(void **state)
+{
+    return setup_with(state, PLUGINS_LIMITED);
 }
 
 static int
@@ -304,6 +323,70 @@ test_echo_many_clients(void **state)
     }
 }
 
+/* Milliseconds until the peer closes fd (read returns 0 or an error), at
+ * most limit_ms; -1 when it stays open. */
+static long
+ms_until_closed(int fd, int limit_ms)
+{
+    struct timespec t0, t1;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    char buf[64];
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000
+                  + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+
+        if (ms >= limit_ms) {
+            return -1;
+        }
+        if (poll(&pfd, 1, (int) (limit_ms - ms)) > 0
+            && read(fd, buf, sizeof(buf)) <= 0) {
+            return ms;
+        }
+    }
+}
+
+/* idle_timeout 0.5 s: an idle connection is closed by the host while an
+ * active one, kept busy past it, still echoes. */
+static void
+test_echo_idle_timeout(void **state)
+{
+    struct fixture *f = *state;
+    int idle = conn_open(f), busy = conn_open(f);
+    unsigned char back[4];
+
+    for (int i = 0; i < 8; i++) {
+        round_trip(f->fds[busy], (const unsigned char *) "ping", back, 4);
+        assert_memory_equal(back, "ping", 4);
+        usleep(150 * 1000);
+    }
+    /* 1.2 s have passed: the idle one is gone, the busy one is not. */
+    assert_true(ms_until_closed(f->fds[idle], 2000) >= 0);
+    round_trip(f->fds[busy], (const unsigned char *) "pong", back, 4);
+    assert_memory_equal(back, "pong", 4);
+}
+
+/* max_connections 2: a third connection is accepted and closed at once,
+ * while the two open ones keep echoing. */
+static void
+test_echo_max_connections(void **state)
+{
+    struct fixture *f = *state;
+    int a = conn_open(f), b = conn_open(f);
+    unsigned char back[2];
+
+    round_trip(f->fds[a], (const unsigned char *) "a1", back, 2);
+    round_trip(f->fds[b], (const unsigned char *) "b1", back, 2);
+    int c = conn_open(f);
+
+    assert_true(ms_until_closed(f->fds[c], 2000) >= 0);
+    round_trip(f->fds[a], (const unsigned char *) "a2", back, 2);
+    assert_memory_equal(back, "a2", 2);
+    assert_true(host_log_count(&f->host, "max_connections (2) reached") >= 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -315,6 +398,10 @@ main(int argc, char **argv)
         T(test_echo_peer_reset),
         T(test_echo_many_clients),
 #undef T
+        cmocka_unit_test_setup_teardown(test_echo_idle_timeout,
+                                        setup_limited, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_max_connections,
+                                        setup_limited, teardown),
     };
 
     if (argc > 1) {
