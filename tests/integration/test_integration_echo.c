@@ -384,6 +384,11 @@ test_echo_max_connections(void **state)
     assert_true(ms_until_closed(f->fds[c], 2000) >= 0);
     round_trip(f->fds[a], (const unsigned char *) "a2", back, 2);
     assert_memory_equal(back, "a2", 2);
+    /* stderr is read by another thread: give the line time to arrive. */
+    for (int i = 0; i < 100 && host_log_count(&f->host, "max_connections "
+                                              "(2) reached") == 0; i++) {
+        usleep(20 * 1000);
+    }
     assert_true(host_log_count(&f->host, "max_connections (2) reached") >= 1);
 }
 
