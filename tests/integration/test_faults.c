@@ -362,6 +362,8 @@ test_reload_lifts_quarantine_of_a_changed_plugin(void **state)
                      1);
     assert_int_equal(host_log_count(&hp, "[crasher] listening on"), 5);
     assert_int_equal(get_hello(hello), 0);
+    /* A reload waits until the previous generation has drained. */
+    assert_int_equal(wait_log("worker 0: exited", 1, HOST_TIMEOUT_MS), 0);
 
     set_config("crasher", "{\"listen\": \"127.0.0.1:0\", \"on_accept\": "
                           "\"sleep\", \"sleep_ms\": 0}");
