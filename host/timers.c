@@ -252,6 +252,28 @@ sift_up(struct ioloop_timers *t, size_t i)
     h[i] = e;
 }
 
+/* The smallest of the children from c (c < len): a tournament of three
+ * compares when all four exist, the common case. */
+static inline size_t
+min_child(const struct ioloop_timers *t, size_t c, size_t len)
+{
+    const struct ioloop_heap_entry *h = t->heap;
+    size_t min = c;
+
+    if (c + 3 < len) {
+        size_t a = entry_less(t, &h[c + 1], &h[c]) ? c + 1 : c;
+        size_t b = entry_less(t, &h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+
+        return entry_less(t, &h[b], &h[a]) ? b : a;
+    }
+    for (size_t k = c + 1; k < len; k++) {
+        if (entry_less(t, &h[k], &h[min])) {
+            min = k;
+        }
+    }
+    return min;
+}
+
 static void
 sift_down(struct ioloop_timers *t, size_t i)
 {
@@ -259,20 +281,9 @@ sift_down(struct ioloop_timers *t, size_t i)
     struct ioloop_heap_entry e = h[i];
     size_t len = t->len;
 
-    for (;;) {
-        size_t c = FIRST_CHILD(i), end = c + 4, min = c;
+    while (FIRST_CHILD(i) < len) {
+        size_t min = min_child(t, FIRST_CHILD(i), len);
 
-        if (c >= len) {
-            break;
-        }
-        if (end > len) {
-            end = len;
-        }
-        for (size_t k = c + 1; k < end; k++) {
-            if (entry_less(t, &h[k], &h[min])) {
-                min = k;
-            }
-        }
         if (!entry_less(t, &h[min], &e)) {
             break;
         }
@@ -282,14 +293,29 @@ sift_down(struct ioloop_timers *t, size_t i)
     h[i] = e;
 }
 
+/*
+ * Removes the root. Floyd's way: the hole goes down to a leaf along the
+ * smaller children, then the last entry fills it and sifts up. The last
+ * entry nearly always belongs near the bottom, so this saves comparing
+ * it at every level on the way down.
+ */
 static void
 heap_pop(struct ioloop_timers *t)
 {
-    t->len--;
-    if (t->len > 0) {
-        t->heap[0] = t->heap[t->len];
-        sift_down(t, 0);
+    struct ioloop_heap_entry *h = t->heap;
+    size_t len = --t->len, i = 0;
+
+    if (len == 0) {
+        return;
     }
+    while (FIRST_CHILD(i) < len) {
+        size_t min = min_child(t, FIRST_CHILD(i), len);
+
+        h[i] = h[min];
+        i = min;
+    }
+    h[i] = h[len];
+    sift_up(t, i);
 }
 
 /* Drops every cancelled entry and rebuilds the heap in O(n). */

@@ -6,7 +6,9 @@
  * thread (ns/post), then runs the loop until all of them ran
  * (ns/dispatch); both timed in thread CPU time (bench_cpu_ns).
  * Contenders take turns iteration by iteration, the order rotated each
- * time. Prints medians [min-max] and ratios to libev.
+ * time. Prints medians [min-max] and ratios to libev. With BENCH_IRCOUNT
+ * (bench/ircount.sh, under callgrind): 10^4 callbacks, 2 warm-up + 1 timed
+ * iteration, post + dispatch marked for callgrind.
  */
 #include "callbacks.h"
 
@@ -17,6 +19,7 @@
 #include "ioloop_open.h"
 
 #define NCALLBACKS 1000000
+#define IR_CALLBACKS 10000 /* under callgrind (BENCH_IRCOUNT) */
 #define NCONTENDERS 4
 #define REFERENCE 1 /* libev */
 
@@ -27,6 +30,8 @@ struct contender {
     void *ctx;
     double *ns[NPHASES]; /* per timed iteration */
 };
+
+static size_t ncallbacks = NCALLBACKS;
 
 static void iterate(struct contender *c, int record, int iter);
 static void print_table(struct contender *c, int timed);
@@ -50,13 +55,18 @@ main(int argc, char **argv)
         warmups = 1;
         timed = 5;
     }
+    if (bench_ircount()) {
+        warmups = 2; /* both callback vectors grown: the steady state */
+        timed = 1;
+        ncallbacks = IR_CALLBACKS;
+    }
     if (bench_ioloop_open(argv[1], "epoll", &lib, err, sizeof(err)) < 0) {
         fprintf(stderr, "callbacks: %s\n", err);
         return 1;
     }
     for (int i = 0; i < NCONTENDERS; i++) {
         c[i].ctx = c[i].ops->create(c[i].ops == &cb_ioloop ? lib.ops : NULL,
-                                    NCALLBACKS, err, sizeof(err));
+                                    ncallbacks, err, sizeof(err));
         if (c[i].ctx == NULL) {
             fprintf(stderr, "callbacks: %s: %s\n", c[i].ops->name, err);
             return 1;
@@ -84,20 +94,27 @@ iterate(struct contender *c, int record, int iter)
     int64_t t0, t1, t2;
     size_t ran;
 
+    if (record && bench_ircount()) {
+        bench_ir_begin("callbacks", "callback (post+dispatch)",
+                       c->ops->name, ncallbacks);
+    }
     t0 = bench_cpu_ns();
-    c->ops->post_all(c->ctx, NCALLBACKS);
+    c->ops->post_all(c->ctx, ncallbacks);
     t1 = bench_cpu_ns();
-    ran = c->ops->dispatch(c->ctx, NCALLBACKS);
+    ran = c->ops->dispatch(c->ctx, ncallbacks);
     t2 = bench_cpu_ns();
-    if (ran != NCALLBACKS) {
-        fprintf(stderr, "callbacks: %s ran %zu of %d callbacks\n",
-                c->ops->name, ran, NCALLBACKS);
+    if (record && bench_ircount()) {
+        bench_ir_end();
+    }
+    if (ran != ncallbacks) {
+        fprintf(stderr, "callbacks: %s ran %zu of %zu callbacks\n",
+                c->ops->name, ran, ncallbacks);
         exit(1);
     }
     if (record) {
-        c->ns[POST][iter] = (double) (t1 - t0) / NCALLBACKS;
-        c->ns[DISPATCH][iter] = (double) (t2 - t1) / NCALLBACKS;
-        c->ns[TOTAL][iter] = (double) (t2 - t0) / NCALLBACKS;
+        c->ns[POST][iter] = (double) (t1 - t0) / (double) ncallbacks;
+        c->ns[DISPATCH][iter] = (double) (t2 - t1) / (double) ncallbacks;
+        c->ns[TOTAL][iter] = (double) (t2 - t0) / (double) ncallbacks;
     }
 }
 
@@ -109,9 +126,9 @@ print_table(struct contender *c, int timed)
     for (int ph = 0; ph < NPHASES; ph++) {
         ref[ph] = bench_stats(c[REFERENCE].ns[ph], (size_t) timed).median;
     }
-    printf("callbacks: %d callbacks posted from the loop thread, then "
+    printf("callbacks: %zu callbacks posted from the loop thread, then "
            "dispatched; %d timed iterations per contender (after warm-up)\n",
-           NCALLBACKS, timed);
+           ncallbacks, timed);
     printf("  ns per callback (thread CPU time): median [min-max]; x libev = "
            "median / libev median\n");
     printf("  ioloop: ioloop_add_callback; libev: ev_feed_event; libevent: "

@@ -9,6 +9,8 @@
 
 #include <sys/resource.h>
 
+#include <valgrind/callgrind.h>
+
 static int cmp_double(const void *a, const void *b);
 
 int64_t
@@ -87,6 +89,36 @@ bench_quick(void)
     const char *q = getenv("BENCH_QUICK");
 
     return q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
+}
+
+int
+bench_ircount(void)
+{
+    static int on = -1; /* read once: a getenv per phase would count */
+
+    if (on < 0) {
+        const char *q = getenv("BENCH_IRCOUNT");
+
+        on = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
+    }
+    return on;
+}
+
+static char ir_label[160];
+
+void
+bench_ir_begin(const char *bench, const char *op, const char *contender,
+               size_t nops)
+{
+    snprintf(ir_label, sizeof(ir_label), "IR;%s;%s;%s;%zu", bench, op,
+             contender, nops);
+    CALLGRIND_ZERO_STATS;
+}
+
+void
+bench_ir_end(void)
+{
+    CALLGRIND_DUMP_STATS_AT(ir_label);
 }
 
 uint64_t

@@ -45,6 +45,24 @@ long bench_raise_nofile(void);
 /* 1 when BENCH_QUICK is set to anything but "" or "0". */
 int bench_quick(void);
 
+/*
+ * 1 when BENCH_IRCOUNT is set to anything but "" or "0": the drivers then
+ * run one short plan (bench/ircount.sh runs them under callgrind) and
+ * mark each timed phase with bench_ir_begin / bench_ir_end.
+ */
+int bench_ircount(void);
+
+/*
+ * Zeroes callgrind's counters for one timed phase; bench_ir_end dumps
+ * them as one profile described "IR;<bench>;<op>;<contender>;<nops>", and
+ * bench/ircount.sh divides its instruction total by nops. The label is
+ * formatted here, before the zeroing, so that it is not counted. Both
+ * are no-ops outside valgrind.
+ */
+void bench_ir_begin(const char *bench, const char *op, const char *contender,
+                    size_t nops);
+void bench_ir_end(void);
+
 /* A splitmix64 step: the same seed gives every contender the same
  * sequence. */
 uint64_t bench_rand(uint64_t *state);

@@ -10,7 +10,9 @@
  * turn, a burst of noise from elsewhere on the machine hits one sample of
  * one contender, not a whole series. One iteration seeds A bytes at pairs
  * k*(N/A) and times the run until A + W bytes were read. Prints one table
- * per (N, A) with ratios to raw epoll.
+ * per (N, A) with ratios to raw epoll. With BENCH_IRCOUNT
+ * (bench/ircount.sh, under callgrind): N = 1000, A = 1, ioloop on epoll
+ * only, one round of 2 warm-up + 1 timed iteration marked for callgrind.
  */
 #include "pipechain.h"
 
@@ -60,15 +62,21 @@ static void chain_close(struct chain *ch);
 static void run_contender(struct contender *c, struct chain *ch, int active,
                           const struct plan *p);
 static double iterate(const struct pc_ops *ops, void *ctx, struct chain *ch,
-                      int active, double *wall_us);
+                      int active, double *wall_us, const char *ir_label);
 static void print_group(struct contender *c, size_t nc, int n, int active);
 
 int
 main(int argc, char **argv)
 {
     static struct ioloop_backend_lib libs[MAX_CONTENDERS];
-    static const int sizes[] = {100, 1000, 10000};
-    static const int actives[] = {1, 100};
+    static const int sizes_all[] = {100, 1000, 10000};
+    static const int actives_all[] = {1, 100};
+    /* Under callgrind (BENCH_IRCOUNT): N = 1000, A = 1, one event per
+     * loop iteration, where the per-event overhead shows most. */
+    static const int sizes_ir[] = {1000};
+    static const int actives_ir[] = {1};
+    const int *sizes = sizes_all, *actives = actives_all;
+    size_t nsizes = 3, nactives = 2;
     struct contender c[MAX_CONTENDERS];
     struct plan p = {25, 2, 1, 10e6};
     long nofile;
@@ -81,6 +89,12 @@ main(int argc, char **argv)
     }
     if (bench_quick()) {
         p = (struct plan){5, 1, 1, 2e6};
+    }
+    if (bench_ircount()) {
+        p = (struct plan){1, 2, 1, 10e6};
+        sizes = sizes_ir;
+        actives = actives_ir;
+        nsizes = nactives = 1;
     }
     nofile = bench_raise_nofile();
     max_pairs = (int) ((nofile - FD_RESERVE) / 2 / 100 * 100);
@@ -95,7 +109,7 @@ main(int argc, char **argv)
            "registering N handlers / N (median over rounds); runs = timed "
            "iterations (fewer once a contender spent %.0f s on one (N, A))"
            "\n", p.budget_us / 1e6);
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+    for (size_t s = 0; s < nsizes; s++) {
         struct chain ch;
         int n = sizes[s];
 
@@ -106,7 +120,7 @@ main(int argc, char **argv)
             n = max_pairs;
         }
         chain_open(&ch, n);
-        for (size_t a = 0; a < sizeof(actives) / sizeof(actives[0]); a++) {
+        for (size_t a = 0; a < nactives; a++) {
             for (size_t i = 0; i < nc; i++) {
                 c[i].niter = c[i].nadd = 0;
                 c[i].spent_us = 0;
@@ -133,6 +147,10 @@ add_contenders(struct contender *c, const char *dir,
 {
     char names[MAX_CONTENDERS][32];
     int nb = backend_names(dir, names, MAX_CONTENDERS - 4);
+
+    if (bench_ircount()) {
+        nb = nb > 0 ? 1 : 0; /* epoll only (it comes first) */
+    }
     size_t nc = 0;
     char err[256];
 
@@ -263,7 +281,7 @@ run_contender(struct contender *c, struct chain *ch, int active,
     c->add_ns[c->nadd++] = (double) (bench_cpu_ns() - t0) / ch->n;
     for (int i = 0; i < p->warmups; i++) {
         double wall;
-        double us = iterate(c->ops, ctx, ch, active, &wall);
+        double us = iterate(c->ops, ctx, ch, active, &wall, NULL);
 
         c->spent_us += us;
         if (us > LONG_WARMUP_US) {
@@ -275,18 +293,21 @@ run_contender(struct contender *c, struct chain *ch, int active,
             break;
         }
         c->iter_us[c->niter] = iterate(c->ops, ctx, ch, active,
-                                       &c->wall_us[c->niter]);
+                                       &c->wall_us[c->niter], c->label);
         c->spent_us += c->iter_us[c->niter++];
     }
     c->ops->destroy(ctx);
 }
 
 /* Seeds the chains and times the run: returns its thread CPU time and
- * stores its wall-clock time in *wall_us (microseconds). */
+ * stores its wall-clock time in *wall_us (microseconds). With ir_label
+ * (a timed iteration) and BENCH_IRCOUNT, the run is marked for callgrind
+ * as A + W events. */
 static double
 iterate(const struct pc_ops *ops, void *ctx, struct chain *ch, int active,
-        double *wall_us)
+        double *wall_us, const char *ir_label)
 {
+    int ir = ir_label != NULL && bench_ircount();
     int space = ch->n / active;
     int64_t t0, t1, w0;
 
@@ -297,10 +318,19 @@ iterate(const struct pc_ops *ops, void *ctx, struct chain *ch, int active,
             bench_die("seed write");
         }
     }
+    if (ir) {
+        char op[48];
+
+        snprintf(op, sizeof(op), "event (N=%d A=%d)", ch->n, active);
+        bench_ir_begin("pipechain", op, ir_label, (size_t) (active + WRITES));
+    }
     w0 = bench_now_ns();
     t0 = bench_cpu_ns();
     ops->run(ctx);
     t1 = bench_cpu_ns();
+    if (ir) {
+        bench_ir_end();
+    }
     *wall_us = (double) (bench_now_ns() - w0) / 1e3;
     if (ch->reads_left != 0 || ch->writes_left != 0) {
         fprintf(stderr, "pipechain: a run stopped early\n");

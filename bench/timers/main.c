@@ -7,7 +7,9 @@
  * passed, then time the loop passes that fire the T/2 survivors
  * (ns/fire), each phase timed in thread CPU time (bench_cpu_ns).
  * Contenders take turns iteration by iteration, the order rotated each
- * time. Prints medians [min-max] and ratios to libev.
+ * time. Prints medians [min-max] and ratios to libev. With BENCH_IRCOUNT
+ * (bench/ircount.sh, under callgrind): T = 10^4 only, 2 warm-up + 1 timed
+ * iteration, each timed phase marked for callgrind.
  */
 #include "timers_bench.h"
 
@@ -21,6 +23,7 @@
 #define SLACK_NS (2 * 1000000LL) /* past the last deadline, for ms clocks */
 #define NCONTENDERS 4
 #define REFERENCE 1 /* libev */
+#define IR_TIMERS 10000 /* under callgrind (BENCH_IRCOUNT) */
 
 enum { ADD, CANCEL, FIRE, NPHASES };
 
@@ -39,6 +42,9 @@ struct plan {
 static void run_size(const struct plan *p, const void *epoll_ops);
 static void iterate(struct contender *c, const int64_t *delay, size_t t,
                     int record, int iter);
+static void ir_begin(const struct contender *c, const char *op, size_t nops,
+                     int record);
+static void ir_end(int record);
 static void print_table(struct contender *c, const struct plan *p);
 
 int
@@ -46,6 +52,7 @@ main(int argc, char **argv)
 {
     struct ioloop_backend_lib lib;
     struct plan plans[2] = {{10000, 3, 25}, {1000000, 2, 7}};
+    int nplans = 2;
     char err[256];
 
     if (argc != 2) {
@@ -56,6 +63,10 @@ main(int argc, char **argv)
         plans[0] = (struct plan){10000, 1, 5};
         plans[1] = (struct plan){1000000, 1, 3};
     }
+    if (bench_ircount()) {
+        plans[0] = (struct plan){IR_TIMERS, 2, 1};
+        nplans = 1;
+    }
     if (bench_ioloop_open(argv[1], "epoll", &lib, err, sizeof(err)) < 0) {
         fprintf(stderr, "timers: %s\n", err);
         return 1;
@@ -65,7 +76,7 @@ main(int argc, char **argv)
            "passed\n");
     printf("  ns per timer (thread CPU time): median [min-max] over the "
            "timed iterations; x libev = median / libev median\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nplans; i++) {
         run_size(&plans[i], lib.ops);
     }
     return 0;
@@ -117,21 +128,47 @@ iterate(struct contender *c, const int64_t *delay, size_t t, int record,
         int iter)
 {
     size_t survivors = t - t / 2;
-    int64_t t0, t1, t2, t3, added;
+    int64_t t0, t1, t2, t3, t4, t5, added;
 
+    /* Outside valgrind the markers are two untimed no-op calls. */
+    ir_begin(c, "timer add", t, record);
     t0 = bench_cpu_ns();
     c->ops->add_all(c->ctx, delay, t);
     added = bench_now_ns();
     t1 = bench_cpu_ns();
-    c->ops->cancel_odd(c->ctx, t);
+    ir_end(record);
+    ir_begin(c, "timer cancel", t / 2, record);
     t2 = bench_cpu_ns();
-    bench_sleep_until(added + MAX_DELAY_NS + SLACK_NS);
+    c->ops->cancel_odd(c->ctx, t);
     t3 = bench_cpu_ns();
+    ir_end(record);
+    bench_sleep_until(added + MAX_DELAY_NS + SLACK_NS);
+    ir_begin(c, "timer fire", survivors, record);
+    t4 = bench_cpu_ns();
     c->ops->fire(c->ctx, survivors);
+    t5 = bench_cpu_ns();
+    ir_end(record);
     if (record) {
         c->ns[ADD][iter] = (double) (t1 - t0) / (double) t;
-        c->ns[CANCEL][iter] = (double) (t2 - t1) / (double) (t / 2);
-        c->ns[FIRE][iter] = (double) (bench_cpu_ns() - t3) / survivors;
+        c->ns[CANCEL][iter] = (double) (t3 - t2) / (double) (t / 2);
+        c->ns[FIRE][iter] = (double) (t5 - t4) / (double) survivors;
+    }
+}
+
+/* Marks a timed phase for callgrind (BENCH_IRCOUNT only). */
+static void
+ir_begin(const struct contender *c, const char *op, size_t nops, int record)
+{
+    if (record && bench_ircount()) {
+        bench_ir_begin("timers", op, c->ops->name, nops);
+    }
+}
+
+static void
+ir_end(int record)
+{
+    if (record && bench_ircount()) {
+        bench_ir_end();
     }
 }
 
