@@ -10,7 +10,7 @@
 #   P/lib/cmake/ioloop/               find_package(ioloop)
 #
 # The host finds its backends, plugins and manifest relative to its own
-# executable (host/paths.c), so the tree can live under any prefix. Test
+# executable (host/app/paths.c), so the tree can live under any prefix. Test
 # modules (targets under tests/) are never installed. Plain `lib`, not
 # GNUInstallDirs: the host's search paths do not know multiarch folders.
 

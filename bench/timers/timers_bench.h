@@ -1,6 +1,6 @@
 /*
  * bench/timers/timers_bench.h: the timers benchmark's contender interface
- * (named so as not to shadow host/timers.h).
+ * (named so as not to shadow host/core/timers.h).
  *
  * A contender preallocates T timers at create(); add_all() starts timer i
  * with delay_ns[i]; cancel_odd() cancels timers 1, 3, 5, ...; once every

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_listenfds.c: socket activation (host/listenfds.c) with
+ * tests/unit/test_listenfds.c: socket activation (host/app/listenfds.c) with
  * real sockets. The parent binds them (127.0.0.1:0, 0.0.0.0:0, a Unix
  * path, an unused one, a UDP one, [::1]:0 when IPv6 is there); each
  * scenario runs in a forked child that moves them to fds 3, 4, ... and

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_loader.c: host/loader.c against real .so files: every
+ * tests/unit/test_loader.c: host/runtime/loader.c against real .so files: every
  * refusal message, the lifecycle (init in order, fini in reverse), and the
  * clean-up after a failed init.
  */

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_log.c: the logger (host/log.c). stderr is captured into
+ * tests/unit/test_log.c: the logger (host/core/log.c). stderr is captured into
  * a temp file with dup2; plain lines are checked by shape, JSON lines are
  * parsed back with jansson (a strict parser: it rejects invalid UTF-8 and
  * raw control characters). Also: nasty messages round-trip, long lines

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_manifest.c: host/manifest.c against real files. Every
+ * tests/unit/test_manifest.c: host/app/manifest.c against real files. Every
  * manifest is written into a mkdtemp() folder, which is also the working
  * directory during the tests, so that messages read "m.json: ..." and can
  * be pinned whole. The folder is removed at the end.

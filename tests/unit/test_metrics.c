@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_metrics.c: the metrics segment and its Prometheus text
- * (host/metrics.c). Loops run on the fake backend and clock; the text is
+ * (host/runtime/metrics.c). Loops run on the fake backend and clock; the text is
  * checked by the strict parser of tests/prom_text.c and, when installed,
  * by the real `promtool check metrics` (Debian package prometheus).
  */

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_net.c: the socket helpers of the plugin API (host/net.c)
+ * tests/unit/test_net.c: the socket helpers of the plugin API (host/runtime/net.c)
  * on real sockets: TCP listeners on IPv4 and IPv6, Unix listeners with a
  * mode, stale and live socket files, address errors, accept and
  * accept_batch, and accept surviving EMFILE.

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_sdnotify.c: sd_notify without libsystemd
- * (host/sdnotify.c), against a real AF_UNIX datagram socket standing in
+ * (host/app/sdnotify.c), against a real AF_UNIX datagram socket standing in
  * for systemd's: one bound to a path in a temp folder, one in the
  * abstract namespace ('@'). Each message must arrive exactly, with our
  * pid in its credentials (what NotifyAccess=main checks); with

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_signals.c: signal subscriptions (host/signals.c): a
+ * tests/unit/test_signals.c: signal subscriptions (host/core/signals.c): a
  * delivered signal runs every subscriber on the loop thread, reserved
  * signals are refused, unsubscribing restores the default disposition,
  * and an owner's subscriptions go with it.

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_stream.c: buffered streams (host/stream.c) on the real
+ * tests/unit/test_stream.c: buffered streams (host/core/stream.c) on the real
  * loop. I/O runs on socketpairs over the real epoll.so; the idle timeout
  * runs on the fake backend and fake clock, so its deadlines are exact.
  */

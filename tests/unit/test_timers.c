@@ -1,4 +1,4 @@
-/* tests/unit/test_timers.c: the timer heap of host/timers.c. */
+/* tests/unit/test_timers.c: the timer heap of host/core/timers.c. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

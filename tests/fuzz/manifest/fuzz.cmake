@@ -1,5 +1,4 @@
-# The manifest parser (host/manifest.c) from arbitrary bytes.
+# The manifest parser (host/app/manifest.c) from arbitrary bytes.
 ioloop_add_fuzzer(manifest
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_manifest.c
-  LIBS ioloop_core
-  INCLUDES ${CMAKE_SOURCE_DIR}/host)
+  LIBS ioloop_core)

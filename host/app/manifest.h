@@ -1,0 +1,82 @@
+/*
+ * host/app/manifest.h: the JSON manifest, parsed and validated into a plain
+ * struct (jansson). Nothing here loads or binds anything.
+ */
+#ifndef IOLOOP_HOST_MANIFEST_H
+#define IOLOOP_HOST_MANIFEST_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <ioloop/loop.h>
+
+/* One entry of "plugins". */
+struct ioloop_manifest_plugin {
+    char *name;     /* instance name, unique within the manifest */
+    char *path;     /* absolute when the manifest gave a path with a '/',
+                       else the bare file name to find in the plugin dir */
+    json_t *config; /* the "config" value (an object) or NULL; owned by
+                       the manifest's root */
+    int log_level;  /* from log.plugins, or -1: the manifest's level */
+    char where[48]; /* JSON path of the entry, e.g. "plugins[1]" */
+};
+
+struct ioloop_manifest {
+    char *file;          /* the path as given (for messages) */
+    char *dir;           /* absolute folder of the manifest */
+    char **backends;     /* names to try in order; "auto" is expanded */
+    size_t nbackends;
+    char **swap;         /* "backend_swap": each SIGUSR2 moves the loop to
+                            the next of these, cyclically; may be empty */
+    size_t nswap;
+    char *backend_dir;   /* absolute, or NULL for the host's default */
+    char *plugin_dir;    /* absolute, or NULL for the host's default */
+    int log_level;       /* IOLOOP_LOG_*; IOLOOP_LOG_INFO when absent */
+    int log_json;        /* log.format: 1 for "json" lines, 0 "plain" */
+    int workers;         /* worker processes; 0: none, serve in-process */
+    ioloop_time_t shutdown_timeout; /* graceful stop budget; default 10 s */
+    int watchdog_ms;     /* blocking-callback threshold; 0: off */
+    int watchdog_kill_ms; /* the master replaces a worker blocked so long;
+                             0: off; needs workers */
+    char *pid_file;      /* absolute, or NULL */
+    struct ioloop_manifest_plugin *plugins;
+    size_t nplugins;
+    json_t *root;        /* the parsed document; owns every json_t above */
+};
+
+/* The order "auto" expands to. */
+extern const char *const ioloop__auto_backends[];
+
+/*
+ * Reads and validates the manifest at path into *m. On failure returns
+ * -1 with *m zeroed and one line in err, naming the file and the place:
+ *   "config/x.json:3:14: syntax error: '}' expected near ','"
+ *   "config/x.json: plugins[0].pth: unknown key"
+ *   "config/x.json: backend: expected a string or an array of strings, got integer"
+ *   "config/x.json: cannot read: No such file or directory"
+ */
+int ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
+                          char *err, size_t errlen);
+
+/*
+ * Replaces the backend list with the one name given on the command line
+ * (--backend NAME; "auto" expands). Returns 0, or -1 with err set.
+ */
+int ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
+                                 char *err, size_t errlen);
+
+/*
+ * Writes the JSON path of key inside the object at base: "base.key", just
+ * "key" at the top level, or base["k ey"] when the key is not made of
+ * [A-Za-z0-9_-] (so that "a.b" or "" cannot be mistaken for a path), with
+ * quotes, backslashes and control characters escaped: the path never
+ * breaks a one-line message. Cut to len.
+ */
+void ioloop__manifest_key_path(char *buf, size_t len, const char *base,
+                               const char *key);
+
+/* Frees everything *m owns and zeroes it. Safe on a zeroed struct. */
+void ioloop__manifest_free(struct ioloop_manifest *m);
+
+#endif /* IOLOOP_HOST_MANIFEST_H */

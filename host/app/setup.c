@@ -1,0 +1,70 @@
+/* host/app/setup.c: manifest + plugins loaded and checked, nothing started. */
+#include "setup.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "net.h"
+#include "paths.h"
+
+int
+ioloop__setup_load(struct ioloop_setup *s, const char *config,
+                   const char *backend_override, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], reason[1536];
+
+    memset(s, 0, sizeof(*s));
+    if (ioloop__manifest_load(config, &s->m, err, errlen) < 0) {
+        return -1;
+    }
+    if (backend_override != NULL
+        && ioloop__manifest_set_backend(&s->m, backend_override, err, errlen)
+               < 0) {
+        goto fail;
+    }
+    if (s->m.plugin_dir != NULL) {
+        snprintf(dir, sizeof(dir), "%s", s->m.plugin_dir);
+    } else {
+        ioloop__default_dir("plugins", dir, sizeof(dir));
+    }
+    if (ioloop__plugins_load(&s->plugins, &s->m, dir, reason,
+                             sizeof(reason)) < 0) {
+        snprintf(err, errlen, "%s: %s", s->m.file, reason);
+        goto fail;
+    }
+    if (s->m.backend_dir != NULL) {
+        snprintf(s->backend_dir, sizeof(s->backend_dir), "%s",
+                 s->m.backend_dir);
+    } else {
+        ioloop__default_dir("backends", s->backend_dir,
+                            sizeof(s->backend_dir));
+    }
+    return 0;
+
+fail:
+    ioloop__setup_free(s);
+    return -1;
+}
+
+int
+ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
+                    size_t errlen)
+{
+    int rc;
+
+    ioloop__net_set_check_mode(1);
+    rc = ioloop__plugins_init(&s->plugins, loop, err, errlen);
+    if (rc == 0) {
+        ioloop__plugins_fini(&s->plugins, loop);
+    }
+    ioloop__net_set_check_mode(0);
+    return rc;
+}
+
+void
+ioloop__setup_free(struct ioloop_setup *s)
+{
+    ioloop__plugins_unload(&s->plugins);
+    ioloop__manifest_free(&s->m);
+    memset(s, 0, sizeof(*s));
+}

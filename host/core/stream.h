@@ -1,0 +1,90 @@
+/*
+ * host/core/stream.h: buffered streams over a connected non-blocking fd
+ * (tornado's IOStream in C). Plugins reach these functions through the
+ * stream_* members of struct ioloop_api, whose comments are the contract;
+ * what follows adds the details this implementation settles.
+ *
+ * - Reads happen only while a read is pending, so a peer that sends
+ *   faster than the plugin reads is held back by the kernel (TCP flow
+ *   control) rather than buffered here.
+ * - read_bytes(n) with n > max_buffer_size returns -ENOBUFS (the stream
+ *   stays open); read_bytes(0), read_some(0), a NULL callback and a
+ *   delimiter that is empty or longer than max_buffer_size return
+ *   -EINVAL. The delimiter is copied: it need not outlive the call.
+ * - A read that data arriving from the fd satisfies runs from the I/O
+ *   handler; one that data already buffered satisfies runs from a
+ *   callback in the next iteration. Reads and writes after the stream
+ *   closed return -EPIPE.
+ * - EOF: a pending read_until_close ends; any other pending read is
+ *   abandoned (its callback never runs, even with a partial message
+ *   buffered) and the stream closes with error 0. A hang-up or socket
+ *   error reported while no read or write is pending closes the stream
+ *   with the socket's pending error (0 for a plain hang-up).
+ * - Writes: stream_write tries write(2) at once when nothing is queued
+ *   and copies only what the kernel did not take. A write whose data
+ *   would bring the queue past max_buffer_size is refused whole
+ *   (-ENOBUFS), before any byte is written. When several writes with a
+ *   done callback are queued before the queue drains, only the latest
+ *   callback runs (as tornado's write callback); a NULL done keeps the
+ *   earlier one. done runs from the I/O handler when the queue drains
+ *   there, else from a callback in the next iteration, never from inside
+ *   stream_write. A write that fails (EPIPE, ECONNRESET, ...) closes the
+ *   stream with that error and returns it; done does not run.
+ * - max_buffer_size is clamped to IOLOOP_STREAM_MAX_BUFFER. Running out
+ *   of memory while buffering closes the stream with ENOMEM.
+ * - The stream's callbacks run as the plugin instance that was current
+ *   at stream_new (the loop's owner), whoever triggered them.
+ * - The close callback runs from ioloop_add_callback: a stream closed
+ *   while the loop is not running (e.g. in a plugin's fini) is freed only
+ *   if the loop runs another iteration.
+ * - SIGPIPE must be ignored (the host does): a write to a peer that went
+ *   away then fails with EPIPE.
+ */
+#ifndef IOLOOP_HOST_STREAM_H
+#define IOLOOP_HOST_STREAM_H
+
+#include <stddef.h>
+
+#include <ioloop/plugin.h>
+
+/* Default and largest max_buffer_size. */
+#define IOLOOP_STREAM_DEFAULT_BUFFER ((size_t) 1 << 20)
+#define IOLOOP_STREAM_MAX_BUFFER ((size_t) 1 << 30)
+
+/* Bytes read(2) asks for at once, into a per-thread scratch buffer. */
+#define IOLOOP_STREAM_SCRATCH ((size_t) 64 * 1024)
+
+/* Also fails with EINVAL (opts->size is 0) and EBADF (fd < 0). On
+ * failure the fd stays the caller's. */
+ioloop_stream_t *ioloop_stream_new(ioloop_loop_t *loop, int fd,
+                                   const struct ioloop_stream_options *opts);
+int ioloop_stream_read_until(ioloop_stream_t *s, const void *delim,
+                             size_t dlen, ioloop_stream_read_cb cb);
+int ioloop_stream_read_bytes(ioloop_stream_t *s, size_t n,
+                             ioloop_stream_read_cb cb);
+int ioloop_stream_read_some(ioloop_stream_t *s, size_t max,
+                            ioloop_stream_read_cb cb);
+int ioloop_stream_read_until_close(ioloop_stream_t *s,
+                                   ioloop_stream_read_cb cb);
+int ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
+                        ioloop_stream_cb done);
+void ioloop_stream_close(ioloop_stream_t *s);
+int ioloop_stream_error(const ioloop_stream_t *s);
+int ioloop_stream_fd(const ioloop_stream_t *s);
+size_t ioloop_stream_pending(const ioloop_stream_t *s);
+
+/* For tests: heap bytes the stream holds besides its struct (read and
+ * write buffers, a long delimiter's copy); 0 while idle. */
+size_t ioloop__stream_buffered(const ioloop_stream_t *s);
+
+/* For tests: sizeof(struct ioloop_stream_s). */
+size_t ioloop__stream_struct_size(void);
+
+/*
+ * Frees the streams of loop that were closed while it was stopped (their
+ * close callbacks do not run: their plugin has stopped). ioloop_loop_free
+ * calls it.
+ */
+void ioloop__streams_reap(ioloop_loop_t *loop);
+
+#endif /* IOLOOP_HOST_STREAM_H */

@@ -1,0 +1,384 @@
+/* host/runtime/loader.c: dlopen, ABI checks and the plugin lifecycle. */
+#include "loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "net.h"
+#include "paths.h"
+#include "signals.h"
+
+/* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
+#define BACKEND_MIN_SIZE \
+    (offsetof(struct ioloop_backend, poll) + sizeof(void *))
+#define PLUGIN_MIN_SIZE (offsetof(struct ioloop_plugin, fini) + sizeof(void *))
+
+/* Whether descriptor d is large enough to have member (a newer one). */
+#define PLUGIN_HAS(d, member)                                              \
+    ((d)->size >= offsetof(struct ioloop_plugin, member) + sizeof(void *))
+
+_Static_assert(BACKEND_MIN_SIZE <= sizeof(struct ioloop_backend),
+               "backend ABI 1.0 layout");
+_Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
+               "plugin ABI 1.0 layout");
+
+static void *open_symbol(const char *path, const char *symbol,
+                         const char *kind, void **dl, char *err,
+                         size_t errlen);
+static int check_config_keys(const struct ioloop_plugin *d,
+                             const json_t *config, char *err, size_t errlen);
+static int check_abi(const char *path, const char *kind, uint32_t abi,
+                     uint32_t size, uint32_t host_abi, size_t min_size,
+                     size_t host_size, char *err, size_t errlen);
+
+int
+ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
+                     char *err, size_t errlen)
+{
+    const struct ioloop_backend *ops;
+    const char *missing = NULL;
+
+    memset(lib, 0, sizeof(*lib));
+    ops = open_symbol(path, IOLOOP_BACKEND_SYMBOL, "backend", &lib->dl, err,
+                      errlen);
+    if (ops == NULL) {
+        return -1;
+    }
+    if (check_abi(path, "backend", ops->abi_version, ops->size,
+                  IOLOOP_BACKEND_ABI, BACKEND_MIN_SIZE,
+                  sizeof(struct ioloop_backend), err, errlen) < 0) {
+        goto fail;
+    }
+    missing = ops->name == NULL      ? "name"
+              : ops->create == NULL  ? "create"
+              : ops->destroy == NULL ? "destroy"
+              : ops->add == NULL     ? "add"
+              : ops->modify == NULL  ? "modify"
+              : ops->remove == NULL  ? "remove"
+              : ops->poll == NULL    ? "poll"
+                                     : NULL;
+    if (missing != NULL) {
+        snprintf(err, errlen, "%s: backend table lacks the mandatory '%s'",
+                 path, missing);
+        goto fail;
+    }
+    lib->ops = ops;
+    snprintf(lib->path, sizeof(lib->path), "%s", path);
+    return 0;
+
+fail:
+    dlclose(lib->dl);
+    lib->dl = NULL;
+    return -1;
+}
+
+void
+ioloop__backend_close(struct ioloop_backend_lib *lib)
+{
+    if (lib->dl != NULL) {
+        dlclose(lib->dl);
+    }
+    memset(lib, 0, sizeof(*lib));
+}
+
+int
+ioloop__plugin_open(const char *path, void **dl,
+                    const struct ioloop_plugin **desc, char *err,
+                    size_t errlen)
+{
+    const struct ioloop_plugin *d;
+    const char *missing;
+
+    d = open_symbol(path, IOLOOP_PLUGIN_SYMBOL, "plugin", dl, err, errlen);
+    if (d == NULL) {
+        return -1;
+    }
+    if (check_abi(path, "plugin", d->abi_version, d->size, IOLOOP_PLUGIN_ABI,
+                  PLUGIN_MIN_SIZE, sizeof(struct ioloop_plugin), err, errlen)
+        < 0) {
+        goto fail;
+    }
+    missing = d->name == NULL   ? "name"
+              : d->init == NULL ? "init"
+              : d->fini == NULL ? "fini"
+                                : NULL;
+    if (missing != NULL) {
+        snprintf(err, errlen, "%s: plugin descriptor lacks the mandatory '%s'",
+                 path, missing);
+        goto fail;
+    }
+    *desc = d;
+    return 0;
+
+fail:
+    dlclose(*dl);
+    *dl = NULL;
+    return -1;
+}
+
+int
+ioloop__plugins_load(struct ioloop_plugin_set *set,
+                     const struct ioloop_manifest *m, const char *plugin_dir,
+                     char *err, size_t errlen)
+{
+    char reason[1024];
+
+    set->n = 0;
+    set->v = calloc(m->nplugins ? m->nplugins : 1, sizeof(*set->v));
+    if (set->v == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < m->nplugins; i++) {
+        const struct ioloop_manifest_plugin *e = &m->plugins[i];
+        struct ioloop_plugin_instance *p = &set->v[i];
+        int rc = 0;
+
+        p->owner.name = e->name;
+        p->owner.has_log_level = e->log_level >= 0;
+        p->owner.log_level = e->log_level;
+        p->where = e->where;
+        p->config = e->config;
+        if (strchr(e->path, '/') != NULL) {
+            snprintf(p->path, sizeof(p->path), "%s", e->path);
+        } else {
+            rc = ioloop__path_join(p->path, sizeof(p->path), plugin_dir,
+                                   e->path);
+        }
+        if (rc < 0) {
+            snprintf(reason, sizeof(reason), "%s: path too long", e->path);
+        } else {
+            rc = ioloop__plugin_open(p->path, &p->dl, &p->desc, reason,
+                                     sizeof(reason));
+        }
+        if (rc == 0) {
+            set->n++;
+            rc = check_config_keys(p->desc, e->config, reason,
+                                   sizeof(reason));
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
+            ioloop__plugins_unload(set);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
+                     char *err, size_t errlen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct ioloop_plugin_instance *p = &set->v[i];
+        const struct ioloop_owner *previous;
+        char reason[1024] = "", shown[1024];
+        size_t leftover;
+        int rc;
+
+        if (p->quarantined) {
+            continue;
+        }
+        previous = ioloop__set_owner(loop, &p->owner);
+        rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
+                           sizeof(reason));
+        ioloop__set_owner(loop, previous);
+        if (rc == 0) {
+            p->started = true;
+            IOLOOP_LOG(IOLOOP_LOG_DEBUG, p->owner.name, "started (%s %s)",
+                       p->desc->name, p->desc->version ? p->desc->version
+                                                       : "?");
+            continue;
+        }
+        ioloop__signal_unsubscribe_owner(loop, &p->owner);
+        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
+        if (leftover > 0) {
+            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
+                       "init failed with %zu handler(s) still registered; "
+                       "removed them",
+                       leftover);
+        }
+        /* Whatever the plugin wrote, the message stays one line. */
+        ioloop__escape_line(shown, sizeof(shown),
+                            reason[0] ? reason
+                                      : strerror(rc < 0 ? -rc : EINVAL));
+        snprintf(err, errlen, "%s \"%s\": init failed: %s", p->where,
+                 p->owner.name, shown);
+        ioloop__plugins_fini(set, loop);
+        return -1;
+    }
+    return 0;
+}
+
+void
+ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
+{
+    for (size_t i = set->n; i-- > 0;) {
+        struct ioloop_plugin_instance *p = &set->v[i];
+        const struct ioloop_owner *previous;
+        size_t leftover;
+
+        if (!p->started) {
+            continue;
+        }
+        previous = ioloop__set_owner(loop, &p->owner);
+        p->desc->fini(p->state);
+        ioloop__set_owner(loop, previous);
+        p->started = false;
+        p->state = NULL;
+        /* Its code is about to be unloaded: nothing may call into it. */
+        ioloop__signal_unsubscribe_owner(loop, &p->owner);
+        ioloop__listeners_forget(&p->owner);
+        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
+        if (leftover > 0) {
+            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
+                       "fini left %zu handler(s) registered; removed them",
+                       leftover);
+        }
+    }
+}
+
+void
+ioloop__plugins_drain(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
+{
+    for (size_t i = set->n; i-- > 0;) {
+        struct ioloop_plugin_instance *p = &set->v[i];
+        const struct ioloop_owner *previous;
+
+        if (!p->started) {
+            continue;
+        }
+        previous = ioloop__set_owner(loop, &p->owner);
+        if (PLUGIN_HAS(p->desc, drain) && p->desc->drain != NULL) {
+            p->desc->drain(p->state);
+        } else {
+            ioloop__listeners_stop(loop, &p->owner);
+        }
+        ioloop__set_owner(loop, previous);
+    }
+}
+
+void
+ioloop__plugins_unload(struct ioloop_plugin_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->v[i].dl != NULL) {
+            dlclose(set->v[i].dl);
+        }
+    }
+    free(set->v);
+    set->v = NULL;
+    set->n = 0;
+}
+
+/*
+ * A plugin that declares its config_keys gets unknown keys refused here,
+ * before any init runs, with one message for every plugin. 0 or -1.
+ */
+static int
+check_config_keys(const struct ioloop_plugin *d, const json_t *config,
+                  char *err, size_t errlen)
+{
+    char path[256];
+    const char *key;
+    json_t *v;
+
+    if (d->config_keys == NULL || config == NULL) {
+        return 0;
+    }
+    /* jansson's iterator takes a non-const object; nothing is changed. */
+    json_object_foreach((json_t *) config, key, v) {
+        const char *const *k = d->config_keys;
+        size_t used;
+
+        while (*k != NULL && strcmp(*k, key) != 0) {
+            k++;
+        }
+        if (*k != NULL) {
+            continue;
+        }
+        /* The key is the manifest's: escaped, it cannot break the line. */
+        ioloop__manifest_key_path(path, sizeof(path), "config", key);
+        used = (size_t) snprintf(err, errlen,
+                                 "%s: unknown key (%s accepts:", path,
+                                 d->name);
+        for (k = d->config_keys; *k != NULL && used < errlen; k++) {
+            used += (size_t) snprintf(err + used, errlen - used, "%s %s",
+                                      k == d->config_keys ? "" : ",", *k);
+        }
+        if (used < errlen) {
+            snprintf(err + used, errlen - used, ")");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */
+static void *
+open_symbol(const char *path, const char *symbol, const char *kind,
+            void **dl, char *err, size_t errlen)
+{
+    void *sym;
+
+    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (*dl == NULL) {
+        /* dlerror() already names the file: "x.so: invalid ELF header". */
+        snprintf(err, errlen, "%s", dlerror());
+        return NULL;
+    }
+    sym = dlsym(*dl, symbol);
+    if (sym == NULL) {
+        snprintf(err, errlen,
+                 "%s: no symbol '%s': not an ioloop %s (or built without "
+                 "IOLOOP_EXPORT)",
+                 path, symbol, kind);
+        dlclose(*dl);
+        *dl = NULL;
+    }
+    return sym;
+}
+
+/*
+ * The ABI rules: same major; a size below the 1.0 minimum is corrupt; a
+ * size above the host's means members the host does not know (a newer
+ * minor), refused; an older minor (smaller size) is accepted.
+ */
+static int
+check_abi(const char *path, const char *kind, uint32_t abi, uint32_t size,
+          uint32_t host_abi, size_t min_size, size_t host_size, char *err,
+          size_t errlen)
+{
+    if (IOLOOP_ABI_MAJOR(abi) != IOLOOP_ABI_MAJOR(host_abi)) {
+        snprintf(err, errlen,
+                 "%s: %s ABI %u.%u, host %s ABI %u.%u: major versions "
+                 "differ (rebuild it against this host's headers)",
+                 path, kind, IOLOOP_ABI_MAJOR(abi), IOLOOP_ABI_MINOR(abi),
+                 kind, IOLOOP_ABI_MAJOR(host_abi), IOLOOP_ABI_MINOR(host_abi));
+        return -1;
+    }
+    if (size < min_size) {
+        snprintf(err, errlen,
+                 "%s: %s ABI %u.%u declares a %u-byte table, smaller than "
+                 "the %zu bytes every %u.x table has (corrupt descriptor)",
+                 path, kind, IOLOOP_ABI_MAJOR(abi), IOLOOP_ABI_MINOR(abi),
+                 size, min_size, IOLOOP_ABI_MAJOR(host_abi));
+        return -1;
+    }
+    if (size > host_size) {
+        snprintf(err, errlen,
+                 "%s: %s ABI %u.%u with a %u-byte table, host %s ABI %u.%u "
+                 "knows %zu bytes: it needs members this host lacks "
+                 "(upgrade the host)",
+                 path, kind, IOLOOP_ABI_MAJOR(abi), IOLOOP_ABI_MINOR(abi),
+                 size, kind, IOLOOP_ABI_MAJOR(host_abi),
+                 IOLOOP_ABI_MINOR(host_abi), host_size);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,91 @@
+/*
+ * host/runtime/loader.h: dlopen()s backends and plugins, checks their ABI, and
+ * runs the plugins' lifecycle: every plugin is loaded and checked before
+ * any init runs; fini runs in reverse order.
+ */
+#ifndef IOLOOP_HOST_LOADER_H
+#define IOLOOP_HOST_LOADER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ioloop/backend.h>
+#include <ioloop/plugin.h>
+
+#include "loop.h"
+#include "manifest.h"
+
+struct ioloop_backend_lib {
+    void *dl;
+    const struct ioloop_backend *ops;
+    char path[PATH_MAX];
+};
+
+struct ioloop_plugin_instance {
+    struct ioloop_owner owner; /* name: the manifest's instance name */
+    const char *where;         /* "plugins[1]" */
+    const struct json_t *config;
+    char path[PATH_MAX];
+    void *dl;
+    const struct ioloop_plugin *desc;
+    void *state;
+    bool started; /* init succeeded; fini is due */
+    bool quarantined; /* set by the master before it forks: the workers
+                         run without this instance (init never runs) */
+};
+
+struct ioloop_plugin_set {
+    struct ioloop_plugin_instance *v; /* never moves: owners point in */
+    size_t n;
+};
+
+/*
+ * Opens a backend .so and checks its ABI (major, size, mandatory ops).
+ * Returns 0, or -1 with one line in err that names the file, the versions
+ * and the failed check.
+ */
+int ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
+                         char *err, size_t errlen);
+void ioloop__backend_close(struct ioloop_backend_lib *lib);
+
+/*
+ * Opens and checks a plugin .so (no init). Returns 0, or -1 with err.
+ * Exposed for --check and the loader tests.
+ */
+int ioloop__plugin_open(const char *path, void **dl,
+                        const struct ioloop_plugin **desc, char *err,
+                        size_t errlen);
+
+/*
+ * Loads and checks every plugin of the manifest; bare file names are
+ * found in plugin_dir. On failure nothing stays loaded and err reads
+ * "plugins[1] \"name\": <reason>". Returns 0 or -1.
+ */
+int ioloop__plugins_load(struct ioloop_plugin_set *set,
+                         const struct ioloop_manifest *m,
+                         const char *plugin_dir, char *err, size_t errlen);
+
+/*
+ * Runs every init in manifest order, skipping quarantined instances
+ * (they stay not started: no drain, no fini). When one fails, removes the handlers
+ * it registered, runs fini for those already started (in reverse), and
+ * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
+ */
+int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
+                         char *err, size_t errlen);
+
+/* Runs fini for every started instance, last first. */
+void ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop);
+
+/*
+ * Starts the graceful stop of every started instance, last first: its
+ * drain, or for a plugin without one, the host stops its listeners.
+ */
+void ioloop__plugins_drain(struct ioloop_plugin_set *set,
+                           ioloop_loop_t *loop);
+
+/* dlclose()s everything and frees the set. */
+void ioloop__plugins_unload(struct ioloop_plugin_set *set);
+
+#endif /* IOLOOP_HOST_LOADER_H */
