@@ -74,7 +74,21 @@ struct ioloop_stream_options {
     ioloop_stream_cb close_cb;
     /* Passed to every callback of this stream. */
     void *arg;
+    /* Closes the stream with ETIMEDOUT when a pending read gets no byte
+     * for this long, counted from the read call or its last byte
+     * (0: never). */
+    ioloop_time_t read_timeout;
+    /* Closes the stream with ETIMEDOUT when queued output makes no
+     * progress for this long, counted from when it was queued or from the
+     * last byte the kernel took (0: never). */
+    ioloop_time_t write_timeout;
 };
+
+/* Which timeout closed a stream (stream_timeout). */
+#define IOLOOP_STREAM_TIMEOUT_NONE 0  /* none: not closed by a timeout */
+#define IOLOOP_STREAM_TIMEOUT_IDLE 1  /* idle_timeout */
+#define IOLOOP_STREAM_TIMEOUT_READ 2  /* read_timeout */
+#define IOLOOP_STREAM_TIMEOUT_WRITE 3 /* write_timeout */
 
 /* Flags for listen_tcp. */
 #define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
@@ -366,6 +380,13 @@ struct ioloop_api {
      * (failed registration) is a no-op.
      */
     void (*counter_add)(ioloop_loop_t *loop, int handle, uint64_t n);
+
+    /* --- Buffered streams, continued. Loop thread only. --- */
+
+    /* Which timeout closed the stream: IOLOOP_STREAM_TIMEOUT_IDLE, _READ
+     * or _WRITE (stream_error is then ETIMEDOUT), or _NONE. Valid until
+     * the close callback returns. */
+    int (*stream_timeout)(const ioloop_stream_t *s);
 };
 
 /*

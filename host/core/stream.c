@@ -2,7 +2,7 @@
  * host/core/stream.c: buffered streams (tornado's IOStream) on the central
  * loop. Contract: stream_* in api/ioloop/plugin.h, details in stream.h.
  *
- * Memory. An idle stream is its struct, a handler slot and, with an idle
+ * Memory. An idle stream is its struct, a handler slot and, with a
  * timeout, one timer. read(2) goes to a per-thread scratch buffer and the
  * pending read is served straight from it; only the bytes past what it
  * took are copied to the stream's input buffer (freed once drained). A
@@ -10,6 +10,14 @@
  * kernel did not take is copied to the output buffer (freed once
  * drained). read_bytes too large for the scratch reads into the input
  * buffer directly, sized once.
+ *
+ * Timeouts. idle, read and write share one timer, armed for the earliest
+ * deadline. Progress only stores the time in mark[]; the timer, when it
+ * fires before a deadline passed, re-arms itself for the earliest one
+ * still ahead, so a busy stream costs one timer run per timeout period
+ * instead of a cancel and an add per read or write. A deadline that
+ * starts earlier than the armed one (a write timeout shorter than the
+ * read timeout, say) re-arms at once: the rare case.
  *
  * Lifetime. close_with marks the stream closed and queues finish_close,
  * which frees it in a later iteration; a stream whose loop is freed first
@@ -35,6 +43,11 @@
 #include "loop.h"
 
 #define INLINE_DELIM 8 /* longer delimiters are copied to the heap */
+
+/* The timeouts, indexed as mark[] and timeout[]: IOLOOP_STREAM_TIMEOUT_*
+ * minus 1. */
+enum { T_IDLE = 0, T_READ, T_WRITE, T_COUNT };
+#define NO_DEADLINE INT64_MAX
 
 enum read_kind { R_NONE = 0, R_UNTIL, R_BYTES, R_SOME, R_CLOSE };
 
@@ -67,9 +80,13 @@ struct ioloop_stream_s {
         char inl[INLINE_DELIM];
         char *heap;
     } delim;
-    ioloop_timer_t timer; /* the idle timer, 0: none */
-    ioloop_time_t idle_timeout;
-    ioloop_time_t last_active; /* last read or write of >= 1 byte */
+    ioloop_timer_t timer;   /* the timeout timer, 0: none armed */
+    ioloop_time_t timer_at; /* when it fires */
+    ioloop_time_t timeout[T_COUNT]; /* 0: off */
+    /* Since when each timeout runs. T_IDLE: the last read or write of a
+     * byte; T_READ: the read call or its last byte; T_WRITE: when output
+     * was queued or its last byte left. */
+    ioloop_time_t mark[T_COUNT];
     struct buf in;
     struct buf out;
     uint32_t max_buffer;
@@ -79,9 +96,10 @@ struct ioloop_stream_s {
     int error;
     uint8_t kind;
     uint8_t flags;
+    uint8_t timed_out; /* IOLOOP_STREAM_TIMEOUT_* that closed it */
 };
 
-_Static_assert(sizeof(struct ioloop_stream_s) <= 160, "stream too large");
+_Static_assert(sizeof(struct ioloop_stream_s) <= 192, "stream too large");
 _Static_assert(IOLOOP_STREAM_MAX_BUFFER <= UINT32_MAX / 2,
                "buffer sizes must double within uint32_t");
 
@@ -105,7 +123,9 @@ static void deliver(ioloop_stream_t *s, const char *data, size_t k,
                     size_t len, bool in_buf);
 static void flush(ioloop_stream_t *s);
 static int on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg);
-static int on_idle(ioloop_loop_t *loop, void *arg);
+static int on_timer(ioloop_loop_t *loop, void *arg);
+static ioloop_time_t next_deadline(const ioloop_stream_t *s, int *which);
+static int arm(ioloop_stream_t *s, ioloop_time_t deadline);
 static int run_deferred(ioloop_loop_t *loop, void *arg);
 static int finish_close(ioloop_loop_t *loop, void *arg);
 static int defer(ioloop_stream_t *s);
@@ -154,15 +174,15 @@ ioloop_stream_new(ioloop_loop_t *loop, int fd,
     if (rc < 0) {
         goto fail;
     }
-    if (o.idle_timeout > 0) {
-        s->idle_timeout = o.idle_timeout;
-        s->last_active = ioloop_time(loop);
-        s->timer = ioloop_call_later(loop, o.idle_timeout, on_idle, s);
-        if (s->timer == 0) {
-            rc = -ENOMEM;
-            ioloop_remove_handler(loop, fd);
-            goto fail;
-        }
+    s->timeout[T_IDLE] = o.idle_timeout > 0 ? o.idle_timeout : 0;
+    s->timeout[T_READ] = o.read_timeout > 0 ? o.read_timeout : 0;
+    s->timeout[T_WRITE] = o.write_timeout > 0 ? o.write_timeout : 0;
+    s->mark[T_IDLE] = ioloop_time(loop);
+    if (s->timeout[T_IDLE] > 0
+        && arm(s, s->mark[T_IDLE] + s->timeout[T_IDLE]) < 0) {
+        rc = -ENOMEM;
+        ioloop_remove_handler(loop, fd);
+        goto fail;
     }
     ioloop__metrics_stream_opened(loop);
     return s;
@@ -223,17 +243,26 @@ ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
             close_with(s, (int) -n);
             return (int) n;
         } else {
-            s->last_active = ioloop_time(s->loop);
+            s->mark[T_IDLE] = ioloop_time(s->loop);
         }
     }
-    if ((size_t) n < len
-        && buf_append(&s->out, (const char *) data + n, len - (size_t) n,
-                      s->max_buffer)
-               < 0) {
-        if (n > 0) {
-            close_with(s, ENOMEM); /* the output is cut: give up */
+    if ((size_t) n < len) {
+        if (buf_append(&s->out, (const char *) data + n, len - (size_t) n,
+                       s->max_buffer)
+            < 0) {
+            if (n > 0) {
+                close_with(s, ENOMEM); /* the output is cut: give up */
+            }
+            return -ENOMEM;
         }
-        return -ENOMEM;
+        if (s->out.len == len - (size_t) n && s->timeout[T_WRITE] > 0) {
+            /* Output is queued from now on. */
+            s->mark[T_WRITE] = ioloop_time(s->loop);
+            if (arm(s, s->mark[T_WRITE] + s->timeout[T_WRITE]) < 0) {
+                close_with(s, ENOMEM);
+                return -ENOMEM;
+            }
+        }
     }
     if (done != NULL) {
         s->u.open.done_cb = done;
@@ -256,6 +285,12 @@ int
 ioloop_stream_error(const ioloop_stream_t *s)
 {
     return s->error;
+}
+
+int
+ioloop_stream_timeout(const ioloop_stream_t *s)
+{
+    return s->timed_out;
 }
 
 int
@@ -315,6 +350,13 @@ start_read(ioloop_stream_t *s, enum read_kind kind, const void *delim,
     s->kind = (uint8_t) kind;
     s->u.open.read_cb = cb;
     s->scan = 0;
+    if (s->timeout[T_READ] > 0) {
+        s->mark[T_READ] = ioloop_time(s->loop);
+        if (arm(s, s->mark[T_READ] + s->timeout[T_READ]) < 0) {
+            close_with(s, ENOMEM);
+            return -ENOMEM;
+        }
+    }
     if (s->in.len > 0 && match(s, s->in.p + s->in.off, s->in.len, 0) > 0) {
         s->flags |= F_SERVE;
         return defer(s);
@@ -401,7 +443,7 @@ do_read(ioloop_stream_t *s)
         }
         return;
     }
-    s->last_active = ioloop_time(s->loop);
+    s->mark[T_IDLE] = s->mark[T_READ] = ioloop_time(s->loop);
     if (direct) {
         s->in.len += (uint32_t) n;
     } else if (s->in.len > 0
@@ -476,7 +518,7 @@ flush(ioloop_stream_t *s)
         }
         return;
     }
-    s->last_active = ioloop_time(s->loop);
+    s->mark[T_IDLE] = s->mark[T_WRITE] = ioloop_time(s->loop);
     s->out.off += (uint32_t) n;
     s->out.len -= (uint32_t) n;
     if (s->out.len > 0) {
@@ -522,27 +564,73 @@ on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 }
 
 /*
- * The idle timer. Activity only stores a time; the timer, when it fires
- * early, re-arms itself for the rest of the timeout, so a busy stream
- * costs one timer run per timeout period instead of a cancel and an add
- * per read.
+ * The timeout timer (see the file comment): closes the stream with
+ * ETIMEDOUT when the earliest running deadline has passed, else re-arms
+ * for it; stays unarmed when no timeout runs.
  */
 static int
-on_idle(ioloop_loop_t *loop, void *arg)
+on_timer(ioloop_loop_t *loop, void *arg)
 {
     ioloop_stream_t *s = arg;
-    ioloop_time_t deadline = s->last_active + s->idle_timeout;
+    int which;
+    ioloop_time_t deadline = next_deadline(s, &which);
 
     s->timer = 0;
+    if (deadline == NO_DEADLINE) {
+        return 0;
+    }
     if (ioloop_time(loop) >= deadline) {
+        s->timed_out = (uint8_t) (which + 1);
         close_with(s, ETIMEDOUT);
         return 0;
     }
-    s->timer = ioloop_call_at(loop, deadline, on_idle, s);
-    if (s->timer == 0) {
+    if (arm(s, deadline) < 0) {
         close_with(s, ENOMEM);
     }
     return 0;
+}
+
+/*
+ * The earliest deadline of the timeouts that run now, and in *which its
+ * T_* index; NO_DEADLINE when none runs. The read timeout runs while a
+ * read waits for the fd, the write timeout while output is queued, the
+ * idle timeout always.
+ */
+static ioloop_time_t
+next_deadline(const ioloop_stream_t *s, int *which)
+{
+    bool runs[T_COUNT] = {
+        true,
+        s->kind != R_NONE && !(s->flags & F_SERVE),
+        s->out.len > 0,
+    };
+    ioloop_time_t best = NO_DEADLINE;
+
+    *which = T_IDLE;
+    for (int k = 0; k < T_COUNT; k++) {
+        if (runs[k] && s->timeout[k] > 0
+            && s->mark[k] + s->timeout[k] < best) {
+            best = s->mark[k] + s->timeout[k];
+            *which = k;
+        }
+    }
+    return best;
+}
+
+/* Makes the timer fire no later than deadline: a no-op when it is armed
+ * for then or earlier. Returns 0 or -ENOMEM (the timer is then unarmed). */
+static int
+arm(ioloop_stream_t *s, ioloop_time_t deadline)
+{
+    if (s->timer != 0) {
+        if (s->timer_at <= deadline) {
+            return 0;
+        }
+        ioloop_cancel(s->loop, s->timer);
+    }
+    s->timer_at = deadline;
+    s->timer = ioloop_call_at(s->loop, deadline, on_timer, s);
+    return s->timer != 0 ? 0 : -ENOMEM;
 }
 
 /*

@@ -30,6 +30,12 @@
  *   there, else from a callback in the next iteration, never from inside
  *   stream_write. A write that fails (EPIPE, ECONNRESET, ...) closes the
  *   stream with that error and returns it; done does not run.
+ * - Timeouts: idle_timeout counts from stream_new or the last byte read
+ *   or written; read_timeout from the read call or the read's last byte
+ *   (a read served from the buffer passes it at once); write_timeout from
+ *   when output was queued or its last byte left. All three share one
+ *   timer, so a deadline may be reported up to the loop's timer slack
+ *   late, never early.
  * - max_buffer_size is clamped to IOLOOP_STREAM_MAX_BUFFER. Running out
  *   of memory while buffering closes the stream with ENOMEM.
  * - The stream's callbacks run as the plugin instance that was current
@@ -70,6 +76,7 @@ int ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
                         ioloop_stream_cb done);
 void ioloop_stream_close(ioloop_stream_t *s);
 int ioloop_stream_error(const ioloop_stream_t *s);
+int ioloop_stream_timeout(const ioloop_stream_t *s);
 int ioloop_stream_fd(const ioloop_stream_t *s);
 size_t ioloop_stream_pending(const ioloop_stream_t *s);
 

@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_stream.c: buffered streams (host/core/stream.c) on the real
- * loop. I/O runs on socketpairs over the real epoll.so; the idle timeout
- * runs on the fake backend and fake clock, so its deadlines are exact.
+ * loop. I/O runs on socketpairs over the real epoll.so; the timeouts run
+ * on the fake backend and fake clock, so their deadlines are exact.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +46,7 @@ static struct probe {
     int depth; /* > 0 inside a stream call: callbacks must not run then */
     int reads, closes, dones, dones_a, owner_errors;
     int close_error;
+    int close_timeout; /* ioloop_stream_timeout in the close callback */
     ioloop_time_t close_time;
     char msgs[MAX_MSGS][64];
     size_t msglen[MAX_MSGS];
@@ -135,6 +136,7 @@ cb_close(ioloop_stream_t *s, void *arg)
     check_owner();
     P.closes++;
     P.close_error = ioloop_stream_error(s);
+    P.close_timeout = ioloop_stream_timeout(s);
     P.close_time = ioloop_time(P.loop);
     ioloop_stop(P.loop);
 }
@@ -822,6 +824,188 @@ test_idle_timeout(void **state)
     finish(loop);
 }
 
+/* A stream with read and write timeouts, owned by the "plugin". */
+static ioloop_stream_t *
+new_timed_stream(ioloop_loop_t *loop, int fd, ioloop_time_t read_timeout,
+                 ioloop_time_t write_timeout)
+{
+    struct ioloop_stream_options o = {
+        .size = sizeof(o),
+        .max_buffer_size = 8 * MiB,
+        .read_timeout = read_timeout,
+        .write_timeout = write_timeout,
+        .close_cb = cb_close,
+        .arg = &P,
+    };
+    const struct ioloop_owner *previous = ioloop__set_owner(loop, &plugin);
+
+    P.s = ioloop_stream_new(loop, fd, &o);
+    ioloop__set_owner(loop, previous);
+    assert_non_null(P.s);
+    P.fake = fake_backend_last();
+    P.fake_fd = fd;
+    return P.s;
+}
+
+/* One byte from the peer, reported once by the next poll. */
+static int
+cb_send_byte(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    assert_int_equal(write(peer.fd, arg, 1), 1);
+    fake_backend_script(P.fake, P.fake_fd, IOLOOP_READ);
+    return 0;
+}
+
+static int
+cb_start_read(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    assert_int_equal(P.closes, 0);
+    issue(P.s);
+    return 0;
+}
+
+/* The peer drains 64 KiB; the stream's fd is reported writable once. */
+static int
+cb_peer_drains(ioloop_loop_t *loop, void *arg)
+{
+    static char sink[64 * KiB];
+    size_t got = 0;
+    ssize_t n;
+
+    (void) loop;
+    (void) arg;
+    while (got < sizeof(sink)
+           && (n = read(peer.fd, sink, sizeof(sink) - got)) > 0) {
+        got += (size_t) n;
+    }
+    assert_true(got > 0);
+    fake_backend_script(P.fake, P.fake_fd, IOLOOP_WRITE);
+    return 0;
+}
+
+/* read_timeout runs only while a read waits: a stream with no read
+ * pending outlives it; a pending read_until that gets no byte closes 5 s
+ * after the read call, with ETIMEDOUT and reason READ; a byte that does
+ * not complete the read still pushes the deadline back; a read served
+ * restarts it for the next read. */
+static void
+test_read_timeout(void **state)
+{
+    const ioloop_time_t s = IOLOOP_NS_PER_S;
+    ioloop_loop_t *loop = new_fake_loop();
+    ioloop_time_t t0 = ioloop_time(loop);
+    int sv[2];
+
+    (void) state;
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 5 * s, 0);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    ioloop_call_at(loop, t0 + 20 * s, cb_start_read, NULL);
+    ioloop_call_at(loop, t0 + 25 * s - 1, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.closes, 1);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_READ);
+    assert_int_equal(P.close_time, t0 + 25 * s);
+    finish(loop);
+
+    /* "x" at 3 s (no delimiter yet) moves the deadline to 8 s; "\n" at
+     * 7 s serves the read, the next read_until starts then: 12 s. */
+    loop = new_fake_loop();
+    t0 = ioloop_time(loop);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 5 * s, 0);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    P.steps[1] = (struct step){S_UNTIL, 0, "\n"};
+    ioloop_call_at(loop, t0 + 3 * s, cb_send_byte, "x");
+    ioloop_call_at(loop, t0 + 7 * s, cb_send_byte, "\n");
+    ioloop_call_at(loop, t0 + 12 * s - 1000, cb_assert_open, NULL);
+    issue(P.s);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.reads, 1);
+    assert_string_equal(P.msgs[0], "x\n");
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_READ);
+    assert_true(P.close_time > t0 + 12 * s);
+    assert_true(P.close_time < t0 + 12 * s + IOLOOP_NS_PER_S / 1000);
+    finish(loop);
+}
+
+/* write_timeout runs only while output is queued: 4 MiB to a peer that
+ * reads nothing close 5 s after the write, with reason WRITE; the peer
+ * draining 64 KiB at 4 s (progress) moves the deadline to 9 s. An
+ * idle_timeout and read_timeout that run longer stay out of the way. */
+static void
+test_write_timeout(void **state)
+{
+    const ioloop_time_t s = IOLOOP_NS_PER_S;
+    size_t len = 4 * MiB;
+    char *src = calloc(1, len);
+    ioloop_loop_t *loop = new_fake_loop();
+    ioloop_time_t t0 = ioloop_time(loop);
+    int sv[2];
+
+    (void) state;
+    assert_non_null(src);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 0, 5 * s);
+    assert_int_equal(ioloop_stream_write(P.s, src, len, cb_done), 0);
+    assert_true(ioloop_stream_pending(P.s) > 0);
+    ioloop_call_at(loop, t0 + 5 * s - 1, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_WRITE);
+    assert_int_equal(P.close_time, t0 + 5 * s);
+    assert_int_equal(P.dones, 0);
+    finish(loop);
+
+    loop = new_fake_loop();
+    t0 = ioloop_time(loop);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 30 * s, 5 * s);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    issue(P.s); /* a read waits too, with a longer timeout */
+    assert_int_equal(ioloop_stream_write(P.s, src, len, cb_done), 0);
+    ioloop_call_at(loop, t0 + 4 * s, cb_peer_drains, NULL);
+    ioloop_call_at(loop, t0 + 9 * s - 1000, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_WRITE);
+    assert_true(P.close_time > t0 + 9 * s);
+    assert_true(P.close_time < t0 + 9 * s + IOLOOP_NS_PER_S / 1000);
+    finish(loop);
+    free(src);
+}
+
+/* A stream closed by its peer or by the plugin reports no timeout; the
+ * idle timeout reports IDLE. */
+static void
+test_timeout_reason_none(void **state)
+{
+    ioloop_loop_t *loop = new_fake_loop();
+    int sv[2];
+
+    (void) state;
+    new_pair(sv);
+    new_stream(loop, sv[0], 0, IOLOOP_NS_PER_S);
+    ioloop_add_callback(loop, cb_close_stream, P.s);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, 0);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_NONE);
+    finish(loop);
+
+    loop = new_fake_loop();
+    new_pair(sv);
+    new_stream(loop, sv[0], 0, IOLOOP_NS_PER_S);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_IDLE);
+    finish(loop);
+}
+
 /* A read callback closes its stream, from the I/O handler and from the
  * buffer; nothing touches the stream after, the close callback runs
  * once. */
@@ -930,7 +1114,7 @@ test_idle_stream_is_small(void **state)
     int sv[2];
 
     (void) state;
-    assert_true(ioloop__stream_struct_size() <= 160);
+    assert_true(ioloop__stream_struct_size() <= 192);
     new_pair(sv);
     new_stream(loop, sv[0], 0, 0);
     assert_int_equal(ioloop__stream_buffered(P.s), 0);
@@ -1022,6 +1206,9 @@ main(void)
         cmocka_unit_test(test_read_until_max_buffer),
         cmocka_unit_test(test_write_max_buffer),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_read_timeout),
+        cmocka_unit_test(test_write_timeout),
+        cmocka_unit_test(test_timeout_reason_none),
         cmocka_unit_test(test_close_inside_read_callback),
         cmocka_unit_test(test_eof_with_pending_read_until),
         cmocka_unit_test(test_peer_hangup_while_idle),
