@@ -581,6 +581,7 @@ on_timer(ioloop_loop_t *loop, void *arg)
     }
     if (ioloop_time(loop) >= deadline) {
         s->timed_out = (uint8_t) (which + 1);
+        ioloop__stats_w(loop)->stream_timeouts[which]++;
         close_with(s, ETIMEDOUT);
         return 0;
     }
