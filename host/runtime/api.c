@@ -52,6 +52,7 @@ static const struct ioloop_api api = {
     .counter_register = ioloop__metrics_counter_register,
     .counter_add = ioloop__metrics_counter_add,
     .stream_timeout = ioloop_stream_timeout,
+    .stream_writev = ioloop_stream_writev,
 };
 
 const struct ioloop_api *
