@@ -135,7 +135,7 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
      * any fork: a config that cannot start fails here once, with the
      * message --check prints, instead of in every worker and restart. */
     if (ioloop__setup_check(s, loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ioloop-host: %s: %s\n", s->m.file, err);
+        ioloop__log_cli("%s: %s", s->m.file, err);
         return 1;
     }
     master.s = malloc(sizeof(*master.s));
