@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <ioloop/loop.h>
 
@@ -63,7 +64,8 @@ typedef void (*ioloop_stream_cb)(ioloop_stream_t *s, void *arg);
 struct ioloop_stream_options {
     /* sizeof(struct ioloop_stream_options), for forward compatibility. */
     uint32_t size;
-    /* Most bytes buffered for reading, and for writing (default 1 MiB;
+    /* Most bytes buffered for reading, and for writing, unless
+     * max_read_buffer or max_write_buffer says otherwise (default 1 MiB;
      * tornado's max_buffer_size is 100 MiB). */
     size_t max_buffer_size;
     /* Closes the stream with ETIMEDOUT after this long without reading
@@ -74,7 +76,41 @@ struct ioloop_stream_options {
     ioloop_stream_cb close_cb;
     /* Passed to every callback of this stream. */
     void *arg;
+    /* Closes the stream with ETIMEDOUT when a pending read gets no byte
+     * for this long, counted from the read call or its last byte
+     * (0: never). */
+    ioloop_time_t read_timeout;
+    /* Closes the stream with ETIMEDOUT when queued output makes no
+     * progress for this long, counted from when it was queued or from the
+     * last byte the kernel took (0: never). */
+    ioloop_time_t write_timeout;
+    /* Most bytes buffered for reading: the longest line read_until
+     * accepts, the largest read_bytes (0: max_buffer_size's value). */
+    size_t max_read_buffer;
+    /* Most bytes queued for writing (0: max_buffer_size's value). */
+    size_t max_write_buffer;
+    /* Runs when a read_until passes max_read_buffer without its
+     * delimiter, before the stream closes with ENOBUFS. It may write a
+     * reply ("-ERR line too long\r\n"): the stream flushes it, refusing
+     * reads (-EPIPE), then closes with ENOBUFS; if the reply makes no
+     * progress for write_timeout (5 s without one), it closes then. NULL:
+     * close at once. */
+    ioloop_stream_cb overflow_cb;
+    /* Backpressure: once queued output passes this many bytes, stream_write
+     * and stream_writev return 1 instead of 0: stop producing until
+     * drained_cb (0: no mark; clamped to max_write_buffer). */
+    size_t write_high_water;
+    /* Runs once when queued output falls to 0 after having passed
+     * write_high_water, after the write's done callback (not if done
+     * queued past the mark again). May be NULL. */
+    ioloop_stream_cb drained_cb;
 };
+
+/* Which timeout closed a stream (stream_timeout). */
+#define IOLOOP_STREAM_TIMEOUT_NONE 0  /* none: not closed by a timeout */
+#define IOLOOP_STREAM_TIMEOUT_IDLE 1  /* idle_timeout */
+#define IOLOOP_STREAM_TIMEOUT_READ 2  /* read_timeout */
+#define IOLOOP_STREAM_TIMEOUT_WRITE 3 /* write_timeout */
 
 /* Flags for listen_tcp. */
 #define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
@@ -278,8 +314,8 @@ struct ioloop_api {
                                    const struct ioloop_stream_options *opts);
 
     /* Calls cb with everything up to and including the first delim
-     * (dlen bytes). -ENOBUFS when max_buffer_size passes with no delim
-     * (the stream then closes with that error). */
+     * (dlen bytes). When max_read_buffer passes with no delim the stream
+     * closes with ENOBUFS (after overflow_cb's reply, if any). */
     int (*stream_read_until)(ioloop_stream_t *s, const void *delim,
                              size_t dlen, ioloop_stream_read_cb cb);
 
@@ -298,9 +334,11 @@ struct ioloop_api {
                                    ioloop_stream_read_cb cb);
 
     /* Queues len bytes (copied). done (may be NULL) runs when all queued
-     * data reached the kernel. -ENOBUFS when the queue would exceed
-     * max_buffer_size (the stream is not closed: back off and retry from
-     * done). -EPIPE once the stream is closed. */
+     * data reached the kernel. Returns 0, or 1 when the queued output is
+     * now above write_high_water (stop producing until drained_cb).
+     * -ENOBUFS when the queue would exceed max_write_buffer (the stream
+     * is not closed: back off and retry from done). -EPIPE once the
+     * stream is closed. */
     int (*stream_write)(ioloop_stream_t *s, const void *data, size_t len,
                         ioloop_stream_cb done);
 
@@ -366,6 +404,21 @@ struct ioloop_api {
      * (failed registration) is a no-op.
      */
     void (*counter_add)(ioloop_loop_t *loop, int handle, uint64_t n);
+
+    /* --- Buffered streams, continued. Loop thread only. --- */
+
+    /* Which timeout closed the stream: IOLOOP_STREAM_TIMEOUT_IDLE, _READ
+     * or _WRITE (stream_error is then ETIMEDOUT), or _NONE. Valid until
+     * the close callback returns. */
+    int (*stream_timeout)(const ioloop_stream_t *s);
+
+    /* stream_write of iovcnt buffers (gathered: at most one copy, of what
+     * the kernel did not take at once; writev(2) straight to the fd when
+     * nothing is queued). The buffers are the caller's again on return.
+     * -EINVAL for iovcnt < 0 or > IOV_MAX; -ENOBUFS when their sum would
+     * pass max_write_buffer (nothing is written). */
+    int (*stream_writev)(ioloop_stream_t *s, const struct iovec *iov,
+                         int iovcnt, ioloop_stream_cb done);
 };
 
 /*

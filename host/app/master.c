@@ -129,7 +129,15 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
                    const char *backend_override)
 {
     size_t n = (size_t) s->m.workers;
+    char err[1024];
 
+    /* Every plugin's init and fini in check mode, nothing bound, before
+     * any fork: a config that cannot start fails here once, with the
+     * message --check prints, instead of in every worker and restart. */
+    if (ioloop__setup_check(s, loop, err, sizeof(err)) < 0) {
+        ioloop__log_cli("%s: %s", s->m.file, err);
+        return 1;
+    }
     master.s = malloc(sizeof(*master.s));
     if (master.s == NULL) {
         return 1;

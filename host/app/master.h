@@ -24,7 +24,9 @@
  * after a stop. config and backend_override are what a reload loads
  * again. Takes ownership of *s (a reload replaces it). Returns the exit
  * status: 0 after a graceful stop, 1 when every plugin instance is
- * quarantined.
+ * quarantined. First runs --check's validation (every init and fini in
+ * check mode): when it fails, prints --check's one line and returns 1
+ * before forking anything, *s still the caller's.
  */
 int ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
                        struct ioloop_backend_lib *backend, const char *config,

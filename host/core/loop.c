@@ -570,6 +570,12 @@ ioloop__stats(const ioloop_loop_t *loop)
     return loop->stats;
 }
 
+struct ioloop_stats *
+ioloop__stats_w(ioloop_loop_t *loop)
+{
+    return loop->stats;
+}
+
 void
 ioloop__set_stats(ioloop_loop_t *loop, struct ioloop_stats *stats)
 {

@@ -62,6 +62,9 @@ struct ioloop_stats {
     uint64_t timers_cancelled; /* cancelled, awaiting lazy removal */
     uint64_t compactions;    /* timer heap compactions */
     uint64_t handlers;       /* handlers registered (a gauge) */
+    /* Buffered streams closed by their idle, read, write timeout
+     * (IOLOOP_STREAM_TIMEOUT_* - 1); stream.c counts them. */
+    uint64_t stream_timeouts[3];
 };
 
 /*
@@ -180,6 +183,8 @@ size_t ioloop__remove_owner_handlers(ioloop_loop_t *loop,
 /* Handlers registered by plugins and the host (the waker excluded). */
 size_t ioloop__handler_count(const ioloop_loop_t *loop);
 const struct ioloop_stats *ioloop__stats(const ioloop_loop_t *loop);
+/* The same, writable: other core modules count into it. */
+struct ioloop_stats *ioloop__stats_w(ioloop_loop_t *loop);
 
 /*
  * Makes the loop count into *stats (e.g. a worker's slot of a shared

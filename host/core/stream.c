@@ -2,7 +2,7 @@
  * host/core/stream.c: buffered streams (tornado's IOStream) on the central
  * loop. Contract: stream_* in api/ioloop/plugin.h, details in stream.h.
  *
- * Memory. An idle stream is its struct, a handler slot and, with an idle
+ * Memory. An idle stream is its struct, a handler slot and, with a
  * timeout, one timer. read(2) goes to a per-thread scratch buffer and the
  * pending read is served straight from it; only the bytes past what it
  * took are copied to the stream's input buffer (freed once drained). A
@@ -10,6 +10,14 @@
  * kernel did not take is copied to the output buffer (freed once
  * drained). read_bytes too large for the scratch reads into the input
  * buffer directly, sized once.
+ *
+ * Timeouts. idle, read and write share one timer, armed for the earliest
+ * deadline. Progress only stores the time in mark[]; the timer, when it
+ * fires before a deadline passed, re-arms itself for the earliest one
+ * still ahead, so a busy stream costs one timer run per timeout period
+ * instead of a cancel and an add per read or write. A deadline that
+ * starts earlier than the armed one (a write timeout shorter than the
+ * read timeout, say) re-arms at once: the rare case.
  *
  * Lifetime. close_with marks the stream closed and queues finish_close,
  * which frees it in a later iteration; a stream whose loop is freed first
@@ -27,7 +35,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -36,11 +46,22 @@
 
 #define INLINE_DELIM 8 /* longer delimiters are copied to the heap */
 
+/* The timeouts, indexed as mark[] and timeout[]: IOLOOP_STREAM_TIMEOUT_*
+ * minus 1. */
+enum { T_IDLE = 0, T_READ, T_WRITE, T_COUNT };
+#define NO_DEADLINE INT64_MAX
+
 enum read_kind { R_NONE = 0, R_UNTIL, R_BYTES, R_SOME, R_CLOSE };
 
 #define F_CLOSED 0x01u /* closed; finish_close is queued */
 #define F_QUEUED 0x02u /* run_deferred is queued */
 #define F_SERVE  0x04u /* the input buffer satisfies the pending read */
+#define F_HIGH   0x08u /* output passed write_high_water: drained_cb due */
+#define F_LINGER 0x10u /* read limit passed: flushing, then ENOBUFS */
+
+/* How long an overflow reply may make no progress when the stream has no
+ * write_timeout. */
+#define OVERFLOW_GRACE (5 * IOLOOP_NS_PER_S)
 
 /* A heap buffer holding len bytes at p + off; p is NULL when empty. */
 struct buf {
@@ -52,6 +73,8 @@ struct ioloop_stream_s {
     ioloop_loop_t *loop;
     const struct ioloop_owner *owner; /* current at stream_new */
     ioloop_stream_cb close_cb;
+    ioloop_stream_cb overflow_cb;
+    ioloop_stream_cb drained_cb;
     void *arg;
     union {
         struct {
@@ -67,21 +90,28 @@ struct ioloop_stream_s {
         char inl[INLINE_DELIM];
         char *heap;
     } delim;
-    ioloop_timer_t timer; /* the idle timer, 0: none */
-    ioloop_time_t idle_timeout;
-    ioloop_time_t last_active; /* last read or write of >= 1 byte */
+    ioloop_timer_t timer;   /* the timeout timer, 0: none armed */
+    ioloop_time_t timer_at; /* when it fires */
+    ioloop_time_t timeout[T_COUNT]; /* 0: off */
+    /* Since when each timeout runs. T_IDLE: the last read or write of a
+     * byte; T_READ: the read call or its last byte; T_WRITE: when output
+     * was queued or its last byte left. */
+    ioloop_time_t mark[T_COUNT];
     struct buf in;
     struct buf out;
-    uint32_t max_buffer;
+    uint32_t max_read;   /* most bytes buffered for reading */
+    uint32_t max_write;  /* most bytes queued for writing */
+    uint32_t high_water; /* write_high_water, 0: none */
     uint32_t want; /* R_UNTIL: delimiter length; R_BYTES: n; R_SOME: max */
     uint32_t scan; /* R_UNTIL: input bytes already searched */
     int fd;
     int error;
     uint8_t kind;
     uint8_t flags;
+    uint8_t timed_out; /* IOLOOP_STREAM_TIMEOUT_* that closed it */
 };
 
-_Static_assert(sizeof(struct ioloop_stream_s) <= 160, "stream too large");
+_Static_assert(sizeof(struct ioloop_stream_s) <= 216, "stream too large");
 _Static_assert(IOLOOP_STREAM_MAX_BUFFER <= UINT32_MAX / 2,
                "buffer sizes must double within uint32_t");
 
@@ -103,9 +133,14 @@ static size_t match(ioloop_stream_t *s, const char *data, size_t len,
 static void do_read(ioloop_stream_t *s);
 static void deliver(ioloop_stream_t *s, const char *data, size_t k,
                     size_t len, bool in_buf);
+static void overflow(ioloop_stream_t *s);
+static void discard_input(ioloop_stream_t *s);
 static void flush(ioloop_stream_t *s);
+static ssize_t writev_fd(int fd, const struct iovec *iov, int iovcnt);
 static int on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg);
-static int on_idle(ioloop_loop_t *loop, void *arg);
+static int on_timer(ioloop_loop_t *loop, void *arg);
+static ioloop_time_t next_deadline(const ioloop_stream_t *s, int *which);
+static int arm(ioloop_stream_t *s, ioloop_time_t deadline);
 static int run_deferred(ioloop_loop_t *loop, void *arg);
 static int finish_close(ioloop_loop_t *loop, void *arg);
 static int defer(ioloop_stream_t *s);
@@ -114,6 +149,7 @@ static int update_interest(ioloop_stream_t *s);
 static void close_with(ioloop_stream_t *s, int error);
 static void unlink_closed(ioloop_stream_t *s);
 static ssize_t write_fd(int fd, const void *data, size_t len);
+static size_t limit_of(size_t size, size_t fallback);
 static int socket_error(int fd);
 static int buf_reserve(struct buf *b, size_t need, size_t limit);
 static int buf_append(struct buf *b, const char *data, size_t len,
@@ -142,27 +178,30 @@ ioloop_stream_new(ioloop_loop_t *loop, int fd,
     s->loop = loop;
     s->owner = ioloop__current_owner(loop);
     s->close_cb = o.close_cb;
+    s->overflow_cb = o.overflow_cb;
+    s->drained_cb = o.drained_cb;
     s->arg = o.arg;
-    if (o.max_buffer_size == 0) {
-        o.max_buffer_size = IOLOOP_STREAM_DEFAULT_BUFFER;
-    }
-    s->max_buffer = (uint32_t) (o.max_buffer_size < IOLOOP_STREAM_MAX_BUFFER
-                                    ? o.max_buffer_size
-                                    : IOLOOP_STREAM_MAX_BUFFER);
+    o.max_buffer_size = limit_of(o.max_buffer_size,
+                                 IOLOOP_STREAM_DEFAULT_BUFFER);
+    s->max_read = (uint32_t) limit_of(o.max_read_buffer, o.max_buffer_size);
+    s->max_write = (uint32_t) limit_of(o.max_write_buffer, o.max_buffer_size);
+    s->high_water = (uint32_t) (o.write_high_water < s->max_write
+                                    ? o.write_high_water
+                                    : s->max_write);
     s->fd = fd;
     rc = ioloop_add_handler(loop, fd, 0, on_io, s);
     if (rc < 0) {
         goto fail;
     }
-    if (o.idle_timeout > 0) {
-        s->idle_timeout = o.idle_timeout;
-        s->last_active = ioloop_time(loop);
-        s->timer = ioloop_call_later(loop, o.idle_timeout, on_idle, s);
-        if (s->timer == 0) {
-            rc = -ENOMEM;
-            ioloop_remove_handler(loop, fd);
-            goto fail;
-        }
+    s->timeout[T_IDLE] = o.idle_timeout > 0 ? o.idle_timeout : 0;
+    s->timeout[T_READ] = o.read_timeout > 0 ? o.read_timeout : 0;
+    s->timeout[T_WRITE] = o.write_timeout > 0 ? o.write_timeout : 0;
+    s->mark[T_IDLE] = ioloop_time(loop);
+    if (s->timeout[T_IDLE] > 0
+        && arm(s, s->mark[T_IDLE] + s->timeout[T_IDLE]) < 0) {
+        rc = -ENOMEM;
+        ioloop_remove_handler(loop, fd);
+        goto fail;
     }
     ioloop__metrics_stream_opened(loop);
     return s;
@@ -184,7 +223,7 @@ int
 ioloop_stream_read_bytes(ioloop_stream_t *s, size_t n,
                          ioloop_stream_read_cb cb)
 {
-    return n > s->max_buffer ? -ENOBUFS : start_read(s, R_BYTES, NULL, n, cb);
+    return n > s->max_read ? -ENOBUFS : start_read(s, R_BYTES, NULL, n, cb);
 }
 
 int
@@ -207,33 +246,73 @@ int
 ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
                     ioloop_stream_cb done)
 {
+    struct iovec iov = {(void *) (uintptr_t) data, len};
+
+    return ioloop_stream_writev(s, &iov, 1, done);
+}
+
+int
+ioloop_stream_writev(ioloop_stream_t *s, const struct iovec *iov, int iovcnt,
+                     ioloop_stream_cb done)
+{
+    size_t room, len = 0, skip;
     ssize_t n = 0;
+    int rc;
 
     if (s->flags & F_CLOSED) {
         return -EPIPE;
     }
-    if (len > s->max_buffer - s->out.len) {
-        return -ENOBUFS;
+    if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt > 0 && iov == NULL)) {
+        return -EINVAL;
+    }
+    room = s->max_write - s->out.len;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > room - len) {
+            return -ENOBUFS;
+        }
+        len += iov[i].iov_len;
     }
     if (s->out.len == 0 && len > 0) {
-        n = write_fd(s->fd, data, len);
+        n = writev_fd(s->fd, iov, iovcnt);
         if (n == -EAGAIN) {
             n = 0;
         } else if (n < 0) {
             close_with(s, (int) -n);
             return (int) n;
         } else {
-            s->last_active = ioloop_time(s->loop);
+            s->mark[T_IDLE] = ioloop_time(s->loop);
         }
     }
-    if ((size_t) n < len
-        && buf_append(&s->out, (const char *) data + n, len - (size_t) n,
-                      s->max_buffer)
-               < 0) {
-        if (n > 0) {
-            close_with(s, ENOMEM); /* the output is cut: give up */
+    if ((size_t) n < len) {
+        if (buf_reserve(&s->out, s->out.len + len - (size_t) n, s->max_write)
+            < 0) {
+            if (n > 0) {
+                close_with(s, ENOMEM); /* the output is cut: give up */
+            }
+            return -ENOMEM;
         }
-        return -ENOMEM;
+        if (s->out.len == 0 && s->timeout[T_WRITE] > 0) {
+            /* Output is queued from now on. */
+            s->mark[T_WRITE] = ioloop_time(s->loop);
+            if (arm(s, s->mark[T_WRITE] + s->timeout[T_WRITE]) < 0) {
+                close_with(s, ENOMEM);
+                return -ENOMEM;
+            }
+        }
+        /* One copy: what the kernel did not take, from every iovec. */
+        skip = (size_t) n;
+        for (int i = 0; i < iovcnt; i++) {
+            size_t k = iov[i].iov_len;
+
+            if (skip >= k) {
+                skip -= k;
+                continue;
+            }
+            memcpy(s->out.p + s->out.off + s->out.len,
+                   (const char *) iov[i].iov_base + skip, k - skip);
+            s->out.len += (uint32_t) (k - skip);
+            skip = 0;
+        }
     }
     if (done != NULL) {
         s->u.open.done_cb = done;
@@ -241,7 +320,15 @@ ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
     if (s->out.len == 0) {
         return s->u.open.done_cb != NULL ? defer(s) : 0;
     }
-    return update_interest(s);
+    rc = update_interest(s);
+    if (rc < 0) {
+        return rc;
+    }
+    if (s->high_water > 0 && s->out.len > s->high_water) {
+        s->flags |= F_HIGH;
+        return 1;
+    }
+    return 0;
 }
 
 void
@@ -256,6 +343,12 @@ int
 ioloop_stream_error(const ioloop_stream_t *s)
 {
     return s->error;
+}
+
+int
+ioloop_stream_timeout(const ioloop_stream_t *s)
+{
+    return s->timed_out;
 }
 
 int
@@ -287,7 +380,8 @@ ioloop__stream_struct_size(void)
 /*
  * Makes a read pending, copying the delimiter of read_until. Returns
  * -EPIPE once closed, -EBUSY while a read is pending, -EINVAL without cb,
- * with want 0 or a delimiter longer than max_buffer_size, -ENOMEM. The
+ * with want 0 or a delimiter longer than the read limit, -ENOMEM; -EPIPE
+ * also while an overflow reply is flushed. The
  * read is served by run_deferred in the next iteration if the input
  * buffer satisfies it; else READ interest is turned on (on failure the
  * stream closes).
@@ -296,13 +390,13 @@ static int
 start_read(ioloop_stream_t *s, enum read_kind kind, const void *delim,
            size_t want, ioloop_stream_read_cb cb)
 {
-    if (s->flags & F_CLOSED) {
+    if (s->flags & (F_CLOSED | F_LINGER)) {
         return -EPIPE;
     }
     if (s->kind != R_NONE) {
         return -EBUSY;
     }
-    if (cb == NULL || want == 0 || (kind == R_UNTIL && want > s->max_buffer)) {
+    if (cb == NULL || want == 0 || (kind == R_UNTIL && want > s->max_read)) {
         return -EINVAL;
     }
     s->want = (uint32_t) want;
@@ -315,6 +409,13 @@ start_read(ioloop_stream_t *s, enum read_kind kind, const void *delim,
     s->kind = (uint8_t) kind;
     s->u.open.read_cb = cb;
     s->scan = 0;
+    if (s->timeout[T_READ] > 0) {
+        s->mark[T_READ] = ioloop_time(s->loop);
+        if (arm(s, s->mark[T_READ] + s->timeout[T_READ]) < 0) {
+            close_with(s, ENOMEM);
+            return -ENOMEM;
+        }
+    }
     if (s->in.len > 0 && match(s, s->in.p + s->in.off, s->in.len, 0) > 0) {
         s->flags |= F_SERVE;
         return defer(s);
@@ -363,12 +464,12 @@ match(ioloop_stream_t *s, const char *data, size_t len, size_t from)
 }
 
 /*
- * Reads once for the pending read, never more than it or max_buffer_size
+ * Reads once for the pending read, never more than it or the read limit
  * allows, and serves it when satisfied. read_bytes with part of its data
  * buffered, or larger than the scratch, reads into the input buffer;
  * everything else into the scratch, appended to the input buffer only
  * when not served. Closes the stream on EOF (error 0), on a read error,
- * and with ENOBUFS when read_until fills max_buffer_size.
+ * and with ENOBUFS (see overflow) when read_until fills the read limit.
  */
 static void
 do_read(ioloop_stream_t *s)
@@ -381,14 +482,14 @@ do_read(ioloop_stream_t *s)
     ssize_t n;
 
     if (direct) {
-        if (buf_reserve(&s->in, s->want, s->max_buffer) < 0) {
+        if (buf_reserve(&s->in, s->want, s->max_read) < 0) {
             close_with(s, ENOMEM);
             return;
         }
         dst = s->in.p + s->in.off + s->in.len;
         room = s->want - s->in.len;
-    } else if (s->kind == R_UNTIL && s->max_buffer - s->in.len < room) {
-        room = s->max_buffer - s->in.len;
+    } else if (s->kind == R_UNTIL && s->max_read - s->in.len < room) {
+        room = s->max_read - s->in.len;
     } else if (s->kind == R_BYTES || s->kind == R_SOME) {
         room = s->want; /* <= the scratch here; nothing is buffered */
     }
@@ -401,11 +502,11 @@ do_read(ioloop_stream_t *s)
         }
         return;
     }
-    s->last_active = ioloop_time(s->loop);
+    s->mark[T_IDLE] = s->mark[T_READ] = ioloop_time(s->loop);
     if (direct) {
         s->in.len += (uint32_t) n;
     } else if (s->in.len > 0
-               && buf_append(&s->in, scratch, (size_t) n, s->max_buffer)
+               && buf_append(&s->in, scratch, (size_t) n, s->max_read)
                       < 0) {
         close_with(s, ENOMEM);
         return;
@@ -418,10 +519,10 @@ do_read(ioloop_stream_t *s)
         return;
     }
     if (data == scratch
-        && buf_append(&s->in, scratch, (size_t) n, s->max_buffer) < 0) {
+        && buf_append(&s->in, scratch, (size_t) n, s->max_read) < 0) {
         close_with(s, ENOMEM);
-    } else if (s->kind == R_UNTIL && s->in.len >= s->max_buffer) {
-        close_with(s, ENOBUFS);
+    } else if (s->kind == R_UNTIL && s->in.len >= s->max_read) {
+        overflow(s);
     } else if (s->kind == R_UNTIL) {
         /* The delimiter may start in the last want - 1 bytes. */
         s->scan = s->in.len - (s->in.len < s->want ? s->in.len : s->want - 1);
@@ -444,7 +545,7 @@ deliver(ioloop_stream_t *s, const char *data, size_t k, size_t len,
         s->in.off += (uint32_t) k;
         s->in.len -= (uint32_t) k;
     } else if (k < len
-               && buf_append(&s->in, data + k, len - k, s->max_buffer) < 0) {
+               && buf_append(&s->in, data + k, len - k, s->max_read) < 0) {
         close_with(s, ENOMEM);
         return;
     }
@@ -463,11 +564,76 @@ deliver(ioloop_stream_t *s, const char *data, size_t k, size_t len,
     }
 }
 
-/* Writes what is queued once; when it drains, frees it and runs done. */
+/*
+ * read_until passed the read limit without its delimiter. Without an
+ * overflow_cb the stream closes with ENOBUFS at once. With one, the input
+ * is dropped and overflow_cb runs; what it writes is flushed (reads are
+ * refused meanwhile), then the stream closes with ENOBUFS. The flush is
+ * bounded by write_timeout, or OVERFLOW_GRACE without one.
+ */
+static void
+overflow(ioloop_stream_t *s)
+{
+    if (s->overflow_cb == NULL) {
+        close_with(s, ENOBUFS);
+        return;
+    }
+    end_read(s);
+    buf_drop(&s->in);
+    s->scan = 0;
+    s->flags |= F_LINGER;
+    s->overflow_cb(s, s->arg);
+    if (s->flags & F_CLOSED) {
+        return;
+    }
+    if (s->out.len == 0) {
+        discard_input(s);
+        close_with(s, ENOBUFS);
+        return;
+    }
+    if (s->timeout[T_WRITE] == 0) {
+        s->timeout[T_WRITE] = OVERFLOW_GRACE;
+        s->mark[T_WRITE] = ioloop_time(s->loop);
+    }
+    if (arm(s, s->mark[T_WRITE] + s->timeout[T_WRITE]) < 0) {
+        close_with(s, ENOMEM);
+        return;
+    }
+    update_interest(s);
+}
+
+/*
+ * Reads and drops what the peer already sent, up to 4 scratch buffers
+ * (256 KiB), before
+ * an overflow close: a socket closed with unread input resets the
+ * connection (TCP sends RST), and the peer may then lose the reply it has
+ * not read yet. What arrives later still resets; this is not nginx's
+ * lingering close.
+ */
+static void
+discard_input(ioloop_stream_t *s)
+{
+    ssize_t n;
+
+    for (int reads = 0; reads < 4;) {
+        n = read(s->fd, scratch, sizeof(scratch));
+        if (n <= 0 && !(n < 0 && errno == EINTR)) {
+            return;
+        }
+        reads += n > 0;
+    }
+}
+
+/*
+ * Writes what is queued once. When it drains: frees it, closes a lingering
+ * stream (ENOBUFS), else runs done, then drained_cb if the output had
+ * passed the high-water mark and done did not queue past it again.
+ */
 static void
 flush(ioloop_stream_t *s)
 {
     ioloop_stream_cb done;
+    bool drained = s->flags & F_HIGH;
     ssize_t n = write_fd(s->fd, s->out.p + s->out.off, s->out.len);
 
     if (n < 0) {
@@ -476,20 +642,32 @@ flush(ioloop_stream_t *s)
         }
         return;
     }
-    s->last_active = ioloop_time(s->loop);
+    s->mark[T_IDLE] = s->mark[T_WRITE] = ioloop_time(s->loop);
     s->out.off += (uint32_t) n;
     s->out.len -= (uint32_t) n;
     if (s->out.len > 0) {
         return;
     }
     buf_drop(&s->out);
+    if (s->flags & F_LINGER) {
+        discard_input(s);
+        close_with(s, ENOBUFS);
+        return;
+    }
     if (update_interest(s) < 0) {
         return;
     }
+    s->flags &= (uint8_t) ~F_HIGH;
     done = s->u.open.done_cb;
     s->u.open.done_cb = NULL;
     if (done != NULL) {
         done(s, s->arg);
+        if (s->flags & F_CLOSED) {
+            return;
+        }
+    }
+    if (drained && !(s->flags & F_HIGH) && s->drained_cb != NULL) {
+        s->drained_cb(s, s->arg);
     }
 }
 
@@ -522,27 +700,78 @@ on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 }
 
 /*
- * The idle timer. Activity only stores a time; the timer, when it fires
- * early, re-arms itself for the rest of the timeout, so a busy stream
- * costs one timer run per timeout period instead of a cancel and an add
- * per read.
+ * The timeout timer (see the file comment): closes the stream with
+ * ETIMEDOUT when the earliest running deadline has passed, else re-arms
+ * for it; stays unarmed when no timeout runs.
  */
 static int
-on_idle(ioloop_loop_t *loop, void *arg)
+on_timer(ioloop_loop_t *loop, void *arg)
 {
     ioloop_stream_t *s = arg;
-    ioloop_time_t deadline = s->last_active + s->idle_timeout;
+    int which;
+    ioloop_time_t deadline = next_deadline(s, &which);
 
     s->timer = 0;
+    if (deadline == NO_DEADLINE) {
+        return 0;
+    }
+    if (ioloop_time(loop) >= deadline && (s->flags & F_LINGER)) {
+        close_with(s, ENOBUFS); /* the overflow reply did not get out */
+        return 0;
+    }
     if (ioloop_time(loop) >= deadline) {
+        s->timed_out = (uint8_t) (which + 1);
+        ioloop__stats_w(loop)->stream_timeouts[which]++;
         close_with(s, ETIMEDOUT);
         return 0;
     }
-    s->timer = ioloop_call_at(loop, deadline, on_idle, s);
-    if (s->timer == 0) {
+    if (arm(s, deadline) < 0) {
         close_with(s, ENOMEM);
     }
     return 0;
+}
+
+/*
+ * The earliest deadline of the timeouts that run now, and in *which its
+ * T_* index; NO_DEADLINE when none runs. The read timeout runs while a
+ * read waits for the fd, the write timeout while output is queued, the
+ * idle timeout always.
+ */
+static ioloop_time_t
+next_deadline(const ioloop_stream_t *s, int *which)
+{
+    bool runs[T_COUNT] = {
+        true,
+        s->kind != R_NONE && !(s->flags & F_SERVE),
+        s->out.len > 0,
+    };
+    ioloop_time_t best = NO_DEADLINE;
+
+    *which = T_IDLE;
+    for (int k = 0; k < T_COUNT; k++) {
+        if (runs[k] && s->timeout[k] > 0
+            && s->mark[k] + s->timeout[k] < best) {
+            best = s->mark[k] + s->timeout[k];
+            *which = k;
+        }
+    }
+    return best;
+}
+
+/* Makes the timer fire no later than deadline: a no-op when it is armed
+ * for then or earlier. Returns 0 or -ENOMEM (the timer is then unarmed). */
+static int
+arm(ioloop_stream_t *s, ioloop_time_t deadline)
+{
+    if (s->timer != 0) {
+        if (s->timer_at <= deadline) {
+            return 0;
+        }
+        ioloop_cancel(s->loop, s->timer);
+    }
+    s->timer_at = deadline;
+    s->timer = ioloop_call_at(s->loop, deadline, on_timer, s);
+    return s->timer != 0 ? 0 : -ENOMEM;
 }
 
 /*
@@ -717,6 +946,36 @@ unlink_closed(ioloop_stream_t *s)
     if (s->u.closed.next != NULL) {
         s->u.closed.next->u.closed.prev = s->u.closed.prev;
     }
+}
+
+/* writev(2) (write(2) for one buffer), retried on EINTR. Returns the
+ * bytes written or -errno (-EAGAIN for EWOULDBLOCK too). */
+static ssize_t
+writev_fd(int fd, const struct iovec *iov, int iovcnt)
+{
+    ssize_t n;
+
+    if (iovcnt == 1) {
+        return write_fd(fd, iov[0].iov_base, iov[0].iov_len);
+    }
+    do {
+        n = writev(fd, iov, iovcnt);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return n;
+}
+
+/* A buffer limit from the options: fallback for 0, clamped to
+ * IOLOOP_STREAM_MAX_BUFFER. */
+static size_t
+limit_of(size_t size, size_t fallback)
+{
+    if (size == 0) {
+        size = fallback;
+    }
+    return size < IOLOOP_STREAM_MAX_BUFFER ? size : IOLOOP_STREAM_MAX_BUFFER;
 }
 
 /* write(2), retried on EINTR. Returns the bytes written or -errno

@@ -7,9 +7,9 @@
  * - Reads happen only while a read is pending, so a peer that sends
  *   faster than the plugin reads is held back by the kernel (TCP flow
  *   control) rather than buffered here.
- * - read_bytes(n) with n > max_buffer_size returns -ENOBUFS (the stream
+ * - read_bytes(n) with n > max_read_buffer returns -ENOBUFS (the stream
  *   stays open); read_bytes(0), read_some(0), a NULL callback and a
- *   delimiter that is empty or longer than max_buffer_size return
+ *   delimiter that is empty or longer than max_read_buffer return
  *   -EINVAL. The delimiter is copied: it need not outlive the call.
  * - A read that data arriving from the fd satisfies runs from the I/O
  *   handler; one that data already buffered satisfies runs from a
@@ -21,8 +21,9 @@
  *   error reported while no read or write is pending closes the stream
  *   with the socket's pending error (0 for a plain hang-up).
  * - Writes: stream_write tries write(2) at once when nothing is queued
- *   and copies only what the kernel did not take. A write whose data
- *   would bring the queue past max_buffer_size is refused whole
+ *   and copies only what the kernel did not take (writev likewise, with
+ *   writev(2)). A write whose data would bring the queue past
+ *   max_write_buffer is refused whole
  *   (-ENOBUFS), before any byte is written. When several writes with a
  *   done callback are queued before the queue drains, only the latest
  *   callback runs (as tornado's write callback); a NULL done keeps the
@@ -30,8 +31,21 @@
  *   there, else from a callback in the next iteration, never from inside
  *   stream_write. A write that fails (EPIPE, ECONNRESET, ...) closes the
  *   stream with that error and returns it; done does not run.
- * - max_buffer_size is clamped to IOLOOP_STREAM_MAX_BUFFER. Running out
- *   of memory while buffering closes the stream with ENOMEM.
+ * - Timeouts: idle_timeout counts from stream_new or the last byte read
+ *   or written; read_timeout from the read call or the read's last byte
+ *   (a read served from the buffer passes it at once); write_timeout from
+ *   when output was queued or its last byte left. All three share one
+ *   timer, so a deadline may be reported up to the loop's timer slack
+ *   late, never early.
+ * - max_buffer_size, max_read_buffer and max_write_buffer are clamped to
+ *   IOLOOP_STREAM_MAX_BUFFER, write_high_water to max_write_buffer.
+ *   Running out of memory while buffering closes the stream with ENOMEM.
+ * - Overflow: overflow_cb runs from the I/O handler with the input
+ *   already dropped; a timeout while its reply is flushed closes the
+ *   stream with ENOBUFS, not ETIMEDOUT, and is not counted as a timeout.
+ *   Before that close the stream reads and drops up to 256 KiB the peer
+ *   already sent, so that the close does not reset the connection (TCP
+ *   RST) under the reply.
  * - The stream's callbacks run as the plugin instance that was current
  *   at stream_new (the loop's owner), whoever triggered them.
  * - The close callback runs from ioloop_add_callback: a stream closed
@@ -68,8 +82,11 @@ int ioloop_stream_read_until_close(ioloop_stream_t *s,
                                    ioloop_stream_read_cb cb);
 int ioloop_stream_write(ioloop_stream_t *s, const void *data, size_t len,
                         ioloop_stream_cb done);
+int ioloop_stream_writev(ioloop_stream_t *s, const struct iovec *iov,
+                         int iovcnt, ioloop_stream_cb done);
 void ioloop_stream_close(ioloop_stream_t *s);
 int ioloop_stream_error(const ioloop_stream_t *s);
+int ioloop_stream_timeout(const ioloop_stream_t *s);
 int ioloop_stream_fd(const ioloop_stream_t *s);
 size_t ioloop_stream_pending(const ioloop_stream_t *s);
 

@@ -51,6 +51,8 @@ static const struct ioloop_api api = {
     .metrics_render = ioloop__metrics_render,
     .counter_register = ioloop__metrics_counter_register,
     .counter_add = ioloop__metrics_counter_add,
+    .stream_timeout = ioloop_stream_timeout,
+    .stream_writev = ioloop_stream_writev,
 };
 
 const struct ioloop_api *

@@ -147,6 +147,8 @@ static void name_copy(char *dst, const char *src, size_t index);
 static void out_printf(struct out *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void out_label_value(struct out *o, const char *s);
+static void timeout_samples(struct out *o, const struct family *f,
+                            const struct ioloop_metrics *m);
 static void counter_families(struct out *o, const struct ioloop_metrics *m);
 static int counter_read(const struct metrics_slot *s, uint32_t k,
                         struct counter_name *c);
@@ -192,6 +194,11 @@ static const struct family families[] = {
     {"ioloop_connections_open", "gauge",
      "Connections open on the host's buffered streams.", u64_samples,
      SLOT_FIELD(open)},
+    {"ioloop_stream_timeouts_total", "counter",
+     "Buffered streams closed by a timeout, by which one: idle, read "
+     "(a pending read got no byte), write (queued output made no "
+     "progress).",
+     timeout_samples, 0},
     {"ioloop_backend_info", "gauge", "The poller backend a worker runs on.",
      backend_samples, 0},
     {"ioloop_uptime_seconds", "gauge", "Seconds since the worker started.",
@@ -654,6 +661,31 @@ poll_wait_samples(struct out *o, const struct family *f,
 }
 
 /* One series per worker and plugin instance name any of its slots had. */
+/* ioloop_stream_timeouts_total: one sample per worker and reason. */
+static void
+timeout_samples(struct out *o, const struct family *f,
+                const struct ioloop_metrics *m)
+{
+    static const char *const reasons[] = {"idle", "read", "write"};
+
+    for (unsigned w = 0; w < m->nworkers; w++) {
+        if (!worker_live(m, w)) {
+            continue;
+        }
+        for (unsigned r = 0; r < 3; r++) {
+            uint64_t sum = 0;
+
+            for (unsigned i = w; i < m->nslots; i += m->nworkers) {
+                if (slot_used(&m->slots[i])) {
+                    sum += load(&m->slots[i].stats.stream_timeouts[r]);
+                }
+            }
+            out_printf(o, "%s{worker=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
+                       f->name, w, reasons[r], sum);
+        }
+    }
+}
+
 static void
 stall_samples(struct out *o, const struct family *f,
               const struct ioloop_metrics *m)

@@ -4,7 +4,8 @@
  * restarted while the others answer; a plugin that crashes its worker at
  * every connection is quarantined by name; SIGHUP under a wrk run loses
  * no request; a broken manifest on SIGHUP leaves the old generation
- * serving; SIGTERM drains an in-flight request; -s stop|reload.
+ * serving; SIGTERM drains an in-flight request; -s stop|reload; a plugin
+ * config that fails init stops the master before any fork.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -170,6 +171,44 @@ test_workers_share_load(void **state)
         close(hc[i].fd);
     }
     stop_ok();
+}
+
+/*
+ * A plugin config that fails init, with 2 workers: the master runs
+ * --check's validation first and exits 1 at once with its one line
+ * naming the instance; no worker is forked (before, each worker failed
+ * and was restarted, for about 3 s).
+ */
+static void
+test_bad_plugin_config_fails_before_fork(void **state)
+{
+    static const char echo[] =
+        "[{\"name\": \"e\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","
+        " \"config\": {\"listen\": \"127.0.0.1:0\", \"backlog\": -1}}]";
+    struct timespec t0, t1;
+    char want[512];
+    double ms;
+
+    (void) state;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(host_start_ex(&hp, backend, "{\"workers\": 2}", echo, 0),
+                     0);
+    assert_int_equal(host_wait(&hp, HOST_TIMEOUT_MS), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (double) (t1.tv_sec - t0.tv_sec) * 1e3
+         + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    print_message("exited after %.0f ms\n", ms);
+    assert_true(WIFEXITED(hp.status));
+    assert_int_equal(WEXITSTATUS(hp.status), 1);
+    snprintf(want, sizeof(want),
+             "ioloop-host: %s: plugins[0] \"e\": init failed: ", hp.manifest);
+    if (strncmp(hp.log, want, strlen(want)) != 0
+        || strchr(hp.log, '\n') != hp.log + strlen(hp.log) - 1) {
+        host_dump_log(&hp);
+        fail_msg("want one line starting with %s", want);
+    }
+    assert_int_equal(host_log_count(&hp, "worker"), 0);
+    assert_true(ms < 2000); /* the old restarts took about 3 s */
 }
 
 /* kill -SEGV one worker under load: it is restarted; the other kept
@@ -416,6 +455,8 @@ main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_workers_share_load, teardown),
+        cmocka_unit_test_teardown(test_bad_plugin_config_fails_before_fork,
+                                  teardown),
         cmocka_unit_test_teardown(test_killed_worker_restarted, teardown),
         cmocka_unit_test_teardown(test_crashing_plugin_quarantined, teardown),
         cmocka_unit_test_teardown(test_reload_under_load, teardown),

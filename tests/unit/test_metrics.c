@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "prom_text.h"
+#include "stream.h"
 
 #define TEXT_MAX (64 * 1024)
 
@@ -39,6 +41,7 @@ static const char *const families[][2] = {
     {"ioloop_watchdog_stalls_total", "counter"},
     {"ioloop_connections_accepted_total", "counter"},
     {"ioloop_connections_open", "gauge"},
+    {"ioloop_stream_timeouts_total", "counter"},
     {"ioloop_backend_info", "gauge"},
     {"ioloop_uptime_seconds", "gauge"},
     {"ioloop_worker_restarts_total", "counter"},
@@ -190,12 +193,18 @@ test_two_slots(void **state)
     render_and_parse(b, text, &doc);
 
     /* One sample per worker; for stalls, one per worker and instance:
-     * worker 0 has two instances, worker 1 none. */
+     * worker 0 has two instances, worker 1 none; for stream timeouts one
+     * per worker and reason. */
     assert_int_equal(doc.nfamilies, NFAMILIES);
     for (size_t i = 0; i < NFAMILIES; i++) {
         assert_string_equal(doc.families[i].name, families[i][0]);
         assert_string_equal(doc.families[i].type, families[i][1]);
-        assert_int_equal(doc.families[i].nsamples, 2);
+        assert_int_equal(doc.families[i].nsamples,
+                         strcmp(families[i][0],
+                                "ioloop_stream_timeouts_total")
+                                 == 0
+                             ? 6
+                             : 2);
     }
     assert_int_equal(value(&doc, "ioloop_loop_iterations_total",
                            "worker=\"0\""),
@@ -274,6 +283,103 @@ test_two_slots(void **state)
     ioloop_loop_free(b);
     ioloop__metrics_free(m);
     free(set.v);
+    free(text);
+}
+
+static int streams_closed;
+
+static void
+cb_stream_closed(ioloop_stream_t *s, void *arg)
+{
+    assert_int_equal(ioloop_stream_error(s), ETIMEDOUT);
+    if (++streams_closed == 4) {
+        ioloop_stop(arg);
+    }
+}
+
+static void
+cb_stream_read(ioloop_stream_t *s, const char *data, size_t len, void *arg)
+{
+    (void) s;
+    (void) data;
+    (void) len;
+    (void) arg;
+    fail(); /* nothing is ever sent */
+}
+
+/*
+ * Real streams on socketpairs time out in worker 0: two idle, one
+ * reading, one writing. Each is counted by reason, in the loop's stats
+ * and in ioloop_stream_timeouts_total{worker,reason}.
+ */
+static void
+test_stream_timeouts(void **state)
+{
+    const ioloop_time_t sec = IOLOOP_NS_PER_S;
+    struct ioloop_metrics *m = ioloop__metrics_create(1);
+    ioloop_loop_t *a = new_fake_loop();
+    struct ioloop_stream_options o[4] = {
+        {.size = sizeof(o[0]), .idle_timeout = sec},
+        {.size = sizeof(o[0]), .idle_timeout = 2 * sec},
+        {.size = sizeof(o[0]), .read_timeout = sec},
+        {.size = sizeof(o[0]), .write_timeout = sec,
+         .max_buffer_size = 16 << 20},
+    };
+    size_t big = 8 << 20;
+    char *junk = calloc(1, big), *text = malloc(TEXT_MAX);
+    ioloop_stream_t *s[4];
+    struct prom_doc doc;
+    int sv[4][2];
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(a);
+    assert_non_null(junk);
+    assert_non_null(text);
+    assert_int_equal(ioloop__metrics_attach(a, m, 0), 0);
+    streams_closed = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(socketpair(AF_UNIX,
+                                    SOCK_STREAM | SOCK_NONBLOCK
+                                        | SOCK_CLOEXEC,
+                                    0, sv[i]),
+                         0);
+        o[i].close_cb = cb_stream_closed;
+        o[i].arg = a;
+        s[i] = ioloop_stream_new(a, sv[i][0], &o[i]);
+        assert_non_null(s[i]);
+    }
+    assert_int_equal(ioloop_stream_read_until(s[2], "\n", 1, cb_stream_read),
+                     0);
+    assert_int_equal(ioloop_stream_write(s[3], junk, big, NULL), 0);
+    assert_true(ioloop_stream_pending(s[3]) > 0);
+    assert_int_equal(ioloop_start(a), 0);
+    assert_int_equal(streams_closed, 4);
+    assert_int_equal(ioloop__stats(a)->stream_timeouts[0], 2);
+    assert_int_equal(ioloop__stats(a)->stream_timeouts[1], 1);
+    assert_int_equal(ioloop__stats(a)->stream_timeouts[2], 1);
+
+    render_and_parse(a, text, &doc);
+    assert_int_equal(prom_family(&doc, "ioloop_stream_timeouts_total")
+                         ->nsamples,
+                     3);
+    assert_int_equal(value(&doc, "ioloop_stream_timeouts_total",
+                           "reason=\"idle\",worker=\"0\""),
+                     2);
+    assert_int_equal(value(&doc, "ioloop_stream_timeouts_total",
+                           "reason=\"read\",worker=\"0\""),
+                     1);
+    assert_int_equal(value(&doc, "ioloop_stream_timeouts_total",
+                           "reason=\"write\",worker=\"0\""),
+                     1);
+    prom_free(&doc);
+    ioloop__metrics_detach(a);
+    ioloop_loop_free(a);
+    ioloop__metrics_free(m);
+    for (int i = 0; i < 4; i++) {
+        close(sv[i][1]);
+    }
+    free(junk);
     free(text);
 }
 
@@ -815,6 +921,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_slots),
         cmocka_unit_test(test_generations_keep_counters),
+        cmocka_unit_test(test_stream_timeouts),
         cmocka_unit_test(test_blocked),
         cmocka_unit_test(test_buffer_sizes),
         cmocka_unit_test(test_unattached_and_errors),

@@ -1,10 +1,11 @@
 /*
  * tests/unit/test_stream.c: buffered streams (host/core/stream.c) on the real
- * loop. I/O runs on socketpairs over the real epoll.so; the idle timeout
- * runs on the fake backend and fake clock, so its deadlines are exact.
+ * loop. I/O runs on socketpairs over the real epoll.so; the timeouts run
+ * on the fake backend and fake clock, so their deadlines are exact.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -45,7 +47,13 @@ static struct probe {
     int step;
     int depth; /* > 0 inside a stream call: callbacks must not run then */
     int reads, closes, dones, dones_a, owner_errors;
+    int overflows, drains;
+    size_t drained_pending; /* stream_pending in drained_cb */
+    ioloop_time_t overflow_time;
+    const char *overflow_reply; /* overflow_cb writes it */
+    size_t overflow_len;
     int close_error;
+    int close_timeout; /* ioloop_stream_timeout in the close callback */
     ioloop_time_t close_time;
     char msgs[MAX_MSGS][64];
     size_t msglen[MAX_MSGS];
@@ -135,6 +143,7 @@ cb_close(ioloop_stream_t *s, void *arg)
     check_owner();
     P.closes++;
     P.close_error = ioloop_stream_error(s);
+    P.close_timeout = ioloop_stream_timeout(s);
     P.close_time = ioloop_time(P.loop);
     ioloop_stop(P.loop);
 }
@@ -822,6 +831,493 @@ test_idle_timeout(void **state)
     finish(loop);
 }
 
+/* A stream with read and write timeouts, owned by the "plugin". */
+static ioloop_stream_t *
+new_timed_stream(ioloop_loop_t *loop, int fd, ioloop_time_t read_timeout,
+                 ioloop_time_t write_timeout)
+{
+    struct ioloop_stream_options o = {
+        .size = sizeof(o),
+        .max_buffer_size = 8 * MiB,
+        .read_timeout = read_timeout,
+        .write_timeout = write_timeout,
+        .close_cb = cb_close,
+        .arg = &P,
+    };
+    const struct ioloop_owner *previous = ioloop__set_owner(loop, &plugin);
+
+    P.s = ioloop_stream_new(loop, fd, &o);
+    ioloop__set_owner(loop, previous);
+    assert_non_null(P.s);
+    P.fake = fake_backend_last();
+    P.fake_fd = fd;
+    return P.s;
+}
+
+/* One byte from the peer, reported once by the next poll. */
+static int
+cb_send_byte(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    assert_int_equal(write(peer.fd, arg, 1), 1);
+    fake_backend_script(P.fake, P.fake_fd, IOLOOP_READ);
+    return 0;
+}
+
+static int
+cb_start_read(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    assert_int_equal(P.closes, 0);
+    issue(P.s);
+    return 0;
+}
+
+/* The peer drains 64 KiB; the stream's fd is reported writable once. */
+static int
+cb_peer_drains(ioloop_loop_t *loop, void *arg)
+{
+    static char sink[64 * KiB];
+    size_t got = 0;
+    ssize_t n;
+
+    (void) loop;
+    (void) arg;
+    while (got < sizeof(sink)
+           && (n = read(peer.fd, sink, sizeof(sink) - got)) > 0) {
+        got += (size_t) n;
+    }
+    assert_true(got > 0);
+    fake_backend_script(P.fake, P.fake_fd, IOLOOP_WRITE);
+    return 0;
+}
+
+/* read_timeout runs only while a read waits: a stream with no read
+ * pending outlives it; a pending read_until that gets no byte closes 5 s
+ * after the read call, with ETIMEDOUT and reason READ; a byte that does
+ * not complete the read still pushes the deadline back; a read served
+ * restarts it for the next read. */
+static void
+test_read_timeout(void **state)
+{
+    const ioloop_time_t s = IOLOOP_NS_PER_S;
+    ioloop_loop_t *loop = new_fake_loop();
+    ioloop_time_t t0 = ioloop_time(loop);
+    int sv[2];
+
+    (void) state;
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 5 * s, 0);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    ioloop_call_at(loop, t0 + 20 * s, cb_start_read, NULL);
+    ioloop_call_at(loop, t0 + 25 * s - 1, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.closes, 1);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_READ);
+    assert_int_equal(P.close_time, t0 + 25 * s);
+    finish(loop);
+
+    /* "x" at 3 s (no delimiter yet) moves the deadline to 8 s; "\n" at
+     * 7 s serves the read, the next read_until starts then: 12 s. */
+    loop = new_fake_loop();
+    t0 = ioloop_time(loop);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 5 * s, 0);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    P.steps[1] = (struct step){S_UNTIL, 0, "\n"};
+    ioloop_call_at(loop, t0 + 3 * s, cb_send_byte, "x");
+    ioloop_call_at(loop, t0 + 7 * s, cb_send_byte, "\n");
+    ioloop_call_at(loop, t0 + 12 * s - 1000, cb_assert_open, NULL);
+    issue(P.s);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.reads, 1);
+    assert_string_equal(P.msgs[0], "x\n");
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_READ);
+    assert_true(P.close_time > t0 + 12 * s);
+    assert_true(P.close_time < t0 + 12 * s + IOLOOP_NS_PER_S / 1000);
+    finish(loop);
+}
+
+/* write_timeout runs only while output is queued: 4 MiB to a peer that
+ * reads nothing close 5 s after the write, with reason WRITE; the peer
+ * draining 64 KiB at 4 s (progress) moves the deadline to 9 s. An
+ * idle_timeout and read_timeout that run longer stay out of the way. */
+static void
+test_write_timeout(void **state)
+{
+    const ioloop_time_t s = IOLOOP_NS_PER_S;
+    size_t len = 4 * MiB;
+    char *src = calloc(1, len);
+    ioloop_loop_t *loop = new_fake_loop();
+    ioloop_time_t t0 = ioloop_time(loop);
+    int sv[2];
+
+    (void) state;
+    assert_non_null(src);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 0, 5 * s);
+    assert_int_equal(ioloop_stream_write(P.s, src, len, cb_done), 0);
+    assert_true(ioloop_stream_pending(P.s) > 0);
+    ioloop_call_at(loop, t0 + 5 * s - 1, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_WRITE);
+    assert_int_equal(P.close_time, t0 + 5 * s);
+    assert_int_equal(P.dones, 0);
+    finish(loop);
+
+    loop = new_fake_loop();
+    t0 = ioloop_time(loop);
+    new_pair(sv);
+    new_timed_stream(loop, sv[0], 30 * s, 5 * s);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    issue(P.s); /* a read waits too, with a longer timeout */
+    assert_int_equal(ioloop_stream_write(P.s, src, len, cb_done), 0);
+    ioloop_call_at(loop, t0 + 4 * s, cb_peer_drains, NULL);
+    ioloop_call_at(loop, t0 + 9 * s - 1000, cb_assert_open, NULL);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_WRITE);
+    assert_true(P.close_time > t0 + 9 * s);
+    assert_true(P.close_time < t0 + 9 * s + IOLOOP_NS_PER_S / 1000);
+    finish(loop);
+    free(src);
+}
+
+/* A stream closed by its peer or by the plugin reports no timeout; the
+ * idle timeout reports IDLE. */
+static void
+test_timeout_reason_none(void **state)
+{
+    ioloop_loop_t *loop = new_fake_loop();
+    int sv[2];
+
+    (void) state;
+    new_pair(sv);
+    new_stream(loop, sv[0], 0, IOLOOP_NS_PER_S);
+    ioloop_add_callback(loop, cb_close_stream, P.s);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, 0);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_NONE);
+    finish(loop);
+
+    loop = new_fake_loop();
+    new_pair(sv);
+    new_stream(loop, sv[0], 0, IOLOOP_NS_PER_S);
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.close_error, ETIMEDOUT);
+    assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_IDLE);
+    finish(loop);
+}
+
+static void
+cb_overflow(ioloop_stream_t *s, void *arg)
+{
+    assert_ptr_equal(arg, &P);
+    check_owner();
+    P.overflows++;
+    P.overflow_time = ioloop_time(P.loop);
+    assert_int_equal(ioloop__stream_buffered(s), 0); /* input dropped */
+    assert_int_equal(ioloop_stream_read_some(s, 1, cb_read), -EPIPE);
+    if (P.overflow_reply != NULL) {
+        assert_true(ioloop_stream_write(s, P.overflow_reply, P.overflow_len,
+                                        NULL)
+                    >= 0);
+    }
+}
+
+static void
+cb_drained(ioloop_stream_t *s, void *arg)
+{
+    assert_ptr_equal(arg, &P);
+    assert_int_equal(P.depth, 0);
+    check_owner();
+    P.drains++;
+    P.drained_pending = ioloop_stream_pending(s);
+}
+
+static void
+cb_drained_tail(ioloop_stream_t *s, void *arg)
+{
+    cb_drained(s, arg);
+    /* Below the mark: no second drained_cb. */
+    assert_int_equal(ioloop_stream_write(s, "tail", 4, NULL), 0);
+}
+
+/* A stream with every option of issue 10's stream API. */
+static ioloop_stream_t *
+new_full_stream(ioloop_loop_t *loop, int fd,
+                const struct ioloop_stream_options *base)
+{
+    struct ioloop_stream_options o = *base;
+    const struct ioloop_owner *previous = ioloop__set_owner(loop, &plugin);
+
+    o.size = sizeof(o);
+    o.close_cb = cb_close;
+    o.arg = &P;
+    P.s = ioloop_stream_new(loop, fd, &o);
+    ioloop__set_owner(loop, previous);
+    assert_non_null(P.s);
+    return P.s;
+}
+
+/* A small read limit beside a large write limit (a subscriber): 4 MiB
+ * queue for writing while reads stop at 1 KiB; a read limit of 0 takes
+ * max_buffer_size's value. */
+static void
+test_separate_limits(void **state)
+{
+    struct ioloop_stream_options o = {
+        .max_read_buffer = 1024,
+        .max_write_buffer = 8 * MiB,
+    };
+    size_t len = 4 * MiB;
+    char *src = calloc(1, len), junk[2048];
+    ioloop_loop_t *loop = new_epoll_loop(64);
+    int sv[2];
+
+    (void) state;
+    assert_non_null(src);
+    memset(junk, 'x', sizeof(junk));
+    new_pair(sv);
+    new_full_stream(loop, sv[0], &o);
+    assert_int_equal(ioloop_stream_read_bytes(P.s, 1025, cb_read), -ENOBUFS);
+    assert_int_equal(ioloop_stream_write(P.s, src, len, NULL), 0);
+    assert_true(ioloop_stream_pending(P.s) > 1024);
+    assert_int_equal(ioloop_stream_write(P.s, src, 8 * MiB, NULL), -ENOBUFS);
+    P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+    assert_int_equal(write(sv[1], junk, sizeof(junk)), (ssize_t) sizeof(junk));
+    run_steps(loop, P.s);
+    assert_int_equal(P.reads, 0);
+    assert_int_equal(P.close_error, ENOBUFS);
+    finish(loop);
+
+    /* max_buffer_size 2 KiB, max_write_buffer 0: 2 KiB both ways. */
+    loop = new_epoll_loop(64);
+    new_pair(sv);
+    o = (struct ioloop_stream_options){.max_buffer_size = 2048,
+                                       .max_read_buffer = 4096};
+    new_full_stream(loop, sv[0], &o);
+    assert_int_equal(ioloop_stream_read_bytes(P.s, 4097, cb_read), -ENOBUFS);
+    while (ioloop_stream_pending(P.s) == 0) {
+        assert_int_equal(ioloop_stream_write(P.s, src, 1024, NULL), 0);
+    }
+    assert_int_equal(ioloop_stream_write(P.s, src, 2049, NULL), -ENOBUFS);
+    ioloop_add_callback(loop, cb_close_stream, P.s);
+    assert_int_equal(ioloop_start(loop), 0);
+    finish(loop);
+    free(src);
+}
+
+/* Reads everything the peer end holds now, into buf; the length. */
+static size_t
+drain_peer(int fd, char *buf, size_t cap, bool *eof)
+{
+    size_t got = 0;
+    ssize_t n;
+
+    *eof = false;
+    while (got < cap && (n = read(fd, buf + got, cap - got)) != 0) {
+        if (n < 0) {
+            return got; /* ECONNRESET: closed with input unread */
+        }
+        got += (size_t) n;
+    }
+    *eof = got < cap;
+    return got;
+}
+
+/* A line past the read limit: overflow_cb runs once, its reply reaches
+ * the peer, then the stream closes with ENOBUFS (not a timeout). Without
+ * a reply it closes at once. */
+static void
+test_overflow_reply(void **state)
+{
+    static const char reply[] = "-ERR line too long\r\n";
+    struct ioloop_stream_options o = {
+        .max_read_buffer = 1024,
+        .overflow_cb = cb_overflow,
+    };
+    char junk[4096], got[64];
+    ioloop_loop_t *loop;
+    bool eof;
+    int sv[2];
+
+    (void) state;
+    memset(junk, 'x', sizeof(junk));
+    for (int with_reply = 1; with_reply >= 0; with_reply--) {
+        loop = new_epoll_loop(64);
+        new_pair(sv);
+        new_full_stream(loop, sv[0], &o);
+        P.overflow_reply = with_reply ? reply : NULL;
+        P.overflow_len = strlen(reply);
+        P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+        assert_int_equal(write(sv[1], junk, sizeof(junk)),
+                         (ssize_t) sizeof(junk));
+        run_steps(loop, P.s);
+        assert_int_equal(P.overflows, 1);
+        assert_int_equal(P.reads, 0);
+        assert_int_equal(P.closes, 1);
+        assert_int_equal(P.close_error, ENOBUFS);
+        assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_NONE);
+        assert_int_equal(drain_peer(sv[1], got, sizeof(got), &eof),
+                         with_reply ? strlen(reply) : 0);
+        assert_true(eof);
+        if (with_reply) {
+            assert_memory_equal(got, reply, strlen(reply));
+        }
+        finish(loop);
+    }
+}
+
+/* An overflow reply the peer does not read is bounded: the stream closes
+ * with ENOBUFS 5 s after the overflow without a write_timeout, after
+ * write_timeout with one. */
+static void
+test_overflow_reply_bounded(void **state)
+{
+    const ioloop_time_t sec = IOLOOP_NS_PER_S;
+    struct ioloop_stream_options o = {
+        .max_read_buffer = 1024,
+        .max_write_buffer = 8 * MiB,
+        .overflow_cb = cb_overflow,
+    };
+    size_t len = 4 * MiB;
+    char *big = calloc(1, len), junk[2048];
+    ioloop_loop_t *loop;
+    int sv[2];
+
+    (void) state;
+    assert_non_null(big);
+    memset(junk, 'x', sizeof(junk));
+    for (int i = 0; i < 2; i++) {
+        o.write_timeout = i == 0 ? 0 : 2 * sec;
+        loop = new_fake_loop();
+        new_pair(sv);
+        new_full_stream(loop, sv[0], &o);
+        P.fake = fake_backend_last();
+        P.fake_fd = sv[0];
+        P.overflow_reply = big;
+        P.overflow_len = len;
+        P.steps[0] = (struct step){S_UNTIL, 0, "\n"};
+        issue(P.s);
+        assert_int_equal(write(sv[1], junk, sizeof(junk)),
+                         (ssize_t) sizeof(junk));
+        fake_backend_script(P.fake, sv[0], IOLOOP_READ);
+        assert_int_equal(ioloop_start(loop), 0);
+        assert_int_equal(P.overflows, 1);
+        assert_int_equal(P.close_error, ENOBUFS);
+        assert_int_equal(P.close_timeout, IOLOOP_STREAM_TIMEOUT_NONE);
+        assert_int_equal(P.close_time,
+                         P.overflow_time + (i == 0 ? 5 : 2) * sec);
+        assert_int_equal(ioloop__stats(loop)->stream_timeouts[2], 0);
+        finish(loop);
+    }
+    free(big);
+}
+
+/* writev: small buffers go out in one writev(2) with nothing copied;
+ * large ones to a slow peer copy only what the kernel did not take, once,
+ * and arrive whole and in order. Bad counts and a sum past the write
+ * limit are refused before any byte is written. */
+static void
+test_writev(void **state)
+{
+    size_t part = 1 * MiB, len = 3 * part;
+    char *src = malloc(len);
+    struct iovec small[3] = {{"a", 1}, {"bc", 2}, {"def", 3}};
+    struct iovec large[3];
+    ioloop_loop_t *loop = new_epoll_loop(0);
+    char got[8];
+    bool eof;
+    int sv[2];
+
+    (void) state;
+    assert_non_null(src);
+    fill(src, len, 3);
+    new_pair(sv);
+    new_stream(loop, sv[0], 4 * MiB, 0);
+    assert_int_equal(ioloop_stream_writev(P.s, small, -1, NULL), -EINVAL);
+    assert_int_equal(ioloop_stream_writev(P.s, NULL, 1, NULL), -EINVAL);
+    assert_int_equal(ioloop_stream_writev(P.s, small, IOV_MAX + 1, NULL),
+                     -EINVAL);
+    assert_int_equal(ioloop_stream_writev(P.s, small, 0, NULL), 0);
+    assert_int_equal(ioloop_stream_writev(P.s, small, 3, NULL), 0);
+    assert_int_equal(ioloop__stream_buffered(P.s), 0);
+    assert_int_equal(drain_peer(sv[1], got, sizeof(got), &eof), 6);
+    assert_memory_equal(got, "abcdef", 6);
+    for (int i = 0; i < 3; i++) {
+        large[i] = (struct iovec){src + (size_t) i * part, part};
+    }
+    large[1].iov_len = 4 * MiB; /* the sum passes the limit */
+    assert_int_equal(ioloop_stream_writev(P.s, large, 3, NULL), -ENOBUFS);
+    assert_int_equal(drain_peer(sv[1], got, sizeof(got), &eof), 0);
+    large[1].iov_len = part;
+    P.depth++;
+    assert_int_equal(ioloop_stream_writev(P.s, large, 3, cb_done), 0);
+    P.depth--;
+    assert_true(ioloop_stream_pending(P.s) > 0);
+    assert_true(ioloop_stream_pending(P.s) < len);
+    /* One block, exactly what is pending: a single copy. */
+    assert_int_equal(ioloop__stream_buffered(P.s), ioloop_stream_pending(P.s));
+    peer_read(loop, len + 6, 16 * KiB);
+    memcpy(peer.dst, "abcdef", 6); /* read above */
+    peer.got = 6;
+    peer.stop_at = len + 6;
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.dones, 1);
+    assert_int_equal(peer.got, len + 6);
+    assert_memory_equal(peer.dst + 6, src, len);
+    finish(loop);
+    free(src);
+}
+
+/* Backpressure: writes return 1 once the queue passes write_high_water;
+ * drained_cb runs once, after done, when the queue is empty again; a
+ * write that stays below the mark never triggers it. */
+static void
+test_high_water(void **state)
+{
+    struct ioloop_stream_options o = {
+        .max_buffer_size = 4 * MiB,
+        .write_high_water = 64 * KiB,
+        .drained_cb = cb_drained_tail,
+    };
+    size_t len = 2 * MiB;
+    char *src = malloc(len);
+    ioloop_loop_t *loop = new_epoll_loop(0);
+    int sv[2];
+
+    (void) state;
+    assert_non_null(src);
+    fill(src, len, 4);
+    new_pair(sv);
+    new_full_stream(loop, sv[0], &o);
+    assert_int_equal(ioloop_stream_write(P.s, src, 1024, NULL), 0);
+    P.depth++;
+    assert_int_equal(ioloop_stream_write(P.s, src + 1024, len - 1024,
+                                         cb_done),
+                     1);
+    P.depth--;
+    assert_true(ioloop_stream_pending(P.s) > 64 * KiB);
+    assert_int_equal(ioloop_stream_write(P.s, src, 1, NULL), 1);
+    peer_read(loop, len + 1 + 4, 16 * KiB);
+    peer.stop_at = len + 1 + 4; /* closes the stream */
+    assert_int_equal(ioloop_start(loop), 0);
+    assert_int_equal(P.dones, 1);
+    assert_int_equal(P.drains, 1);
+    assert_int_equal(P.drained_pending, 0);
+    assert_int_equal(P.closes, 1);
+    assert_memory_equal(peer.dst, src, len);
+    assert_memory_equal(peer.dst + len, src, 1);
+    assert_memory_equal(peer.dst + len + 1, "tail", 4);
+    finish(loop);
+    free(src);
+}
+
 /* A read callback closes its stream, from the I/O handler and from the
  * buffer; nothing touches the stream after, the close callback runs
  * once. */
@@ -930,7 +1426,7 @@ test_idle_stream_is_small(void **state)
     int sv[2];
 
     (void) state;
-    assert_true(ioloop__stream_struct_size() <= 160);
+    assert_true(ioloop__stream_struct_size() <= 216);
     new_pair(sv);
     new_stream(loop, sv[0], 0, 0);
     assert_int_equal(ioloop__stream_buffered(P.s), 0);
@@ -1022,6 +1518,14 @@ main(void)
         cmocka_unit_test(test_read_until_max_buffer),
         cmocka_unit_test(test_write_max_buffer),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_read_timeout),
+        cmocka_unit_test(test_write_timeout),
+        cmocka_unit_test(test_timeout_reason_none),
+        cmocka_unit_test(test_separate_limits),
+        cmocka_unit_test(test_overflow_reply),
+        cmocka_unit_test(test_overflow_reply_bounded),
+        cmocka_unit_test(test_writev),
+        cmocka_unit_test(test_high_water),
         cmocka_unit_test(test_close_inside_read_callback),
         cmocka_unit_test(test_eof_with_pending_read_until),
         cmocka_unit_test(test_peer_hangup_while_idle),

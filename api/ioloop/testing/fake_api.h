@@ -1262,6 +1262,24 @@ fake_api__counter_add(ioloop_loop_t *loop, int handle, uint64_t n)
     }
 }
 
+static inline int
+fake_api__stream_timeout(const ioloop_stream_t *s)
+{
+    (void) s;
+    return IOLOOP_STREAM_TIMEOUT_NONE;
+}
+
+static inline int
+fake_api__stream_writev(ioloop_stream_t *s, const struct iovec *iov,
+                        int iovcnt, ioloop_stream_cb done)
+{
+    (void) s;
+    (void) iov;
+    (void) iovcnt;
+    (void) done;
+    return -ENOSYS;
+}
+
 static inline void
 fake_api__reset_table(struct ioloop_api *api)
 {
@@ -1299,6 +1317,8 @@ fake_api__reset_table(struct ioloop_api *api)
     api->metrics_render = fake_api__metrics_render;
     api->counter_register = fake_api__counter_register;
     api->counter_add = fake_api__counter_add;
+    api->stream_timeout = fake_api__stream_timeout;
+    api->stream_writev = fake_api__stream_writev;
 }
 
 #ifdef __cplusplus

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ioloop/plugin.h>
@@ -30,7 +31,8 @@
 
 /* Connections accepted per readiness event of the listener. */
 #define KV_ACCEPT_BATCH 16
-/* Longest command line, "\n" included; longer closes the connection. */
+/* Longest command line, "\n" included; longer is answered with an error
+ * and closes the connection. */
 #define KV_MAX_LINE (64 * 1024)
 #define KV_DEFAULT_MAX_KEYS 10000
 #define KV_MAX_MAX_KEYS 100000000
@@ -76,6 +78,7 @@ static int kv_conn_open(struct kv *kv, int fd);
 static void kv_conn_on_line(ioloop_stream_t *s, const char *data,
                             size_t len, void *arg);
 static void kv_conn_replied(ioloop_stream_t *s, void *arg);
+static void kv_conn_overflow(ioloop_stream_t *s, void *arg);
 static void kv_conn_closed(ioloop_stream_t *s, void *arg);
 
 static const char *const kv_config_keys[] = {"listen", "max_keys",
@@ -290,9 +293,10 @@ kv_conn_open(struct kv *kv, int fd)
 {
     struct ioloop_stream_options opts = {
         .size = sizeof(opts),
-        .max_buffer_size = KV_MAX_LINE,
+        .max_read_buffer = KV_MAX_LINE,
         .idle_timeout = kv->idle_timeout,
         .close_cb = kv_conn_closed,
+        .overflow_cb = kv_conn_overflow,
     };
     struct kv_conn *c = calloc(1, sizeof(*c));
     int rc;
@@ -325,9 +329,9 @@ kv_conn_open(struct kv *kv, int fd)
 }
 
 /*
- * A line arrived ("\n" included): runs it and writes the reply in one
- * write (several small writes would meet Nagle's algorithm and the peer's
- * delayed ACK: 40 ms per reply).
+ * A line arrived ("\n" included): runs it and writes the reply's parts in
+ * one gathered write, without assembling them (several small writes would
+ * meet Nagle's algorithm and the peer's delayed ACK: 40 ms per reply).
  */
 static void
 kv_conn_on_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
@@ -335,29 +339,28 @@ kv_conn_on_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
     struct kv_conn *c = arg;
     const struct ioloop_api *api = c->kv->api;
     struct kv_reply reply;
-    char small[256], *out = small;
-    size_t hlen, n;
+    struct iovec iov[3];
     int rc;
 
     kv_execute(c->kv->store, data, len - 1, &reply);
-    hlen = strlen(reply.head);
-    n = hlen + reply.body_len + 1;
-    if (n > sizeof(small) && (out = malloc(n)) == NULL) {
-        api->stream_close(s);
-        return;
-    }
-    memcpy(out, reply.head, hlen);
-    if (reply.body_len > 0) {
-        memcpy(out + hlen, reply.body, reply.body_len);
-    }
-    out[n - 1] = '\n';
-    rc = api->stream_write(s, out, n, kv_conn_replied);
-    if (out != small) {
-        free(out);
-    }
+    iov[0] = (struct iovec){(void *) reply.head, strlen(reply.head)};
+    iov[1] = (struct iovec){(void *) reply.body, reply.body_len};
+    iov[2] = (struct iovec){"\n", 1};
+    rc = api->stream_writev(s, iov, 3, kv_conn_replied);
     if (rc < 0) {
         api->stream_close(s); /* a no-op if the write closed it already */
     }
+}
+
+/* A line longer than KV_MAX_LINE: the host flushes this reply, then
+ * closes the stream with ENOBUFS. */
+static void
+kv_conn_overflow(ioloop_stream_t *s, void *arg)
+{
+    static const char msg[] = "ERR line too long\n";
+    struct kv_conn *c = arg;
+
+    c->kv->api->stream_write(s, msg, sizeof(msg) - 1, NULL);
 }
 
 /* The reply reached the kernel: reads the next line. */

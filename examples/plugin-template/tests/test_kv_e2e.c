@@ -299,7 +299,8 @@ test_pipelined(void **state)
 }
 
 /* A value longer than a small reply buffer, and a line longer than the
- * plugin's limit (64 KiB), which closes the connection. */
+ * plugin's limit (64 KiB), which is answered with an error before the
+ * connection closes. */
 static void
 test_long_lines(void **state)
 {
@@ -319,6 +320,7 @@ test_long_lines(void **state)
 
     memset(big, 'x', sizeof(big));
     assert_int_equal(write(p.fd, big, sizeof(big)), (ssize_t) sizeof(big));
+    assert_string_equal(reply(p.fd), "ERR line too long");
     assert_int_equal(poll(&p, 1, TIMEOUT_MS), 1);
     assert_true(read(p.fd, &c, 1) == 0 || errno == ECONNRESET);
     close(p.fd);
