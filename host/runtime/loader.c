@@ -10,7 +10,7 @@
 #include "api.h"
 #include "log.h"
 #include "net.h"
-#include "paths.h"
+#include "path.h"
 #include "signals.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
