@@ -14,8 +14,8 @@
 /*
  * The listener source main installs (ioloop__net_set_listener_source).
  * A worker's request goes to the master, whatever the answer; otherwise a
- * passed socket bound to exactly req->addr is taken; otherwise IOLOOP_LISTENER_NONE:
- * the helper binds. See ioloop_listener_source_fn.
+ * passed socket bound to exactly req->addr is taken; otherwise
+ * IOLOOP_LISTENER_NONE: the helper binds. See ioloop_listener_source_fn.
  */
 int ioloop__listen_source(const struct ioloop_listener_request *req,
                           char *err, size_t errlen);
