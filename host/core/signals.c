@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -36,11 +37,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(ioloop_loop_t *) signal_loop[NSIG];
 static atomic_int pending[NSIG];     /* delivered, dispatch is posted */
 static struct sigaction saved[NSIG]; /* dispositions to restore */
+/* Handlers running now, on any thread: see release_signal. */
+static atomic_int in_handler;
 
 static struct loop_signals *loop_signals(ioloop_loop_t *loop, bool create);
 static void free_signals(ioloop_loop_t *loop, void *data);
 static int subscribe(ioloop_loop_t *loop, int signo, ioloop_signal_cb cb,
                      void *arg);
+static void release_signal(int signo);
 static void on_signal(int signo);
 static int dispatch(ioloop_loop_t *loop, void *arg);
 static bool watched(const struct loop_signals *ls, int signo);
@@ -89,10 +93,7 @@ ioloop_signal_unsubscribe(ioloop_loop_t *loop, int id)
         pthread_mutex_lock(&lock);
         ls->subs[i] = (struct subscription){0};
         if (!watched(ls, signo)) {
-            /* The last one: the default comes back, another loop may
-             * take the signal. */
-            sigaction(signo, &saved[signo], NULL);
-            atomic_store(&signal_loop[signo], NULL);
+            release_signal(signo);
         }
         pthread_mutex_unlock(&lock);
         return 0;
@@ -196,20 +197,42 @@ out:
     return rc;
 }
 
+/*
+ * The loop's last subscriber to signo left: the default disposition comes
+ * back and another loop may take the signal. A handler that loaded this
+ * loop just before may still be posting to it, on another thread: wait
+ * for it, so that the loop can be freed once this returns (a handler
+ * interrupting this thread has finished before it resumes). Its dispatch
+ * may never run: the pending flag is cleared for the next holder.
+ */
+static void
+release_signal(int signo)
+{
+    sigaction(signo, &saved[signo], NULL);
+    atomic_store(&signal_loop[signo], NULL);
+    while (atomic_load(&in_handler) != 0) {
+        sched_yield();
+    }
+    atomic_store(&pending[signo], 0);
+}
+
 /* Async-signal-safe: a flag, and at most one posted dispatch per signal
  * until it runs. A post that fails clears the flag: the next delivery
  * tries again. */
 static void
 on_signal(int signo)
 {
-    ioloop_loop_t *loop = atomic_load(&signal_loop[signo]);
+    ioloop_loop_t *loop;
 
+    atomic_fetch_add(&in_handler, 1);
+    loop = atomic_load(&signal_loop[signo]);
     if (loop != NULL && atomic_exchange(&pending[signo], 1) == 0
         && ioloop_add_callback_from_signal(loop, dispatch,
                                            (void *) (intptr_t) signo)
                < 0) {
         atomic_store(&pending[signo], 0);
     }
+    atomic_fetch_sub(&in_handler, 1);
 }
 
 /* Runs every subscriber of the delivered signal, in subscription order
