@@ -6,6 +6,8 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/host.json
+# Warnings are errors in the builds make test runs (IOLOOP_WERROR).
+WERROR     ?= ON
 
 # Debian packages the build and the tests need.
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
@@ -43,16 +45,19 @@ setup:
 	$(call apt_install,$(PACKAGES))
 
 build: setup
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DIOLOOP_WERROR=$(WERROR)
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: setup
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_SANITIZE=ON \
+	    -DIOLOOP_WERROR=$(WERROR)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Only the tests whose code runs on several threads (label "threads").
 build-tsan: setup
-	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_TSAN=ON
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOLOOP_TSAN=ON \
+	    -DIOLOOP_WERROR=$(WERROR)
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target threaded_tests
 
 run: build

@@ -10,6 +10,8 @@
 
 #include <sys/epoll.h>
 
+#include "backend_util.h"
+
 #define EPOLL_BACKEND_MIN_CAP 64     /* first size of the events buffer */
 #define EPOLL_BACKEND_MAX_HINT 65536 /* larger size_hints are not trusted */
 
@@ -49,8 +51,6 @@ static int epoll_backend_poll(void *state, struct ioloop_event *events,
 static int epoll_backend_ctl(struct epoll_state *st, int op, int fd,
                              unsigned events);
 static int epoll_backend_grow(struct epoll_state *st, int need);
-static int epoll_backend_timeout(int64_t timeout_ns);
-static void epoll_backend_error(char *err, size_t errlen, const char *call);
 
 IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
@@ -77,12 +77,12 @@ epoll_backend_create(unsigned size_hint, char *err, size_t errlen)
 
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
-        epoll_backend_error(err, errlen, "calloc");
+        backend_error(err, errlen, "calloc");
         return NULL;
     }
     st->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (st->epfd == -1) {
-        epoll_backend_error(err, errlen, "epoll_create1");
+        backend_error(err, errlen, "epoll_create1");
         goto fail;
     }
     if (size_hint > EPOLL_BACKEND_MAX_HINT) {
@@ -90,7 +90,7 @@ epoll_backend_create(unsigned size_hint, char *err, size_t errlen)
     }
     if (epoll_backend_grow(st, (int) size_hint) != 0) {
         errno = ENOMEM;
-        epoll_backend_error(err, errlen, "realloc");
+        backend_error(err, errlen, "realloc");
         goto fail;
     }
     return st;
@@ -189,7 +189,7 @@ epoll_backend_poll(void *state, struct ioloop_event *events, int max,
         return -EINVAL;
     }
     n = epoll_wait(st->epfd, st->events, max < st->cap ? max : st->cap,
-                   epoll_backend_timeout(timeout_ns));
+                   backend_timeout_ms(timeout_ns));
     if (n == -1) {
         return errno == EINTR ? 0 : -errno;
     }
@@ -251,33 +251,4 @@ epoll_backend_grow(struct epoll_state *st, int need)
     st->events = events;
     st->cap = cap;
     return 0;
-}
-
-/*
- * Converts the host's timeout to epoll_wait() milliseconds: negative is
- * forever (-1), 0 no wait, anything else rounded *up* (1 ns waits 1 ms, not
- * 0, or the host would spin until its timer is due). Clamped to INT_MAX ms.
- */
-static int
-epoll_backend_timeout(int64_t timeout_ns)
-{
-    int64_t ms;
-
-    if (timeout_ns < 0) {
-        return -1;
-    }
-    ms = timeout_ns / IOLOOP_NS_PER_MS + (timeout_ns % IOLOOP_NS_PER_MS != 0);
-    return ms > INT_MAX ? INT_MAX : (int) ms;
-}
-
-/* Writes "call: strerror(errno)" to err, leaving errno as it was. */
-static void
-epoll_backend_error(char *err, size_t errlen, const char *call)
-{
-    int saved = errno;
-
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s: %s", call, strerror(saved));
-    }
-    errno = saved;
 }

@@ -14,6 +14,8 @@
 
 #include <liburing.h>
 
+#include "backend_util.h"
+
 #define IO_URING_BACKEND_MIN_CAP 64     /* first size of the fd arrays */
 #define IO_URING_BACKEND_MAX_HINT 65536 /* larger size_hints are not trusted */
 #define IO_URING_BACKEND_SQ 256         /* SQ ring: SQEs per submit */
@@ -91,8 +93,6 @@ static int io_uring_backend_reap(struct io_uring_state *st,
                                  int *seen);
 static int io_uring_backend_grow(struct io_uring_state *st, int fd);
 static int64_t io_uring_backend_now(void);
-static void io_uring_backend_error(char *err, size_t errlen,
-                                   const char *call);
 
 IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
@@ -122,7 +122,7 @@ io_uring_backend_create(unsigned size_hint, char *err, size_t errlen)
 
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
-        io_uring_backend_error(err, errlen, "calloc");
+        backend_error(err, errlen, "calloc");
         return NULL;
     }
     memset(&p, 0, sizeof(p));
@@ -138,7 +138,7 @@ io_uring_backend_create(unsigned size_hint, char *err, size_t errlen)
     if (rc < 0) {
         free(st);
         errno = -rc;
-        io_uring_backend_error(err, errlen, "io_uring_setup");
+        backend_error(err, errlen, "io_uring_setup");
         f = (rc == -EPERM || rc == -ENOSYS)
                 ? fopen("/proc/sys/kernel/io_uring_disabled", "re") : NULL;
         if (f != NULL && fscanf(f, "%d", &v) == 1 && err != NULL
@@ -159,7 +159,7 @@ io_uring_backend_create(unsigned size_hint, char *err, size_t errlen)
     if (v == -1 || (!(v & FD_CLOEXEC)
                     && fcntl(st->ring.ring_fd, F_SETFD, v | FD_CLOEXEC) == -1))
     {
-        io_uring_backend_error(err, errlen, "fcntl");
+        backend_error(err, errlen, "fcntl");
         goto fail;
     }
     if (size_hint > IO_URING_BACKEND_MAX_HINT) {
@@ -167,7 +167,7 @@ io_uring_backend_create(unsigned size_hint, char *err, size_t errlen)
     }
     if (io_uring_backend_grow(st, (int) size_hint - 1) != 0) {
         errno = ENOMEM;
-        io_uring_backend_error(err, errlen, "realloc");
+        backend_error(err, errlen, "realloc");
         goto fail;
     }
     return st;
@@ -492,16 +492,4 @@ io_uring_backend_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * IOLOOP_NS_PER_S + ts.tv_nsec;
-}
-
-/* Writes "call: strerror(errno)" to err, leaving errno as it was. */
-static void
-io_uring_backend_error(char *err, size_t errlen, const char *call)
-{
-    int saved = errno;
-
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s: %s", call, strerror(saved));
-    }
-    errno = saved;
 }

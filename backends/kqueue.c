@@ -16,6 +16,8 @@
 #include <sys/event.h>
 #include <sys/stat.h>
 
+#include "backend_util.h"
+
 #define KQUEUE_BACKEND_CHANGES 256    /* changelist size: flushed when full */
 #define KQUEUE_BACKEND_MIN_CAP 256    /* events buffer: >= a flush's receipts */
 #define KQUEUE_BACKEND_MAX_HINT 65536 /* larger size_hints are not trusted */
@@ -145,9 +147,6 @@ static int kqueue_backend_report(struct kqueue_state *st, int fd,
                                  unsigned bits, struct ioloop_event *events,
                                  int out);
 static int kqueue_backend_grow(struct kqueue_state *st, int need, int fd);
-static struct timespec *kqueue_backend_timeout(int64_t timeout_ns,
-                                               struct timespec *ts);
-static void kqueue_backend_error(char *err, size_t errlen, const char *call);
 
 IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
@@ -174,7 +173,7 @@ kqueue_backend_create(unsigned size_hint, char *err, size_t errlen)
 
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
-        kqueue_backend_error(err, errlen, "calloc");
+        backend_error(err, errlen, "calloc");
         return NULL;
     }
 #ifdef IOLOOP_HAVE_KQUEUE1
@@ -183,12 +182,12 @@ kqueue_backend_create(unsigned size_hint, char *err, size_t errlen)
     st->kqfd = kqueue();
 #endif
     if (st->kqfd == -1) {
-        kqueue_backend_error(err, errlen, "kqueue");
+        backend_error(err, errlen, "kqueue");
         goto fail;
     }
 #ifndef IOLOOP_HAVE_KQUEUE1
     if (fcntl(st->kqfd, F_SETFD, FD_CLOEXEC) == -1) {
-        kqueue_backend_error(err, errlen, "fcntl");
+        backend_error(err, errlen, "fcntl");
         goto fail;
     }
 #endif
@@ -198,7 +197,7 @@ kqueue_backend_create(unsigned size_hint, char *err, size_t errlen)
     }
     if (kqueue_backend_grow(st, (int) size_hint, -1) != 0) {
         errno = ENOMEM;
-        kqueue_backend_error(err, errlen, "realloc");
+        backend_error(err, errlen, "realloc");
         goto fail;
     }
     return st;
@@ -344,7 +343,8 @@ kqueue_backend_poll(void *state, struct ioloop_event *events, int max,
                 want = KQUEUE_BACKEND_WAIT_MAX;
             }
             n = kevent(st->kqfd, NULL, 0, st->events, want,
-                       kqueue_backend_timeout(wait, &ts));
+                       backend_timeout_timespec(wait, &ts,
+                                                KQUEUE_BACKEND_MAX_SEC));
             if (n == -1) {
                 return errno == EINTR ? out : -errno;
             }
@@ -646,37 +646,4 @@ kqueue_backend_grow(struct kqueue_state *st, int need, int fd)
         st->nslots = cap;
     }
     return 0;
-}
-
-/*
- * Converts the host's timeout to a kevent() timespec in ts: negative is
- * forever (NULL), anything else exact to the nanosecond, so nothing needs
- * rounding. Clamped to KQUEUE_BACKEND_MAX_SEC.
- */
-static struct timespec *
-kqueue_backend_timeout(int64_t timeout_ns, struct timespec *ts)
-{
-    if (timeout_ns < 0) {
-        return NULL;
-    }
-    if (timeout_ns / IOLOOP_NS_PER_S >= KQUEUE_BACKEND_MAX_SEC) {
-        ts->tv_sec = KQUEUE_BACKEND_MAX_SEC;
-        ts->tv_nsec = 0;
-    } else {
-        ts->tv_sec = (time_t) (timeout_ns / IOLOOP_NS_PER_S);
-        ts->tv_nsec = (long) (timeout_ns % IOLOOP_NS_PER_S);
-    }
-    return ts;
-}
-
-/* Writes "call: strerror(errno)" to err, leaving errno as it was. */
-static void
-kqueue_backend_error(char *err, size_t errlen, const char *call)
-{
-    int saved = errno;
-
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s: %s", call, strerror(saved));
-    }
-    errno = saved;
 }

@@ -11,6 +11,8 @@
 
 #include <poll.h>
 
+#include "backend_util.h"
+
 #define POLL_BACKEND_MIN_CAP 64     /* first size of both arrays */
 #define POLL_BACKEND_MAX_HINT 65536 /* larger size_hints are not trusted */
 
@@ -46,8 +48,6 @@ static int poll_backend_poll(void *state, struct ioloop_event *events,
                              int max, int64_t timeout_ns);
 static int poll_backend_find(struct poll_state *st, int fd);
 static int poll_backend_grow(struct poll_state *st, int n, int fd);
-static int poll_backend_timeout(int64_t timeout_ns);
-static void poll_backend_error(char *err, size_t errlen, const char *call);
 
 IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
@@ -73,7 +73,7 @@ poll_backend_create(unsigned size_hint, char *err, size_t errlen)
 
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
-        poll_backend_error(err, errlen, "calloc");
+        backend_error(err, errlen, "calloc");
         return NULL;
     }
     hint = size_hint > POLL_BACKEND_MAX_HINT ? POLL_BACKEND_MAX_HINT
@@ -81,7 +81,7 @@ poll_backend_create(unsigned size_hint, char *err, size_t errlen)
     if (poll_backend_grow(st, hint, hint) != 0) {
         poll_backend_destroy(st);
         errno = ENOMEM;
-        poll_backend_error(err, errlen, "realloc");
+        backend_error(err, errlen, "realloc");
         return NULL;
     }
     return st;
@@ -204,7 +204,7 @@ poll_backend_poll(void *state, struct ioloop_event *events, int max,
         return -EINVAL;
     }
     do {
-        n = poll(st->pfds, (nfds_t) st->n, poll_backend_timeout(timeout_ns));
+        n = poll(st->pfds, (nfds_t) st->n, backend_timeout_ms(timeout_ns));
         if (n == -1) {
             return errno == EINTR ? 0 : -errno;
         }
@@ -281,33 +281,4 @@ poll_backend_grow(struct poll_state *st, int n, int fd)
         }
     }
     return 0;
-}
-
-/*
- * Converts the host's timeout to poll() milliseconds: negative is forever
- * (-1), 0 no wait, anything else rounded *up* (1 ns waits 1 ms, not 0, or
- * the host would spin until its timer is due). Clamped to INT_MAX ms.
- */
-static int
-poll_backend_timeout(int64_t timeout_ns)
-{
-    int64_t ms;
-
-    if (timeout_ns < 0) {
-        return -1;
-    }
-    ms = timeout_ns / IOLOOP_NS_PER_MS + (timeout_ns % IOLOOP_NS_PER_MS != 0);
-    return ms > INT_MAX ? INT_MAX : (int) ms;
-}
-
-/* Writes "call: strerror(errno)" to err, leaving errno as it was. */
-static void
-poll_backend_error(char *err, size_t errlen, const char *call)
-{
-    int saved = errno;
-
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s: %s", call, strerror(saved));
-    }
-    errno = saved;
 }

@@ -11,6 +11,8 @@
 #include <sys/select.h>
 #include <sys/time.h>
 
+#include "backend_util.h"
+
 /*
  * Kernel quirks worth knowing:
  *
@@ -46,9 +48,6 @@ static int select_backend_poll(void *state, struct ioloop_event *events,
                                int max, int64_t timeout_ns);
 static void select_backend_shrink(struct select_state *st);
 static int select_backend_prune(struct select_state *st);
-static struct timeval *select_backend_timeout(int64_t timeout_ns,
-                                              struct timeval *tv);
-static void select_backend_error(char *err, size_t errlen, const char *call);
 
 IOLOOP_EXPORT const struct ioloop_backend ioloop_backend_v1 = {
     .abi_version = IOLOOP_BACKEND_ABI,
@@ -76,7 +75,7 @@ select_backend_create(unsigned size_hint, char *err, size_t errlen)
     (void) size_hint;
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
-        select_backend_error(err, errlen, "calloc");
+        backend_error(err, errlen, "calloc");
         return NULL;
     }
     FD_ZERO(&st->rfds);
@@ -181,7 +180,7 @@ select_backend_poll(void *state, struct ioloop_event *events, int max,
     for (;;) {
         rfds = st->rfds;
         wfds = st->wfds;
-        tvp = select_backend_timeout(timeout_ns, &tv);
+        tvp = backend_timeout_timeval(timeout_ns, &tv);
         n = select(st->maxfd + 1, &rfds, &wfds, NULL, tvp);
         if (n != -1) {
             break;
@@ -250,36 +249,4 @@ select_backend_prune(struct select_state *st)
     }
     select_backend_shrink(st);
     return dropped;
-}
-
-/*
- * Converts the host's timeout to a select() timeval in tv: negative is
- * forever (NULL), 0 no wait, anything else rounded *up* to the microsecond
- * (or the host would spin until its timer is due). Built anew for every
- * call, since Linux select() writes the time left back into it.
- */
-static struct timeval *
-select_backend_timeout(int64_t timeout_ns, struct timeval *tv)
-{
-    int64_t us;
-
-    if (timeout_ns < 0) {
-        return NULL;
-    }
-    us = timeout_ns / 1000 + (timeout_ns % 1000 != 0);
-    tv->tv_sec = (time_t) (us / 1000000);
-    tv->tv_usec = (suseconds_t) (us % 1000000);
-    return tv;
-}
-
-/* Writes "call: strerror(errno)" to err, leaving errno as it was. */
-static void
-select_backend_error(char *err, size_t errlen, const char *call)
-{
-    int saved = errno;
-
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, "%s: %s", call, strerror(saved));
-    }
-    errno = saved;
 }

@@ -20,6 +20,7 @@
 
 #include "backends.h"
 #include "listenfds.h"
+#include "listen_source.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -71,6 +72,7 @@ main(int argc, char **argv)
     }
     /* Sockets passed by systemd: claimed before anything can fork. */
     ioloop__listenfds_init();
+    ioloop__net_set_listener_source(ioloop__listen_source);
     if (o.plugin_info != NULL) {
         ioloop__log_release();
         return plugin_info(o.plugin_info);
@@ -147,7 +149,6 @@ main(int argc, char **argv)
 out:
     remove_pid_file(pid_file, pid_fd);
     free(pid_file);
-    ioloop__net_close_reserve();
     ioloop_loop_free(loop);
     ioloop__backend_close(&backend);
     ioloop__setup_free(&s);
@@ -359,7 +360,7 @@ peek_manifest(const char *config, bool lock, int *pid_fd, char **pid_file)
         ioloop__log_cli("%s", err);
         return -1;
     }
-    ioloop__log_configure(m.log_level, m.log_json, m.plugins, m.nplugins);
+    ioloop__setup_log(&m);
     if (lock && m.pid_file != NULL) {
         *pid_file = strdup(m.pid_file);
         *pid_fd = *pid_file != NULL ? lock_pid_file(m.pid_file) : -1;

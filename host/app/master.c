@@ -300,7 +300,6 @@ worker_main(size_t slot, int channel, const sigset_t *mask,
         ioloop_loop_free(loop);
         ioloop__backend_close(&backend);
     }
-    ioloop__net_close_reserve();
     close(channel);
     _exit(status);
 }
@@ -847,8 +846,7 @@ on_reload(ioloop_loop_t *loop, int signo, void *arg)
     }
     carry_quarantine(next);
     /* The new workers inherit the new logging; a failure restores it. */
-    ioloop__log_configure(next->m.log_level, next->m.log_json,
-                          next->m.plugins, next->m.nplugins);
+    ioloop__setup_log(&next->m);
     master.next = next;
     master.next_epoch = ++master.epochs;
     IOLOOP_LOG(IOLOOP_LOG_INFO, "host",
@@ -930,8 +928,7 @@ abort_reload(const char *reason, int sig)
             kill(w->pid, sig);
         }
     }
-    ioloop__log_configure(master.s->m.log_level, master.s->m.log_json,
-                          master.s->m.plugins, master.s->m.nplugins);
+    ioloop__setup_log(&master.s->m);
     ioloop__setup_free(master.next);
     free(master.next);
     master.next = NULL;

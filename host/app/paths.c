@@ -49,19 +49,6 @@ ioloop__default_config(char *buf, size_t len)
     return first_existing(buf, len, source, installed);
 }
 
-int
-ioloop__path_join(char *buf, size_t len, const char *dir, const char *name)
-{
-    size_t dl = strlen(dir);
-    int n;
-
-    while (dl > 1 && dir[dl - 1] == '/') {
-        dl--;
-    }
-    n = snprintf(buf, len, "%.*s/%s", (int) dl, dir, name);
-    return (n < 0 || (size_t) n >= len) ? -ENAMETOOLONG : 0;
-}
-
 /* The folder of /proc/self/exe. */
 static int
 exe_dir(char *buf, size_t len)

@@ -22,8 +22,4 @@ int ioloop__default_dir(const char *kind, char *buf, size_t len);
  */
 int ioloop__default_config(char *buf, size_t len);
 
-/* Joins dir and name with one '/'. Returns 0, or -ENAMETOOLONG. */
-int ioloop__path_join(char *buf, size_t len, const char *dir,
-                      const char *name);
-
 #endif /* IOLOOP_HOST_PATHS_H */

@@ -1,11 +1,35 @@
 /* host/app/setup.c: manifest + plugins loaded and checked, nothing started. */
 #include "setup.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "net.h"
 #include "paths.h"
+
+int
+ioloop__setup_log(const struct ioloop_manifest *m)
+{
+    struct ioloop_log_override *v = NULL;
+    int rc;
+
+    if (m->nplugins > 0) {
+        v = calloc(m->nplugins, sizeof(*v));
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < m->nplugins; i++) {
+        v[i] = (struct ioloop_log_override){m->plugins[i].name,
+                                            m->plugins[i].log_level};
+    }
+    rc = ioloop__log_configure(m->log_level, m->log_json, v, m->nplugins);
+    free(v);
+    return rc;
+}
 
 int
 ioloop__setup_load(struct ioloop_setup *s, const char *config,

@@ -39,6 +39,12 @@ int ioloop__setup_load(struct ioloop_setup *s, const char *config,
 int ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop,
                         char *err, size_t errlen);
 
+/*
+ * ioloop__log_configure with the manifest's log level, format and
+ * per-instance levels (log.plugins). Returns 0 or -errno, as that does.
+ */
+int ioloop__setup_log(const struct ioloop_manifest *m);
+
 /* Unloads the plugins and frees the manifest. Safe on a zeroed struct. */
 void ioloop__setup_free(struct ioloop_setup *s);
 

@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manifest.h"
 
 /* How a line ends; the buffer keeps room for the longest ending. */
 #define PLAIN_END "\n"
@@ -92,7 +91,7 @@ ioloop__log_level_name(int level)
 
 int
 ioloop__log_configure(int level, int json,
-                      const struct ioloop_manifest_plugin *plugins, size_t n)
+                      const struct ioloop_log_override *plugins, size_t n)
 {
     struct override *v = NULL;
     size_t count = 0, bytes = 0, k = 0;
@@ -103,10 +102,10 @@ ioloop__log_configure(int level, int json,
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        if (plugins[i].log_level > IOLOOP_LOG_DEBUG) {
+        if (plugins[i].level > IOLOOP_LOG_DEBUG) {
             return -EINVAL;
         }
-        if (plugins[i].log_level >= 0) {
+        if (plugins[i].level >= 0) {
             count++;
             bytes += strlen(plugins[i].name) + 1;
         }
@@ -118,7 +117,7 @@ ioloop__log_configure(int level, int json,
         }
         names = (char *) (v + count);
         for (size_t i = 0; i < n; i++) {
-            int lv = plugins[i].log_level;
+            int lv = plugins[i].level;
 
             if (lv < 0) {
                 continue;

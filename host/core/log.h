@@ -48,7 +48,11 @@
 
 #include <ioloop/loop.h>
 
-struct ioloop_manifest_plugin;
+/* A log level for the lines tagged name (a plugin instance's). */
+struct ioloop_log_override {
+    const char *name;
+    int level; /* IOLOOP_LOG_*, or < 0: none (the global level) */
+};
 
 /*
  * Messages above this level (less severe) are dropped before formatting.
@@ -63,16 +67,14 @@ const char *ioloop__log_level_name(int level);
 
 /*
  * Sets the level (IOLOOP_LOG_*), the format (json: 1 for JSON lines, 0
- * plain) and the per-plugin overrides: every entry of plugins[0..n) whose
- * log_level is >= 0 (the manifest's log.plugins) gives the level of lines
- * tagged with its instance name. The names are copied, so the manifest
- * may be freed afterwards; a later call replaces everything, and a call
- * with n == 0 frees the copy. Returns 0, -EINVAL for a level out of range
- * or -ENOMEM; on failure nothing changes.
+ * plain) and the per-instance overrides: every entry of v[0..n) whose
+ * level is >= 0 gives the level of lines tagged with its name. The names
+ * are copied, so v may be freed afterwards; a later call replaces
+ * everything, and a call with n == 0 frees the copy. Returns 0, -EINVAL
+ * for a level out of range or -ENOMEM; on failure nothing changes.
  */
 int ioloop__log_configure(int level, int json,
-                          const struct ioloop_manifest_plugin *plugins,
-                          size_t n);
+                          const struct ioloop_log_override *v, size_t n);
 
 /*
  * Holds every line logged from now on until the format is known: the

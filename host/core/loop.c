@@ -7,7 +7,9 @@
  *      handlers; fix which timers are due (tornado: before the callbacks,
  *      so a call_later(0) made by a callback or a timer waits for the
  *      next iteration, after ready I/O had its turn);
- *   2. run the callbacks queued before this iteration (starvation guard);
+ *   2. run the callbacks queued before this iteration (starvation guard),
+ *      then finish what was closed before it (the close queue: after the
+ *      callbacks that may still reach it);
  *   3. run the due timers fixed in 1, popped one by one;
  *   4. leave if stopped, else poll with a timeout of 0 when callbacks are
  *      pending, else until the next deadline (capped);
@@ -27,7 +29,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "stream.h"
 #include "timers.h"
 #include "waker.h"
 
@@ -65,6 +66,17 @@ struct signal_slot {
 
 enum { SIG_FREE = 0, SIG_WRITING, SIG_READY };
 
+/* A FIFO of close nodes; tail points at the last next (or at head). */
+struct close_queue {
+    struct ioloop_close_node *head;
+    struct ioloop_close_node **tail;
+};
+
+struct slot {
+    void *data;
+    ioloop_slot_free_fn free_fn;
+};
+
 struct ioloop_loop_s {
     const struct ioloop_backend *backend;
     void *backend_state;
@@ -78,6 +90,9 @@ struct ioloop_loop_s {
     struct cbvec pending; /* run next iteration */
     struct cbvec batch;   /* being run this iteration */
     struct ioloop_timers timers;
+    struct close_queue closing; /* closed during this iteration */
+    struct close_queue closed;  /* finished after this one's callbacks */
+    struct slot slots[IOLOOP_SLOT_COUNT];
 
     pthread_mutex_t remote_lock;
     struct cbvec remote; /* from other threads, under remote_lock */
@@ -126,6 +141,10 @@ static void activity_begin(ioloop_loop_t *loop,
 static void activity_end(ioloop_loop_t *loop);
 static void take_foreign_callbacks(ioloop_loop_t *loop);
 static void run_callbacks(ioloop_loop_t *loop);
+static void run_closing(ioloop_loop_t *loop);
+static void close_queue_init(struct close_queue *q);
+static void close_queue_append(struct close_queue *to,
+                               struct close_queue *from);
 static void run_timers(ioloop_loop_t *loop);
 static int64_t poll_timeout(ioloop_loop_t *loop);
 static void dispatch(ioloop_loop_t *loop, int n);
@@ -165,6 +184,8 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
     loop->waker.read_fd = -1;
     loop->waker.write_fd = -1;
     ioloop__timers_init(&loop->timers);
+    close_queue_init(&loop->closing);
+    close_queue_init(&loop->closed);
     pthread_mutex_init(&loop->remote_lock, NULL);
 
     err[0] = '\0';
@@ -203,10 +224,21 @@ fail:
 void
 ioloop_loop_free(ioloop_loop_t *loop)
 {
+    struct ioloop_close_node *node, *next;
+
     if (loop == NULL) {
         return;
     }
-    ioloop__streams_reap(loop);
+    close_queue_append(&loop->closed, &loop->closing);
+    for (node = loop->closed.head; node != NULL; node = next) {
+        next = node->next;
+        node->finish(loop, node, true);
+    }
+    for (int i = 0; i < IOLOOP_SLOT_COUNT; i++) {
+        if (loop->slots[i].free_fn != NULL) {
+            loop->slots[i].free_fn(loop, loop->slots[i].data);
+        }
+    }
     if (loop->backend_state != NULL) {
         loop->backend->destroy(loop->backend_state);
     }
@@ -564,6 +596,36 @@ ioloop__handler_count(const ioloop_loop_t *loop)
     return loop->handler_count;
 }
 
+void
+ioloop__close_later(ioloop_loop_t *loop, struct ioloop_close_node *node,
+                    ioloop_close_fn finish, const struct ioloop_owner *owner)
+{
+    node->next = NULL;
+    node->finish = finish;
+    node->owner = owner;
+    *loop->closing.tail = node;
+    loop->closing.tail = &node->next;
+}
+
+void *
+ioloop__slot(const ioloop_loop_t *loop, enum ioloop_loop_slot slot)
+{
+    return loop->slots[slot].data;
+}
+
+void
+ioloop__slot_set(ioloop_loop_t *loop, enum ioloop_loop_slot slot, void *data,
+                 ioloop_slot_free_fn free_fn)
+{
+    loop->slots[slot] = (struct slot){data, free_fn};
+}
+
+void
+ioloop__count_streams(ioloop_loop_t *loop, int delta)
+{
+    loop->stats->streams_open += (uint64_t) (int64_t) delta;
+}
+
 const struct ioloop_stats *
 ioloop__stats(const ioloop_loop_t *loop)
 {
@@ -618,7 +680,9 @@ run_iteration(ioloop_loop_t *loop)
     loop->stats->iterations++;
     take_foreign_callbacks(loop);
     ioloop__timers_begin_pass(&loop->timers, loop->now);
+    close_queue_append(&loop->closed, &loop->closing);
     run_callbacks(loop);
+    run_closing(loop);
     run_timers(loop);
     if (!loop->running) {
         return;
@@ -734,6 +798,46 @@ run_callbacks(ioloop_loop_t *loop)
     loop->batch.len = 0;
 }
 
+/* Finishes what was closed before this iteration; what these close now
+ * waits for the next one. */
+static void
+run_closing(ioloop_loop_t *loop)
+{
+    struct ioloop_close_node *node = loop->closed.head, *next;
+
+    if (node == NULL) {
+        return;
+    }
+    close_queue_init(&loop->closed);
+    for (; node != NULL; node = next) {
+        next = node->next; /* finish may free node */
+        loop->current = node->owner;
+        activity_begin(loop, node->owner, IOLOOP_RUN_CALLBACK, -1);
+        node->finish(loop, node, false);
+        activity_end(loop);
+    }
+    loop->current = NULL;
+}
+
+static void
+close_queue_init(struct close_queue *q)
+{
+    q->head = NULL;
+    q->tail = &q->head;
+}
+
+/* Moves every node of from to the end of to; O(1). */
+static void
+close_queue_append(struct close_queue *to, struct close_queue *from)
+{
+    if (from->head == NULL) {
+        return;
+    }
+    *to->tail = from->head;
+    to->tail = from->tail;
+    close_queue_init(from);
+}
+
 static void
 run_timers(ioloop_loop_t *loop)
 {
@@ -764,7 +868,7 @@ poll_timeout(ioloop_loop_t *loop)
     ioloop_time_t deadline;
     int64_t timeout;
 
-    if (loop->pending.len > 0
+    if (loop->pending.len > 0 || loop->closing.head != NULL
         || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed)
         || atomic_load_explicit(&loop->signal_pending,
                                 memory_order_relaxed)) {

@@ -65,6 +65,7 @@ struct ioloop_stats {
     /* Buffered streams closed by their idle, read, write timeout
      * (IOLOOP_STREAM_TIMEOUT_* - 1); stream.c counts them. */
     uint64_t stream_timeouts[3];
+    uint64_t streams_open;   /* buffered streams open (a gauge) */
 };
 
 /*
@@ -91,6 +92,53 @@ struct ioloop_activity {
     ((int) (((int64_t) (what) - ((int64_t) (what) & 0xff)) / 256))
 
 typedef ioloop_time_t (*ioloop_clock_fn)(void *arg);
+
+/*
+ * The loop's close queue (libuv's closing_handles). An object that
+ * callbacks already queued may still reach (a closed stream) is not freed
+ * at once: it links its node here, and the loop calls finish(loop, node,
+ * false) in its next iteration, once the callbacks queued before that
+ * iteration have run, as owner. ioloop_loop_free calls finish(loop, node,
+ * true) for the nodes still queued: their owners have stopped, so finish
+ * then only frees. The node is the caller's memory; finish may free it.
+ */
+struct ioloop_close_node;
+typedef void (*ioloop_close_fn)(ioloop_loop_t *loop,
+                                struct ioloop_close_node *node, bool discard);
+
+struct ioloop_close_node {
+    struct ioloop_close_node *next;
+    ioloop_close_fn finish;
+    const struct ioloop_owner *owner;
+};
+
+/* Queues node (see above); O(1), no allocation. */
+void ioloop__close_later(ioloop_loop_t *loop, struct ioloop_close_node *node,
+                         ioloop_close_fn finish,
+                         const struct ioloop_owner *owner);
+
+/*
+ * Per-loop state of the modules built on the loop, one slot each (libuv
+ * keeps its signal and EMFILE state in uv_loop_t): two loops on two
+ * threads then share nothing. ioloop_loop_free calls the slot's free
+ * function after the close queue.
+ */
+enum ioloop_loop_slot {
+    IOLOOP_SLOT_SIGNALS, /* core/signals.c: the loop's subscriptions */
+    IOLOOP_SLOT_NET,     /* the socket helpers: listeners, EMFILE reserve */
+    IOLOOP_SLOT_COUNT
+};
+
+typedef void (*ioloop_slot_free_fn)(ioloop_loop_t *loop, void *data);
+
+/* The slot's data, NULL until set. O(1): the hot path may call it. */
+void *ioloop__slot(const ioloop_loop_t *loop, enum ioloop_loop_slot slot);
+/* Sets the slot (it must be empty) and the function that frees it. */
+void ioloop__slot_set(ioloop_loop_t *loop, enum ioloop_loop_slot slot,
+                      void *data, ioloop_slot_free_fn free_fn);
+
+/* Adds delta to the open-streams gauge of the loop's stats. */
+void ioloop__count_streams(ioloop_loop_t *loop, int delta);
 
 /*
  * Creates a loop on the given backend (whose create() is called here).

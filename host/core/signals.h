@@ -2,22 +2,34 @@
  * host/core/signals.h: signal subscriptions. A delivered signal only sets a
  * flag and posts one signal-safe callback to the loop (the self-pipe idea
  * of tornado and Python's set_wakeup_fd); subscribers run on the loop
- * thread. Signals are process-wide: one loop at a time owns them.
+ * thread. The subscriptions are the loop's; a signal is process-wide, so
+ * it posts to one loop at a time: the loop of its first subscriber, until
+ * its last one leaves. Two loops on two threads may hold different
+ * signals at once.
  */
 #ifndef IOLOOP_HOST_SIGNALS_H
 #define IOLOOP_HOST_SIGNALS_H
+
+#include <signal.h>
 
 #include <ioloop/plugin.h>
 
 #include "loop.h"
 
-/* At most this many subscriptions at once, over all signals. */
+/*
+ * Reserved: ioloop_signal_subscribe refuses it to plugins, as plugin ABI
+ * 1.0 documents. The watchdog sent it to take stacks until it learnt to
+ * read them without disturbing the thread.
+ */
+#define IOLOOP_WATCHDOG_SIGNAL SIGURG
+
+/* At most this many subscriptions at once per loop, over all signals. */
 #define IOLOOP_MAX_SIGNAL_SUBS 64
 
 /*
  * Subscribes cb to signo; the subscription belongs to the loop's current
  * owner. Returns an id > 0, or -EINVAL (a signal nobody may catch, or one
- * the host keeps: see the API docs), -EBUSY (another loop owns signals),
+ * the host keeps: see the API docs), -EBUSY (another loop holds signo),
  * -ENOSPC (table full), -errno from sigaction.
  */
 int ioloop_signal_subscribe(ioloop_loop_t *loop, int signo,

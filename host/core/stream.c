@@ -19,14 +19,14 @@
  * starts earlier than the armed one (a write timeout shorter than the
  * read timeout, say) re-arms at once: the rare case.
  *
- * Lifetime. close_with marks the stream closed and queues finish_close,
- * which frees it in a later iteration; a stream whose loop is freed first
- * (closed by a plugin's fini) is freed by ioloop__streams_reap, without
- * its close callback. Every path that
- * runs a user callback checks F_CLOSED after it and then touches nothing,
- * so a callback may close its stream. Callbacks queued before the close
- * run before finish_close (the loop runs callbacks in order) and see the
- * flag.
+ * Lifetime. close_with marks the stream closed and puts it on the loop's
+ * close queue, whose finish_close runs the close callback and frees it in
+ * the next iteration; a stream whose loop is freed first (closed by a
+ * plugin's fini) is freed by ioloop_loop_free, without its close
+ * callback. Every path that runs a user callback checks F_CLOSED after it
+ * and then touches nothing, so a callback may close its stream. Callbacks
+ * queued before the close run before finish_close (the loop finishes the
+ * close queue after them) and see the flag.
  */
 #include "stream.h"
 
@@ -41,7 +41,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metrics.h"
 #include "loop.h"
 
 #define INLINE_DELIM 8 /* longer delimiters are copied to the heap */
@@ -53,7 +52,7 @@ enum { T_IDLE = 0, T_READ, T_WRITE, T_COUNT };
 
 enum read_kind { R_NONE = 0, R_UNTIL, R_BYTES, R_SOME, R_CLOSE };
 
-#define F_CLOSED 0x01u /* closed; finish_close is queued */
+#define F_CLOSED 0x01u /* closed; on the loop's close queue */
 #define F_QUEUED 0x02u /* run_deferred is queued */
 #define F_SERVE  0x04u /* the input buffer satisfies the pending read */
 #define F_HIGH   0x08u /* output passed write_high_water: drained_cb due */
@@ -81,10 +80,8 @@ struct ioloop_stream_s {
             ioloop_stream_read_cb read_cb; /* the pending read's */
             ioloop_stream_cb done_cb;      /* the latest write's */
         } open;
-        struct { /* closed, waiting for finish_close: the loop's list */
-            struct ioloop_stream_s *prev;
-            struct ioloop_stream_s *next;
-        } closed;
+        /* closed, waiting for finish_close: the loop's close queue */
+        struct ioloop_close_node closed;
     } u;
     union {
         char inl[INLINE_DELIM];
@@ -111,17 +108,11 @@ struct ioloop_stream_s {
     uint8_t timed_out; /* IOLOOP_STREAM_TIMEOUT_* that closed it */
 };
 
-_Static_assert(sizeof(struct ioloop_stream_s) <= 216, "stream too large");
+_Static_assert(sizeof(struct ioloop_stream_s) <= 224, "stream too large");
 _Static_assert(IOLOOP_STREAM_MAX_BUFFER <= UINT32_MAX / 2,
                "buffer sizes must double within uint32_t");
 
 static _Thread_local char scratch[IOLOOP_STREAM_SCRATCH];
-
-/* Closed streams whose finish_close has not run yet. If their loop is
- * freed first (streams closed by a plugin's fini, or in the last
- * iteration), ioloop__streams_reap frees them. Loop thread only, as the
- * whole stream API. */
-static ioloop_stream_t *closing;
 
 static int start_read(ioloop_stream_t *s, enum read_kind kind,
                       const void *delim, size_t want,
@@ -142,12 +133,12 @@ static int on_timer(ioloop_loop_t *loop, void *arg);
 static ioloop_time_t next_deadline(const ioloop_stream_t *s, int *which);
 static int arm(ioloop_stream_t *s, ioloop_time_t deadline);
 static int run_deferred(ioloop_loop_t *loop, void *arg);
-static int finish_close(ioloop_loop_t *loop, void *arg);
+static void finish_close(ioloop_loop_t *loop, struct ioloop_close_node *node,
+                         bool discard);
 static int defer(ioloop_stream_t *s);
 static int queue_as_owner(ioloop_stream_t *s, ioloop_cb cb);
 static int update_interest(ioloop_stream_t *s);
 static void close_with(ioloop_stream_t *s, int error);
-static void unlink_closed(ioloop_stream_t *s);
 static ssize_t write_fd(int fd, const void *data, size_t len);
 static size_t limit_of(size_t size, size_t fallback);
 static int socket_error(int fd);
@@ -203,7 +194,7 @@ ioloop_stream_new(ioloop_loop_t *loop, int fd,
         ioloop_remove_handler(loop, fd);
         goto fail;
     }
-    ioloop__metrics_stream_opened(loop);
+    ioloop__count_streams(loop, 1);
     return s;
 
 fail:
@@ -807,20 +798,21 @@ run_deferred(ioloop_loop_t *loop, void *arg)
     return 0;
 }
 
-/* Runs the close callback, then frees the stream. */
-static int
-finish_close(ioloop_loop_t *loop, void *arg)
+/* Runs the close callback (unless the loop is being freed: discard),
+ * then frees the stream. */
+static void
+finish_close(ioloop_loop_t *loop, struct ioloop_close_node *node,
+             bool discard)
 {
-    ioloop_stream_t *s = arg;
+    ioloop_stream_t *s = (ioloop_stream_t *) (void *) ((char *) node
+                         - offsetof(ioloop_stream_t, u.closed));
 
     (void) loop;
-    unlink_closed(s);
-    if (s->close_cb != NULL) {
+    if (!discard && s->close_cb != NULL) {
         s->close_cb(s, s->arg);
     }
     buf_drop(&s->in);
     free(s);
-    return 0;
 }
 
 /* Queues run_deferred unless it is already. Returns 0, or -ENOMEM after
@@ -879,20 +871,19 @@ update_interest(ioloop_stream_t *s)
 /*
  * Closes the stream with error (0 or a positive errno): drops the
  * handler, the fd, the timer, the pending read and the queued output, and
- * queues finish_close. The input buffer lives on until then: a read
- * callback may be using it. No-op when already closed.
+ * puts the stream on the loop's close queue. The input buffer lives on
+ * until finish_close: a read callback may be using it. No-op when already
+ * closed.
  */
 static void
 close_with(ioloop_stream_t *s, int error)
 {
-    int rc;
-
     if (s->flags & F_CLOSED) {
         return;
     }
     s->flags |= F_CLOSED;
     s->error = error;
-    ioloop__metrics_stream_closed(s->loop);
+    ioloop__count_streams(s->loop, -1);
     ioloop_remove_handler(s->loop, s->fd);
     close(s->fd);
     s->fd = -1;
@@ -904,48 +895,8 @@ close_with(ioloop_stream_t *s, int error)
     s->in.len = 0;
     buf_drop(&s->out);
     /* The open-state callbacks are dead from here on: their memory now
-     * links the stream into the closing list. */
-    s->u.closed.prev = NULL;
-    s->u.closed.next = closing;
-    if (closing != NULL) {
-        closing->u.closed.prev = s;
-    }
-    closing = s;
-    rc = queue_as_owner(s, finish_close);
-    if (rc < 0) {
-        IOLOOP_LOG(IOLOOP_LOG_ERROR, ioloop__owner_name(s->loop),
-                   "stream: cannot queue the close callback: %s; the "
-                   "stream leaks",
-                   strerror(-rc));
-    }
-}
-
-void
-ioloop__streams_reap(ioloop_loop_t *loop)
-{
-    ioloop_stream_t *s = closing, *next;
-
-    for (; s != NULL; s = next) {
-        next = s->u.closed.next;
-        if (s->loop == loop) {
-            unlink_closed(s);
-            buf_drop(&s->in);
-            free(s);
-        }
-    }
-}
-
-static void
-unlink_closed(ioloop_stream_t *s)
-{
-    if (s->u.closed.prev != NULL) {
-        s->u.closed.prev->u.closed.next = s->u.closed.next;
-    } else {
-        closing = s->u.closed.next;
-    }
-    if (s->u.closed.next != NULL) {
-        s->u.closed.next->u.closed.prev = s->u.closed.prev;
-    }
+     * links the stream into the loop's close queue. */
+    ioloop__close_later(s->loop, &s->u.closed, finish_close, s->owner);
 }
 
 /* writev(2) (write(2) for one buffer), retried on EINTR. Returns the

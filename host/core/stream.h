@@ -48,9 +48,10 @@
  *   RST) under the reply.
  * - The stream's callbacks run as the plugin instance that was current
  *   at stream_new (the loop's owner), whoever triggered them.
- * - The close callback runs from ioloop_add_callback: a stream closed
- *   while the loop is not running (e.g. in a plugin's fini) is freed only
- *   if the loop runs another iteration.
+ * - The close callback runs from the loop's close queue in the next
+ *   iteration, after the callbacks queued before it: a stream closed
+ *   while the loop is not running (e.g. in a plugin's fini) is freed by
+ *   the next iteration, or by ioloop_loop_free without its callback.
  * - SIGPIPE must be ignored (the host does): a write to a peer that went
  *   away then fails with EPIPE.
  */
@@ -96,12 +97,5 @@ size_t ioloop__stream_buffered(const ioloop_stream_t *s);
 
 /* For tests: sizeof(struct ioloop_stream_s). */
 size_t ioloop__stream_struct_size(void);
-
-/*
- * Frees the streams of loop that were closed while it was stopped (their
- * close callbacks do not run: their plugin has stopped). ioloop_loop_free
- * calls it.
- */
-void ioloop__streams_reap(ioloop_loop_t *loop);
 
 #endif /* IOLOOP_HOST_STREAM_H */

@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "paths.h"
+#include "path.h"
 
 #define ERRLEN 2048
 

@@ -10,7 +10,7 @@
 #include "api.h"
 #include "log.h"
 #include "net.h"
-#include "paths.h"
+#include "path.h"
 #include "signals.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
@@ -233,7 +233,7 @@ ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
         p->state = NULL;
         /* Its code is about to be unloaded: nothing may call into it. */
         ioloop__signal_unsubscribe_owner(loop, &p->owner);
-        ioloop__listeners_forget(&p->owner);
+        ioloop__listeners_forget(loop, &p->owner);
         leftover = ioloop__remove_owner_handlers(loop, &p->owner);
         if (leftover > 0) {
             IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,

@@ -58,7 +58,6 @@ struct metrics_slot {
     uint64_t started_at; /* CLOCK_MONOTONIC ns (system-wide) */
     uint64_t restarts;   /* the master's */
     uint64_t accepted;
-    uint64_t open;       /* buffered streams open */
     uint64_t stalls[IOLOOP_METRICS_MAX_PLUGINS]; /* by plugins[] index */
     struct ioloop_stats stats; /* the loop counts here */
     /* --- Plugin counters: names under seq, values one writer each. --- */
@@ -193,7 +192,7 @@ static const struct family families[] = {
      u64_samples, SLOT_FIELD(accepted)},
     {"ioloop_connections_open", "gauge",
      "Connections open on the host's buffered streams.", u64_samples,
-     SLOT_FIELD(open)},
+     SLOT_FIELD(stats.streams_open)},
     {"ioloop_stream_timeouts_total", "counter",
      "Buffered streams closed by a timeout, by which one: idle, read "
      "(a pending read got no byte), write (queued output made no "
@@ -281,7 +280,6 @@ ioloop__metrics_attach(ioloop_loop_t *loop, struct ioloop_metrics *m,
     names_begin(s);
     name_copy(s->backend, ioloop__backend(loop)->name, SIZE_MAX);
     names_end(s);
-    __atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->blocked_since, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->started_at, (uint64_t) ioloop__monotonic_now(),
                      __ATOMIC_RELAXED);
@@ -450,22 +448,6 @@ ioloop__metrics_count_accept(ioloop_loop_t *loop)
 {
     if (loop == self.loop && loop != NULL) {
         bump(&self.slot->accepted, 1);
-    }
-}
-
-void
-ioloop__metrics_stream_opened(ioloop_loop_t *loop)
-{
-    if (loop == self.loop && loop != NULL) {
-        bump(&self.slot->open, 1);
-    }
-}
-
-void
-ioloop__metrics_stream_closed(ioloop_loop_t *loop)
-{
-    if (loop == self.loop && loop != NULL && load(&self.slot->open) > 0) {
-        bump(&self.slot->open, -1);
     }
 }
 

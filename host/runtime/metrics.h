@@ -142,15 +142,11 @@ void ioloop__metrics_set_quarantined(struct ioloop_metrics *m,
                                      const struct ioloop_plugin_set *set);
 
 /*
- * Counting hooks, O(1), no lock, no system call; loop thread only. Each
- * is a no-op when loop is not attached.
- *   count_accept: a connection accept() returned (net.c);
- *   stream_opened / stream_closed: a buffered stream was created / closed
- *   (stream.c), the open-connections gauge.
+ * A connection accept() returned (net.c): O(1), no lock, no system call;
+ * loop thread only; a no-op when loop is not attached. The open-streams
+ * gauge needs no hook: the core counts it in the loop's stats.
  */
 void ioloop__metrics_count_accept(ioloop_loop_t *loop);
-void ioloop__metrics_stream_opened(ioloop_loop_t *loop);
-void ioloop__metrics_stream_closed(ioloop_loop_t *loop);
 
 /*
  * Counts one watchdog stall against owner, an instance given to

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,38 +16,45 @@
 
 #include <ioloop/plugin.h>
 
-#include "broker.h"
-#include "listenfds.h"
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
 
-/* The spare fd that shed_connection() gives up on EMFILE (one per
- * process: fds are a process-wide resource). */
-static int reserve_fd = -1;
-static ioloop_time_t last_shed_log = -IOLOOP_NS_PER_S;
-
-/* Listeners made for plugins, so that a graceful stop can stop accepting
- * for a plugin that has no drain of its own. */
-#define MAX_HANDED 256
+/* A listener made for a plugin, so that a graceful stop can stop
+ * accepting for a plugin that has no drain of its own. */
 struct handed {
     int fd;
     const struct ioloop_owner *owner;
 };
-static struct handed handed[MAX_HANDED];
-static int nhanded;
 
-/* --check: listen helpers validate their address but bind nothing. */
+/* The helpers' state in one loop (its IOLOOP_SLOT_NET), made with its
+ * first listener: the loop thread alone uses it. */
+struct net_state {
+    /* The spare fd that shed_connection() gives up on EMFILE. */
+    int reserve_fd;
+    ioloop_time_t last_shed_log;
+    struct handed *handed; /* grows by doubling: no limit but memory */
+    size_t nhanded;
+    size_t handed_cap;
+};
+
+/* --check: listen helpers validate their address but bind nothing. Set
+ * before any loop runs, as the listener source. */
 static int check_mode;
+static ioloop_listener_source_fn listener_source;
 
-static int from_master(ioloop_loop_t *loop, int op, const char *addr,
-                       int backlog, unsigned flags, char *err, size_t errlen);
+static int from_source(ioloop_loop_t *loop, enum ioloop_listener_kind kind,
+                       const char *addr, int backlog, unsigned flags,
+                       char *err, size_t errlen);
 static int bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
                     unsigned flags, char *err, size_t errlen);
-static void remember(ioloop_loop_t *loop, int fd);
+static int listening(ioloop_loop_t *loop, int fd, char *err, size_t errlen);
+static struct net_state *net_state(ioloop_loop_t *loop, bool create);
+static void free_net_state(ioloop_loop_t *loop, void *data);
+static int remember(struct net_state *ns, ioloop_loop_t *loop, int fd);
 static void log_listening(ioloop_loop_t *loop, int fd);
 static int unix_socket_alive(const struct sockaddr_un *sun);
-static void ensure_reserve(void);
+static void ensure_reserve(struct net_state *ns);
 static int shed_connection(ioloop_loop_t *loop, int listen_fd, int err);
 static int check_listener(ioloop_loop_t *loop, int family,
                           const char *shown);
@@ -61,10 +70,18 @@ ioloop__net_set_check_mode(int on)
     check_mode = on;
 }
 
+void
+ioloop__net_set_listener_source(ioloop_listener_source_fn fn)
+{
+    listener_source = fn;
+}
+
 int
 ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
                    unsigned flags, char *err, size_t errlen)
 {
+    int fd;
+
     if (check_mode) {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -72,26 +89,30 @@ ioloop__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
 
         return rc < 0 ? rc : check_listener(loop, ss.ss_family, addr);
     }
-    if (ioloop__broker_fd() >= 0) {
-        return from_master(loop, IOLOOP_BROKER_TCP, addr, backlog, flags,
-                           err, errlen);
+    fd = from_source(loop, IOLOOP_LISTENER_TCP, addr, backlog, flags, err,
+                     errlen);
+    if (fd != IOLOOP_LISTENER_NONE) {
+        return fd;
     }
     return bind_tcp(loop, addr, backlog, flags, err, errlen);
 }
 
-/* The plugin's own listener in a worker: the master's, passed over. */
+/* The listener source's fd for addr, made ours; IOLOOP_LISTENER_NONE when
+ * there is no source or it leaves addr to us. */
 static int
-from_master(ioloop_loop_t *loop, int op, const char *addr, int backlog,
-            unsigned flags, char *err, size_t errlen)
+from_source(ioloop_loop_t *loop, enum ioloop_listener_kind kind,
+            const char *addr, int backlog, unsigned flags, char *err,
+            size_t errlen)
 {
-    int fd = ioloop__broker_listen(op, ioloop__owner_name(loop), addr,
-                                   backlog, flags, err, errlen);
+    struct ioloop_listener_request req = {kind, ioloop__owner_name(loop),
+                                          addr, backlog, flags};
+    int fd;
 
-    if (fd >= 0) {
-        log_listening(loop, fd);
-        remember(loop, fd);
+    if (listener_source == NULL) {
+        return IOLOOP_LISTENER_NONE;
     }
-    return fd;
+    fd = listener_source(&req, err, errlen);
+    return fd < 0 ? fd : listening(loop, fd, err, errlen);
 }
 
 /* Binds addr in this process; logs "listening on" with the real port. */
@@ -109,10 +130,6 @@ bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
         return rc;
     }
     ioloop__escape_line(shown, sizeof(shown), addr);
-    fd = ioloop__listenfds_take_tcp((struct sockaddr *) &ss, sslen);
-    if (fd >= 0) {
-        goto listening; /* passed by systemd, bound and listening */
-    }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rc = -errno;
@@ -133,11 +150,7 @@ bind_tcp(ioloop_loop_t *loop, const char *addr, int backlog, unsigned flags,
         snprintf(err, errlen, "listen %s: %s", shown, strerror(-rc));
         goto fail;
     }
-listening:
-    ensure_reserve();
-    log_listening(loop, fd);
-    remember(loop, fd);
-    return fd;
+    return listening(loop, fd, err, errlen);
 
 fail:
     if (fd >= 0) {
@@ -248,13 +261,10 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
     if (check_mode) {
         return check_listener(loop, AF_UNIX, path);
     }
-    if (ioloop__broker_fd() >= 0) {
-        return from_master(loop, IOLOOP_BROKER_UNIX, path, backlog, mode,
-                           err, errlen);
-    }
-    fd = ioloop__listenfds_take_unix(path);
-    if (fd >= 0) {
-        goto listening; /* passed by systemd, bound and listening */
+    fd = from_source(loop, IOLOOP_LISTENER_UNIX, path, backlog, mode, err,
+                     errlen);
+    if (fd != IOLOOP_LISTENER_NONE) {
+        return fd;
     }
     strcpy(sun.sun_path, path);
     if (lstat(path, &st) == 0) {
@@ -287,21 +297,18 @@ ioloop__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
         close(fd);
         return rc;
     }
-listening:
-    ensure_reserve();
-    log_listening(loop, fd);
-    remember(loop, fd);
-    return fd;
+    return listening(loop, fd, err, errlen);
 }
 
 int
 ioloop__listeners_stop(ioloop_loop_t *loop, const struct ioloop_owner *owner)
 {
+    struct net_state *ns = net_state(loop, false);
     int n = 0;
 
-    for (int i = 0; i < nhanded; i++) {
-        if (handed[i].owner == owner
-            && ioloop_remove_handler(loop, handed[i].fd) == 0) {
+    for (size_t i = 0; ns != NULL && i < ns->nhanded; i++) {
+        if (ns->handed[i].owner == owner
+            && ioloop_remove_handler(loop, ns->handed[i].fd) == 0) {
             n++;
         }
     }
@@ -309,25 +316,88 @@ ioloop__listeners_stop(ioloop_loop_t *loop, const struct ioloop_owner *owner)
 }
 
 void
-ioloop__listeners_forget(const struct ioloop_owner *owner)
+ioloop__listeners_forget(ioloop_loop_t *loop,
+                         const struct ioloop_owner *owner)
 {
-    for (int i = 0; i < nhanded;) {
-        if (handed[i].owner == owner) {
-            handed[i] = handed[--nhanded];
+    struct net_state *ns = net_state(loop, false);
+
+    for (size_t i = 0; ns != NULL && i < ns->nhanded;) {
+        if (ns->handed[i].owner == owner) {
+            ns->handed[i] = ns->handed[--ns->nhanded];
         } else {
             i++;
         }
     }
 }
 
-/* Notes that the current owner got listener fd. */
-static void
-remember(ioloop_loop_t *loop, int fd)
+/* A listener fd is ready for the current owner: remembers it, opens the
+ * loop's reserve and logs "listening on". Returns fd, or -ENOMEM with fd
+ * closed and err set. */
+static int
+listening(ioloop_loop_t *loop, int fd, char *err, size_t errlen)
 {
-    if (nhanded < MAX_HANDED) {
-        handed[nhanded++] =
-            (struct handed){fd, ioloop__current_owner(loop)};
+    struct net_state *ns = net_state(loop, true);
+
+    if (ns == NULL || remember(ns, loop, fd) < 0) {
+        snprintf(err, errlen, "listen: out of memory");
+        close(fd);
+        return -ENOMEM;
     }
+    ensure_reserve(ns);
+    log_listening(loop, fd);
+    return fd;
+}
+
+/* The loop's state; made on first use when create is set (NULL on
+ * ENOMEM), else NULL when the loop has none. */
+static struct net_state *
+net_state(ioloop_loop_t *loop, bool create)
+{
+    struct net_state *ns = ioloop__slot(loop, IOLOOP_SLOT_NET);
+
+    if (ns == NULL && create) {
+        ns = calloc(1, sizeof(*ns));
+        if (ns == NULL) {
+            return NULL;
+        }
+        ns->reserve_fd = -1;
+        ns->last_shed_log = -IOLOOP_NS_PER_S;
+        ioloop__slot_set(loop, IOLOOP_SLOT_NET, ns, free_net_state);
+    }
+    return ns;
+}
+
+/* ioloop_loop_free: the listeners are their owners' to close. */
+static void
+free_net_state(ioloop_loop_t *loop, void *data)
+{
+    struct net_state *ns = data;
+
+    (void) loop;
+    if (ns->reserve_fd >= 0) {
+        close(ns->reserve_fd);
+    }
+    free(ns->handed);
+    free(ns);
+}
+
+/* Notes that the current owner got listener fd. Returns 0 or -ENOMEM. */
+static int
+remember(struct net_state *ns, ioloop_loop_t *loop, int fd)
+{
+    if (ns->nhanded == ns->handed_cap) {
+        size_t cap = ns->handed_cap > 0 ? ns->handed_cap * 2 : 8;
+        struct handed *v = realloc(ns->handed, cap * sizeof(*v));
+
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+        ns->handed = v;
+        ns->handed_cap = cap;
+    }
+    ns->handed[ns->nhanded++] =
+        (struct handed){fd, ioloop__current_owner(loop)};
+    return 0;
 }
 
 /* Logs "listening on ADDR:PORT" (or unix:PATH) as the current owner. */
@@ -367,21 +437,12 @@ unix_socket_alive(const struct sockaddr_un *sun)
     return alive;
 }
 
-void
-ioloop__net_close_reserve(void)
-{
-    if (reserve_fd >= 0) {
-        close(reserve_fd);
-        reserve_fd = -1;
-    }
-}
-
 /* Opens the spare fd that lets accept() shed a connection on EMFILE. */
 static void
-ensure_reserve(void)
+ensure_reserve(struct net_state *ns)
 {
-    if (reserve_fd < 0) {
-        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (ns->reserve_fd < 0) {
+        ns->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
 }
 
@@ -394,20 +455,24 @@ ensure_reserve(void)
 static int
 shed_connection(ioloop_loop_t *loop, int listen_fd, int err)
 {
+    struct net_state *ns = net_state(loop, false);
     ioloop_time_t now = ioloop_time(loop);
     int fd;
 
-    if (reserve_fd >= 0) {
-        close(reserve_fd);
-        reserve_fd = -1;
+    if (ns == NULL) {
+        return -err; /* no listener of ours on this loop: no reserve */
+    }
+    if (ns->reserve_fd >= 0) {
+        close(ns->reserve_fd);
+        ns->reserve_fd = -1;
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
             close(fd);
         }
-        ensure_reserve();
+        ensure_reserve(ns);
     }
-    if (now - last_shed_log >= IOLOOP_NS_PER_S) {
-        last_shed_log = now;
+    if (now - ns->last_shed_log >= IOLOOP_NS_PER_S) {
+        ns->last_shed_log = now;
         IOLOOP_LOG(IOLOOP_LOG_WARN, ioloop__owner_name(loop),
                    "accept: %s: closing new connections until fds are "
                    "freed (raise the fd limit?)",

@@ -2,6 +2,7 @@
 #ifndef IOLOOP_HOST_NET_H
 #define IOLOOP_HOST_NET_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -38,17 +39,47 @@ int ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
 void ioloop__net_set_check_mode(int on);
 
 /*
+ * Where a listener comes from when this process does not bind it itself:
+ * the process model installs a source (a worker asks its master; a
+ * socket-activated host takes a socket systemd passed), so that these
+ * helpers know nothing of either. listen_tcp and listen_unix ask it first
+ * (not in --check mode). It returns a listening fd (non-blocking,
+ * close-on-exec, the caller's), IOLOOP_LISTENER_NONE to let the helper
+ * bind here, or -errno with one line in err.
+ */
+#define IOLOOP_LISTENER_NONE INT_MIN
+enum ioloop_listener_kind {
+    IOLOOP_LISTENER_TCP = 1, /* addr "HOST:PORT", flags IOLOOP_LISTEN_* */
+    IOLOOP_LISTENER_UNIX     /* addr is the path, flags the mode */
+};
+
+struct ioloop_listener_request {
+    enum ioloop_listener_kind kind;
+    const char *owner; /* the instance asking */
+    const char *addr;
+    int backlog;
+    unsigned flags;
+};
+
+typedef int (*ioloop_listener_source_fn)(
+    const struct ioloop_listener_request *req, char *err, size_t errlen);
+
+/* Installs fn (NULL: none, every listener is bound here). Call it before
+ * any loop runs. */
+void ioloop__net_set_listener_source(ioloop_listener_source_fn fn);
+
+/*
  * Graceful stop of a plugin without a drain of its own: removes the
- * handlers of the listeners it got from listen_tcp/listen_unix. Returns
- * how many.
+ * handlers of the listeners it got from listen_tcp/listen_unix on loop.
+ * Returns how many. The helpers keep their state per loop (the listeners
+ * and the spare fd for accept's EMFILE recovery); ioloop_loop_free frees
+ * it.
  */
 int ioloop__listeners_stop(ioloop_loop_t *loop,
                            const struct ioloop_owner *owner);
 
-/* Closes the spare fd kept for accept's EMFILE recovery (at exit). */
-void ioloop__net_close_reserve(void);
-
-/* Forgets owner's listeners (its fini closed them). */
-void ioloop__listeners_forget(const struct ioloop_owner *owner);
+/* Forgets owner's listeners on loop (its fini closed them). */
+void ioloop__listeners_forget(ioloop_loop_t *loop,
+                              const struct ioloop_owner *owner);
 
 #endif /* IOLOOP_HOST_NET_H */

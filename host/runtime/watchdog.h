@@ -26,13 +26,7 @@
 #include <signal.h>
 
 #include "loop.h"
-
-/*
- * Reserved: ioloop_signal_subscribe refuses it to plugins, as plugin ABI
- * 1.0 documents. The watchdog sent it to take stacks until it learnt to
- * read them without disturbing the thread.
- */
-#define IOLOOP_WATCHDOG_SIGNAL SIGURG
+#include "signals.h" /* IOLOOP_WATCHDOG_SIGNAL, reserved */
 
 /*
  * Starts watching loop: a stall is one callback, timer or handler that

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "fakes/fake_backend.h"
+#include "listen_source.h"
 #include "listenfds.h"
 #include "log.h"
 #include "loop.h"
@@ -276,8 +277,10 @@ child_activated(const struct sockets *s)
         close(fd);
     }
 
-    /* Through the plugin API: the passed socket instead of a bind, which
-     * would fail (the address is taken, a server answers at the path). */
+    /* Through the plugin API, with the listener source main installs: the
+     * passed socket instead of a bind, which would fail (the address is
+     * taken, a server answers at the path). */
+    ioloop__net_set_listener_source(ioloop__listen_source);
     loop = ioloop_loop_new(&fake_backend_ops, err, sizeof(err));
     CHECK(loop != NULL);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d",

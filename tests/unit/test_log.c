@@ -28,7 +28,6 @@
 #include "fakes/fake_backend.h"
 #include "log.h"
 #include "loop.h"
-#include "manifest.h"
 
 #define TS_RE                                                              \
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"
@@ -436,9 +435,9 @@ test_lines_do_not_interleave(void **state)
     free(all);
 }
 
-/* The manifest's log.plugins, as the parser leaves it. */
+/* The manifest's log.plugins, as (name, level) pairs. */
 static void
-plugin_levels(struct ioloop_manifest_plugin *p, char names[3][8])
+plugin_levels(struct ioloop_log_override *p, char names[3][8])
 {
     static const char *const n[] = {"chatty", "quiet", "plain"};
     static const int levels[] = {IOLOOP_LOG_DEBUG, IOLOOP_LOG_ERROR, -1};
@@ -447,14 +446,14 @@ plugin_levels(struct ioloop_manifest_plugin *p, char names[3][8])
     for (int i = 0; i < 3; i++) {
         snprintf(names[i], 8, "%s", n[i]);
         p[i].name = names[i];
-        p[i].log_level = levels[i];
+        p[i].level = levels[i];
     }
 }
 
 static void
 test_configure(void **state)
 {
-    struct ioloop_manifest_plugin p[3];
+    struct ioloop_log_override p[3];
     char names[3][8];
 
     (void) state;
@@ -465,7 +464,7 @@ test_configure(void **state)
 
     assert_int_equal(ioloop__log_configure(IOLOOP_LOG_DEBUG + 1, 0, p, 3),
                      -EINVAL);
-    p[1].log_level = IOLOOP_LOG_DEBUG + 1;
+    p[1].level = IOLOOP_LOG_DEBUG + 1;
     assert_int_equal(ioloop__log_configure(IOLOOP_LOG_WARN, 0, p, 3),
                      -EINVAL);
     assert_int_equal(ioloop__log_threshold, IOLOOP_LOG_DEBUG);
@@ -481,7 +480,7 @@ test_configure(void **state)
 static void
 test_overrides_by_tag(void **state)
 {
-    struct ioloop_manifest_plugin p[3];
+    struct ioloop_log_override p[3];
     char names[3][8], *text;
     struct capture c;
 
@@ -518,7 +517,7 @@ test_overrides_by_owner(void **state)
                                  .log_level = IOLOOP_LOG_ERROR};
     struct ioloop_owner plain = {.name = "plain"};
     const struct ioloop_api *api = ioloop__api();
-    struct ioloop_manifest_plugin p[3];
+    struct ioloop_log_override p[3];
     char names[3][8], err[256], *text;
     ioloop_loop_t *loop;
     struct capture c;

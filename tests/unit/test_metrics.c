@@ -170,9 +170,9 @@ test_two_slots(void **state)
     for (int i = 0; i < 3; i++) {
         ioloop__metrics_count_accept(a);
     }
-    ioloop__metrics_stream_opened(a);
-    ioloop__metrics_stream_opened(a);
-    ioloop__metrics_stream_closed(a);
+    ioloop__count_streams(a, 1);
+    ioloop__count_streams(a, 1);
+    ioloop__count_streams(a, -1);
     ioloop__metrics_count_stall(&set.v[0].owner);
     ioloop__metrics_count_stall(&set.v[0].owner);
     ioloop__metrics_count_stall(&set.v[1].owner);
@@ -577,8 +577,6 @@ test_unattached_and_errors(void **state)
     assert_null(ioloop__metrics_create(IOLOOP_METRICS_MAX_SLOTS + 1));
     assert_int_equal(ioloop__metrics_render(a, buf, sizeof(buf)), -ENOTSUP);
     ioloop__metrics_count_accept(a); /* no-ops, no crash */
-    ioloop__metrics_stream_opened(a);
-    ioloop__metrics_stream_closed(a);
     ioloop__metrics_note_backend(a);
     ioloop__metrics_detach(a);
     ioloop__metrics_note_restart(m, 2);
@@ -588,8 +586,6 @@ test_unattached_and_errors(void **state)
     assert_int_equal(ioloop__metrics_attach(b, m, 1), -EBUSY);
     assert_int_equal(ioloop__metrics_attach(a, m, 1), -EBUSY);
     assert_int_equal(ioloop__metrics_render(b, buf, sizeof(buf)), -ENOTSUP);
-    /* A close the gauge never saw open does not wrap it. */
-    ioloop__metrics_stream_closed(a);
     ioloop__metrics_detach(a);
     assert_int_equal(ioloop__metrics_attach(b, m, 1), 0);
     ioloop__metrics_detach(b);

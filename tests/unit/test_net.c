@@ -414,6 +414,50 @@ test_accept_batch(void **state)
 /* Out of fds: the pending connection is accepted and closed (the client
  * sees EOF instead of a hang), -EMFILE is returned, the listener is no
  * longer readable, and accept works again once fds are free. */
+static int
+on_ready(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    (void) loop;
+    (void) fd;
+    (void) events;
+    (void) arg;
+    return 0;
+}
+
+/* A graceful stop reaches every listener of its plugin, however many: the
+ * table once held 256 and silently dropped the 257th and later ones. */
+static void
+test_listeners_stop_reaches_every_listener(void **state)
+{
+    enum { N = 300 };
+    struct ioloop_owner owner = {.name = "many"};
+    ioloop_loop_t *loop = new_loop();
+    const struct ioloop_owner *previous;
+    int fds[N], level = ioloop__log_threshold;
+
+    (void) state;
+    ioloop__log_threshold = IOLOOP_LOG_WARN; /* no "listening on" x 300 */
+    previous = ioloop__set_owner(loop, &owner);
+    for (int i = 0; i < N; i++) {
+        fds[i] = ioloop__listen_tcp(loop, "127.0.0.1:0", 0, 0, err,
+                                    sizeof(err));
+        assert_true(fds[i] >= 0);
+        assert_int_equal(ioloop_add_handler(loop, fds[i], IOLOOP_READ,
+                                            on_ready, NULL),
+                         0);
+    }
+    ioloop__set_owner(loop, previous);
+    ioloop__log_threshold = level;
+    assert_int_equal(ioloop__listeners_stop(loop, &owner), N);
+    assert_int_equal(ioloop__handler_count(loop), 0);
+    ioloop__listeners_forget(loop, &owner);
+    assert_int_equal(ioloop__listeners_stop(loop, &owner), 0);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+    ioloop_loop_free(loop);
+}
+
 static void
 test_accept_survives_emfile(void **state)
 {
@@ -469,6 +513,7 @@ main(void)
         cmocka_unit_test(test_check_mode_binds_nothing),
         cmocka_unit_test(test_listen_unix),
         cmocka_unit_test(test_accept_batch),
+        cmocka_unit_test(test_listeners_stop_reaches_every_listener),
         cmocka_unit_test(test_accept_survives_emfile),
     };
 

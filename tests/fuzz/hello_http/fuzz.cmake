@@ -11,5 +11,5 @@ ioloop_add_fuzzer(hello_http
     ${CMAKE_SOURCE_DIR}/plugins/hello_http/conn.c
     ${CMAKE_SOURCE_DIR}/plugins/http_common/http_limits.c
     ${CMAKE_SOURCE_DIR}/backends/epoll.c
-  LIBS ioloop_core ${HTTP_PARSER_LIBRARY} PkgConfig::JANSSON m
+  LIBS ioloop_runtime ${HTTP_PARSER_LIBRARY} PkgConfig::JANSSON m
   INCLUDES ${CMAKE_SOURCE_DIR}/plugins/hello_http ${HTTP_PARSER_INCLUDE_DIR})
