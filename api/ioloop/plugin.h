@@ -92,9 +92,9 @@ struct ioloop_stream_options {
     /* Runs when a read_until passes max_read_buffer without its
      * delimiter, before the stream closes with ENOBUFS. It may write a
      * reply ("-ERR line too long\r\n"): the stream flushes it, refusing
-     * reads (-EPIPE), then closes with ENOBUFS; if the reply makes no
-     * progress for write_timeout (5 s without one), it closes then. NULL:
-     * close at once. */
+     * reads (-EPIPE), then closes with ENOBUFS (write done callbacks do
+     * not run); if the reply makes no progress for write_timeout (5 s
+     * without one), it closes then. NULL: close at once. */
     ioloop_stream_cb overflow_cb;
     /* Backpressure: once queued output passes this many bytes, stream_write
      * and stream_writev return 1 instead of 0: stop producing until

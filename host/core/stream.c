@@ -31,11 +31,11 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -595,11 +595,10 @@ overflow(ioloop_stream_t *s)
 
 /*
  * Reads and drops what the peer already sent, up to 4 scratch buffers
- * (256 KiB), before
- * an overflow close: a socket closed with unread input resets the
- * connection (TCP sends RST), and the peer may then lose the reply it has
- * not read yet. What arrives later still resets; this is not nginx's
- * lingering close.
+ * (256 KiB), before an overflow close: a socket closed with unread input
+ * resets the connection (TCP sends RST), and the peer may then lose the
+ * reply it has not read yet. What arrives later still resets; this is not
+ * nginx's lingering close.
  */
 static void
 discard_input(ioloop_stream_t *s)
