@@ -423,7 +423,9 @@ test_installed_tree(void **state)
         "include/ioloop/loop.h",
         "include/ioloop/backend.h",
         "include/ioloop/plugin.h",
-        "include/ioloop/testing/fake_api.h",
+        "include/ioloop/testing.h",
+        "lib/libioloop_testing.so",
+        "lib/pkgconfig/ioloop-testing.pc",
         "lib/pkgconfig/ioloop.pc",
         "lib/cmake/ioloop/ioloopConfig.cmake",
         "lib/cmake/ioloop/ioloopConfigVersion.cmake",
@@ -518,7 +520,7 @@ test_template_with_cmake(void **state)
              tmp.prefix);
     assert_int_equal(run("/", NULL, configure), 0);
     assert_int_equal(run("/", NULL, build), 0);
-    /* The template's own tests: the fake API table, the installed host. */
+    /* The template's own tests: libioloop_testing, the installed host. */
     assert_int_equal(run("/", NULL, test), 0);
     assert_non_null(strstr(out, "100% tests passed"));
 

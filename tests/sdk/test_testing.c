@@ -487,6 +487,58 @@ test_counters_are_the_hosts(void **state)
     assert_int_equal(lowest_free_fd(), fd0);
 }
 
+/* Reads a whole file into a malloc()ed string. */
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text;
+    long len;
+
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    len = ftell(f);
+    rewind(f);
+    text = malloc((size_t) len + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t) len, f), (size_t) len);
+    text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* docs/plugins.md lists every function of the header, as `name(`: a new
+ * one cannot be left out of the guide. */
+static void
+test_docs_list_every_function(void **state)
+{
+    char *h = slurp(IOLOOP_SOURCE_DIR "/api/ioloop/testing.h");
+    char *doc = slurp(IOLOOP_SOURCE_DIR "/docs/plugins.md");
+    int found = 0;
+
+    (void) state;
+    /* Declarations read "TYPE ioloop_testing_NAME(" or "*ioloop_...(". */
+    for (char *p = h; (p = strstr(p, "ioloop_testing_")) != NULL;) {
+        char name[64], needle[80];
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+
+        if (p[n] == '(' && (p[-1] == ' ' || p[-1] == '*')
+            && n < sizeof(name)) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            snprintf(needle, sizeof(needle), "`%s(", name);
+            if (strstr(doc, needle) == NULL) {
+                fail_msg("docs/plugins.md does not list %s", name);
+            }
+            found++;
+        }
+        p += n;
+    }
+    assert_true(found >= 17);
+    free(h);
+    free(doc);
+}
+
 int
 main(void)
 {
@@ -500,6 +552,7 @@ main(void)
                                setup),
         cmocka_unit_test_setup(test_config_errors_match_the_host, setup),
         cmocka_unit_test_setup(test_counters_are_the_hosts, setup),
+        cmocka_unit_test(test_docs_list_every_function),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
