@@ -84,10 +84,10 @@ void ioloop_testing_free(ioloop_testing_t *t);
  * the host starts the first entry of a manifest: the descriptor's ABI
  * checks, the manifest's and the host's config checks, then init, with
  * the host's clean-up when init fails. On success *out (may be NULL) gets
- * the instance and 0 is returned. On failure returns -errno (init's value,
- * or -EINVAL for a refused descriptor or config) and ioloop_testing_error
- * gives the host's one-line message, the part it prints after
- * "ioloop-host: MANIFEST: ", with this start as plugins[0]:
+ * the instance and 0 is returned. On failure *out gets NULL, -errno is
+ * returned (init's value, or -EINVAL for a refused descriptor or config)
+ * and ioloop_testing_error gives the host's one-line message, the part it
+ * prints after "ioloop-host: MANIFEST: ", with this start as plugins[0]:
  *   plugins[0] "kv": init failed: config.listen: expected a string
  */
 int ioloop_testing_start(ioloop_testing_t *t,

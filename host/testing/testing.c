@@ -153,6 +153,13 @@ ioloop_testing_start(ioloop_testing_t *t, const struct ioloop_plugin *plugin,
     int rc = -EINVAL;
 
     t->error[0] = '\0';
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (plugin == NULL) {
+        snprintf(t->error, sizeof(t->error), "no plugin descriptor");
+        return -EINVAL;
+    }
     if (name == NULL || name[0] == '\0') {
         snprintf(t->error, sizeof(t->error),
                  "plugins[0].name: expected a non-empty string");

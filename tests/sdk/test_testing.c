@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,16 +36,19 @@ struct probe {
     int fd;                   /* "handler": its readiness is recorded */
     ioloop_stream_t *stream;  /* "echo": lines come back prefixed */
     ioloop_timer_t timer;     /* "delay_ms": a one-shot */
+    int signal;               /* "signal": a subscription id, 0: none */
 };
 
 static struct {
     int events;  /* handler calls */
     unsigned last;
     int timers;
+    int signals;
     int finis;
 } seen;
 
-static const char *const probe_keys[] = {"handler", "echo", "delay_ms", NULL};
+static const char *const probe_keys[] = {"handler", "echo", "delay_ms",
+                                         "signal", NULL};
 
 static int
 probe_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -66,6 +70,15 @@ probe_timer(ioloop_loop_t *loop, void *arg)
     p->timer = 0;
     seen.timers++;
     p->api->log(p->loop, IOLOOP_LOG_INFO, "timer %d", seen.timers);
+    return 0;
+}
+
+static int
+probe_signal(ioloop_loop_t *loop, int signo, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    seen.signals += signo == SIGUSR1;
     return 0;
 }
 
@@ -112,6 +125,11 @@ probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         p->fd = (int) json_integer_value(v);
         api->add_handler(loop, p->fd, IOLOOP_READ, probe_io, p);
     }
+    v = json_object_get(config, "signal");
+    if (v != NULL) {
+        p->signal = api->signal_subscribe(loop, (int) json_integer_value(v),
+                                          probe_signal, p);
+    }
     v = json_object_get(config, "echo");
     if (v != NULL) {
         struct ioloop_stream_options o = {.size = sizeof(o), .arg = p};
@@ -137,6 +155,9 @@ probe_fini(void *state)
         p->api->stream_close(p->stream);
     }
     p->api->cancel(p->loop, p->timer);
+    if (p->signal > 0) {
+        p->api->signal_unsubscribe(p->loop, p->signal);
+    }
     free(p);
 }
 
@@ -277,6 +298,28 @@ test_stream_over_a_socketpair(void **state)
         close(sv[1]);
         /* The stream owned sv[0]: closed with it. */
         assert_int_equal(lowest_free_fd(), fd0);
+    }
+}
+
+/* Signals are the host's: a real signal reaches the subscriber in the
+ * next iteration, and a stopped instance leaves them free for the next
+ * harness. */
+static void
+test_signals_reach_the_plugin(void **state)
+{
+    char cfg[32];
+
+    (void) state;
+    snprintf(cfg, sizeof(cfg), "{\"signal\": %d}", SIGUSR1);
+    for (int round = 1; round <= 2; round++) {
+        ioloop_testing_t *t = ioloop_testing_new(0);
+
+        assert_non_null(t);
+        assert_int_equal(ioloop_testing_start(t, &probe, "p", cfg, NULL), 0);
+        assert_int_equal(raise(SIGUSR1), 0);
+        assert_int_equal(ioloop_testing_run(t, 0), 1);
+        assert_int_equal(seen.signals, round);
+        ioloop_testing_free(t);
     }
 }
 
@@ -546,6 +589,7 @@ main(void)
         cmocka_unit_test_setup(test_timers_fire_on_advance, setup),
         cmocka_unit_test_setup(test_fired_fd_reaches_the_handler, setup),
         cmocka_unit_test_setup(test_stream_over_a_socketpair, setup),
+        cmocka_unit_test_setup(test_signals_reach_the_plugin, setup),
         cmocka_unit_test_setup(test_log_is_readable, setup),
         cmocka_unit_test_setup(test_stop_leaves_nothing, setup),
         cmocka_unit_test_setup(test_refused_descriptor_and_init_failure,

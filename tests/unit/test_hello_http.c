@@ -23,6 +23,7 @@
 #include "hello_http.h"
 
 #define MS IOLOOP_NS_PER_MS
+#define REACHED "max_connections (2) reached"
 
 /* The plugin's descriptor (plugin.c). */
 extern const struct ioloop_plugin ioloop_plugin_v1;
@@ -168,8 +169,8 @@ test_one_timer_per_connection(void **state)
         expect_response(client, "HTTP/1.1 200 OK\r\n");
     }
     assert_int_equal(timer_ops, 1);
-    assert_int_equal(ioloop_testing_counter(t, "ioloop_http_requests_total", "2xx"),
-                     1000);
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_http_requests_total", "2xx"), 1000);
 
     /* The timer fires every second (the shortest timeout) and re-arms
      * until the 3 s keep-alive deadline. */
@@ -259,21 +260,22 @@ test_max_connections(void **state)
     expect_closed(c[2]);
     c[3] = conn(&s[3]);
     expect_closed(c[3]);
-    assert_int_equal(ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL),
-                     2);
-    assert_int_equal(ioloop_testing_log_count(t, "max_connections (2) reached"), 1);
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL), 2);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 1);
     ioloop_testing_advance(t, 999 * MS); /* below every timeout */
     c[4] = conn(&s[4]);
     expect_closed(c[4]);
-    assert_int_equal(ioloop_testing_log_count(t, "max_connections (2) reached"), 1);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 1);
     ioloop_testing_advance(t, 1 * MS);
     close(c[4]);
     c[4] = conn(&s[4]);
     expect_closed(c[4]);
-    assert_int_equal(ioloop_testing_log_count(t, "max_connections (2) reached"), 2);
-    assert_int_equal(ioloop_testing_log_count(t, "closed 3 new connection(s)"), 1);
-    assert_int_equal(ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL),
-                     4);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 2);
+    assert_int_equal(ioloop_testing_log_count(t, "closed 3 new connection(s)"),
+                     1);
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL), 4);
     expect_open(c[0]); /* served meanwhile */
     send_fire(c[0], s[0], "GET / HTTP/1.1\r\n\r\n");
     expect_response(c[0], "HTTP/1.1 200 OK\r\n");
