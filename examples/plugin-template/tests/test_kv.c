@@ -208,7 +208,7 @@ test_config_errors_name_the_key(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ioloop_testing_instance_t *kv = (void *) &cases;
+        ioloop_testing_instance_t *kv = (void *) &cases; /* to be cleared */
 
         assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
                                               cases[i].config, &kv),
