@@ -456,8 +456,8 @@ static void
 test_config_errors_match_the_host(void **state)
 {
     static const char *const configs[] = {
-        "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hi\"}, "
-        "\"bogus\": 1}",
+        ("{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hi\"}, "
+         "\"bogus\": 1}"),
         "{\"listen\": 80, \"routes\": {\"/\": \"hi\"}}",
         "{\"listen\": \"::1:80\", \"routes\": {\"/\": \"hi\"}}",
         "{\"listen\": \"127.0.0.1:0\"}",
