@@ -37,6 +37,7 @@ struct probe {
     ioloop_stream_t *stream;  /* "echo": lines come back prefixed */
     ioloop_timer_t timer;     /* "delay_ms": a one-shot */
     int signal;               /* "signal": a subscription id, 0: none */
+    int spins;                /* "spin": runs of the endless callback */
 };
 
 static struct {
@@ -48,7 +49,7 @@ static struct {
 } seen;
 
 static const char *const probe_keys[] = {"handler", "echo", "delay_ms",
-                                         "signal", NULL};
+                                         "signal", "spin", NULL};
 
 static int
 probe_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -80,6 +81,16 @@ probe_signal(ioloop_loop_t *loop, int signo, void *arg)
     (void) arg;
     seen.signals += signo == SIGUSR1;
     return 0;
+}
+
+/* Re-queues itself for ever; fails the first time. */
+static int
+probe_spin(ioloop_loop_t *loop, void *arg)
+{
+    struct probe *p = arg;
+
+    p->api->add_callback(loop, probe_spin, p);
+    return p->spins++ == 0 ? -EIO : 0;
 }
 
 static void probe_line(ioloop_stream_t *s, const char *data, size_t len,
@@ -129,6 +140,9 @@ probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     if (v != NULL) {
         p->signal = api->signal_subscribe(loop, (int) json_integer_value(v),
                                           probe_signal, p);
+    }
+    if (json_is_true(json_object_get(config, "spin"))) {
+        api->add_callback(loop, probe_spin, p);
     }
     v = json_object_get(config, "echo");
     if (v != NULL) {
@@ -321,6 +335,30 @@ test_signals_reach_the_plugin(void **state)
         assert_int_equal(seen.signals, round);
         ioloop_testing_free(t);
     }
+}
+
+/* Work that never settles makes advance give up rather than hang; the
+ * failed callback is counted and logged as the host logs it. */
+static void
+test_advance_gives_up_on_endless_work(void **state)
+{
+    ioloop_testing_t *t = ioloop_testing_new(0);
+    ioloop_testing_instance_t *inst;
+
+    (void) state;
+    assert_non_null(t);
+    assert_int_equal(ioloop_testing_start(t, &probe, "p", "{\"spin\": true}",
+                                          &inst),
+                     0);
+    assert_int_equal(ioloop_testing_advance(t, IOLOOP_NS_PER_S), -ELOOP);
+    assert_int_equal(ioloop_testing_now(t), IOLOOP_TESTING_EPOCH);
+    assert_int_equal(ioloop_testing_failures(t), 1);
+    assert_int_equal(ioloop_testing_log_count(
+                         t, "error [p] callback failed: Input/output error\n"),
+                     1);
+    assert_true(((struct probe *) ioloop_testing_state(inst))->spins
+                >= 10000);
+    ioloop_testing_free(t); /* the queued callback is dropped, not run */
 }
 
 static void
@@ -590,6 +628,8 @@ main(void)
         cmocka_unit_test_setup(test_fired_fd_reaches_the_handler, setup),
         cmocka_unit_test_setup(test_stream_over_a_socketpair, setup),
         cmocka_unit_test_setup(test_signals_reach_the_plugin, setup),
+        cmocka_unit_test_setup(test_advance_gives_up_on_endless_work,
+                               setup),
         cmocka_unit_test_setup(test_log_is_readable, setup),
         cmocka_unit_test_setup(test_stop_leaves_nothing, setup),
         cmocka_unit_test_setup(test_refused_descriptor_and_init_failure,
