@@ -5,7 +5,9 @@
 #   P/lib/ioloop/backends/<every backend in IOLOOP_BACKENDS>.so
 #   P/lib/ioloop/plugins/<every plugin module defined under plugins/>.so
 #   P/etc/ioloop/host.json            the default manifest
-#   P/include/ioloop/*.h, testing/*.h the SDK headers and the test helper
+#   P/include/ioloop/*.h              the SDK headers
+#   P/lib/libioloop_testing.so        plugin unit tests on the real loop
+#   P/lib/pkgconfig/ioloop-testing.pc pkg-config --libs ioloop-testing
 #   P/lib/pkgconfig/ioloop.pc         pkg-config --cflags ioloop
 #   P/lib/cmake/ioloop/               find_package(ioloop)
 #
@@ -19,6 +21,7 @@ include(CMakePackageConfigHelpers)
 set(sdk_out ${CMAKE_BINARY_DIR}/sdk) # generated files
 set(IOLOOP_INSTALL_BINDIR bin)
 set(IOLOOP_INSTALL_INCLUDEDIR include)
+set(IOLOOP_INSTALL_LIBDIR lib)
 set(IOLOOP_INSTALL_BACKENDDIR lib/ioloop/backends)
 set(IOLOOP_INSTALL_PLUGINDIR lib/ioloop/plugins)
 set(IOLOOP_INSTALL_CONFDIR etc/ioloop)
@@ -55,10 +58,11 @@ install(TARGETS ${ioloop_plugins}
 install(FILES ${CMAKE_SOURCE_DIR}/config/host.json
         DESTINATION ${IOLOOP_INSTALL_CONFDIR})
 
-# The SDK headers, testing/fake_api.h included.
+# The SDK headers, and libioloop_testing (api/ioloop/testing.h).
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/api/ioloop
         DESTINATION ${IOLOOP_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
+install(TARGETS ioloop_testing LIBRARY DESTINATION ${IOLOOP_INSTALL_LIBDIR})
 
 # ioloop.pc names absolute paths, so it is written at install time, when
 # the prefix (cmake --install --prefix) is known; DESTDIR is not part of
@@ -68,8 +72,10 @@ install(CODE "
   set(IOLOOP_VERSION \"${PROJECT_VERSION}\")
   configure_file(\"${CMAKE_CURRENT_LIST_DIR}/ioloop.pc.in\"
                  \"${sdk_out}/ioloop.pc\" @ONLY)
+  configure_file(\"${CMAKE_CURRENT_LIST_DIR}/ioloop-testing.pc.in\"
+                 \"${sdk_out}/ioloop-testing.pc\" @ONLY)
 ")
-install(FILES ${sdk_out}/ioloop.pc
+install(FILES ${sdk_out}/ioloop.pc ${sdk_out}/ioloop-testing.pc
         DESTINATION ${IOLOOP_INSTALL_PKGCONFIGDIR})
 
 # The CMake package: relocatable (paths relative to the config file).
@@ -78,6 +84,7 @@ configure_package_config_file(
   ${sdk_out}/ioloopConfig.cmake
   INSTALL_DESTINATION ${IOLOOP_INSTALL_CMAKEDIR}
   PATH_VARS IOLOOP_INSTALL_BINDIR IOLOOP_INSTALL_INCLUDEDIR
+            IOLOOP_INSTALL_LIBDIR
             IOLOOP_INSTALL_BACKENDDIR IOLOOP_INSTALL_PLUGINDIR)
 write_basic_package_version_file(
   ${sdk_out}/ioloopConfigVersion.cmake

@@ -54,6 +54,8 @@ static bool holding;
 static struct held held[HELD_MAX];
 static size_t nheld;
 static size_t held_dropped;
+static ioloop_log_sink_fn sink; /* NULL: stderr */
+static void *sink_arg;
 
 static bool tag_enabled(int level, const char *tag);
 static void hold_line(int level, const char *tag, const char *ts,
@@ -231,6 +233,13 @@ ioloop__log_frames(int level, const char *tag, const char *msg,
 }
 
 void
+ioloop__log_set_sink(ioloop_log_sink_fn fn, void *arg)
+{
+    sink = fn;
+    sink_arg = arg;
+}
+
+void
 ioloop__log_set_format(int json)
 {
     json_format = json != 0;
@@ -360,6 +369,10 @@ line_end(struct line *l, bool cut, bool in_string)
         ending = cut ? PLAIN_CUT : PLAIN_END;
     }
     put(l, ending, strlen(ending), false);
+    if (sink != NULL) {
+        sink(l->buf, l->len, sink_arg);
+        return;
+    }
     /* One write per line; a short write to a full pipe is not retried. */
     while (write(STDERR_FILENO, l->buf, l->len) < 0 && errno == EINTR) {
     }

@@ -110,6 +110,15 @@ void ioloop__log_cli(const char *fmt, ...)
 void ioloop__log_frames(int level, const char *tag, const char *msg,
                         const char *const *frames, size_t n);
 
+/*
+ * Where finished lines go instead of stderr: fn(line, len, arg) gets each
+ * whole line, newline included, as it would be written (libioloop_testing
+ * captures the log so). NULL goes back to stderr. Process-wide, like the
+ * rest of the configuration.
+ */
+typedef void (*ioloop_log_sink_fn)(const char *line, size_t len, void *arg);
+void ioloop__log_set_sink(ioloop_log_sink_fn fn, void *arg);
+
 /* Switches between plain (0) and JSON lines (1). */
 void ioloop__log_set_format(int json);
 

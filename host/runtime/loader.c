@@ -30,8 +30,6 @@ _Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
 static void *open_symbol(const char *path, const char *symbol,
                          const char *kind, void **dl, char *err,
                          size_t errlen);
-static int check_config_keys(const struct ioloop_plugin *d,
-                             const json_t *config, char *err, size_t errlen);
 static int check_abi(const char *path, const char *kind, uint32_t abi,
                      uint32_t size, uint32_t host_abi, size_t min_size,
                      size_t host_size, char *err, size_t errlen);
@@ -92,16 +90,30 @@ ioloop__plugin_open(const char *path, void **dl,
                     size_t errlen)
 {
     const struct ioloop_plugin *d;
-    const char *missing;
 
     d = open_symbol(path, IOLOOP_PLUGIN_SYMBOL, "plugin", dl, err, errlen);
     if (d == NULL) {
         return -1;
     }
+    if (ioloop__plugin_check(path, d, err, errlen) < 0) {
+        dlclose(*dl);
+        *dl = NULL;
+        return -1;
+    }
+    *desc = d;
+    return 0;
+}
+
+int
+ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
+                     char *err, size_t errlen)
+{
+    const char *missing;
+
     if (check_abi(path, "plugin", d->abi_version, d->size, IOLOOP_PLUGIN_ABI,
                   PLUGIN_MIN_SIZE, sizeof(struct ioloop_plugin), err, errlen)
         < 0) {
-        goto fail;
+        return -1;
     }
     missing = d->name == NULL   ? "name"
               : d->init == NULL ? "init"
@@ -110,15 +122,9 @@ ioloop__plugin_open(const char *path, void **dl,
     if (missing != NULL) {
         snprintf(err, errlen, "%s: plugin descriptor lacks the mandatory '%s'",
                  path, missing);
-        goto fail;
+        return -1;
     }
-    *desc = d;
     return 0;
-
-fail:
-    dlclose(*dl);
-    *dl = NULL;
-    return -1;
 }
 
 int
@@ -158,8 +164,8 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
         }
         if (rc == 0) {
             set->n++;
-            rc = check_config_keys(p->desc, e->config, reason,
-                                   sizeof(reason));
+            rc = ioloop__plugin_check_config(p->desc, e->config, reason,
+                                             sizeof(reason));
         }
         if (rc < 0) {
             snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
@@ -210,7 +216,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         snprintf(err, errlen, "%s \"%s\": init failed: %s", p->where,
                  p->owner.name, shown);
         ioloop__plugins_fini(set, loop);
-        return -1;
+        return rc < 0 ? rc : -EINVAL;
     }
     return 0;
 }
@@ -276,13 +282,11 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     set->n = 0;
 }
 
-/*
- * A plugin that declares its config_keys gets unknown keys refused here,
- * before any init runs, with one message for every plugin. 0 or -1.
- */
-static int
-check_config_keys(const struct ioloop_plugin *d, const json_t *config,
-                  char *err, size_t errlen)
+/* Unknown keys are refused here, before any init runs, with one message
+ * for every plugin. */
+int
+ioloop__plugin_check_config(const struct ioloop_plugin *d,
+                            const json_t *config, char *err, size_t errlen)
 {
     char path[256];
     const char *key;

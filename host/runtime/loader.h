@@ -58,6 +58,23 @@ int ioloop__plugin_open(const char *path, void **dl,
                         size_t errlen);
 
 /*
+ * The checks of ioloop__plugin_open on a descriptor already in memory
+ * (libioloop_testing's): ABI major and size, mandatory members. Returns 0,
+ * or -1 with err naming path.
+ */
+int ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
+                         char *err, size_t errlen);
+
+/*
+ * Refuses a config (an object, or NULL) with a key outside the plugin's
+ * config_keys, when it declares them. Returns 0, or -1 with err
+ * "config.KEY: unknown key (NAME accepts: ...)".
+ */
+int ioloop__plugin_check_config(const struct ioloop_plugin *d,
+                                const struct json_t *config, char *err,
+                                size_t errlen);
+
+/*
  * Loads and checks every plugin of the manifest; bare file names are
  * found in plugin_dir. On failure nothing stays loaded and err reads
  * "plugins[1] \"name\": <reason>". Returns 0 or -1.
@@ -70,7 +87,8 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
  * Runs every init in manifest order, skipping quarantined instances
  * (they stay not started: no drain, no fini). When one fails, removes the handlers
  * it registered, runs fini for those already started (in reverse), and
- * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
+ * returns init's -errno (-EINVAL for any other failure) with
+ * err = "plugins[1] \"name\": init failed: <its reason>".
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);

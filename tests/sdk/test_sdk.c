@@ -423,7 +423,9 @@ test_installed_tree(void **state)
         "include/ioloop/loop.h",
         "include/ioloop/backend.h",
         "include/ioloop/plugin.h",
-        "include/ioloop/testing/fake_api.h",
+        "include/ioloop/testing.h",
+        "lib/libioloop_testing.so",
+        "lib/pkgconfig/ioloop-testing.pc",
         "lib/pkgconfig/ioloop.pc",
         "lib/cmake/ioloop/ioloopConfig.cmake",
         "lib/cmake/ioloop/ioloopConfigVersion.cmake",
@@ -467,6 +469,8 @@ test_pkg_config_file(void **state)
     char *requires[] = {IOLOOP_PKG_CONFIG, "--print-requires", "ioloop",
                         NULL};
     char *libs[] = {IOLOOP_PKG_CONFIG, "--libs", "ioloop", NULL};
+    char *testing_libs[] = {IOLOOP_PKG_CONFIG, "--libs", "ioloop-testing",
+                            NULL};
 
     (void) state;
     snprintf(env, sizeof(env), "PKG_CONFIG_PATH=%s/lib/pkgconfig",
@@ -481,6 +485,11 @@ test_pkg_config_file(void **state)
     assert_non_null(strstr(out, "jansson"));
     assert_int_equal(run("/", env, libs), 0);
     assert_null(strstr(out, "ioloop")); /* no host library to link */
+    /* Unit tests link libioloop_testing, found at run time by rpath. */
+    assert_int_equal(run("/", env, testing_libs), 0);
+    snprintf(want, sizeof(want), "-Wl,-rpath,%s/lib -lioloop_testing",
+             tmp.prefix);
+    assert_non_null(strstr(out, want));
 }
 
 /* The installed host finds its manifest, backends and plugins relative to
@@ -500,12 +509,27 @@ test_installed_host_runs_from_anywhere(void **state)
     assert_non_null(strstr(out, "2 plugins"));
 }
 
+/*
+ * A sanitizer build installs a sanitized libioloop_testing, which only a
+ * program built with the same runtime can load: the template is then
+ * built with IOLOOP_SDK_SANITIZE, its plugin without -z defs (the
+ * sanitized host provides the runtime), as docs/plugins.md says.
+ */
+#ifdef IOLOOP_SDK_SANITIZE
+#define CMAKE_SANITIZE "-DCMAKE_C_FLAGS=" IOLOOP_SDK_SANITIZE, \
+                       "-DIOLOOP_ALLOW_UNDEFINED=ON",
+#define MAKE_SANITIZE "CC=cc " IOLOOP_SDK_SANITIZE, "PLUGIN_LDFLAGS=-shared",
+#else
+#define CMAKE_SANITIZE
+#define MAKE_SANITIZE
+#endif
+
 static void
 test_template_with_cmake(void **state)
 {
     char prefix_path[128], plugin[128];
     char *configure[] = {IOLOOP_CMAKE_COMMAND, "-S", TEMPLATE_DIR, "-B",
-                         tmp.cmake_dir, prefix_path, NULL};
+                         tmp.cmake_dir, prefix_path, CMAKE_SANITIZE NULL};
     char *build[] = {IOLOOP_CMAKE_COMMAND, "--build", tmp.cmake_dir, NULL};
     char *test[] = {IOLOOP_CTEST_COMMAND, "--test-dir", tmp.cmake_dir,
                     "--output-on-failure", NULL};
@@ -518,7 +542,7 @@ test_template_with_cmake(void **state)
              tmp.prefix);
     assert_int_equal(run("/", NULL, configure), 0);
     assert_int_equal(run("/", NULL, build), 0);
-    /* The template's own tests: the fake API table, the installed host. */
+    /* The template's own tests: libioloop_testing, the installed host. */
     assert_int_equal(run("/", NULL, test), 0);
     assert_non_null(strstr(out, "100% tests passed"));
 
@@ -530,9 +554,10 @@ static void
 test_template_with_make(void **state)
 {
     char env[128], plugin[128];
-    char *build[] = {IOLOOP_MAKE, "-f", TEMPLATE_DIR "/Makefile", NULL};
+    char *build[] = {IOLOOP_MAKE, "-f", TEMPLATE_DIR "/Makefile",
+                     MAKE_SANITIZE NULL};
     char *check[] = {IOLOOP_MAKE, "-f", TEMPLATE_DIR "/Makefile", "check",
-                     NULL};
+                     MAKE_SANITIZE NULL};
 
     (void) state;
     assert_int_equal(make_temp(tmp.make_dir, sizeof(tmp.make_dir), "make"),

@@ -1,10 +1,10 @@
 /*
- * tests/unit/test_hello_http.c: hello_http's connection limits on the
- * SDK's fake API (plugins/hello_http compiled in), where the clock moves
- * only when the test says so: each timeout fires exactly when due, by
- * reason; a connection costs one timer, not one per request or byte;
+ * tests/unit/test_hello_http.c: hello_http's connection limits on
+ * libioloop_testing (plugins/hello_http compiled in), where the clock
+ * moves only when the test says so: each timeout fires exactly when due,
+ * by reason; a connection costs one timer, not one per request or byte;
  * max_connections sheds and logs at most once a second. Connections are
- * socketpairs handed to hello__conn_open; their handler is fired by hand.
+ * socketpairs handed to hello__conn_open; their readiness is fired.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <ioloop/testing/fake_api.h>
-#include <jansson.h>
+#include <ioloop/testing.h>
 
 #include "hello_http.h"
 
 #define MS IOLOOP_NS_PER_MS
+#define REACHED "max_connections (2) reached"
 
 /* The plugin's descriptor (plugin.c). */
 extern const struct ioloop_plugin ioloop_plugin_v1;
@@ -34,8 +34,13 @@ extern const struct ioloop_plugin ioloop_plugin_v1;
     " \"header_timeout\": 1, \"body_timeout\": 2,"                         \
     " \"keepalive_timeout\": 3, \"max_connections\": 2}"
 
-static const struct ioloop_api *api;
+static ioloop_testing_t *t;
+static ioloop_testing_instance_t *inst;
 static struct hello *h;
+/* The host's table, and a copy the plugin is switched to that counts the
+ * timer operations before passing them on. */
+static const struct ioloop_api *host_api;
+static struct ioloop_api counting_api;
 static int timer_ops; /* call_at, call_later and cancel calls */
 
 static ioloop_timer_t
@@ -43,7 +48,7 @@ counting_call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
                  void *arg)
 {
     timer_ops++;
-    return fake_api__call_at(loop, deadline, cb, arg);
+    return host_api->call_at(loop, deadline, cb, arg);
 }
 
 static ioloop_timer_t
@@ -51,47 +56,50 @@ counting_call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
                     void *arg)
 {
     timer_ops++;
-    return fake_api__call_later(loop, delay, cb, arg);
+    return host_api->call_later(loop, delay, cb, arg);
 }
 
 static int
 counting_cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
 {
     timer_ops++;
-    return fake_api__cancel(loop, timer);
+    return host_api->cancel(loop, timer);
 }
 
 static int
 setup(void **state)
 {
-    json_t *config = json_loads(CONFIG, 0, NULL);
-    char err[256];
-    void *st;
-    int rc;
-
     (void) state;
-    api = fake_api_setup();
-    fake_api_table()->call_at = counting_call_at;
-    fake_api_table()->call_later = counting_call_later;
-    fake_api_table()->cancel = counting_cancel;
-    rc = ioloop_plugin_v1.init(api, fake_api_loop(), config, &st, err,
-                               sizeof(err));
-    json_decref(config);
-    if (rc < 0) {
-        fprintf(stderr, "init: %s\n", err);
+    t = ioloop_testing_new(0);
+    if (t == NULL
+        || ioloop_testing_start(t, &ioloop_plugin_v1, "hello", CONFIG, &inst)
+               < 0) {
+        fprintf(stderr, "start: %s\n", t ? ioloop_testing_error(t) : "");
         return -1;
     }
-    h = st;
+    h = ioloop_testing_state(inst);
+    host_api = h->api;
+    counting_api = *host_api;
+    counting_api.call_at = counting_call_at;
+    counting_api.call_later = counting_call_later;
+    counting_api.cancel = counting_cancel;
+    h->api = &counting_api;
     timer_ops = 0;
     return 0;
 }
 
+/* fini closes every connection: no handler stays registered. */
 static int
 teardown(void **state)
 {
+    int left;
+
     (void) state;
-    ioloop_plugin_v1.fini(h);
-    return fake_api_leftovers() == 0 ? 0 : -1;
+    ioloop_testing_stop(inst);
+    left = ioloop_testing_handlers(t)
+           + ioloop_testing_log_count(t, "fini left");
+    ioloop_testing_free(t);
+    return left == 0 ? 0 : -1;
 }
 
 /* A connection: returns the client's end; *server gets the plugin's. */
@@ -114,7 +122,7 @@ static void
 send_fire(int client, int server, const char *s)
 {
     assert_int_equal(write(client, s, strlen(s)), (ssize_t) strlen(s));
-    assert_int_equal(fake_api_fire(server, IOLOOP_READ), 0);
+    assert_int_equal(ioloop_testing_fire(t, server, IOLOOP_READ), 1);
 }
 
 /* Reads what the server sent; expects it to start with prefix. */
@@ -161,20 +169,20 @@ test_one_timer_per_connection(void **state)
         expect_response(client, "HTTP/1.1 200 OK\r\n");
     }
     assert_int_equal(timer_ops, 1);
-    assert_int_equal(fake_api_timer_count(), 1);
-    assert_int_equal(fake_api_counter("ioloop_http_requests_total", "2xx"),
-                     1000);
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_http_requests_total", "2xx"), 1000);
 
     /* The timer fires every second (the shortest timeout) and re-arms
      * until the 3 s keep-alive deadline. */
-    fake_api_advance(2999 * MS);
+    ioloop_testing_advance(t, 2999 * MS);
     expect_open(client);
-    fake_api_advance(1 * MS);
+    ioloop_testing_advance(t, 1 * MS);
     expect_closed(client);
-    assert_int_equal(fake_api_counter("ioloop_connections_timed_out_total",
-                                      "idle"),
+    assert_int_equal(ioloop_testing_counter(
+                         t, "ioloop_connections_timed_out_total", "idle"),
                      1);
-    assert_int_equal(fake_api_timer_count(), 0);
+    /* No timer left behind: nothing more ever runs. */
+    assert_int_equal(ioloop_testing_advance(t, 60 * IOLOOP_NS_PER_S), 0);
     close(client);
 }
 
@@ -186,15 +194,15 @@ test_header_timeout_whole_head(void **state)
 
     (void) state;
     send_fire(client, server, "GET / HT");
-    fake_api_advance(600 * MS);
+    ioloop_testing_advance(t, 600 * MS);
     send_fire(client, server, "TP/1.1\r\nHost");
-    fake_api_advance(399 * MS);
+    ioloop_testing_advance(t, 399 * MS);
     send_fire(client, server, ": x\r\n");
     expect_open(client);
-    fake_api_advance(1 * MS);
+    ioloop_testing_advance(t, 1 * MS);
     expect_closed(client);
-    assert_int_equal(fake_api_counter("ioloop_connections_timed_out_total",
-                                      "header"),
+    assert_int_equal(ioloop_testing_counter(
+                         t, "ioloop_connections_timed_out_total", "header"),
                      1);
     close(client);
 
@@ -202,14 +210,14 @@ test_header_timeout_whole_head(void **state)
     client = conn(&server);
     send_fire(client, server, "GET / HTTP/1.1\r\n\r\n");
     expect_response(client, "HTTP/1.1 200 OK\r\n");
-    fake_api_advance(2500 * MS);
+    ioloop_testing_advance(t, 2500 * MS);
     send_fire(client, server, "GET / HTTP/1.1\r\n");
-    fake_api_advance(999 * MS);
+    ioloop_testing_advance(t, 999 * MS);
     expect_open(client);
-    fake_api_advance(1 * MS);
+    ioloop_testing_advance(t, 1 * MS);
     expect_closed(client);
-    assert_int_equal(fake_api_counter("ioloop_connections_timed_out_total",
-                                      "header"),
+    assert_int_equal(ioloop_testing_counter(
+                         t, "ioloop_connections_timed_out_total", "header"),
                      2);
     close(client);
 }
@@ -224,14 +232,14 @@ test_body_timeout_between_reads(void **state)
     send_fire(client, server,
               "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
     for (int i = 0; i < 4; i++) {
-        fake_api_advance(1999 * MS);
+        ioloop_testing_advance(t, 1999 * MS);
         expect_open(client);
         send_fire(client, server, "6");
     }
-    fake_api_advance(2000 * MS);
+    ioloop_testing_advance(t, 2000 * MS);
     expect_closed(client);
-    assert_int_equal(fake_api_counter("ioloop_connections_timed_out_total",
-                                      "body"),
+    assert_int_equal(ioloop_testing_counter(
+                         t, "ioloop_connections_timed_out_total", "body"),
                      1);
     close(client);
 }
@@ -252,21 +260,22 @@ test_max_connections(void **state)
     expect_closed(c[2]);
     c[3] = conn(&s[3]);
     expect_closed(c[3]);
-    assert_int_equal(fake_api_counter("ioloop_connections_shed_total", NULL),
-                     2);
-    assert_int_equal(fake_api_log_count("max_connections (2) reached"), 1);
-    fake_api_advance(999 * MS); /* below every timeout */
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL), 2);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 1);
+    ioloop_testing_advance(t, 999 * MS); /* below every timeout */
     c[4] = conn(&s[4]);
     expect_closed(c[4]);
-    assert_int_equal(fake_api_log_count("max_connections (2) reached"), 1);
-    fake_api_advance(1 * MS);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 1);
+    ioloop_testing_advance(t, 1 * MS);
     close(c[4]);
     c[4] = conn(&s[4]);
     expect_closed(c[4]);
-    assert_int_equal(fake_api_log_count("max_connections (2) reached"), 2);
-    assert_int_equal(fake_api_log_count("closed 3 new connection(s)"), 1);
-    assert_int_equal(fake_api_counter("ioloop_connections_shed_total", NULL),
-                     4);
+    assert_int_equal(ioloop_testing_log_count(t, REACHED), 2);
+    assert_int_equal(ioloop_testing_log_count(t, "closed 3 new connection(s)"),
+                     1);
+    assert_int_equal(
+        ioloop_testing_counter(t, "ioloop_connections_shed_total", NULL), 4);
     expect_open(c[0]); /* served meanwhile */
     send_fire(c[0], s[0], "GET / HTTP/1.1\r\n\r\n");
     expect_response(c[0], "HTTP/1.1 200 OK\r\n");

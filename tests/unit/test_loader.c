@@ -357,7 +357,9 @@ test_init_failure_unwinds(void **state)
                                           sizeof(err)),
                      0);
     begin_capture(&saved, &tmp);
-    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    /* init's own -errno comes back. */
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)),
+                     -EINVAL);
     end_capture(saved, tmp);
     assert_string_equal(err, "plugins[1] \"b\": init failed: bad key 'x'");
     assert_non_null(strstr(captured, "[a] fini")); /* a was unwound */
@@ -387,7 +389,8 @@ test_failed_init_handlers_removed(void **state)
                                           sizeof(err)),
                      0);
     begin_capture(&saved, &tmp);
-    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)),
+                     -EIO);
     end_capture(saved, tmp);
     assert_string_equal(err, "plugins[0] \"a\": init failed: failed after "
                              "registering a handler");

@@ -1,15 +1,15 @@
 /*
- * test_kv.c: the kv plugin against the SDK's fake host API table
- * (<ioloop/testing/fake_api.h>): the protocol as plain functions, config
- * validation, the listener, the accept path, failures and clean-up.
- *
- * The fake does not implement streams (stream_new fails with ENOSYS), so
- * the conversation over a socket is tested against the real host, in
- * test_kv_e2e.c.
+ * test_kv.c: the kv plugin on libioloop_testing (<ioloop/testing.h>), the
+ * host's real loop with a fake clock: the protocol as plain functions,
+ * config validation (the host's own messages), the listener, a real
+ * conversation over TCP, the idle timeout on the fake clock, and clean-up.
+ * test_kv_e2e.c loads kv.so into the installed host.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
-#include <ioloop/testing/fake_api.h>
-#include <jansson.h>
+#include <ioloop/testing.h>
 
 #include "kv_store.h"
 
@@ -112,16 +113,23 @@ test_store_grows_and_empties(void **state)
     kv_store_free(kv);
 }
 
-/* --- The plugin, through its descriptor and the fake table -------------- */
+/* --- The plugin, on the real loop ---------------------------------------- */
 
-static const struct ioloop_api *api;
+static ioloop_testing_t *t;
 
 static int
 setup(void **state)
 {
     (void) state;
-    api = fake_api_setup();
-    fake_api_set_name("kv");
+    t = ioloop_testing_new(IOLOOP_TESTING_EPOLL);
+    return t != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    ioloop_testing_free(t);
     return 0;
 }
 
@@ -136,20 +144,15 @@ lowest_free_fd(void)
     return fd;
 }
 
-/* init with the JSON text config; returns init's value. */
+/* The port a listening socket is bound to. */
 static int
-init_with(const char *config, void **st, char *err, size_t errlen)
+local_port(int fd)
 {
-    json_t *cfg = config != NULL ? json_loads(config, 0, NULL) : NULL;
-    int rc;
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
 
-    if (config != NULL) {
-        assert_non_null(cfg);
-    }
-    err[0] = '\0';
-    rc = ioloop_plugin_v1.init(api, fake_api_loop(), cfg, st, err, errlen);
-    json_decref(cfg);
-    return rc;
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &sin, &len), 0);
+    return ntohs(sin.sin_port);
 }
 
 static void
@@ -165,6 +168,8 @@ test_descriptor(void **state)
     assert_non_null(ioloop_plugin_v1.fini);
 }
 
+/* Each bad config is refused with the line the host would print after
+ * "ioloop-host: MANIFEST: ". */
 static void
 test_config_errors_name_the_key(void **state)
 {
@@ -172,167 +177,214 @@ test_config_errors_name_the_key(void **state)
         const char *config;
         const char *err;
     } cases[] = {
-        {NULL, "config: missing (\"listen\" is required)"},
-        {"[]", "config: expected an object"},
-        {"{}", "config.listen: missing, expected a string \"HOST:PORT\""},
-        {"{\"listen\": 80}", "config.listen: expected a string \"HOST:PORT\""},
+        {NULL, "init failed: config: missing (\"listen\" is required)"},
+        {"[]", NULL},
+        {"{}", "init failed: config.listen: missing, expected a string "
+               "\"HOST:PORT\""},
+        {"{\"listen\": 80}",
+         "init failed: config.listen: expected a string \"HOST:PORT\""},
         {"{\"listen\": \"127.0.0.1:0\", \"max_key\": 1}",
-         "config.max_key: unknown key (expected listen, max_keys, "
+         "config.max_key: unknown key (kv accepts: listen, max_keys, "
          "idle_timeout)"},
         {"{\"listen\": \"127.0.0.1:0\", \"max_keys\": 0}",
-         "config.max_keys: expected an integer in [1, 100000000]"},
+         "init failed: config.max_keys: expected an integer in "
+         "[1, 100000000]"},
         {"{\"listen\": \"127.0.0.1:0\", \"max_keys\": \"10\"}",
-         "config.max_keys: expected an integer in [1, 100000000]"},
+         "init failed: config.max_keys: expected an integer in "
+         "[1, 100000000]"},
         {"{\"listen\": \"127.0.0.1:0\", \"idle_timeout\": -1}",
-         "config.idle_timeout: expected seconds in [0, 86400]"},
+         "init failed: config.idle_timeout: expected seconds in [0, 86400]"},
         {"{\"listen\": \"127.0.0.1:0\", \"idle_timeout\": \"5s\"}",
-         "config.idle_timeout: expected seconds in [0, 86400]"},
+         "init failed: config.idle_timeout: expected seconds in [0, 86400]"},
         {"{\"listen\": \"nowhere\"}",
-         "listen \"nowhere\": expected HOST:PORT or [IPV6]:PORT"},
+         "init failed: listen \"nowhere\": expected HOST:PORT or "
+         "[IPV6]:PORT"},
+        {"{\"listen\": \"::1:80\"}",
+         "init failed: listen \"::1:80\": expected HOST:PORT or "
+         "[IPV6]:PORT"},
     };
     int fd0 = lowest_free_fd();
-    char err[256];
-    void *st = NULL;
+    char want[256];
 
     (void) state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(init_with(cases[i].config, &st, err, sizeof(err)),
+        ioloop_testing_instance_t *kv = (void *) &cases; /* to be cleared */
+
+        assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                              cases[i].config, &kv),
                          -EINVAL);
-        assert_string_equal(err, cases[i].err);
+        assert_null(kv);
+        if (cases[i].err == NULL) {
+            snprintf(want, sizeof(want),
+                     "plugins[0].config: expected an object, got array");
+        } else {
+            snprintf(want, sizeof(want), "plugins[0] \"kv\": %s",
+                     cases[i].err);
+        }
+        assert_string_equal(ioloop_testing_error(t), want);
     }
-    assert_null(st);
-    assert_int_equal(fake_api_leftovers(), 0);
+    assert_int_equal(ioloop_testing_handlers(t), 0);
     assert_int_equal(lowest_free_fd(), fd0);
 }
 
 static void
-test_init_listens_and_fini_cleans_up(void **state)
+test_init_listens_and_stop_cleans_up(void **state)
 {
-    char err[256], line[96];
-    void *st = NULL;
+    ioloop_testing_instance_t *kv;
     int fd0 = lowest_free_fd(), lfd = fd0;
+    char line[96];
 
     (void) state;
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\", \"max_keys\": 5,"
-                               " \"idle_timeout\": 2.5}",
-                               &st, err, sizeof(err)),
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                          "{\"listen\": \"127.0.0.1:0\", "
+                                          "\"max_keys\": 5, "
+                                          "\"idle_timeout\": 2.5}",
+                                          &kv),
                      0);
-    assert_non_null(st);
-    assert_int_equal(fake_api_handler_events(lfd), IOLOOP_READ);
+    assert_int_equal(ioloop_testing_handler_events(t, lfd), IOLOOP_READ);
     snprintf(line, sizeof(line), "info [kv] listening on 127.0.0.1:%d\n",
-             fake_api_local_port(lfd));
-    assert_string_equal(fake_api_log_text(), line);
+             local_port(lfd));
+    assert_string_equal(ioloop_testing_log(t), line);
 
-    ioloop_plugin_v1.fini(st);
-    assert_int_equal(fake_api_leftovers(), 0);
+    ioloop_testing_stop(kv);
+    assert_int_equal(ioloop_testing_handlers(t), 0);
+    assert_int_equal(ioloop_testing_log_count(t, "fini left"), 0);
     assert_int_equal(lowest_free_fd(), fd0);
 }
 
 static void
 test_listen_failure_is_reported(void **state)
 {
-    char err[256], cfg[96], want[96];
-    void *st1 = NULL, *st2 = NULL;
+    ioloop_testing_instance_t *kv;
+    char cfg[96], want[128];
     int lfd = lowest_free_fd();
 
     (void) state;
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\"}", &st1, err,
-                               sizeof(err)),
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                          "{\"listen\": \"127.0.0.1:0\"}",
+                                          &kv),
                      0);
     snprintf(cfg, sizeof(cfg), "{\"listen\": \"127.0.0.1:%d\"}",
-             fake_api_local_port(lfd));
+             local_port(lfd));
     snprintf(want, sizeof(want),
-             "listen 127.0.0.1:%d: Address already in use",
-             fake_api_local_port(lfd));
-    assert_int_equal(init_with(cfg, &st2, err, sizeof(err)), -EADDRINUSE);
-    assert_string_equal(err, want);
-    ioloop_plugin_v1.fini(st1);
-    assert_int_equal(fake_api_leftovers(), 0);
+             "plugins[0] \"kv2\": init failed: listen 127.0.0.1:%d: "
+             "Address already in use",
+             local_port(lfd));
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv2", cfg,
+                                          NULL),
+                     -EADDRINUSE);
+    assert_string_equal(ioloop_testing_error(t), want);
+    ioloop_testing_stop(kv);
+    assert_int_equal(ioloop_testing_handlers(t), 0);
 }
 
+/* Connects a client to the listener on fd lfd. */
 static int
-no_handlers(ioloop_loop_t *loop, int fd, unsigned events, ioloop_io_cb cb,
-            void *arg)
-{
-    (void) loop;
-    (void) fd;
-    (void) events;
-    (void) cb;
-    (void) arg;
-    return -ENOMEM;
-}
-
-static void
-test_add_handler_failure_leaks_nothing(void **state)
-{
-    char err[256], want[64];
-    void *st = NULL;
-    int fd0 = lowest_free_fd();
-
-    (void) state;
-    fake_api_table()->add_handler = no_handlers;
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\"}", &st, err,
-                               sizeof(err)),
-                     -ENOMEM);
-    snprintf(want, sizeof(want), "add_handler(%d): %s", fd0,
-             strerror(ENOMEM));
-    assert_string_equal(err, want);
-    assert_int_equal(lowest_free_fd(), fd0);
-}
-
-/* A client connects: the listener's handler accepts it. The fake has no
- * streams, so stream_new fails: the plugin must say so, close the
- * connection and keep nothing. */
-static void
-test_accept_path_and_stream_failure(void **state)
+client_of(int lfd)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET};
-    char err[256], buf[8];
-    void *st = NULL;
-    int lfd = lowest_free_fd(), client;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((uint16_t) local_port(lfd));
+    assert_int_equal(connect(c, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    return c;
+}
+
+/* Sends lines, runs the loop until as many reply lines are back (at most
+ * 50 iterations of up to 100 ms each). */
+static const char *
+ask(int c, const char *lines)
+{
+    static char reply[512];
+    size_t len = 0;
+    int want = 0, got = 0;
+
+    for (const char *p = lines; *p != '\0'; p++) {
+        want += *p == '\n';
+    }
+    assert_int_equal(write(c, lines, strlen(lines)), (ssize_t) strlen(lines));
+    for (int i = 0; i < 50 && got < want; i++) {
+        ssize_t n;
+
+        ioloop_testing_run(t, 100);
+        n = recv(c, reply + len, sizeof(reply) - 1 - len, MSG_DONTWAIT);
+        for (ssize_t j = 0; j < n; j++) {
+            got += reply[len + (size_t) j] == '\n';
+        }
+        len += n > 0 ? (size_t) n : 0;
+    }
+    reply[len] = '\0';
+    return reply;
+}
+
+/* A real conversation over TCP, through the host's streams. */
+static void
+test_conversation(void **state)
+{
+    ioloop_testing_instance_t *kv;
+    int lfd = lowest_free_fd(), c;
 
     (void) state;
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\"}", &st, err,
-                               sizeof(err)),
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                          "{\"listen\": \"127.0.0.1:0\"}",
+                                          &kv),
                      0);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons((uint16_t) fake_api_local_port(lfd));
-    client = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(connect(client, (struct sockaddr *) &sin, sizeof(sin)),
+    c = client_of(lfd);
+    assert_string_equal(ask(c, "SET a 1\n"), "OK\n");
+    assert_string_equal(ask(c, "GET a\n"), "VALUE 1\n");
+    assert_string_equal(ask(c, "COUNT\nGET b\n"), "VALUE 1\nNOT_FOUND\n");
+    assert_string_equal(ask(c, "nope\n"), "ERR unknown command 'nope'\n");
+    close(c);
+    ioloop_testing_stop(kv);
+}
+
+/* idle_timeout runs on the fake clock: the connection closes exactly when
+ * it is due, and not a nanosecond before. */
+static void
+test_idle_timeout(void **state)
+{
+    ioloop_testing_instance_t *kv;
+    int lfd = lowest_free_fd(), c;
+    char buf[8];
+
+    (void) state;
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                          "{\"listen\": \"127.0.0.1:0\", "
+                                          "\"idle_timeout\": 2}",
+                                          &kv),
                      0);
-
-    assert_int_equal(fake_api_poll(1000), 1);
-    assert_int_equal(fake_api_log_count("warn [kv] stream_new("), 1);
-    assert_int_equal(fake_api_log_count("Function not implemented"), 2);
-    assert_int_equal(fake_api_failures(), 1); /* the handler's -ENOSYS */
-    assert_int_equal(read(client, buf, sizeof(buf)), 0); /* closed */
-    assert_int_equal(fake_api_handler_count(), 1);     /* the listener */
-
-    ioloop_plugin_v1.fini(st);
-    assert_int_equal(fake_api_leftovers(), 0);
-    close(client);
+    c = client_of(lfd);
+    assert_string_equal(ask(c, "COUNT\n"), "VALUE 0\n");
+    ioloop_testing_advance(t, 2 * IOLOOP_NS_PER_S - 1);
+    assert_int_equal(recv(c, buf, sizeof(buf), MSG_DONTWAIT), -1);
+    ioloop_testing_advance(t, 1);
+    assert_int_equal(recv(c, buf, sizeof(buf), 0), 0); /* closed */
+    close(c);
+    ioloop_testing_stop(kv);
 }
 
 /* Two manifest entries, two independent instances. */
 static void
 test_two_instances(void **state)
 {
-    char err[256];
-    void *a = NULL, *b = NULL;
+    ioloop_testing_instance_t *a, *b;
 
     (void) state;
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\"}", &a, err,
-                               sizeof(err)),
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "a",
+                                          "{\"listen\": \"127.0.0.1:0\"}",
+                                          &a),
                      0);
-    assert_int_equal(init_with("{\"listen\": \"127.0.0.1:0\"}", &b, err,
-                               sizeof(err)),
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "b",
+                                          "{\"listen\": \"127.0.0.1:0\"}",
+                                          &b),
                      0);
-    assert_ptr_not_equal(a, b);
-    assert_int_equal(fake_api_handler_count(), 2);
-    ioloop_plugin_v1.fini(b);
-    assert_int_equal(fake_api_handler_count(), 1);
-    ioloop_plugin_v1.fini(a);
-    assert_int_equal(fake_api_leftovers(), 0);
+    assert_ptr_not_equal(ioloop_testing_state(a), ioloop_testing_state(b));
+    assert_int_equal(ioloop_testing_handlers(t), 2);
+    ioloop_testing_stop(b);
+    assert_int_equal(ioloop_testing_handlers(t), 1);
+    ioloop_testing_stop(a);
+    assert_int_equal(ioloop_testing_handlers(t), 0);
 }
 
 int
@@ -341,13 +393,16 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_protocol),
         cmocka_unit_test(test_store_grows_and_empties),
-        cmocka_unit_test_setup(test_descriptor, setup),
-        cmocka_unit_test_setup(test_config_errors_name_the_key, setup),
-        cmocka_unit_test_setup(test_init_listens_and_fini_cleans_up, setup),
-        cmocka_unit_test_setup(test_listen_failure_is_reported, setup),
-        cmocka_unit_test_setup(test_add_handler_failure_leaks_nothing, setup),
-        cmocka_unit_test_setup(test_accept_path_and_stream_failure, setup),
-        cmocka_unit_test_setup(test_two_instances, setup),
+        cmocka_unit_test(test_descriptor),
+        cmocka_unit_test_setup_teardown(test_config_errors_name_the_key,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_listens_and_stop_cleans_up,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_failure_is_reported,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conversation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
