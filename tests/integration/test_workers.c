@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 #define HELLO                                                              \
@@ -31,49 +32,7 @@
     "\"hello\"}}}"
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
 
-static struct host_process hp;
 static const char *backend = "epoll";
-
-static int
-teardown(void **state)
-{
-    (void) state;
-    host_cleanup(&hp);
-    return 0;
-}
-
-/* Stops the host with SIGTERM and requires exit status 0. */
-static void
-stop_ok(void)
-{
-    double ms;
-
-    assert_int_equal(host_stop(&hp, SIGTERM, HOST_TIMEOUT_MS, &ms), 0);
-    assert_true(WIFEXITED(hp.status));
-    assert_int_equal(WEXITSTATUS(hp.status), 0);
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Waits up to timeout_ms until text was logged at least n times. */
-static int
-wait_log(const char *text, int n, int timeout_ms)
-{
-    for (int t = 0; t < timeout_ms; t += 10) {
-        if (host_log_count(&hp, text) >= n) {
-            return 0;
-        }
-        sleep_ms(10);
-    }
-    host_dump_log(&hp);
-    return -1;
-}
 
 /* The pid of the newest "worker N: pid P" line for slot, or -1. */
 static pid_t
@@ -454,16 +413,19 @@ int
 main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_workers_share_load, teardown),
+        cmocka_unit_test_teardown(test_workers_share_load, host_teardown),
         cmocka_unit_test_teardown(test_bad_plugin_config_fails_before_fork,
-                                  teardown),
-        cmocka_unit_test_teardown(test_killed_worker_restarted, teardown),
-        cmocka_unit_test_teardown(test_crashing_plugin_quarantined, teardown),
-        cmocka_unit_test_teardown(test_reload_under_load, teardown),
-        cmocka_unit_test_teardown(test_broken_reload_keeps_serving, teardown),
-        cmocka_unit_test_teardown(test_sigterm_drains_in_flight, teardown),
-        cmocka_unit_test_teardown(test_signal_through_pid_file, teardown),
-        cmocka_unit_test_teardown(test_watchdog_names_the_plugin, teardown),
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_killed_worker_restarted, host_teardown),
+        cmocka_unit_test_teardown(test_crashing_plugin_quarantined,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_reload_under_load, host_teardown),
+        cmocka_unit_test_teardown(test_broken_reload_keeps_serving,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_sigterm_drains_in_flight, host_teardown),
+        cmocka_unit_test_teardown(test_signal_through_pid_file, host_teardown),
+        cmocka_unit_test_teardown(test_watchdog_names_the_plugin,
+                                  host_teardown),
     };
 
     if (argc > 1) {
