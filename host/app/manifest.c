@@ -213,6 +213,9 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         goto cleanup;
     }
 
+    tmp.text = text;
+    tmp.text_len = len;
+    text = NULL;
     *m = tmp;
     memset(&tmp, 0, sizeof tmp);
     rc = 0;
@@ -273,6 +276,7 @@ ioloop__manifest_free(struct ioloop_manifest *m)
     free(m->pid_file);
     free(m->dir);
     free(m->file);
+    free(m->text);
     json_decref(m->root);
     memset(m, 0, sizeof *m);
 }

@@ -43,6 +43,9 @@ struct ioloop_manifest {
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;
     json_t *root;        /* the parsed document; owns every json_t above */
+    char *text;          /* the file's text (not NUL-terminated), to give
+                            the line:column of a value in messages */
+    size_t text_len;
 };
 
 /* The order "auto" expands to. */

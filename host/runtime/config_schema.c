@@ -334,11 +334,13 @@ fill_field(struct fill *f, const struct ioloop_config_field *fd,
 
     /* The rest are strings. */
     if (s == NULL) {
-        return fail(f, path, "expected a%s %s, got %s",
-                    fd->type == IOLOOP_CONFIG_T_ENUM ? "n" : "",
-                    fd->type == IOLOOP_CONFIG_T_STRING
-                        ? "string"
-                        : ioloop__config_type_name(fd->type),
+        return fail(f, path, "expected %s, got %s",
+                    fd->type == IOLOOP_CONFIG_T_ENUM ? "an enum string"
+                    : fd->type == IOLOOP_CONFIG_T_LISTEN
+                        ? "a listen address (\"HOST:PORT\" or "
+                          "\"[IPV6]:PORT\")"
+                    : fd->type == IOLOOP_CONFIG_T_PATH ? "a path string"
+                                                       : "a string",
                     got);
     }
     if (fd->type == IOLOOP_CONFIG_T_ENUM) {

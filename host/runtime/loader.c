@@ -30,8 +30,6 @@ _Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
 static void *open_symbol(const char *path, const char *symbol,
                          const char *kind, void **dl, char *err,
                          size_t errlen);
-static int check_config_keys(const struct ioloop_plugin *d,
-                             const json_t *config, char *err, size_t errlen);
 static int check_abi(const char *path, const char *kind, uint32_t abi,
                      uint32_t size, uint32_t host_abi, size_t min_size,
                      size_t host_size, char *err, size_t errlen);
@@ -93,6 +91,7 @@ ioloop__plugin_open(const char *path, void **dl,
 {
     const struct ioloop_plugin *d;
     const char *missing;
+    char reason[512];
 
     d = open_symbol(path, IOLOOP_PLUGIN_SYMBOL, "plugin", dl, err, errlen);
     if (d == NULL) {
@@ -112,6 +111,11 @@ ioloop__plugin_open(const char *path, void **dl,
                  path, missing);
         goto fail;
     }
+    if (ioloop__config_schema_check(d->config_schema, d->config_size, reason,
+                                    sizeof(reason)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, reason);
+        goto fail;
+    }
     *desc = d;
     return 0;
 
@@ -123,19 +127,22 @@ fail:
 
 int
 ioloop__plugins_load(struct ioloop_plugin_set *set,
-                     const struct ioloop_manifest *m, const char *plugin_dir,
-                     char *err, size_t errlen)
+                     const struct ioloop_instance_spec *specs, size_t n,
+                     const char *plugin_dir, const char *config_dir,
+                     char *err, size_t errlen, char *at, size_t atlen)
 {
-    char reason[1024];
+    struct ioloop__config_error bad;
+    char reason[1024], base[sizeof(bad.path)];
 
+    at[0] = '\0';
     set->n = 0;
-    set->v = calloc(m->nplugins ? m->nplugins : 1, sizeof(*set->v));
+    set->v = calloc(n ? n : 1, sizeof(*set->v));
     if (set->v == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < m->nplugins; i++) {
-        const struct ioloop_manifest_plugin *e = &m->plugins[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct ioloop_instance_spec *e = &specs[i];
         struct ioloop_plugin_instance *p = &set->v[i];
         int rc = 0;
 
@@ -156,13 +163,18 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
             rc = ioloop__plugin_open(p->path, &p->dl, &p->desc, reason,
                                      sizeof(reason));
         }
-        if (rc == 0) {
-            set->n++;
-            rc = check_config_keys(p->desc, e->config, reason,
-                                   sizeof(reason));
-        }
         if (rc < 0) {
             snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
+            ioloop__plugins_unload(set);
+            return -1;
+        }
+        set->n++;
+        snprintf(base, sizeof(base), "%s.config", e->where);
+        if (ioloop__config_fill(p->desc->config_schema, p->desc->config_size,
+                                e->config, base, config_dir, p->desc->name,
+                                &p->values, &bad) < 0) {
+            snprintf(err, errlen, "%s: %s", bad.path, bad.msg);
+            snprintf(at, atlen, "%s", bad.path);
             ioloop__plugins_unload(set);
             return -1;
         }
@@ -185,8 +197,8 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
             continue;
         }
         previous = ioloop__set_owner(loop, &p->owner);
-        rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
-                           sizeof(reason));
+        rc = p->desc->init(ioloop__api(), loop, p->values.data, &p->state,
+                           reason, sizeof(reason));
         ioloop__set_owner(loop, previous);
         if (rc == 0) {
             p->started = true;
@@ -267,6 +279,7 @@ void
 ioloop__plugins_unload(struct ioloop_plugin_set *set)
 {
     for (size_t i = 0; i < set->n; i++) {
+        ioloop__config_free(&set->v[i].values);
         if (set->v[i].dl != NULL) {
             dlclose(set->v[i].dl);
         }
@@ -274,49 +287,6 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
-}
-
-/*
- * A plugin that declares its config_keys gets unknown keys refused here,
- * before any init runs, with one message for every plugin. 0 or -1.
- */
-static int
-check_config_keys(const struct ioloop_plugin *d, const json_t *config,
-                  char *err, size_t errlen)
-{
-    char path[256];
-    const char *key;
-    json_t *v;
-
-    if (d->config_keys == NULL || config == NULL) {
-        return 0;
-    }
-    /* jansson's iterator takes a non-const object; nothing is changed. */
-    json_object_foreach((json_t *) config, key, v) {
-        const char *const *k = d->config_keys;
-        size_t used;
-
-        while (*k != NULL && strcmp(*k, key) != 0) {
-            k++;
-        }
-        if (*k != NULL) {
-            continue;
-        }
-        /* The key is the manifest's: escaped, it cannot break the line. */
-        ioloop__manifest_key_path(path, sizeof(path), "config", key);
-        used = (size_t) snprintf(err, errlen,
-                                 "%s: unknown key (%s accepts:", path,
-                                 d->name);
-        for (k = d->config_keys; *k != NULL && used < errlen; k++) {
-            used += (size_t) snprintf(err + used, errlen - used, "%s %s",
-                                      k == d->config_keys ? "" : ",", *k);
-        }
-        if (used < errlen) {
-            snprintf(err + used, errlen - used, ")");
-        }
-        return -1;
-    }
-    return 0;
 }
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */

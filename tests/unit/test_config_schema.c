@@ -215,6 +215,13 @@ test_refused(void **state)
             "listen \"::1:80\": expected HOST:PORT or [IPV6]:PORT");
     refused("{'name': 'n', 'file': ''}", "plugins[0].config.file",
             "expected a path, got \"\"");
+    refused("{'name': 'n', 'file': 1}", "plugins[0].config.file",
+            "expected a path string, got 1");
+    refused("{'name': 'n', 'listen': null}", "plugins[0].config.listen",
+            "expected a listen address (\"HOST:PORT\" or \"[IPV6]:PORT\"), "
+            "got null");
+    refused("{'name': 'n', 'mode': 0}", "plugins[0].config.mode",
+            "expected an enum string, got 0");
     refused("{'name': 'n', 'headers': {'a': 1}}",
             "plugins[0].config.headers.a", "expected a string, got 1");
     refused("{'name': 'n', 'headers': {'a b': null}}",

@@ -5,6 +5,8 @@
  * reason; a connection costs one timer, not one per request or byte;
  * max_connections sheds and logs at most once a second. Connections are
  * socketpairs handed to hello__conn_open; their handler is fired by hand.
+ * The config is filled by the host's own engine from the plugin's schema,
+ * as the host does before init.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <ioloop/testing/fake_api.h>
 #include <jansson.h>
 
+#include "config_schema.h"
 #include "hello_http.h"
 
 #define MS IOLOOP_NS_PER_MS
@@ -31,10 +34,11 @@ extern const struct ioloop_plugin ioloop_plugin_v1;
 /* Timeouts of 1, 2 and 3 s; two connections at most. */
 #define CONFIG                                                              \
     "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"},"        \
-    " \"header_timeout\": 1, \"body_timeout\": 2,"                         \
+    " \"header_timeout\": 1, \"body_timeout\": \"2s\","                      \
     " \"keepalive_timeout\": 3, \"max_connections\": 2}"
 
 static const struct ioloop_api *api;
+static struct ioloop__config config; /* filled from CONFIG */
 static struct hello *h;
 static int timer_ops; /* call_at, call_later and cancel calls */
 
@@ -64,21 +68,30 @@ counting_cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
 static int
 setup(void **state)
 {
-    json_t *config = json_loads(CONFIG, 0, NULL);
+    json_t *text = json_loads(CONFIG, 0, NULL);
+    struct ioloop__config_error e;
     char err[256];
     void *st;
     int rc;
 
     (void) state;
+    rc = ioloop__config_fill(ioloop_plugin_v1.config_schema,
+                             ioloop_plugin_v1.config_size, text, "config",
+                             NULL, "hello_http", &config, &e);
+    json_decref(text);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", e.path, e.msg);
+        return -1;
+    }
     api = fake_api_setup();
     fake_api_table()->call_at = counting_call_at;
     fake_api_table()->call_later = counting_call_later;
     fake_api_table()->cancel = counting_cancel;
-    rc = ioloop_plugin_v1.init(api, fake_api_loop(), config, &st, err,
+    rc = ioloop_plugin_v1.init(api, fake_api_loop(), config.data, &st, err,
                                sizeof(err));
-    json_decref(config);
     if (rc < 0) {
         fprintf(stderr, "init: %s\n", err);
+        ioloop__config_free(&config);
         return -1;
     }
     h = st;
@@ -91,6 +104,7 @@ teardown(void **state)
 {
     (void) state;
     ioloop_plugin_v1.fini(h);
+    ioloop__config_free(&config);
     return fake_api_leftovers() == 0 ? 0 : -1;
 }
 
