@@ -333,10 +333,13 @@ fill_field(struct fill *f, const struct ioloop_config_field *fd,
     }
 
     /* The rest are strings. */
+    if (s == NULL && fd->type == IOLOOP_CONFIG_T_ENUM) {
+        ioloop__config_field_range(fd, why, sizeof(why));
+        return fail(f, path, "expected one of %s, got %s", why, got);
+    }
     if (s == NULL) {
         return fail(f, path, "expected %s, got %s",
-                    fd->type == IOLOOP_CONFIG_T_ENUM ? "an enum string"
-                    : fd->type == IOLOOP_CONFIG_T_LISTEN
+                    fd->type == IOLOOP_CONFIG_T_LISTEN
                         ? "a listen address (\"HOST:PORT\" or "
                           "\"[IPV6]:PORT\")"
                     : fd->type == IOLOOP_CONFIG_T_PATH ? "a path string"

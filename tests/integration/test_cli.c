@@ -192,7 +192,8 @@ test_syntax_error(void **state)
 static void
 test_unknown_key(void **state)
 {
-    const char *const needles[] = {"host.json: bakend: unknown key", NULL};
+    const char *const needles[] = {"host.json:1:12: bakend: unknown key",
+                                   NULL};
 
     (void) state;
     write_manifest("{\"bakend\": \"epoll\"}");

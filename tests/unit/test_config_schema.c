@@ -221,7 +221,7 @@ test_refused(void **state)
             "expected a listen address (\"HOST:PORT\" or \"[IPV6]:PORT\"), "
             "got null");
     refused("{'name': 'n', 'mode': 0}", "plugins[0].config.mode",
-            "expected an enum string, got 0");
+            "expected one of fast|safe, got 0");
     refused("{'name': 'n', 'headers': {'a': 1}}",
             "plugins[0].config.headers.a", "expected a string, got 1");
     refused("{'name': 'n', 'headers': {'a b': null}}",

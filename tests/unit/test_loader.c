@@ -193,7 +193,7 @@ struct fixture {
     size_t n;
     json_t *configs[4];
     char names[4][8];
-    char where[4][16];
+    char where[4][32];
 };
 
 static void
