@@ -486,6 +486,33 @@ test_process_and_log_keys(void **state)
     load_ok("m.json", &m);
     assert_int_equal(m.watchdog_kill_ms, 5000);
     ioloop__manifest_free(&m);
+
+    /* Durations with a unit, as plugin configs write them. */
+    write_json("m.json", "{'shutdown_timeout': '1.5m', "
+                         "'log': {'level': 'warn'}}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.shutdown_timeout, 90 * IOLOOP_NS_PER_S);
+    assert_int_equal(m.log_level, IOLOOP_LOG_WARN);
+    ioloop__manifest_free(&m);
+}
+
+/* A value on a later line is located there, columns in characters. */
+static void
+test_err_located_multiline(void **state)
+{
+    (void) state;
+    expect_error("{\n  'plugins': [\n    {'name': '\xc3\xa9', 'path': 'a.so'}\n"
+                 "  ]\n}\n",
+                 "m.json:3:14: plugins[0].name: invalid plugin name "
+                 "\"\xc3\xa9\" (expected 1 to 64 letters, digits, '_', '.' "
+                 "or '-')");
+    expect_error("{\n  'log': {\n    'level': 'loud'}\n}\n",
+                 "m.json:3:14: log.level: expected one of "
+                 "error|warn|info|debug, got \"loud\"");
+    expect_error("{\n  'plugins': [{'name': 'a', 'path': 'a.so'}],\n"
+                 "  'log': {'plugins': {'b': 'debug'}}\n}\n",
+                 "m.json:3:28: log.plugins.b: no plugin instance named "
+                 "\"b\"");
 }
 
 static void
@@ -1019,6 +1046,7 @@ main(void)
         TEST(test_err_unknown_key_top),
         TEST(test_err_unknown_key_not_yet),
         TEST(test_process_and_log_keys),
+        TEST(test_err_located_multiline),
         TEST(test_err_process_and_log_keys),
         TEST(test_err_duration_ranges),
         TEST(test_duration_bounds),
