@@ -7,7 +7,8 @@
  *
  * The host calls init() once per manifest entry (instance) that names the
  * .so, handing it the host API table below, the loop and the entry's
- * "config" object. A plugin never links against the host: everything it
+ * config, validated against the plugin's schema and filled into the
+ * plugin's own struct (<ioloop/config.h>). A plugin never links against the host: everything it
  * needs from the host is in struct ioloop_api, so it can be unit-tested
  * against a fake table.
  *
@@ -26,6 +27,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <ioloop/config.h>
 #include <ioloop/loop.h>
 
 #ifdef __cplusplus
@@ -33,15 +35,12 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 1
+#define IOLOOP_PLUGIN_ABI_MINOR 0
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define IOLOOP_PLUGIN_SYMBOL "ioloop_plugin_v1"
-
-/* jansson's object type; plugins that read their config include <jansson.h>. */
-struct json_t;
 
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
@@ -441,26 +440,31 @@ struct ioloop_plugin {
     const char *version;
     /* One line saying what the plugin does. May be NULL. */
     const char *description;
-    /* NULL-terminated list of the config keys the plugin accepts, shown by
-     * --plugin-info. When set, the host refuses a config with any other
-     * key before any init runs ("config.KEY: unknown key (NAME accepts:
-     * ...)"), so the plugin need not check for unknown keys itself. May
-     * be NULL. */
-    const char *const *config_keys;
+    /*
+     * The plugin's config, declared as a table (see <ioloop/config.h>),
+     * terminated by IOLOOP_CONFIG_END; NULL when it takes no config. The
+     * host validates the instance's "config" object against it before any
+     * init runs (and under --check), refuses unknown keys, applies the
+     * defaults, and prints it with --plugin-info.
+     */
+    const struct ioloop_config_field *config_schema;
+    /* sizeof the struct config_schema describes (0 without a schema). */
+    size_t config_size;
 
     /*
      * Starts one instance. api stays valid until fini returns; keep it in
-     * the instance state. config is the manifest entry's "config" value
-     * (an object, or NULL when absent), borrowed: valid only during init,
-     * so copy what you keep. On success store the instance state in
+     * the instance state. config is the plugin's config struct (of
+     * config_size bytes), filled and validated from the manifest entry's
+     * "config" by the host: it and every string, list and map it points
+     * to are the host's and stay valid until fini returns, so keep the
+     * pointer rather than copies. On success store the instance state in
      * *state and return 0. On failure write one line to err (the host
      * prefixes the instance name and manifest place), release what was
      * acquired, and return -errno; the host also removes every handler the
      * instance registered. Mandatory.
      */
     int (*init)(const struct ioloop_api *api, ioloop_loop_t *loop,
-                const struct json_t *config, void **state, char *err,
-                size_t errlen);
+                const void *config, void **state, char *err, size_t errlen);
 
     /*
      * Stops the instance: remove its handlers, close its fds, free state.

@@ -109,6 +109,7 @@ ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
                      char *err, size_t errlen)
 {
     const char *missing;
+    char reason[512];
 
     if (check_abi(path, "plugin", d->abi_version, d->size, IOLOOP_PLUGIN_ABI,
                   PLUGIN_MIN_SIZE, sizeof(struct ioloop_plugin), err, errlen)
@@ -124,24 +125,32 @@ ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
                  path, missing);
         return -1;
     }
+    if (ioloop__config_schema_check(d->config_schema, d->config_size, reason,
+                                    sizeof(reason)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, reason);
+        return -1;
+    }
     return 0;
 }
 
 int
 ioloop__plugins_load(struct ioloop_plugin_set *set,
-                     const struct ioloop_manifest *m, const char *plugin_dir,
-                     char *err, size_t errlen)
+                     const struct ioloop_instance_spec *specs, size_t n,
+                     const char *plugin_dir, const char *config_dir,
+                     char *err, size_t errlen, char *at, size_t atlen)
 {
-    char reason[1024];
+    struct ioloop__config_error bad;
+    char reason[1024], base[sizeof(bad.path)];
 
+    at[0] = '\0';
     set->n = 0;
-    set->v = calloc(m->nplugins ? m->nplugins : 1, sizeof(*set->v));
+    set->v = calloc(n ? n : 1, sizeof(*set->v));
     if (set->v == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < m->nplugins; i++) {
-        const struct ioloop_manifest_plugin *e = &m->plugins[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct ioloop_instance_spec *e = &specs[i];
         struct ioloop_plugin_instance *p = &set->v[i];
         int rc = 0;
 
@@ -162,13 +171,18 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
             rc = ioloop__plugin_open(p->path, &p->dl, &p->desc, reason,
                                      sizeof(reason));
         }
-        if (rc == 0) {
-            set->n++;
-            rc = ioloop__plugin_check_config(p->desc, e->config, reason,
-                                             sizeof(reason));
-        }
         if (rc < 0) {
             snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
+            ioloop__plugins_unload(set);
+            return -1;
+        }
+        set->n++;
+        snprintf(base, sizeof(base), "%s.config", e->where);
+        if (ioloop__config_fill(p->desc->config_schema, p->desc->config_size,
+                                e->config, base, config_dir, p->desc->name,
+                                &p->values, &bad) < 0) {
+            snprintf(err, errlen, "%s: %s", bad.path, bad.msg);
+            snprintf(at, atlen, "%s", bad.path);
             ioloop__plugins_unload(set);
             return -1;
         }
@@ -191,8 +205,8 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
             continue;
         }
         previous = ioloop__set_owner(loop, &p->owner);
-        rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
-                           sizeof(reason));
+        rc = p->desc->init(ioloop__api(), loop, p->values.data, &p->state,
+                           reason, sizeof(reason));
         ioloop__set_owner(loop, previous);
         if (rc == 0) {
             p->started = true;
@@ -273,6 +287,7 @@ void
 ioloop__plugins_unload(struct ioloop_plugin_set *set)
 {
     for (size_t i = 0; i < set->n; i++) {
+        ioloop__config_free(&set->v[i].values);
         if (set->v[i].dl != NULL) {
             dlclose(set->v[i].dl);
         }
@@ -280,47 +295,6 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
-}
-
-/* Unknown keys are refused here, before any init runs, with one message
- * for every plugin. */
-int
-ioloop__plugin_check_config(const struct ioloop_plugin *d,
-                            const json_t *config, char *err, size_t errlen)
-{
-    char path[256];
-    const char *key;
-    json_t *v;
-
-    if (d->config_keys == NULL || config == NULL) {
-        return 0;
-    }
-    /* jansson's iterator takes a non-const object; nothing is changed. */
-    json_object_foreach((json_t *) config, key, v) {
-        const char *const *k = d->config_keys;
-        size_t used;
-
-        while (*k != NULL && strcmp(*k, key) != 0) {
-            k++;
-        }
-        if (*k != NULL) {
-            continue;
-        }
-        /* The key is the manifest's: escaped, it cannot break the line. */
-        ioloop__manifest_key_path(path, sizeof(path), "config", key);
-        used = (size_t) snprintf(err, errlen,
-                                 "%s: unknown key (%s accepts:", path,
-                                 d->name);
-        for (k = d->config_keys; *k != NULL && used < errlen; k++) {
-            used += (size_t) snprintf(err + used, errlen - used, "%s %s",
-                                      k == d->config_keys ? "" : ",", *k);
-        }
-        if (used < errlen) {
-            snprintf(err + used, errlen - used, ")");
-        }
-        return -1;
-    }
-    return 0;
 }
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */

@@ -13,8 +13,10 @@
 #include <ioloop/backend.h>
 #include <ioloop/plugin.h>
 
+#include <jansson.h>
+
+#include "config_schema.h"
 #include "loop.h"
-#include "manifest.h"
 
 struct ioloop_backend_lib {
     void *dl;
@@ -22,10 +24,26 @@ struct ioloop_backend_lib {
     char path[PATH_MAX];
 };
 
+/*
+ * What the loader is asked to start: one plugin instance, as the process
+ * model's config gave it. The strings and config are borrowed and must
+ * outlive the plugin set.
+ */
+struct ioloop_instance_spec {
+    const char *name;     /* instance name, unique */
+    const char *path;     /* the .so; a bare file name is found in the
+                             plugin folder */
+    const char *where;    /* JSON path of the entry, e.g. "plugins[1]" */
+    const json_t *config; /* the raw "config" object, or NULL */
+    int log_level;        /* IOLOOP_LOG_* for its lines, or -1: default */
+};
+
 struct ioloop_plugin_instance {
     struct ioloop_owner owner; /* name: the manifest's instance name */
     const char *where;         /* "plugins[1]" */
-    const struct json_t *config;
+    const json_t *config;      /* raw, as the spec gave it (reload diffs) */
+    struct ioloop__config values; /* config filled from the schema: what
+                                     init gets, freed at unload */
     char path[PATH_MAX];
     void *dl;
     const struct ioloop_plugin *desc;
@@ -50,8 +68,9 @@ int ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
 void ioloop__backend_close(struct ioloop_backend_lib *lib);
 
 /*
- * Opens and checks a plugin .so (no init). Returns 0, or -1 with err.
- * Exposed for --check and the loader tests.
+ * Opens and checks a plugin .so (no init), its config schema included.
+ * Returns 0, or -1 with err. Exposed for --plugin-info and the loader
+ * tests.
  */
 int ioloop__plugin_open(const char *path, void **dl,
                         const struct ioloop_plugin **desc, char *err,
@@ -66,22 +85,19 @@ int ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
                          char *err, size_t errlen);
 
 /*
- * Refuses a config (an object, or NULL) with a key outside the plugin's
- * config_keys, when it declares them. Returns 0, or -1 with err
- * "config.KEY: unknown key (NAME accepts: ...)".
- */
-int ioloop__plugin_check_config(const struct ioloop_plugin *d,
-                                const struct json_t *config, char *err,
-                                size_t errlen);
-
-/*
- * Loads and checks every plugin of the manifest; bare file names are
- * found in plugin_dir. On failure nothing stays loaded and err reads
- * "plugins[1] \"name\": <reason>". Returns 0 or -1.
+ * Loads and checks the n plugins of specs, and validates and fills each
+ * one's config against its schema (relative PATH values resolved against
+ * config_dir), all before any init. Bare file names are found in
+ * plugin_dir. On failure nothing stays loaded and err reads
+ * "plugins[1] \"name\": <reason>", or for a refused config value
+ * "plugins[1].config.KEY: <reason>" with the value's JSON path in at
+ * (at is "" otherwise), for the caller to turn into a line:column.
+ * Returns 0 or -1.
  */
 int ioloop__plugins_load(struct ioloop_plugin_set *set,
-                         const struct ioloop_manifest *m,
-                         const char *plugin_dir, char *err, size_t errlen);
+                         const struct ioloop_instance_spec *specs, size_t n,
+                         const char *plugin_dir, const char *config_dir,
+                         char *err, size_t errlen, char *at, size_t atlen);
 
 /*
  * Runs every init in manifest order, skipping quarantined instances

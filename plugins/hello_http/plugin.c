@@ -15,7 +15,7 @@
 #define HELLO_ACCEPT_BATCH 64
 
 static int hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                      const struct json_t *config, void **state, char *err,
+                      const void *config, void **state, char *err,
                       size_t errlen);
 static void hello_fini(void *state);
 static void hello_drain(void *state);
@@ -30,24 +30,24 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .version = "1.0.0",
     .description = "HTTP/1.1 server answering fixed routes with fixed "
                    "bodies (the tornado hello demo)",
-    .config_keys = hello__config_keys,
+    .config_schema = hello__schema,
+    .config_size = sizeof(struct hello_config),
     .init = hello_init,
     .fini = hello_fini,
     .drain = hello_drain,
 };
 
 /*
- * Starts one instance: validates config, listens and registers the
- * listener. Returns 0 with *state set, or -errno with one line in err and
- * nothing left behind.
+ * Starts one instance: renders the routes of config (validated by the
+ * host), listens and registers the listener. Returns 0 with *state set,
+ * or -errno with one line in err and nothing left behind.
  */
 static int
 hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-           const struct json_t *config, void **state, char *err,
-           size_t errlen)
+           const void *config, void **state, char *err, size_t errlen)
 {
+    const struct hello_config *cfg = config;
     struct hello *h;
-    const char *listen;
     int rc;
 
     h = calloc(1, sizeof(*h));
@@ -60,12 +60,12 @@ hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     h->listen_fd = -1;
     h->date_sec = (time_t) -1;
 
-    rc = hello__config_load(h, config, &listen, err, errlen);
+    rc = hello__config_load(h, cfg, err, errlen);
     if (rc < 0) {
         goto fail;
     }
     hello_counters(h);
-    rc = api->listen_tcp(loop, listen, h->backlog, 0, err, errlen);
+    rc = api->listen_tcp(loop, cfg->listen, h->backlog, 0, err, errlen);
     if (rc < 0) {
         goto fail;
     }

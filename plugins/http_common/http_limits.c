@@ -1,68 +1,19 @@
 /*
- * plugins/http_common/http_limits.c: config limits, the lazy deadline
- * timer, header-name checking and shedding, shared by hello_http and
- * status. Contract in http_limits.h.
+ * plugins/http_common/http_limits.c: the lazy deadline timer, header-name
+ * checking and shedding, shared by hello_http, status and echo. Contract
+ * in http_limits.h.
  */
 #include "http_limits.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 static int deadline_arm(const struct ioloop_api *api, ioloop_loop_t *loop,
                         struct http_deadline *d, ioloop_time_t step,
                         ioloop_cb cb, void *arg);
-
-int
-http__config_duration(const struct json_t *config, const char *key,
-                      ioloop_time_t *ns, char *err, size_t errlen)
-{
-    /* jansson's getters take a non-const object; nothing is modified. */
-    json_t *v = json_object_get((json_t *) config, key);
-    double s;
-
-    if (v == NULL) {
-        return 0;
-    }
-    s = json_number_value(v);
-    if (!json_is_number(v) || !isfinite(s)
-        || s < HTTP_DURATION_MIN_MS / 1e3 || s > HTTP_DURATION_MAX_S) {
-        snprintf(err, errlen,
-                 "config.%s: expected seconds in [%g, %d]", key,
-                 HTTP_DURATION_MIN_MS / 1e3, HTTP_DURATION_MAX_S);
-        return -EINVAL;
-    }
-    *ns = (ioloop_time_t) llround(s * (double) IOLOOP_NS_PER_S);
-    return 0;
-}
-
-int
-http__config_uint(const struct json_t *config, const char *key,
-                  uint64_t min, uint64_t max, uint64_t *value, char *err,
-                  size_t errlen)
-{
-    json_t *v = json_object_get((json_t *) config, key);
-    json_int_t n = json_integer_value(v);
-
-    if (v == NULL) {
-        return 0;
-    }
-    if (!json_is_integer(v) || n < 0 || (uint64_t) n < min
-        || (uint64_t) n > max) {
-        snprintf(err, errlen,
-                 "config.%s: expected an integer in [%" PRIu64 ", %" PRIu64
-                 "]",
-                 key, min, max);
-        return -EINVAL;
-    }
-    *value = (uint64_t) n;
-    return 0;
-}
 
 int
 http__deadline_set(const struct ioloop_api *api, ioloop_loop_t *loop,

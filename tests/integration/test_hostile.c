@@ -550,53 +550,78 @@ test_strict_framing(void **state)
                      2);
 }
 
-/* --- Config refusals: exit 1, one line naming the place and the range. */
+/* --- Config refusals: exit 1, one line naming the place and the range,
+ * at its line:column when the schema refuses it. */
 
 struct refusal {
-    const char *plugin; /* hello_http or status */
+    const char *plugin; /* hello_http, status or echo */
     const char *config; /* the members after "listen" */
+    const char *key;    /* refused by the schema, at this key's value
+                           ("host.json:1:COL: plugins[0].config.KEY: "),
+                           or NULL: refused by init */
     const char *needle;
 };
 
 static const struct refusal refusals[] = {
-    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"backlog\": -1",
-     "config.backlog: expected an integer in [0, 2147483647]"},
+    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"backlog\": -1", "backlog",
+     "expected an integer in [0, 2147483647], got -1"},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_header_size\": 0",
-     "config.max_header_size: expected an integer in [64, 81920]"},
-    {"hello_http", "\"routes\": {\"x\": \"a\"}",
+     "max_header_size", "expected a size in [64, 80KiB], got 0"},
+    {"hello_http", "\"routes\": {\"x\": \"a\"}", NULL,
      "config.routes[\"x\"]: a path must start with '/'"},
-    {"hello_http", "\"routes\": {\"/x?y\": \"a\"}",
+    {"hello_http", "\"routes\": {\"/x?y\": \"a\"}", NULL,
      "config.routes[\"/x?y\"]: can never match"},
-    {"hello_http", "\"routes\": {\"/h#f\": \"a\"}",
+    {"hello_http", "\"routes\": {\"/h#f\": \"a\"}", NULL,
      "config.routes[\"/h#f\"]: can never match"},
+    {"hello_http", "\"routes\": {\"/\": 1}", "routes",
+     "expected a string, got 1"},
+    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": \"abc\"",
+     "header_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"abc\""},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": 0.0005",
-     "config.header_timeout: expected seconds in [0.001, 86400]"},
+     "header_timeout", "expected a duration in [1ms, 1d], got 0.0005"},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"body_timeout\": 0",
-     "config.body_timeout: expected seconds in [0.001, 86400]"},
+     "body_timeout", "expected a duration in [1ms, 1d], got 0"},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"keepalive_timeout\": -1",
-     "config.keepalive_timeout: expected seconds in [0.001, 86400]"},
+     "keepalive_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got -1"},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_body_size\": 0",
-     "config.max_body_size: expected an integer in [1, "
-     "4611686018427387904]"},
+     "max_body_size", "expected a size in [1, 4194304TiB], got 0"},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_connections\": 0",
-     "config.max_connections: expected an integer in [1, 1048576]"},
-    {"status", "\"header_timeout\": 0",
-     "config.header_timeout: expected seconds in [0.001, 86400]"},
-    {"status", "\"keepalive_timeout\": \"10\"",
-     "config.keepalive_timeout: expected seconds in [0.001, 86400]"},
-    {"status", "\"max_connections\": 0",
-     "config.max_connections: expected an integer in [1, 1048576]"},
+     "max_connections", "expected an integer in [1, 1048576], got 0"},
+    {"hello_http", "\"routez\": {}", "routez",
+     "unknown key (hello_http accepts: listen, routes, backlog, "
+     "max_header_size, max_body_size, max_connections, header_timeout, "
+     "body_timeout, keepalive_timeout)"},
+    {"status", "\"header_timeout\": 0", "header_timeout",
+     "expected a duration in [1ms, 1d], got 0"},
+    {"status", "\"keepalive_timeout\": \"10\"", "keepalive_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"10\""},
+    {"status", "\"max_connections\": 0", "max_connections",
+     "expected an integer in [1, 1048576], got 0"},
+    {"status", "\"path\": \"metrics\"", NULL,
+     "config.path: expected a path such as \"/metrics\""},
+    {"echo", "\"idle_timeout\": \"5 s\"", "idle_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"5 s\""},
+    {"echo", "\"backlog\": true", "backlog",
+     "expected an integer in [0, 2147483647], got true"},
+    {"echo", "\"max_connections\": 1.5", "max_connections",
+     "expected an integer in [1, 1048576], got 1.5"},
 };
 
 /*
  * Writes a manifest with one instance "bad" of r to dir and runs the
  * host on it (with --check when check); expects exit 1 and exactly one
- * stderr line naming plugins[0] "bad" and r->needle, within 10 s.
+ * stderr line: for a schema refusal "PATH:1:COL: plugins[0].config.KEY:
+ * NEEDLE" with COL the column of KEY's value, counted here in the text;
+ * for an init refusal one naming plugins[0] "bad" and NEEDLE; within
+ * 10 s.
  */
 static void
 expect_config_refused(const struct refusal *r, int check)
 {
     char dir[] = "/tmp/ioloop-hostile.XXXXXX", path[64], err[4096];
+    char text[2048], want[1024], key[64];
     const char *argv[] = {HOST_BINARY, "--config", path,
                           check ? "--check" : NULL, NULL};
     int pipefd[2], status, lines = 0;
@@ -606,14 +631,29 @@ expect_config_refused(const struct refusal *r, int check)
 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/host.json", dir);
+    snprintf(text, sizeof(text),
+             "{\"backend\": \"%s\", \"backend_dir\": \"" HOST_BACKEND_DIR
+             "\", \"plugins\": [{\"name\": \"bad\", \"path\": \""
+             HOST_PLUGIN_DIR "/%s.so\", \"config\": {\"listen\": "
+             "\"127.0.0.1:0\", %s}}]}\n",
+             backend, r->plugin, r->config);
+    if (r->key != NULL) {
+        const char *at;
+
+        /* A routes value is refused at its own key, "/". */
+        snprintf(key, sizeof(key), "\"%s\": ",
+                 strcmp(r->key, "routes") == 0 ? "/" : r->key);
+        at = strstr(text, key);
+        assert_non_null(at);
+        snprintf(want, sizeof(want), "%s:1:%d: plugins[0].config.%s%s: %s",
+                 path, (int) (at - text + strlen(key)) + 1, r->key,
+                 strcmp(r->key, "routes") == 0 ? "[\"/\"]" : "", r->needle);
+    } else {
+        snprintf(want, sizeof(want), "%s", r->needle);
+    }
     m = fopen(path, "w");
     assert_non_null(m);
-    fprintf(m,
-            "{\"backend\": \"%s\", \"backend_dir\": \"" HOST_BACKEND_DIR
-            "\", \"plugins\": [{\"name\": \"bad\", \"path\": \""
-            HOST_PLUGIN_DIR "/%s.so\", \"config\": {\"listen\": "
-            "\"127.0.0.1:0\", %s}}]}\n",
-            backend, r->plugin, r->config);
+    fputs(text, m);
     fclose(m);
     assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
     pid = fork();
@@ -647,10 +687,11 @@ expect_config_refused(const struct refusal *r, int check)
         lines += err[i] == '\n';
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || lines != 1
-        || strstr(err, "plugins[0] \"bad\"") == NULL
-        || strstr(err, r->needle) == NULL) {
-        fail_msg("%s{%s}%s: status 0x%x, stderr:\n%s", r->plugin, r->config,
-                 check ? " --check" : "", status, err);
+        || (r->key == NULL && strstr(err, "plugins[0] \"bad\"") == NULL)
+        || strstr(err, want) == NULL) {
+        fail_msg("%s{%s}%s: status 0x%x, want \"%s\", stderr:\n%s",
+                 r->plugin, r->config, check ? " --check" : "", status, want,
+                 err);
     }
 }
 

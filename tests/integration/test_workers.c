@@ -133,17 +133,18 @@ test_workers_share_load(void **state)
 }
 
 /*
- * A plugin config that fails init, with 2 workers: the master runs
- * --check's validation first and exits 1 at once with its one line
- * naming the instance; no worker is forked (before, each worker failed
- * and was restarted, for about 3 s).
+ * A plugin whose init fails (its config passes the schema), with 2
+ * workers: the master runs --check's validation, every init and fini,
+ * first and exits 1 at once with its one line naming the instance; no
+ * worker is forked (before, each worker failed and was restarted, for
+ * about 3 s).
  */
 static void
 test_bad_plugin_config_fails_before_fork(void **state)
 {
     static const char echo[] =
-        "[{\"name\": \"e\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","
-        " \"config\": {\"listen\": \"127.0.0.1:0\", \"backlog\": -1}}]";
+        "[{\"name\": \"e\", \"path\": \"" MODULES "/sleeper.so\","
+        " \"config\": {\"fail\": \"no database\"}}]";
     struct timespec t0, t1;
     char want[512];
     double ms;

@@ -23,7 +23,8 @@
 
 #include <cmocka.h>
 #include <ioloop/testing.h>
-#include <jansson.h>
+#include <ioloop/config.h>
+#include <stdbool.h>
 
 /* hello_http's descriptor (plugins/hello_http/plugin.c). */
 extern const struct ioloop_plugin ioloop_plugin_v1;
@@ -48,8 +49,28 @@ static struct {
     int finis;
 } seen;
 
-static const char *const probe_keys[] = {"handler", "echo", "delay_ms",
-                                         "signal", "spin", NULL};
+/* The probe's config: what init registers (-1 or 0: nothing). */
+struct probe_config {
+    int64_t handler;  /* an fd to watch for reading */
+    int64_t echo;     /* an fd to wrap in a line-echoing stream */
+    int64_t delay_ms; /* a timer */
+    int64_t signal;   /* a signal to subscribe to */
+    bool spin;        /* a callback that re-adds itself */
+};
+
+static const struct ioloop_config_field probe_schema[] = {
+    IOLOOP_CONFIG_INT(struct probe_config, handler, -1, 1 << 20, "-1", 0,
+                      "fd to watch for reading (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, echo, -1, 1 << 20, "-1", 0,
+                      "fd to echo lines on (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, delay_ms, -1, 1 << 30, "-1", 0,
+                      "a timer after this many ms (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, signal, 0, 64, "0", 0,
+                      "signal to subscribe to (0: none)"),
+    IOLOOP_CONFIG_BOOL(struct probe_config, spin, "false", 0,
+                       "post a callback that re-adds itself"),
+    IOLOOP_CONFIG_END,
+};
 
 static int
 probe_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -108,47 +129,38 @@ probe_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
 
 static int
 probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-           const struct json_t *config, void **state, char *err,
-           size_t errlen)
+           const void *config, void **state, char *err, size_t errlen)
 {
+    const struct probe_config *c = config;
     struct probe *p = calloc(1, sizeof(*p));
-    json_t *v;
 
+    (void) err;
+    (void) errlen;
     if (p == NULL) {
         return -ENOMEM;
     }
     p->api = api;
     p->loop = loop;
     p->fd = -1;
-    v = json_object_get(config, "delay_ms");
-    if (v != NULL && !json_is_integer(v)) {
-        snprintf(err, errlen, "config.delay_ms: expected an integer");
-        free(p);
-        return -EINVAL;
-    }
-    if (v != NULL) {
-        p->timer = api->call_later(loop, json_integer_value(v)
-                                             * IOLOOP_NS_PER_MS,
+    if (c->delay_ms >= 0) {
+        p->timer = api->call_later(loop, c->delay_ms * IOLOOP_NS_PER_MS,
                                    probe_timer, p);
     }
-    v = json_object_get(config, "handler");
-    if (v != NULL) {
-        p->fd = (int) json_integer_value(v);
+    if (c->handler >= 0) {
+        p->fd = (int) c->handler;
         api->add_handler(loop, p->fd, IOLOOP_READ, probe_io, p);
     }
-    v = json_object_get(config, "signal");
-    if (v != NULL) {
-        p->signal = api->signal_subscribe(loop, (int) json_integer_value(v),
+    if (c->signal > 0) {
+        p->signal = api->signal_subscribe(loop, (int) c->signal,
                                           probe_signal, p);
     }
-    if (json_is_true(json_object_get(config, "spin"))) {
+    if (c->spin) {
         api->add_callback(loop, probe_spin, p);
     }
-    v = json_object_get(config, "echo");
-    if (v != NULL) {
+    if (c->echo >= 0) {
         struct ioloop_stream_options o = {.size = sizeof(o), .arg = p};
 
-        p->stream = api->stream_new(loop, (int) json_integer_value(v), &o);
+        p->stream = api->stream_new(loop, (int) c->echo, &o);
         api->stream_read_until(p->stream, "\n", 1, probe_line);
     }
     api->log(loop, IOLOOP_LOG_INFO, "probe up");
@@ -180,7 +192,8 @@ static const struct ioloop_plugin probe = {
     .size = sizeof(struct ioloop_plugin),
     .name = "probe",
     .version = "1",
-    .config_keys = probe_keys,
+    .config_schema = probe_schema,
+    .config_size = sizeof(struct probe_config),
     .init = probe_init,
     .fini = probe_fini,
 };
@@ -442,8 +455,8 @@ test_refused_descriptor_and_init_failure(void **state)
                                           "{\"delay_ms\": \"x\"}", NULL),
                      -EINVAL);
     assert_string_equal(ioloop_testing_error(t),
-                        "plugins[0] \"p\": init failed: config.delay_ms: "
-                        "expected an integer");
+                        "plugins[0].config.delay_ms: expected an integer in "
+                        "[-1, 1073741824], got \"x\"");
     assert_int_equal(ioloop_testing_start(t, &probe, "p", "{\"a\": ", NULL),
                      -EINVAL);
     assert_non_null(strstr(ioloop_testing_error(t), "config:1:"));
@@ -514,8 +527,14 @@ test_config_errors_match_the_host(void **state)
         assert_true(ioloop_testing_start(t, &ioloop_plugin_v1, "web",
                                          configs[i], NULL)
                     < 0);
-        snprintf(want, sizeof(want), "ioloop-host: %s: %s\n", manifest,
-                 ioloop_testing_error(t));
+        /* The host adds the value's line:column in its manifest. */
+        snprintf(want, sizeof(want), "ioloop-host: %s", manifest);
+        assert_memory_equal(host, want, strlen(want));
+        host += strlen(want);
+        if (host[0] == ':' && host[1] >= '0' && host[1] <= '9') {
+            host += 1 + strspn(host + 1, "0123456789:") - 1; /* to ": " */
+        }
+        snprintf(want, sizeof(want), ": %s\n", ioloop_testing_error(t));
         assert_string_equal(host, want);
         ioloop_testing_free(t);
     }

@@ -187,12 +187,13 @@ test_older_minor_smaller_accepted(void **state)
     dlclose(dl);
 }
 
-/* A manifest with n instances of the test plugin, configs given. */
+/* n instances of the test plugin, configs given. */
 struct fixture {
-    struct ioloop_manifest m;
-    struct ioloop_manifest_plugin entries[4];
+    struct ioloop_instance_spec specs[4];
+    size_t n;
     json_t *configs[4];
     char names[4][8];
+    char where[4][32];
 };
 
 static void
@@ -204,22 +205,31 @@ fixture_init(struct fixture *f, size_t n, const char *const *configs,
         snprintf(f->names[i], sizeof(f->names[i]), "%c", (char) ('a' + i));
         f->configs[i] = json_loads(configs[i], 0, NULL);
         assert_non_null(f->configs[i]);
-        f->entries[i].name = f->names[i];
-        f->entries[i].path = (char *) (paths ? paths[i] : PLUGIN("default"));
-        f->entries[i].config = f->configs[i];
-        f->entries[i].log_level = -1; /* no per-plugin level */
-        snprintf(f->entries[i].where, sizeof(f->entries[i].where),
-                 "plugins[%zu]", i);
+        snprintf(f->where[i], sizeof(f->where[i]), "plugins[%zu]", i);
+        f->specs[i] = (struct ioloop_instance_spec) {
+            .name = f->names[i],
+            .path = paths ? paths[i] : PLUGIN("default"),
+            .where = f->where[i],
+            .config = f->configs[i],
+            .log_level = -1, /* no per-plugin level */
+        };
     }
-    f->m.file = "test.json";
-    f->m.plugins = f->entries;
-    f->m.nplugins = n;
+    f->n = n;
+}
+
+/* ioloop__plugins_load of f; at receives the refused value's path. */
+static int
+fixture_load(struct ioloop_plugin_set *set, struct fixture *f,
+             const char *plugin_dir, char *at, size_t atlen)
+{
+    return ioloop__plugins_load(set, f->specs, f->n, plugin_dir, "/etc/x",
+                                err, sizeof(err), at, atlen);
 }
 
 static void
 fixture_free(struct fixture *f)
 {
-    for (size_t i = 0; i < f->m.nplugins; i++) {
+    for (size_t i = 0; i < f->n; i++) {
         json_decref(f->configs[i]);
     }
 }
@@ -241,11 +251,11 @@ test_load_failure_names_the_entry(void **state)
     static const char *const paths[] = {PLUGIN("default"), PLUGIN("major2")};
     struct ioloop_plugin_set set;
     struct fixture f;
+    char at[64];
 
     (void) state;
     fixture_init(&f, 2, configs, paths);
-    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
-                                          sizeof(err)),
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)),
                      -1);
     assert_true(strncmp(err, "plugins[1] \"b\": " PLUGIN("major2") ": plugin "
                              "ABI 2.0",
@@ -263,12 +273,13 @@ test_bare_name_found_in_plugin_dir(void **state)
     static const char *const paths[] = {"test_plugin_default.so"};
     struct ioloop_plugin_set set;
     struct fixture f;
+    char at[64];
 
     (void) state;
     fixture_init(&f, 1, configs, paths);
-    assert_int_equal(ioloop__plugins_load(&set, &f.m, IOLOOP_BUILD_DIR
-                                          "/tests/modules",
-                                          err, sizeof(err)),
+    assert_int_equal(fixture_load(&set, &f,
+                                  IOLOOP_BUILD_DIR "/tests/modules", at,
+                                  sizeof(at)),
                      0);
     assert_string_equal(set.v[0].path, PLUGIN("default"));
     ioloop__plugins_unload(&set);
@@ -305,6 +316,7 @@ test_instances_and_fini_order(void **state)
     static const char *const configs[] = {"{\"pipe\": true}",
                                           "{\"pipe\": true}", "{}"};
     struct ioloop_plugin_set set;
+    char at[64];
     ioloop_loop_t *loop = fake_loop();
     struct fixture f;
     FILE *tmp;
@@ -312,8 +324,7 @@ test_instances_and_fini_order(void **state)
 
     (void) state;
     fixture_init(&f, 3, configs, NULL);
-    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
-                                          sizeof(err)),
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)),
                      0);
     assert_int_equal(set.n, 3);
     assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), 0);
@@ -345,6 +356,7 @@ test_init_failure_unwinds(void **state)
     static const char *const configs[] = {"{\"pipe\": true}",
                                           "{\"fail\": \"bad key 'x'\"}"};
     struct ioloop_plugin_set set;
+    char at[64];
     ioloop_loop_t *loop = fake_loop();
     int fds_before = open_fds();
     struct fixture f;
@@ -353,8 +365,7 @@ test_init_failure_unwinds(void **state)
 
     (void) state;
     fixture_init(&f, 2, configs, NULL);
-    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
-                                          sizeof(err)),
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)),
                      0);
     begin_capture(&saved, &tmp);
     /* init's own -errno comes back. */
@@ -377,6 +388,7 @@ test_failed_init_handlers_removed(void **state)
 {
     static const char *const configs[] = {"{\"register_then_fail\": true}"};
     struct ioloop_plugin_set set;
+    char at[64];
     ioloop_loop_t *loop = fake_loop();
     int fds_before = open_fds();
     struct fixture f;
@@ -385,8 +397,7 @@ test_failed_init_handlers_removed(void **state)
 
     (void) state;
     fixture_init(&f, 1, configs, NULL);
-    assert_int_equal(ioloop__plugins_load(&set, &f.m, MODULES, err,
-                                          sizeof(err)),
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)),
                      0);
     begin_capture(&saved, &tmp);
     assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)),
@@ -401,6 +412,82 @@ test_failed_init_handlers_removed(void **state)
     ioloop__plugins_unload(&set);
     ioloop_loop_free(loop);
     fixture_free(&f);
+}
+
+/* A config the schema refuses: nothing loaded, err and at name the
+ * value; no init ran. */
+static void
+test_config_refused_at_load(void **state)
+{
+    static const char *const configs[] = {"{}", "{\"sleep_ms\": \"5\"}"};
+    static const char *const unknown[] = {"{\"slep_ms\": 5}"};
+    struct ioloop_plugin_set set;
+    struct fixture f;
+    char at[64];
+
+    (void) state;
+    fixture_init(&f, 2, configs, NULL);
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), -1);
+    assert_string_equal(err, "plugins[1].config.sleep_ms: expected an "
+                             "integer in [0, 60000], got \"5\"");
+    assert_string_equal(at, "plugins[1].config.sleep_ms");
+    assert_null(set.v);
+    fixture_free(&f);
+
+    fixture_init(&f, 1, unknown, NULL);
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), -1);
+    assert_string_equal(err, "plugins[0].config.slep_ms: unknown key "
+                             "(test_plugin accepts: fail, "
+                             "register_then_fail, pipe, listen, on_accept, "
+                             "sleep_ms)");
+    fixture_free(&f);
+}
+
+/* The filled config reaches init; defaults apply to absent keys. */
+static void
+test_config_filled_before_init(void **state)
+{
+    static const char *const configs[] = {"{\"pipe\": true}", "{}"};
+    struct ioloop_plugin_set set;
+    ioloop_loop_t *loop = fake_loop();
+    struct fixture f;
+    char at[64];
+    const bool *pipe;
+
+    (void) state;
+    fixture_init(&f, 2, configs, NULL);
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), 0);
+    assert_string_equal(at, "");
+    /* pipe is the third member: after a pointer and a bool. */
+    pipe = (const bool *) ((const char *) set.v[0].values.data
+                           + set.v[0].desc->config_schema[2].offset);
+    assert_true(*pipe);
+    pipe = (const bool *) ((const char *) set.v[1].values.data
+                           + set.v[1].desc->config_schema[2].offset);
+    assert_false(*pipe);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), 0);
+    assert_int_equal(ioloop__handler_count(loop), 1);
+    ioloop__plugins_fini(&set, loop);
+    ioloop__plugins_unload(&set);
+    ioloop_loop_free(loop);
+    fixture_free(&f);
+}
+
+/* A plugin whose own schema is wrong is refused when opened. */
+static void
+test_bad_schema_refused(void **state)
+{
+    const struct ioloop_plugin *desc;
+    void *dl = NULL;
+
+    (void) state;
+    assert_int_equal(ioloop__plugin_open(PLUGIN("bad_schema"), &dl, &desc,
+                                         err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, PLUGIN("bad_schema") ": schema: key "
+                             "\"sleep_ms\": default: expected an integer "
+                             "in [0, 10], got 11");
+    assert_null(dl);
 }
 
 int
@@ -418,6 +505,9 @@ main(void)
         cmocka_unit_test(test_instances_and_fini_order),
         cmocka_unit_test(test_init_failure_unwinds),
         cmocka_unit_test(test_failed_init_handlers_removed),
+        cmocka_unit_test(test_config_refused_at_load),
+        cmocka_unit_test(test_config_filled_before_init),
+        cmocka_unit_test(test_bad_schema_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

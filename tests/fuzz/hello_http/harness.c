@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "config_schema.h"
 #include "hello_http.h"
 #include "loop.h"
 
@@ -123,6 +124,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static int
 setup(void)
 {
+    static struct ioloop__config filled;
+    struct ioloop__config_error bad = {"", "json_loads"};
     char err[256], *big, *text;
     json_t *config;
     void *state;
@@ -144,10 +147,20 @@ setup(void)
     config = json_loads(text, 0, NULL);
     free(big);
     free(text);
-    rc = config == NULL ? -EINVAL
-                        : ioloop_plugin_v1.init(ioloop__api(), loop, config,
-                                                &state, err, sizeof(err));
+    /* Filled as the host fills it before init; kept for the process. */
+    rc = config == NULL
+             ? -EINVAL
+             : ioloop__config_fill(ioloop_plugin_v1.config_schema,
+                                   ioloop_plugin_v1.config_size, config,
+                                   "config", NULL, "hello_http", &filled,
+                                   &bad);
     json_decref(config);
+    if (rc < 0) {
+        fprintf(stderr, "harness: config: %s: %s\n", bad.path, bad.msg);
+        return -1;
+    }
+    rc = ioloop_plugin_v1.init(ioloop__api(), loop, filled.data, &state,
+                               err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "harness: init: %s\n", err);
         return -1;

@@ -14,9 +14,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include <ioloop/plugin.h>
+
+struct sleeper_config {
+    const char *listen;
+    int64_t sleep_ms;
+    const char *fail;
+};
+
+static const struct ioloop_config_field sleeper_schema[] = {
+    IOLOOP_CONFIG_STRING(struct sleeper_config, listen, NULL, 0,
+                         "Listen there."),
+    IOLOOP_CONFIG_INT(struct sleeper_config, sleep_ms, 0, 3600000, "0", 0,
+                      "How long each accept blocks the loop."),
+    IOLOOP_CONFIG_STRING(struct sleeper_config, fail, NULL, 0,
+                         "Fail init with this message."),
+    IOLOOP_CONFIG_END,
+};
 
 struct sleeper {
     const struct ioloop_api *api;
@@ -64,15 +78,13 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 
 static int
 sleeper_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-             const struct json_t *config, void **state, char *err,
-             size_t errlen)
+             const void *config, void **state, char *err, size_t errlen)
 {
-    const json_t *cfg = (const json_t *) config;
-    const char *why = json_string_value(json_object_get(cfg, "fail"));
+    const struct sleeper_config *cfg = config;
     struct sleeper *in;
 
-    if (why != NULL) {
-        snprintf(err, errlen, "%s", why);
+    if (cfg->fail != NULL) {
+        snprintf(err, errlen, "%s", cfg->fail);
         return -EINVAL;
     }
     in = calloc(1, sizeof(*in));
@@ -81,11 +93,8 @@ sleeper_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     }
     in->api = api;
     in->loop = loop;
-    in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
-                                                            "sleep_ms"));
-    in->listen_fd = api->listen_tcp(
-        loop, json_string_value(json_object_get(cfg, "listen")), 0, 0, err,
-        errlen);
+    in->sleep_ms = (int) cfg->sleep_ms;
+    in->listen_fd = api->listen_tcp(loop, cfg->listen, 0, 0, err, errlen);
     if (in->listen_fd < 0
         || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept, in)
                < 0) {
@@ -115,6 +124,8 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .name = "sleeper",
     .version = "0.0.1",
     .description = "blocks its loop on purpose (watchdog tests)",
+    .config_schema = sleeper_schema,
+    .config_size = sizeof(struct sleeper_config),
     .init = sleeper_init,
     .fini = sleeper_fini,
 };

@@ -2,7 +2,7 @@
  * tests/unit/modules/test_plugin.c: one small plugin built in several
  * variants (-DVARIANT_*) to exercise the loader's checks and the plugin
  * lifecycle. The default variant is a well-formed plugin whose config
- * drives what init does:
+ * (test_schema) drives what init does:
  *   {"fail": "why"}          init fails with that message
  *   {"register_then_fail": true}
  *                            registers a handler on a pipe, closes the
@@ -12,6 +12,7 @@
  *                            listens; each accepted connection crashes
  *                            the process (SIGSEGV) or blocks the loop
  *                            for sleep_ms, then is closed
+ * "listen" is a plain string, so that a bad address reaches listen_tcp.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +23,37 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include <ioloop/plugin.h>
+
+struct test_config {
+    const char *fail;
+    bool register_then_fail;
+    bool pipe;
+    const char *listen;
+    int on_accept; /* index in on_accept_choices */
+    int64_t sleep_ms;
+};
+
+static const char *const on_accept_choices[] = {"close", "crash", "sleep",
+                                                NULL};
+
+/* unused: some variants leave it out of their descriptor. */
+__attribute__((unused)) static const struct ioloop_config_field
+    test_schema[] = {
+        IOLOOP_CONFIG_STRING(struct test_config, fail, NULL, 0,
+                             "Fail init with this message."),
+        IOLOOP_CONFIG_BOOL(struct test_config, register_then_fail, "false",
+                           0, "Fail init leaving a handler registered."),
+        IOLOOP_CONFIG_BOOL(struct test_config, pipe, "false", 0,
+                           "Watch a pipe."),
+        IOLOOP_CONFIG_STRING(struct test_config, listen, NULL, 0,
+                             "Listen there."),
+        IOLOOP_CONFIG_ENUM(struct test_config, on_accept, on_accept_choices,
+                           "close", 0, "What to do with a connection."),
+        IOLOOP_CONFIG_INT(struct test_config, sleep_ms, 0, 60000, "0", 0,
+                          "How long on_accept \"sleep\" blocks."),
+        IOLOOP_CONFIG_END,
+};
 
 struct instance {
     const struct ioloop_api *api;
@@ -67,10 +96,10 @@ on_read(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 /* unused: the NO_INIT variant leaves it out of its descriptor. */
 __attribute__((unused)) static int
 test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-          const struct json_t *config, void **state, char *err, size_t errlen)
+          const void *config, void **state, char *err, size_t errlen)
 {
-    const json_t *cfg = (const json_t *) config;
-    const char *why = json_string_value(json_object_get(cfg, "fail"));
+    const struct test_config *cfg = config;
+    const char *why = cfg->fail;
     struct instance *in;
 
     if (why != NULL) {
@@ -85,8 +114,7 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     in->loop = loop;
     in->fds[0] = in->fds[1] = -1;
     in->listen_fd = -1;
-    if (json_is_true(json_object_get(cfg, "pipe"))
-        || json_is_true(json_object_get(cfg, "register_then_fail"))) {
+    if (cfg->pipe || cfg->register_then_fail) {
         if (pipe2(in->fds, O_CLOEXEC) < 0
             || api->add_handler(loop, in->fds[0], IOLOOP_READ, on_read, in)
                    < 0) {
@@ -94,16 +122,11 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
             return -EIO;
         }
     }
-    if (json_object_get(cfg, "listen") != NULL) {
-        const char *what = json_string_value(json_object_get(cfg,
-                                                             "on_accept"));
-
-        in->crash = what != NULL && strcmp(what, "crash") == 0;
-        in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
-                                                                "sleep_ms"));
-        in->listen_fd = api->listen_tcp(
-            loop, json_string_value(json_object_get(cfg, "listen")), 0, 0,
-            err, errlen);
+    if (cfg->listen != NULL) {
+        in->crash = cfg->on_accept == 1;
+        in->sleep_ms = cfg->on_accept == 2 ? (int) cfg->sleep_ms : 0;
+        in->listen_fd = api->listen_tcp(loop, cfg->listen, 0, 0, err,
+                                        errlen);
         if (in->listen_fd < 0
             || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept,
                                 in) < 0) {
@@ -111,7 +134,7 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
             return -EIO;
         }
     }
-    if (json_is_true(json_object_get(cfg, "register_then_fail"))) {
+    if (cfg->register_then_fail) {
         /* A sloppy plugin: frees its fds but leaves the handler. */
         close(in->fds[0]);
         close(in->fds[1]);
@@ -143,7 +166,8 @@ test_fini(void *state)
 
 #define TEST_PLUGIN_FIELDS                                                 \
     .name = "test_plugin", .version = "0.0.1",                             \
-    .description = "loader test plugin", .init = test_init,                \
+    .description = "loader test plugin", .config_schema = test_schema,     \
+    .config_size = sizeof(struct test_config), .init = test_init,          \
     .fini = test_fini
 
 #if defined(VARIANT_MAJOR2)
@@ -190,6 +214,22 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
     .name = "test_plugin",
+    .fini = test_fini,
+};
+#elif defined(VARIANT_BAD_SCHEMA)
+/* A schema whose default is outside its own range. */
+static const struct ioloop_config_field bad_schema[] = {
+    IOLOOP_CONFIG_INT(struct test_config, sleep_ms, 0, 10, "11", 0, "x"),
+    IOLOOP_CONFIG_END,
+};
+
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .name = "test_plugin",
+    .config_schema = bad_schema,
+    .config_size = sizeof(struct test_config),
+    .init = test_init,
     .fini = test_fini,
 };
 #elif defined(VARIANT_NO_SYMBOL)
