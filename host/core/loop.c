@@ -90,8 +90,7 @@ struct ioloop_loop_s {
     struct cbvec pending; /* run next iteration */
     struct cbvec batch;   /* being run this iteration */
     struct ioloop_timers timers;
-    struct close_queue closing; /* closed during this iteration */
-    struct close_queue closed;  /* finished after this one's callbacks */
+    struct close_queue closing; /* closed since this iteration began */
     struct slot slots[IOLOOP_SLOT_COUNT];
 
     pthread_mutex_t remote_lock;
@@ -141,10 +140,8 @@ static void activity_begin(ioloop_loop_t *loop,
 static void activity_end(ioloop_loop_t *loop);
 static void take_foreign_callbacks(ioloop_loop_t *loop);
 static void run_callbacks(ioloop_loop_t *loop);
-static void run_closing(ioloop_loop_t *loop);
+static void run_closing(ioloop_loop_t *loop, struct ioloop_close_node *node);
 static void close_queue_init(struct close_queue *q);
-static void close_queue_append(struct close_queue *to,
-                               struct close_queue *from);
 static void run_timers(ioloop_loop_t *loop);
 static int64_t poll_timeout(ioloop_loop_t *loop);
 static void dispatch(ioloop_loop_t *loop, int n);
@@ -185,7 +182,6 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
     loop->waker.write_fd = -1;
     ioloop__timers_init(&loop->timers);
     close_queue_init(&loop->closing);
-    close_queue_init(&loop->closed);
     pthread_mutex_init(&loop->remote_lock, NULL);
 
     err[0] = '\0';
@@ -229,8 +225,7 @@ ioloop_loop_free(ioloop_loop_t *loop)
     if (loop == NULL) {
         return;
     }
-    close_queue_append(&loop->closed, &loop->closing);
-    for (node = loop->closed.head; node != NULL; node = next) {
+    for (node = loop->closing.head; node != NULL; node = next) {
         next = node->next;
         node->finish(loop, node, true);
     }
@@ -673,6 +668,9 @@ ioloop__set_clock(ioloop_loop_t *loop, ioloop_clock_fn fn, void *arg)
 static void
 run_iteration(ioloop_loop_t *loop)
 {
+    /* What was closed before this iteration: finished after its callbacks
+     * (which may still reach it); what they close waits for the next. */
+    struct ioloop_close_node *closed = loop->closing.head;
     ioloop_time_t before;
     int n;
 
@@ -680,9 +678,13 @@ run_iteration(ioloop_loop_t *loop)
     loop->stats->iterations++;
     take_foreign_callbacks(loop);
     ioloop__timers_begin_pass(&loop->timers, loop->now);
-    close_queue_append(&loop->closed, &loop->closing);
+    if (closed != NULL) {
+        close_queue_init(&loop->closing);
+    }
     run_callbacks(loop);
-    run_closing(loop);
+    if (closed != NULL) {
+        run_closing(loop, closed);
+    }
     run_timers(loop);
     if (!loop->running) {
         return;
@@ -798,17 +800,12 @@ run_callbacks(ioloop_loop_t *loop)
     loop->batch.len = 0;
 }
 
-/* Finishes what was closed before this iteration; what these close now
- * waits for the next one. */
+/* Finishes the close nodes from node on, as their owners. */
 static void
-run_closing(ioloop_loop_t *loop)
+run_closing(ioloop_loop_t *loop, struct ioloop_close_node *node)
 {
-    struct ioloop_close_node *node = loop->closed.head, *next;
+    struct ioloop_close_node *next;
 
-    if (node == NULL) {
-        return;
-    }
-    close_queue_init(&loop->closed);
     for (; node != NULL; node = next) {
         next = node->next; /* finish may free node */
         loop->current = node->owner;
@@ -824,18 +821,6 @@ close_queue_init(struct close_queue *q)
 {
     q->head = NULL;
     q->tail = &q->head;
-}
-
-/* Moves every node of from to the end of to; O(1). */
-static void
-close_queue_append(struct close_queue *to, struct close_queue *from)
-{
-    if (from->head == NULL) {
-        return;
-    }
-    *to->tail = from->head;
-    to->tail = from->tail;
-    close_queue_init(from);
 }
 
 static void
