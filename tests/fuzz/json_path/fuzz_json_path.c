@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const paths[] = {
         "", "a", "a[0]", "a.b", "[\"x y\"]", "a[1][\"\\u00e9\"].c",
-        "[0]", "a[99999999999999999999]",
+        "[0]", "[1]", "[5]", "b", "a[99999999999999999999]",
     };
     const char *text = (const char *) data;
     json_t *root;
