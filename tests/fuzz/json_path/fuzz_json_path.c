@@ -22,8 +22,9 @@
 /* Values checked per input, and their depth. */
 #define CHECK_MAX 256
 #define DEPTH_MAX 3
-/* Longer keys are left out: the path of a message cuts them ("..."). */
-#define KEY_LEN_MAX 64
+/* Keys longer than this once escaped are left out: the path of a message
+ * cuts them ("...", ioloop__json_key_path quotes into 256 bytes). */
+#define KEY_ESCAPED_MAX 200
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,6 +32,7 @@ static void check_any(const char *text, size_t len, const char *path);
 static void check_tree(const char *text, size_t len, const json_t *v,
                        const char *path, int depth, int *budget);
 static size_t offset_of(const char *text, size_t len, int line, int column);
+static size_t escaped_len(const char *key);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -109,7 +111,7 @@ check_tree(const char *text, size_t len, const json_t *v, const char *path,
     if (json_is_object(v)) {
         /* jansson's iterator takes a non-const object; nothing changes. */
         json_object_foreach((json_t *) v, key, item) {
-            if (strlen(key) > KEY_LEN_MAX) {
+            if (escaped_len(key) > KEY_ESCAPED_MAX) {
                 continue;
             }
             ioloop__json_key_path(child, sizeof(child), path, key);
@@ -152,4 +154,19 @@ offset_of(const char *text, size_t len, int line, int column)
         }
     }
     return o < len ? o : (size_t) -1;
+}
+
+/* The length of key as ioloop__json_quote writes it, quotes left out. */
+static size_t
+escaped_len(const char *key)
+{
+    size_t n = 0;
+
+    for (const unsigned char *c = (const unsigned char *) key; *c != '\0';
+         c++) {
+        n += *c == '"' || *c == '\\' || *c == '\n' || *c == '\t' ? 2
+             : *c < 0x20 || *c == 0x7f                           ? 6
+                                                                   : 1;
+    }
+    return n;
 }
