@@ -33,6 +33,7 @@ static int decode(const char *p, const char *end, bool escaped, char *out);
 static int skip_value(struct scan *sc, int depth);
 static int skip_string(struct scan *sc);
 static void skip_ws(struct scan *sc);
+static bool is_delimiter(char c);
 static void advance(struct scan *sc);
 static int unescape(const char **p, const char *end, uint32_t *cp);
 static size_t utf8_put(uint32_t cp, char *out);
@@ -376,8 +377,14 @@ skip_value(struct scan *sc, int depth)
         return skip_string(sc);
     }
     if (*sc->p != '{' && *sc->p != '[') {
-        /* A number or a literal: up to the next delimiter. */
-        while (sc->p < sc->end && strchr(",]} \t\r\n", *sc->p) == NULL) {
+        /* A number or a literal: up to the next delimiter. A stray byte
+         * (a NUL, a '}' in an array) is passed over: every call moves. */
+        const char *start = sc->p;
+
+        while (sc->p < sc->end && !is_delimiter(*sc->p)) {
+            advance(sc);
+        }
+        if (sc->p == start) {
             advance(sc);
         }
         return 0;
@@ -435,6 +442,14 @@ skip_ws(struct scan *sc)
                || *sc->p == '\r')) {
         advance(sc);
     }
+}
+
+/* What ends a number or a literal. */
+static bool
+is_delimiter(char c)
+{
+    return c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t'
+           || c == '\r' || c == '\n';
 }
 
 /* One byte on; a UTF-8 continuation byte adds no column. */

@@ -72,6 +72,36 @@ test_locate_missing(void **state)
     at("{\"a\": \"x", "b", 1, 1, 1);
 }
 
+/* Text jansson would refuse (a NUL, a stray bracket) is walked past, not
+ * looped on: each step of the walk moves. */
+static void
+test_locate_junk(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *path;
+        int rc, line, column;
+    } cases[] = {
+        {"[\0, 1]", 6, "[1]", 0, 1, 5},
+        {"{\"a\": [\0], \"b\": 1}", 18, "b", 0, 1, 17},
+        {"[}, 2]", 6, "[1]", 0, 1, 5},
+        {"{\"a\": {]}, \"b\": 2}", 18, "b", 0, 1, 17},
+        {"[}}}}", 5, "[9]", 1, 1, 1},
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int l = 0, c = 0;
+
+        assert_int_equal(ioloop__json_locate(cases[i].text, cases[i].len,
+                                             cases[i].path, &l, &c),
+                         cases[i].rc);
+        assert_int_equal(l, cases[i].line);
+        assert_int_equal(c, cases[i].column);
+    }
+}
+
 static void
 test_key_path(void **state)
 {
@@ -115,6 +145,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locate),
         cmocka_unit_test(test_locate_missing),
+        cmocka_unit_test(test_locate_junk),
         cmocka_unit_test(test_key_path),
         cmocka_unit_test(test_round_trip),
     };
