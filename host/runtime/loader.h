@@ -51,6 +51,10 @@ struct ioloop_plugin_instance {
     bool started; /* init succeeded; fini is due */
     bool quarantined; /* set by the master before it forks: the workers
                          run without this instance (init never runs) */
+    /* After its init failed naming a config value ("config.routes[\"x\"]:
+     * ..."), that value's JSON path in the manifest
+     * ("plugins[1].config.routes[\"x\"]"), else "". */
+    char refused_at[320];
 };
 
 struct ioloop_plugin_set {
@@ -93,9 +97,11 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
 
 /*
  * Runs every init in manifest order, skipping quarantined instances
- * (they stay not started: no drain, no fini). When one fails, removes the handlers
- * it registered, runs fini for those already started (in reverse), and
- * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
+ * (they stay not started: no drain, no fini). When one fails, removes
+ * the handlers it registered, runs fini for those already started (in
+ * reverse), and returns -1 with err = "plugins[1] \"name\": init failed:
+ * <its reason>" and the instance's refused_at naming the config value
+ * the reason starts with, if any.
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);
