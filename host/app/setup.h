@@ -39,16 +39,17 @@ int ioloop__setup_load(struct ioloop_setup *s, const char *config,
 int ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop,
                         char *err, size_t errlen);
 
+/* Unloads the plugins and frees the manifest. Safe on a zeroed struct. */
+void ioloop__setup_free(struct ioloop_setup *s);
+
 /*
  * Writes the line for err, a failure of ioloop__setup_check or of
  * ioloop__plugins_init on s->plugins: "<manifest>:<line>:<column>: err"
  * when the init refused a config value it named (see refused_at in
- * loader.h), else "<manifest>: err".
+ * loader.h: its reason started with that value's path), else
+ * "<manifest>: err".
  */
 void ioloop__setup_message(const struct ioloop_setup *s, const char *err,
                            char *out, size_t len);
-
-/* Unloads the plugins and frees the manifest. Safe on a zeroed struct. */
-void ioloop__setup_free(struct ioloop_setup *s);
 
 #endif /* IOLOOP_HOST_SETUP_H */

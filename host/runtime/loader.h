@@ -97,11 +97,9 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
 
 /*
  * Runs every init in manifest order, skipping quarantined instances
- * (they stay not started: no drain, no fini). When one fails, removes
- * the handlers it registered, runs fini for those already started (in
- * reverse), and returns -1 with err = "plugins[1] \"name\": init failed:
- * <its reason>" and the instance's refused_at naming the config value
- * the reason starts with, if any.
+ * (they stay not started: no drain, no fini). When one fails, removes the handlers
+ * it registered, runs fini for those already started (in reverse), and
+ * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);
