@@ -8,9 +8,9 @@
  * The host calls init() once per manifest entry (instance) that names the
  * .so, handing it the host API table below, the loop and the entry's
  * config, validated against the plugin's schema and filled into the
- * plugin's own struct (<ioloop/config.h>). A plugin never links against the host: everything it
- * needs from the host is in struct ioloop_api, so it can be unit-tested
- * against a fake table.
+ * plugin's own struct (<ioloop/config.h>). A plugin never links against
+ * the host: everything it needs from the host is in struct ioloop_api, so
+ * it can be unit-tested against a fake table.
  *
  * Threading: everything runs on the loop's thread, except the two
  * add_callback functions, which are marked as safe elsewhere.

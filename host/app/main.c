@@ -125,7 +125,10 @@ main(int argc, char **argv)
         warn_fd_limit(backend.ops);
         /* Every init and fini, as a start runs them, binding nothing. */
         if (ioloop__setup_check(&s, loop, err, sizeof(err)) < 0) {
-            fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
+            char line[ERRLEN + PATH_MAX];
+
+            ioloop__setup_message(&s, err, line, sizeof(line));
+            fprintf(stderr, "ioloop-host: %s\n", line);
             goto out;
         }
         printf("%s: OK (backend %s, %zu plugin%s%s)\n", s.m.file,

@@ -88,6 +88,28 @@ ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
 }
 
 void
+ioloop__setup_message(const struct ioloop_setup *s, const char *err,
+                      char *out, size_t len)
+{
+    int line, column;
+
+    /* Only the instance whose init failed has a place (an error path:
+     * the scan is fine). */
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        const char *at = s->plugins.v[i].refused_at;
+
+        if (at[0] != '\0'
+            && ioloop__json_locate(s->m.text, s->m.text_len, at, &line,
+                                   &column) >= 0) {
+            snprintf(out, len, "%s:%d:%d: %s", s->m.file, line, column,
+                     err);
+            return;
+        }
+    }
+    snprintf(out, len, "%s: %s", s->m.file, err);
+}
+
+void
 ioloop__setup_free(struct ioloop_setup *s)
 {
     ioloop__plugins_unload(&s->plugins);

@@ -105,6 +105,50 @@ ioloop__json_key_path(char *buf, size_t len, const char *base,
     }
 }
 
+size_t
+ioloop__json_path_span(const char *s)
+{
+    const char *p = s;
+
+    for (;;) {
+        const char *q = p;
+
+        if (q[0] == '[' && q[1] == '"') {
+            for (q += 2; *q != '\0' && *q != '"'; q++) {
+                if (*q == '\\' && q[1] != '\0') {
+                    q++;
+                }
+            }
+            if (q[0] != '"' || q[1] != ']') {
+                break;
+            }
+            p = q + 2;
+            continue;
+        }
+        if (q[0] == '[') {
+            for (q++; *q >= '0' && *q <= '9'; q++) {
+            }
+            if (q == p + 1 || *q != ']') {
+                break;
+            }
+            p = q + 1;
+            continue;
+        }
+        if (p != s && *q++ != '.') {
+            break;
+        }
+        while ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
+               || (*q >= '0' && *q <= '9') || *q == '_' || *q == '-') {
+            q++;
+        }
+        if (q == p || q[-1] == '.') {
+            break;
+        }
+        p = q;
+    }
+    return (size_t) (p - s);
+}
+
 int
 ioloop__json_locate(const char *text, size_t len, const char *path,
                     int *line, int *column)

@@ -27,6 +27,13 @@ void ioloop__json_key_path(char *buf, size_t len, const char *base,
                            const char *key);
 
 /*
+ * The length of the JSON path that s starts with ("config.routes[\"/x\"]"
+ * in "config.routes[\"/x\"]: a path must ..."), as ioloop__json_key_path
+ * writes paths; 0 when s does not start with one.
+ */
+size_t ioloop__json_path_span(const char *s);
+
+/*
  * Finds the value that path names (as ioloop__json_key_path writes it,
  * with "[N]" for array elements; "" is the whole document) in the JSON
  * text of len bytes, and sets *line and *column (both from 1; the column

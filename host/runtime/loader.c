@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "json_path.h"
 #include "log.h"
 #include "net.h"
 #include "path.h"
@@ -30,6 +31,8 @@ _Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
 static void *open_symbol(const char *path, const char *symbol,
                          const char *kind, void **dl, char *err,
                          size_t errlen);
+static void note_config_place(struct ioloop_plugin_instance *p,
+                              const char *reason);
 static int check_abi(const char *path, const char *kind, uint32_t abi,
                      uint32_t size, uint32_t host_abi, size_t min_size,
                      size_t host_size, char *err, size_t errlen);
@@ -204,6 +207,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         if (p->quarantined) {
             continue;
         }
+        p->refused_at[0] = '\0';
         previous = ioloop__set_owner(loop, &p->owner);
         rc = p->desc->init(ioloop__api(), loop, p->values.data, &p->state,
                            reason, sizeof(reason));
@@ -227,6 +231,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         ioloop__escape_line(shown, sizeof(shown),
                             reason[0] ? reason
                                       : strerror(rc < 0 ? -rc : EINVAL));
+        note_config_place(p, shown);
         snprintf(err, errlen, "%s \"%s\": init failed: %s", p->where,
                  p->owner.name, shown);
         ioloop__plugins_fini(set, loop);
@@ -295,6 +300,24 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
+}
+
+/*
+ * An init that refuses a config value names it first, as the host's own
+ * checks do ("config.routes[\"x\"]: a path must start with '/'"): keep
+ * its place in the manifest, p->where + "." + that path, for the message.
+ */
+static void
+note_config_place(struct ioloop_plugin_instance *p, const char *reason)
+{
+    size_t span = ioloop__json_path_span(reason);
+
+    if (span >= 6 && strncmp(reason, "config", 6) == 0
+        && (span == 6 || reason[6] == '.' || reason[6] == '[')
+        && strncmp(reason + span, ": ", 2) == 0) {
+        snprintf(p->refused_at, sizeof(p->refused_at), "%s.%.*s", p->where,
+                 (int) span, reason);
+    }
 }
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */

@@ -51,6 +51,10 @@ struct ioloop_plugin_instance {
     bool started; /* init succeeded; fini is due */
     bool quarantined; /* set by the master before it forks: the workers
                          run without this instance (init never runs) */
+    /* After its init failed naming a config value ("config.routes[\"x\"]:
+     * ..."), that value's JSON path in the manifest
+     * ("plugins[1].config.routes[\"x\"]"), else "". */
+    char refused_at[320];
 };
 
 struct ioloop_plugin_set {

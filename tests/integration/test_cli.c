@@ -369,9 +369,19 @@ test_check_refuses_what_start_refuses(void **state)
          "accepts: listen, backlog, idle_timeout, max_connections)"},
         {HELLO_WITH("{\"listen\": \"127.0.0.1:0\", \"routes\": {\"x\": "
                     "\"hi\"}}"),
-         NULL,
+         "\"x\": ",
          "plugins[0] \"h\": init failed: config.routes[\"x\"]: a path must "
          "start with '/'"},
+        /* An init failure that names no config value has no place. */
+        {"{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "
+         "\"t\", \"path\": \"" MODULES "/test_plugin_default.so\", "
+         "\"config\": {\"fail\": \"config.fail: refused\"}}]}",
+         "\"fail\": ",
+         "plugins[0] \"t\": init failed: config.fail: refused"},
+        {"{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "
+         "\"t\", \"path\": \"" MODULES "/test_plugin_default.so\", "
+         "\"config\": {\"fail\": \"configured badly\"}}]}",
+         NULL, "plugins[0] \"t\": init failed: configured badly"},
         {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
          "[\"poll\", \"nosuch\"]}",
          NULL,

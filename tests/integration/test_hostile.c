@@ -560,53 +560,57 @@ struct refusal {
                            ("host.json:1:COL: plugins[0].config.KEY: "),
                            or NULL: refused by init */
     const char *needle;
+    const char *token;  /* refused by init: the value it names comes
+                           after this text ("host.json:1:COL: plugins[0]
+                           \"bad\": init failed: NEEDLE") */
 };
 
 static const struct refusal refusals[] = {
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"backlog\": -1", "backlog",
-     "expected an integer in [0, 2147483647], got -1"},
+     "expected an integer in [0, 2147483647], got -1", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_header_size\": 0",
-     "max_header_size", "expected a size in [64, 80KiB], got 0"},
+     "max_header_size", "expected a size in [64, 80KiB], got 0", NULL},
     {"hello_http", "\"routes\": {\"x\": \"a\"}", NULL,
-     "config.routes[\"x\"]: a path must start with '/'"},
+     "config.routes[\"x\"]: a path must start with '/'", "\"x\": "},
     {"hello_http", "\"routes\": {\"/x?y\": \"a\"}", NULL,
-     "config.routes[\"/x?y\"]: can never match"},
+     "config.routes[\"/x?y\"]: can never match", "\"/x?y\": "},
     {"hello_http", "\"routes\": {\"/h#f\": \"a\"}", NULL,
-     "config.routes[\"/h#f\"]: can never match"},
+     "config.routes[\"/h#f\"]: can never match", "\"/h#f\": "},
     {"hello_http", "\"routes\": {\"/\": 1}", "routes",
-     "expected a string, got 1"},
+     "expected a string, got 1", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": \"abc\"",
      "header_timeout",
-     "expected a duration (\"10s\", \"250ms\" or seconds), got \"abc\""},
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"abc\"", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": 0.0005",
-     "header_timeout", "expected a duration in [1ms, 1d], got 0.0005"},
+     "header_timeout", "expected a duration in [1ms, 1d], got 0.0005", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"body_timeout\": 0",
-     "body_timeout", "expected a duration in [1ms, 1d], got 0"},
+     "body_timeout", "expected a duration in [1ms, 1d], got 0", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"keepalive_timeout\": -1",
      "keepalive_timeout",
-     "expected a duration (\"10s\", \"250ms\" or seconds), got -1"},
+     "expected a duration (\"10s\", \"250ms\" or seconds), got -1", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_body_size\": 0",
-     "max_body_size", "expected a size in [1, 4194304TiB], got 0"},
+     "max_body_size", "expected a size in [1, 4194304TiB], got 0", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_connections\": 0",
-     "max_connections", "expected an integer in [1, 1048576], got 0"},
+     "max_connections", "expected an integer in [1, 1048576], got 0", NULL},
     {"hello_http", "\"routez\": {}", "routez",
      "unknown key (hello_http accepts: listen, routes, backlog, "
      "max_header_size, max_body_size, max_connections, header_timeout, "
-     "body_timeout, keepalive_timeout)"},
+     "body_timeout, keepalive_timeout)", NULL},
     {"status", "\"header_timeout\": 0", "header_timeout",
-     "expected a duration in [1ms, 1d], got 0"},
+     "expected a duration in [1ms, 1d], got 0", NULL},
     {"status", "\"keepalive_timeout\": \"10\"", "keepalive_timeout",
-     "expected a duration (\"10s\", \"250ms\" or seconds), got \"10\""},
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"10\"", NULL},
     {"status", "\"max_connections\": 0", "max_connections",
-     "expected an integer in [1, 1048576], got 0"},
+     "expected an integer in [1, 1048576], got 0", NULL},
     {"status", "\"path\": \"metrics\"", NULL,
-     "config.path: expected a path such as \"/metrics\""},
+     "config.path: expected a path such as \"/metrics\"",
+     "0\", \"path\": "},
     {"echo", "\"idle_timeout\": \"5 s\"", "idle_timeout",
-     "expected a duration (\"10s\", \"250ms\" or seconds), got \"5 s\""},
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"5 s\"", NULL},
     {"echo", "\"backlog\": true", "backlog",
-     "expected an integer in [0, 2147483647], got true"},
+     "expected an integer in [0, 2147483647], got true", NULL},
     {"echo", "\"max_connections\": 1.5", "max_connections",
-     "expected an integer in [1, 1048576], got 1.5"},
+     "expected an integer in [1, 1048576], got 1.5", NULL},
 };
 
 /*
@@ -614,8 +618,8 @@ static const struct refusal refusals[] = {
  * host on it (with --check when check); expects exit 1 and exactly one
  * stderr line: for a schema refusal "PATH:1:COL: plugins[0].config.KEY:
  * NEEDLE" with COL the column of KEY's value, counted here in the text;
- * for an init refusal one naming plugins[0] "bad" and NEEDLE; within
- * 10 s.
+ * for an init refusal "PATH:1:COL: plugins[0] \"bad\": init failed:
+ * NEEDLE", COL that of the value after TOKEN; within 10 s.
  */
 static void
 expect_config_refused(const struct refusal *r, int check)
@@ -649,7 +653,12 @@ expect_config_refused(const struct refusal *r, int check)
                  path, (int) (at - text + strlen(key)) + 1, r->key,
                  strcmp(r->key, "routes") == 0 ? "[\"/\"]" : "", r->needle);
     } else {
-        snprintf(want, sizeof(want), "%s", r->needle);
+        const char *at = strstr(text, r->token);
+
+        assert_non_null(at);
+        snprintf(want, sizeof(want),
+                 "%s:1:%d: plugins[0] \"bad\": init failed: %s", path,
+                 (int) (at - text + strlen(r->token)) + 1, r->needle);
     }
     m = fopen(path, "w");
     assert_non_null(m);

@@ -124,6 +124,34 @@ test_key_path(void **state)
     assert_string_equal(buf, "\"abcde...\"");
 }
 
+/* The path a plugin's message starts with, as far as it goes. */
+static void
+test_path_span(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t span;
+    } cases[] = {
+        {"config.routes[\"/x?y\"]: can never match", 21},
+        {"config.path: expected", 11},
+        {"config[\"a\\\"b\"].c[2]: x", 19},
+        {"config: expected an object", 6},
+        {"[\"k\"]: top", 5},
+        {"listen \"x\": expected", 6},
+        {"a..b", 1},
+        {"a[x]", 1},
+        {"a[\"open", 1},
+        {".a", 0},
+        {": a", 0},
+        {"", 0},
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(ioloop__json_path_span(cases[i].s), cases[i].span);
+    }
+}
+
 /* Every path the engine writes is found again in the text. */
 static void
 test_round_trip(void **state)
@@ -147,6 +175,7 @@ main(void)
         cmocka_unit_test(test_locate_missing),
         cmocka_unit_test(test_locate_junk),
         cmocka_unit_test(test_key_path),
+        cmocka_unit_test(test_path_span),
         cmocka_unit_test(test_round_trip),
     };
 

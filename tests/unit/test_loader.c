@@ -473,6 +473,37 @@ test_config_filled_before_init(void **state)
     fixture_free(&f);
 }
 
+/* An init that names a config value first gets that value's place; any
+ * other reason gets none. */
+static void
+test_init_refusal_place(void **state)
+{
+    static const char *const configs[] = {
+        "{\"fail\": \"config.fail: refused\"}",
+    };
+    static const char *const others[] = {"{\"fail\": \"configfail: no\"}"};
+    struct ioloop_plugin_set set;
+    ioloop_loop_t *loop = fake_loop();
+    struct fixture f;
+    char at[64];
+
+    (void) state;
+    fixture_init(&f, 1, configs, NULL);
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), 0);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    assert_string_equal(set.v[0].refused_at, "plugins[0].config.fail");
+    ioloop__plugins_unload(&set);
+    fixture_free(&f);
+
+    fixture_init(&f, 1, others, NULL);
+    assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), 0);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    assert_string_equal(set.v[0].refused_at, "");
+    ioloop__plugins_unload(&set);
+    ioloop_loop_free(loop);
+    fixture_free(&f);
+}
+
 /* A plugin whose own schema is wrong is refused when opened. */
 static void
 test_bad_schema_refused(void **state)
@@ -507,6 +538,7 @@ main(void)
         cmocka_unit_test(test_failed_init_handlers_removed),
         cmocka_unit_test(test_config_refused_at_load),
         cmocka_unit_test(test_config_filled_before_init),
+        cmocka_unit_test(test_init_refusal_place),
         cmocka_unit_test(test_bad_schema_refused),
     };
 
