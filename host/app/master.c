@@ -135,7 +135,10 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
      * any fork: a config that cannot start fails here once, with the
      * message --check prints, instead of in every worker and restart. */
     if (ioloop__setup_check(s, loop, err, sizeof(err)) < 0) {
-        ioloop__log_cli("%s: %s", s->m.file, err);
+        char line[sizeof(err) + PATH_MAX];
+
+        ioloop__setup_message(s, err, line, sizeof(line));
+        ioloop__log_cli("%s", line);
         return 1;
     }
     master.s = malloc(sizeof(*master.s));

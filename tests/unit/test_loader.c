@@ -490,14 +490,16 @@ test_init_refusal_place(void **state)
     (void) state;
     fixture_init(&f, 1, configs, NULL);
     assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), 0);
-    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)),
+                     -EINVAL);
     assert_string_equal(set.v[0].refused_at, "plugins[0].config.fail");
     ioloop__plugins_unload(&set);
     fixture_free(&f);
 
     fixture_init(&f, 1, others, NULL);
     assert_int_equal(fixture_load(&set, &f, MODULES, at, sizeof(at)), 0);
-    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)), -1);
+    assert_int_equal(ioloop__plugins_init(&set, loop, err, sizeof(err)),
+                     -EINVAL);
     assert_string_equal(set.v[0].refused_at, "");
     ioloop__plugins_unload(&set);
     ioloop_loop_free(loop);
