@@ -42,7 +42,7 @@ struct echo_limits {
 /* One plugin instance: a listener and its connections. */
 struct echo {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
@@ -59,7 +59,7 @@ struct echo_conn {
     ioloop_stream_t *s;
 };
 
-static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+static int echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                      const struct json_t *config, void **state, char *err,
                      size_t errlen);
 static void echo_fini(void *state);
@@ -96,7 +96,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
  * nothing left behind.
  */
 static int
-echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
           const struct json_t *config, void **state, char *err,
           size_t errlen)
 {
@@ -114,19 +114,19 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     e->api = api;
-    e->loop = loop;
+    e->inst = inst;
     e->limits = l;
     e->shed_counter = IOLOOP_API_HAS(api, counter_register)
-                          ? api->counter_register(loop, HTTP_SHED_COUNTER,
+                          ? api->counter_register(inst, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
-    rc = api->listen_tcp(loop, l.listen, l.backlog, 0, err, errlen);
+    rc = api->listen_tcp(inst, l.listen, l.backlog, 0, err, errlen);
     if (rc < 0) {
         free(e);
         return rc;
     }
     e->listen_fd = rc;
-    rc = api->add_handler(loop, e->listen_fd, IOLOOP_READ, echo_on_accept,
+    rc = api->add_handler(inst, e->listen_fd, IOLOOP_READ, echo_on_accept,
                           e);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
@@ -152,7 +152,7 @@ echo_fini(void *state)
         e->api->stream_close(c->s);
         free(c);
     }
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     close(e->listen_fd);
     free(e);
 }
@@ -165,7 +165,7 @@ echo_drain(void *state)
     struct echo *e = state;
 
     e->draining = 1;
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     for (struct echo_conn *c = e->conns; c != NULL; c = c->next) {
         if (e->api->stream_pending(c->s) == 0) {
             e->api->stream_close(c->s); /* echo_on_close unlinks it later */
@@ -226,8 +226,9 @@ echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct echo *e = arg;
     int fds[ECHO_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = e->api->accept_batch(loop, fd, fds, ECHO_ACCEPT_BATCH);
+    n = e->api->accept_batch(e->inst, fd, fds, ECHO_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }
@@ -253,9 +254,9 @@ echo_conn_open(struct echo *e, int fd)
 
     if (e->nconns >= e->limits.max_connections) {
         free(c);
-        http__shed(e->api, e->loop, &e->shed, fd, e->limits.max_connections);
+        http__shed(e->api, e->inst, &e->shed, fd, e->limits.max_connections);
         if (e->shed_counter >= 0) {
-            e->api->counter_add(e->loop, e->shed_counter, 1);
+            e->api->counter_add(e->inst, e->shed_counter, 1);
         }
         return 0;
     }
@@ -264,7 +265,7 @@ echo_conn_open(struct echo *e, int fd)
         return -ENOMEM;
     }
     c->e = e;
-    c->s = e->api->stream_new(e->loop, fd, &opts);
+    c->s = e->api->stream_new(e->inst, fd, &opts);
     if (c->s == NULL) {
         int rc = -errno;
 
@@ -313,7 +314,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
         && error != ETIMEDOUT) {
-        e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
+        e->api->log(e->inst, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }
     if (c->prev != NULL) {

@@ -6,10 +6,18 @@
  *     IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = { ... };
  *
  * The host calls init() once per manifest entry (instance) that names the
- * .so, handing it the host API table below, the loop and the entry's
- * "config" object. A plugin never links against the host: everything it
- * needs from the host is in struct ioloop_api, so it can be unit-tested
- * against a fake table.
+ * .so, handing it the host API table below, the instance context and the
+ * entry's "config" object. A plugin never links against the host:
+ * everything it needs from the host is in struct ioloop_api, so it can be
+ * unit-tested against a fake table.
+ *
+ * Ownership: every API function takes the instance context first, and
+ * whatever is registered through it (handlers, timers, periodic callbacks,
+ * streams, listeners, signal subscriptions, callbacks posted from any
+ * thread or from a signal handler) belongs to that instance: it runs, logs
+ * and counts under the instance's manifest name, and the host releases
+ * whatever is left of it when the instance fails init or is stopped (after
+ * fini), so nothing can call into a plugin whose code is unloaded.
  *
  * Threading: everything runs on the loop's thread, except the two
  * add_callback functions, which are marked as safe elsewhere.
@@ -41,6 +49,13 @@ extern "C" {
 
 /* jansson's object type; plugins that read their config include <jansson.h>. */
 struct json_t;
+
+/*
+ * The instance context: one per manifest entry, handed to init and valid
+ * until fini returns (keep it in the instance state, next to the API
+ * table; fini and drain get the state only). Opaque.
+ */
+typedef struct ioloop_instance_s ioloop_instance_t;
 
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
@@ -80,9 +95,13 @@ struct ioloop_stream_options {
 #define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
 
 /*
- * The host API table, passed to init(). Every function takes the loop the
- * plugin was given. Functions that return int return 0 (or a non-negative
- * value where stated) on success and -errno on failure.
+ * The host API table, passed to init(). Every function but the stream_*
+ * ones (a stream remembers its instance) takes the instance context that
+ * init was given; what it registers belongs to that instance. Callbacks
+ * still receive the loop handle as their first argument, which plugins
+ * only pass back as is: call the API with the instance kept in the state.
+ * Functions that return int return 0 (or a non-negative value where
+ * stated) on success and -errno on failure.
  */
 struct ioloop_api {
     /* IOLOOP_PLUGIN_ABI of the host. */
@@ -101,11 +120,11 @@ struct ioloop_api {
      * backend cannot watch this fd, e.g. select and fd >= FD_SETSIZE),
      * -ENOMEM.
      */
-    int (*add_handler)(ioloop_loop_t *loop, int fd, unsigned events,
+    int (*add_handler)(ioloop_instance_t *inst, int fd, unsigned events,
                        ioloop_io_cb cb, void *arg);
 
     /* Replaces the event mask of fd's handler. -ENOENT: no handler. */
-    int (*update_handler)(ioloop_loop_t *loop, int fd, unsigned events);
+    int (*update_handler)(ioloop_instance_t *inst, int fd, unsigned events);
 
     /*
      * Removes fd's handler. No event for fd is dispatched after this
@@ -113,24 +132,25 @@ struct ioloop_api {
      * new handler registered on the same fd number either. Remove the
      * handler before closing the fd. -ENOENT: no handler.
      */
-    int (*remove_handler)(ioloop_loop_t *loop, int fd);
+    int (*remove_handler)(ioloop_instance_t *inst, int fd);
 
     /* --- Callbacks (since 1.0). --- */
 
     /*
      * Runs cb(loop, arg) on the next loop iteration. Safe from any thread:
-     * from a thread other than the loop's it wakes a sleeping poll.
+     * from a thread other than the loop's it wakes a sleeping poll. The
+     * callback belongs to inst whichever thread posts it.
      * Callbacks added during an iteration run in the next one, in the
      * order they were added. -ENOMEM on allocation failure.
      */
-    int (*add_callback)(ioloop_loop_t *loop, ioloop_cb cb, void *arg);
+    int (*add_callback)(ioloop_instance_t *inst, ioloop_cb cb, void *arg);
 
     /*
      * Like add_callback, but async-signal-safe: call it from a signal
      * handler. It neither locks nor allocates; -EAGAIN when its fixed
      * number of slots (64) is full.
      */
-    int (*add_callback_from_signal)(ioloop_loop_t *loop, ioloop_cb cb,
+    int (*add_callback_from_signal)(ioloop_instance_t *inst, ioloop_cb cb,
                                     void *arg);
 
     /* --- Timers (since 1.0). Loop thread only. --- */
@@ -141,11 +161,11 @@ struct ioloop_api {
      * in the order they were added. Returns the timer handle, or 0 with
      * errno = ENOMEM.
      */
-    ioloop_timer_t (*call_at)(ioloop_loop_t *loop, ioloop_time_t deadline,
+    ioloop_timer_t (*call_at)(ioloop_instance_t *inst, ioloop_time_t deadline,
                               ioloop_cb cb, void *arg);
 
     /* call_at(loop, time(loop) + delay, cb, arg). */
-    ioloop_timer_t (*call_later)(ioloop_loop_t *loop, ioloop_time_t delay,
+    ioloop_timer_t (*call_later)(ioloop_instance_t *inst, ioloop_time_t delay,
                                  ioloop_cb cb, void *arg);
 
     /*
@@ -154,7 +174,7 @@ struct ioloop_api {
      * timer cancelled before its turn in the current iteration does not
      * run.
      */
-    int (*cancel)(ioloop_loop_t *loop, ioloop_timer_t timer);
+    int (*cancel)(ioloop_instance_t *inst, ioloop_timer_t timer);
 
     /*
      * Calls cb every period ns, starting one period from now. Missed runs
@@ -164,18 +184,18 @@ struct ioloop_api {
      * the work of many instances. cb may stop its own periodic. Returns
      * NULL with errno set (EINVAL, ENOMEM) on failure.
      */
-    ioloop_periodic_t *(*periodic_start)(ioloop_loop_t *loop,
+    ioloop_periodic_t *(*periodic_start)(ioloop_instance_t *inst,
                                          ioloop_time_t period, double jitter,
                                          ioloop_cb cb, void *arg);
 
     /* Stops and frees a periodic callback. NULL is a no-op. */
-    void (*periodic_stop)(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
+    void (*periodic_stop)(ioloop_instance_t *inst, ioloop_periodic_t *periodic);
 
     /*
      * The loop's monotonic time in ns, read once per iteration (cached), as
      * tornado's IOLoop.time().
      */
-    ioloop_time_t (*time)(ioloop_loop_t *loop);
+    ioloop_time_t (*time)(ioloop_instance_t *inst);
 
     /* --- Logging (since 1.0). --- */
 
@@ -183,7 +203,7 @@ struct ioloop_api {
      * Logs one line (no trailing newline needed) at the given
      * IOLOOP_LOG_* level, tagged with the plugin instance's manifest name.
      */
-    void (*log)(ioloop_loop_t *loop, int level, const char *fmt, ...)
+    void (*log)(ioloop_instance_t *inst, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
     /* --- Sockets (since 1.0). --- */
@@ -200,7 +220,7 @@ struct ioloop_api {
      * socket of its family that is neither bound nor listening: register
      * and close it as usual.
      */
-    int (*listen_tcp)(ioloop_loop_t *loop, const char *addr, int backlog,
+    int (*listen_tcp)(ioloop_instance_t *inst, const char *addr, int backlog,
                       unsigned flags, char *err, size_t errlen);
 
     /*
@@ -212,12 +232,12 @@ struct ioloop_api {
      * and the listener stops being readable), takes the reserve back and
      * returns -EMFILE (logged at warn at most once a second).
      */
-    int (*accept)(ioloop_loop_t *loop, int listen_fd);
+    int (*accept)(ioloop_instance_t *inst, int listen_fd);
 
     /* --- Loop control (since 1.0). --- */
 
     /* Stops the loop after the current iteration (the host then exits). */
-    void (*stop)(ioloop_loop_t *loop);
+    void (*stop)(ioloop_instance_t *inst);
 
     /* --- More sockets (since 1.0). --- */
 
@@ -226,7 +246,7 @@ struct ioloop_api {
      * returns them). Returns how many (0 when none is pending), or -errno
      * when the first accept failed (-EMFILE as for accept).
      */
-    int (*accept_batch)(ioloop_loop_t *loop, int listen_fd, int *fds,
+    int (*accept_batch)(ioloop_instance_t *inst, int listen_fd, int *fds,
                         int max);
 
     /*
@@ -236,7 +256,7 @@ struct ioloop_api {
      * the umask's. Logs "listening on unix:PATH" at info. Returns the fd
      * or -errno with err set.
      */
-    int (*listen_unix)(ioloop_loop_t *loop, const char *path, unsigned mode,
+    int (*listen_unix)(ioloop_instance_t *inst, const char *path, unsigned mode,
                        int backlog, char *err, size_t errlen);
 
     /* --- Signals (since 1.0). --- */
@@ -252,11 +272,11 @@ struct ioloop_api {
      * and SIGTERM may be subscribed: the host still stops after them.
      * Returns a subscription id (> 0) or -errno.
      */
-    int (*signal_subscribe)(ioloop_loop_t *loop, int signo,
+    int (*signal_subscribe)(ioloop_instance_t *inst, int signo,
                             ioloop_signal_cb cb, void *arg);
 
     /* Ends a subscription. -ENOENT: unknown id. */
-    int (*signal_unsubscribe)(ioloop_loop_t *loop, int id);
+    int (*signal_unsubscribe)(ioloop_instance_t *inst, int id);
 
     /* --- Buffered streams (since 1.0), in the spirit of tornado's
      * IOStream. Loop thread only. --- */
@@ -274,7 +294,7 @@ struct ioloop_api {
      * allows; the done callback runs once everything written so far has
      * reached the kernel. A stream holds no buffer while it is idle.
      */
-    ioloop_stream_t *(*stream_new)(ioloop_loop_t *loop, int fd,
+    ioloop_stream_t *(*stream_new)(ioloop_instance_t *inst, int fd,
                                    const struct ioloop_stream_options *opts);
 
     /* Calls cb with everything up to and including the first delim
@@ -334,7 +354,7 @@ struct ioloop_api {
      * small (buf then holds ""); -ENOTSUP when the host keeps no metrics
      * for this loop; -EINVAL for a NULL buf with len > 0.
      */
-    int (*metrics_render)(ioloop_loop_t *loop, char *buf, size_t len);
+    int (*metrics_render)(ioloop_instance_t *inst, char *buf, size_t len);
 
     /* --- Counters (since 1.1). Loop thread only. --- */
 
@@ -356,7 +376,7 @@ struct ioloop_api {
      * loop). A plugin may ignore a failure: counter_add ignores a
      * negative handle.
      */
-    int (*counter_register)(ioloop_loop_t *loop, const char *name,
+    int (*counter_register)(ioloop_instance_t *inst, const char *name,
                             const char *help, const char *label,
                             const char *value);
 
@@ -365,7 +385,7 @@ struct ioloop_api {
      * allocation, so it may be called per request. A negative handle
      * (failed registration) is a no-op.
      */
-    void (*counter_add)(ioloop_loop_t *loop, int handle, uint64_t n);
+    void (*counter_add)(ioloop_instance_t *inst, int handle, uint64_t n);
 };
 
 /*
@@ -396,23 +416,26 @@ struct ioloop_plugin {
     const char *const *config_keys;
 
     /*
-     * Starts one instance. api stays valid until fini returns; keep it in
-     * the instance state. config is the manifest entry's "config" value
-     * (an object, or NULL when absent), borrowed: valid only during init,
-     * so copy what you keep. On success store the instance state in
+     * Starts one instance. api and inst stay valid until fini returns;
+     * keep both in the instance state. config is the manifest entry's
+     * "config" value (an object, or NULL when absent), borrowed: valid
+     * only during init, so copy what you keep. On success store the instance state in
      * *state and return 0. On failure write one line to err (the host
      * prefixes the instance name and manifest place), release what was
-     * acquired, and return -errno; the host also removes every handler the
-     * instance registered. Mandatory.
+     * acquired, and return -errno; the host then releases whatever the
+     * instance still has registered (handlers, timers, periodics, streams,
+     * listeners, signal subscriptions, queued callbacks) and logs how much
+     * it found. Mandatory.
      */
-    int (*init)(const struct ioloop_api *api, ioloop_loop_t *loop,
+    int (*init)(const struct ioloop_api *api, ioloop_instance_t *inst,
                 const struct json_t *config, void **state, char *err,
                 size_t errlen);
 
     /*
      * Stops the instance: remove its handlers, close its fds, free state.
      * Called in reverse order of init, on the loop thread, while the loop
-     * is not running. Mandatory.
+     * is not running. What fini leaves registered is released by the host
+     * as after a failed init (with a warning). Mandatory.
      */
     void (*fini)(void *state);
 

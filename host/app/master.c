@@ -104,11 +104,11 @@ static void restart_later(struct worker *w);
 static void free_slot(struct worker *w);
 static void fill_slots(void);
 static const char *culprit_of(struct worker *w, size_t slot);
-static struct ioloop_plugin_instance *find_instance(struct ioloop_setup *s,
-                                                   const char *name);
-static struct ioloop_plugin_instance *record_crash(const char *culprit,
-                                                  unsigned generation);
-static void quarantine(struct ioloop_plugin_instance *p);
+static ioloop_instance_t *find_instance(struct ioloop_setup *s,
+                                        const char *name);
+static ioloop_instance_t *record_crash(const char *culprit,
+                                       unsigned generation);
+static void quarantine(ioloop_instance_t *p);
 static void carry_quarantine(struct ioloop_setup *next);
 static int restart_cb(ioloop_loop_t *loop, void *arg);
 static int hang_check(ioloop_loop_t *loop, void *arg);
@@ -429,7 +429,7 @@ static void
 on_exit_of(struct worker *w, int status)
 {
     size_t slot = (size_t) (w - master.w);
-    struct ioloop_plugin_instance *p;
+    ioloop_instance_t *p;
     const char *culprit;
     char how[128], reason[768];
 
@@ -546,7 +546,7 @@ culprit_of(struct worker *w, size_t slot)
 }
 
 /* The instance of s named name (as cut in a crash page), or NULL. */
-static struct ioloop_plugin_instance *
+static ioloop_instance_t *
 find_instance(struct ioloop_setup *s, const char *name)
 {
     char cut[sizeof(((struct worker_page *) NULL)->culprit)];
@@ -567,11 +567,11 @@ find_instance(struct ioloop_setup *s, const char *name)
  * otherwise (the host's own code, an older generation, an instance
  * quarantined already: never quarantined, only backed off).
  */
-static struct ioloop_plugin_instance *
+static ioloop_instance_t *
 record_crash(const char *culprit, unsigned generation)
 {
     ioloop_time_t now = ioloop_time(master.loop);
-    struct ioloop_plugin_instance *p;
+    ioloop_instance_t *p;
     struct crash *c;
     int recent = 0;
     size_t len;
@@ -603,7 +603,7 @@ record_crash(const char *culprit, unsigned generation)
  * new ones are ready). Stops the master when no instance is left.
  */
 static void
-quarantine(struct ioloop_plugin_instance *p)
+quarantine(ioloop_instance_t *p)
 {
     size_t left = 0;
 
@@ -639,8 +639,8 @@ static void
 carry_quarantine(struct ioloop_setup *next)
 {
     for (size_t i = 0; i < master.s->plugins.n; i++) {
-        const struct ioloop_plugin_instance *p = &master.s->plugins.v[i];
-        struct ioloop_plugin_instance *q;
+        const ioloop_instance_t *p = &master.s->plugins.v[i];
+        ioloop_instance_t *q;
         json_t *a = (json_t *) p->config, *b;
 
         if (!p->quarantined) {

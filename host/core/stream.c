@@ -113,6 +113,7 @@ static int queue_as_owner(ioloop_stream_t *s, ioloop_cb cb);
 static int update_interest(ioloop_stream_t *s);
 static void close_with(ioloop_stream_t *s, int error);
 static void unlink_closed(ioloop_stream_t *s);
+static void release(void *arg);
 static ssize_t write_fd(int fd, const void *data, size_t len);
 static int socket_error(int fd);
 static int buf_reserve(struct buf *b, size_t need, size_t limit);
@@ -619,11 +620,7 @@ defer(ioloop_stream_t *s)
 static int
 queue_as_owner(ioloop_stream_t *s, ioloop_cb cb)
 {
-    const struct ioloop_owner *previous = ioloop__set_owner(s->loop, s->owner);
-    int rc = ioloop_add_callback(s->loop, cb, s);
-
-    ioloop__set_owner(s->loop, previous);
-    return rc;
+    return ioloop__add_callback_as(s->loop, s->owner, cb, s);
 }
 
 /* READ while a read waits for the fd, WRITE while output is queued.
@@ -706,6 +703,24 @@ ioloop__streams_reap(ioloop_loop_t *loop)
     }
 }
 
+size_t
+ioloop__streams_release_owner(ioloop_loop_t *loop,
+                              const struct ioloop_owner *owner)
+{
+    /* An open stream always has its handler (with events 0 when idle):
+     * the handler table finds them without a list in every stream. */
+    size_t open = ioloop__each_owner_handler(loop, owner, on_io, release);
+    ioloop_stream_t *s = closing, *next;
+
+    for (; s != NULL; s = next) {
+        next = s->u.closed.next;
+        if (s->loop == loop && s->owner == owner) {
+            release(s);
+        }
+    }
+    return open;
+}
+
 static void
 unlink_closed(ioloop_stream_t *s)
 {
@@ -717,6 +732,20 @@ unlink_closed(ioloop_stream_t *s)
     if (s->u.closed.next != NULL) {
         s->u.closed.next->u.closed.prev = s->u.closed.prev;
     }
+}
+
+/* Frees stream arg at once, without its callbacks: closed first (no-op
+ * when it is), then taken off the closing list. The finish_close that
+ * close_with queued is the caller's to drop. */
+static void
+release(void *arg)
+{
+    ioloop_stream_t *s = arg;
+
+    close_with(s, ECANCELED);
+    unlink_closed(s);
+    buf_drop(&s->in);
+    free(s);
 }
 
 /* write(2), retried on EINTR. Returns the bytes written or -errno

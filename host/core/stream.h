@@ -47,6 +47,8 @@
 
 #include <ioloop/plugin.h>
 
+#include "loop.h"
+
 /* Default and largest max_buffer_size. */
 #define IOLOOP_STREAM_DEFAULT_BUFFER ((size_t) 1 << 20)
 #define IOLOOP_STREAM_MAX_BUFFER ((size_t) 1 << 30)
@@ -86,5 +88,16 @@ size_t ioloop__stream_struct_size(void);
  * calls it.
  */
 void ioloop__streams_reap(ioloop_loop_t *loop);
+
+/*
+ * Frees every stream of owner on loop (an instance that failed init or
+ * stopped), open or waiting for its close callback, without running any
+ * of its callbacks; open ones are closed with ECANCELED first (fd closed,
+ * handler and timer removed). Their queued callbacks must then be dropped
+ * (ioloop__drop_owner_callbacks). Returns how many were still open.
+ * Teardown only: linear in the handler table and the closing list.
+ */
+size_t ioloop__streams_release_owner(ioloop_loop_t *loop,
+                                     const struct ioloop_owner *owner);
 
 #endif /* IOLOOP_HOST_STREAM_H */

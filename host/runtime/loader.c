@@ -12,6 +12,7 @@
 #include "net.h"
 #include "paths.h"
 #include "signals.h"
+#include "stream.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
 #define BACKEND_MIN_SIZE \
@@ -32,6 +33,7 @@ static void *open_symbol(const char *path, const char *symbol,
                          size_t errlen);
 static int check_config_keys(const struct ioloop_plugin *d,
                              const json_t *config, char *err, size_t errlen);
+static void release(ioloop_instance_t *p, const char *after);
 static int check_abi(const char *path, const char *kind, uint32_t abi,
                      uint32_t size, uint32_t host_abi, size_t min_size,
                      size_t host_size, char *err, size_t errlen);
@@ -136,7 +138,7 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
     }
     for (size_t i = 0; i < m->nplugins; i++) {
         const struct ioloop_manifest_plugin *e = &m->plugins[i];
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         int rc = 0;
 
         p->owner.name = e->name;
@@ -175,17 +177,17 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                      char *err, size_t errlen)
 {
     for (size_t i = 0; i < set->n; i++) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
         char reason[1024] = "", shown[1024];
-        size_t leftover;
         int rc;
 
         if (p->quarantined) {
             continue;
         }
+        p->loop = loop;
         previous = ioloop__set_owner(loop, &p->owner);
-        rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
+        rc = p->desc->init(ioloop__api(), p, p->config, &p->state, reason,
                            sizeof(reason));
         ioloop__set_owner(loop, previous);
         if (rc == 0) {
@@ -195,14 +197,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                                                        : "?");
             continue;
         }
-        ioloop__signal_unsubscribe_owner(loop, &p->owner);
-        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
-        if (leftover > 0) {
-            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
-                       "init failed with %zu handler(s) still registered; "
-                       "removed them",
-                       leftover);
-        }
+        release(p, "init failed");
         /* Whatever the plugin wrote, the message stays one line. */
         ioloop__escape_line(shown, sizeof(shown),
                             reason[0] ? reason
@@ -219,9 +214,8 @@ void
 ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
 {
     for (size_t i = set->n; i-- > 0;) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
-        size_t leftover;
 
         if (!p->started) {
             continue;
@@ -231,15 +225,7 @@ ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
         ioloop__set_owner(loop, previous);
         p->started = false;
         p->state = NULL;
-        /* Its code is about to be unloaded: nothing may call into it. */
-        ioloop__signal_unsubscribe_owner(loop, &p->owner);
-        ioloop__listeners_forget(&p->owner);
-        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
-        if (leftover > 0) {
-            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
-                       "fini left %zu handler(s) registered; removed them",
-                       leftover);
-        }
+        release(p, "fini");
     }
 }
 
@@ -247,7 +233,7 @@ void
 ioloop__plugins_drain(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
 {
     for (size_t i = set->n; i-- > 0;) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
 
         if (!p->started) {
@@ -274,6 +260,38 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
+}
+
+/*
+ * Releases what instance p still has registered after a failed init or
+ * its fini: its code is about to be unloaded, so nothing may call into it
+ * any more. Streams go first (they close their own handlers and timers),
+ * then the callbacks they and the plugin queued. Logs one warning listing
+ * what the plugin left behind, if anything.
+ */
+static void
+release(ioloop_instance_t *p, const char *after)
+{
+    const struct ioloop_owner *o = &p->owner;
+    size_t streams, periodics, timers, callbacks, handlers, listeners;
+    int signals;
+
+    streams = ioloop__streams_release_owner(p->loop, o);
+    periodics = ioloop__periodics_release_owner(p->loop, o);
+    timers = ioloop__cancel_owner_timers(p->loop, o);
+    callbacks = ioloop__drop_owner_callbacks(p->loop, o);
+    signals = ioloop__signal_unsubscribe_owner(p->loop, o);
+    handlers = ioloop__remove_owner_handlers(p->loop, o);
+    listeners = ioloop__listeners_release(p->loop, o);
+    if (streams + periodics + timers + callbacks + handlers + listeners > 0
+        || signals > 0) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, o->name,
+                   "%s left %zu stream(s), %zu periodic(s), %zu timer(s), "
+                   "%zu callback(s), %d signal subscription(s), %zu "
+                   "handler(s) and %zu open listener(s); released them",
+                   after, streams, periodics, timers, callbacks, signals,
+                   handlers, listeners);
+    }
 }
 
 /*

@@ -22,8 +22,14 @@ struct ioloop_backend_lib {
     char path[PATH_MAX];
 };
 
-struct ioloop_plugin_instance {
+/*
+ * A plugin instance: one manifest entry. The API table's context
+ * (ioloop_instance_t): every API call names it, and everything registered
+ * through it is owned by owner.
+ */
+struct ioloop_instance_s {
     struct ioloop_owner owner; /* name: the manifest's instance name */
+    ioloop_loop_t *loop;       /* set by ioloop__plugins_init */
     const char *where;         /* "plugins[1]" */
     const struct json_t *config;
     char path[PATH_MAX];
@@ -36,7 +42,7 @@ struct ioloop_plugin_instance {
 };
 
 struct ioloop_plugin_set {
-    struct ioloop_plugin_instance *v; /* never moves: owners point in */
+    struct ioloop_instance_s *v; /* never moves: owners point in */
     size_t n;
 };
 
@@ -68,14 +74,16 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
 
 /*
  * Runs every init in manifest order, skipping quarantined instances
- * (they stay not started: no drain, no fini). When one fails, removes the handlers
- * it registered, runs fini for those already started (in reverse), and
- * returns -1 with err = "plugins[1] \"name\": init failed: <its reason>".
+ * (they stay not started: no drain, no fini). When one fails, releases
+ * what it registered (ioloop__instance_release), runs fini for those
+ * already started (in reverse), and returns -1 with
+ * err = "plugins[1] \"name\": init failed: <its reason>".
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);
 
-/* Runs fini for every started instance, last first. */
+/* Runs fini for every started instance, last first, then releases what
+ * each fini left registered. */
 void ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop);
 
 /*

@@ -26,11 +26,15 @@ static int reserve_fd = -1;
 static ioloop_time_t last_shed_log = -IOLOOP_NS_PER_S;
 
 /* Listeners made for plugins, so that a graceful stop can stop accepting
- * for a plugin that has no drain of its own. */
+ * for a plugin that has no drain of its own, and the host can close those
+ * an instance left open. The socket's inode tells a listener still open
+ * from a reused fd number. */
 #define MAX_HANDED 256
 struct handed {
     int fd;
     const struct ioloop_owner *owner;
+    dev_t dev;
+    ino_t ino;
 };
 static struct handed handed[MAX_HANDED];
 static int nhanded;
@@ -308,25 +312,39 @@ ioloop__listeners_stop(ioloop_loop_t *loop, const struct ioloop_owner *owner)
     return n;
 }
 
-void
-ioloop__listeners_forget(const struct ioloop_owner *owner)
+size_t
+ioloop__listeners_release(ioloop_loop_t *loop,
+                          const struct ioloop_owner *owner)
 {
+    size_t closed = 0;
+
     for (int i = 0; i < nhanded;) {
-        if (handed[i].owner == owner) {
-            handed[i] = handed[--nhanded];
-        } else {
+        struct stat st;
+
+        if (handed[i].owner != owner) {
             i++;
+            continue;
         }
+        if (fstat(handed[i].fd, &st) == 0 && S_ISSOCK(st.st_mode)
+            && st.st_dev == handed[i].dev && st.st_ino == handed[i].ino) {
+            ioloop_remove_handler(loop, handed[i].fd);
+            close(handed[i].fd);
+            closed++;
+        }
+        handed[i] = handed[--nhanded];
     }
+    return closed;
 }
 
 /* Notes that the current owner got listener fd. */
 static void
 remember(ioloop_loop_t *loop, int fd)
 {
-    if (nhanded < MAX_HANDED) {
-        handed[nhanded++] =
-            (struct handed){fd, ioloop__current_owner(loop)};
+    struct stat st;
+
+    if (nhanded < MAX_HANDED && fstat(fd, &st) == 0) {
+        handed[nhanded++] = (struct handed){fd, ioloop__current_owner(loop),
+                                            st.st_dev, st.st_ino};
     }
 }
 

@@ -48,7 +48,13 @@ int ioloop__listeners_stop(ioloop_loop_t *loop,
 /* Closes the spare fd kept for accept's EMFILE recovery (at exit). */
 void ioloop__net_close_reserve(void);
 
-/* Forgets owner's listeners (its fini closed them). */
-void ioloop__listeners_forget(const struct ioloop_owner *owner);
+/*
+ * Forgets owner's listeners (an instance that failed init or stopped),
+ * first closing, and removing the handler of, each one it left open (the
+ * same socket by inode, not merely the fd number). Returns how many it
+ * closed.
+ */
+size_t ioloop__listeners_release(ioloop_loop_t *loop,
+                                 const struct ioloop_owner *owner);
 
 #endif /* IOLOOP_HOST_NET_H */

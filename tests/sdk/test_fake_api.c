@@ -36,7 +36,7 @@ static struct {
 } seen;
 
 static const struct ioloop_api *api;
-static ioloop_loop_t *loop;
+static ioloop_instance_t *loop;
 
 static int
 setup(void **state)
@@ -44,7 +44,7 @@ setup(void **state)
     (void) state;
     memset(&seen, 0, sizeof(seen));
     api = fake_api_setup();
-    loop = fake_api_loop();
+    loop = fake_api_instance();
     return 0;
 }
 
@@ -136,10 +136,11 @@ test_handlers_fire_by_hand(void **state)
 static int
 remove_other_cb(ioloop_loop_t *l, int fd, unsigned events, void *arg)
 {
+    (void) l;
     (void) fd;
     (void) events;
     seen.calls++;
-    return api->remove_handler(l, *(int *) arg);
+    return api->remove_handler(loop, *(int *) arg);
 }
 
 static void
@@ -196,7 +197,7 @@ static int
 requeue_cb(ioloop_loop_t *l, void *arg)
 {
     tag_cb(l, arg);
-    return api->add_callback(l, tag_cb, (void *) 99);
+    return api->add_callback(loop, tag_cb, (void *) 99);
 }
 
 static void
@@ -236,7 +237,7 @@ rearm_cb(ioloop_loop_t *l, void *arg)
 {
     tag_cb(l, arg);
     if (seen.calls < 3) {
-        assert_int_not_equal(api->call_later(l, IOLOOP_NS_PER_S, rearm_cb,
+        assert_int_not_equal(api->call_later(loop, IOLOOP_NS_PER_S, rearm_cb,
                                              arg),
                              0);
     }
@@ -248,7 +249,7 @@ static int
 adds_due_timer_cb(ioloop_loop_t *l, void *arg)
 {
     tag_cb(l, arg);
-    api->call_at(l, api->time(l), tag_cb, (void *) 42);
+    api->call_at(loop, api->time(loop), tag_cb, (void *) 42);
     return 0;
 }
 
@@ -299,7 +300,7 @@ periodic_cb(ioloop_loop_t *l, void *arg)
 {
     tag_cb(l, arg);
     if (seen.calls == 4 && self_stopping != NULL) {
-        api->periodic_stop(l, self_stopping);
+        api->periodic_stop(loop, self_stopping);
         self_stopping = NULL;
     }
     return 0;
@@ -584,7 +585,7 @@ test_counters(void **state)
 
 /* A test may replace any member, e.g. to make add_handler fail. */
 static int
-failing_add_handler(ioloop_loop_t *l, int fd, unsigned events,
+failing_add_handler(ioloop_instance_t *l, int fd, unsigned events,
                     ioloop_io_cb cb, void *arg)
 {
     (void) l;
@@ -611,9 +612,9 @@ test_table_members_can_be_replaced_and_setup_resets(void **state)
     api->log(loop, IOLOOP_LOG_ERROR, "x");
 
     /* The wrong loop handle is caught. */
-    assert_int_equal(api->remove_handler((ioloop_loop_t *) (void *) &seen,
+    assert_int_equal(api->remove_handler((ioloop_instance_t *) (void *) &seen,
                                          sv[0]),
-                     -EINVAL);
+                                         -EINVAL);
     assert_int_equal(fake_api_failures(), 1);
 
     api = fake_api_setup();

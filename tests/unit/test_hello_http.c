@@ -39,7 +39,7 @@ static struct hello *h;
 static int timer_ops; /* call_at, call_later and cancel calls */
 
 static ioloop_timer_t
-counting_call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
+counting_call_at(ioloop_instance_t *loop, ioloop_time_t deadline, ioloop_cb cb,
                  void *arg)
 {
     timer_ops++;
@@ -47,7 +47,7 @@ counting_call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
 }
 
 static ioloop_timer_t
-counting_call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
+counting_call_later(ioloop_instance_t *loop, ioloop_time_t delay, ioloop_cb cb,
                     void *arg)
 {
     timer_ops++;
@@ -55,7 +55,7 @@ counting_call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
 }
 
 static int
-counting_cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
+counting_cancel(ioloop_instance_t *loop, ioloop_timer_t timer)
 {
     timer_ops++;
     return fake_api__cancel(loop, timer);
@@ -74,7 +74,7 @@ setup(void **state)
     fake_api_table()->call_at = counting_call_at;
     fake_api_table()->call_later = counting_call_later;
     fake_api_table()->cancel = counting_cancel;
-    rc = ioloop_plugin_v1.init(api, fake_api_loop(), config, &st, err,
+    rc = ioloop_plugin_v1.init(api, fake_api_instance(), config, &st, err,
                                sizeof(err));
     json_decref(config);
     if (rc < 0) {

@@ -9,7 +9,7 @@
  *     void *state;
  *     char err[256];
  *
- *     rc = ioloop_plugin_v1.init(api, fake_api_loop(), config, &state,
+ *     rc = ioloop_plugin_v1.init(api, fake_api_instance(), config, &state,
  *                                err, sizeof(err));
  *     fake_api_fire(fd, IOLOOP_READ);   - call fd's handler by hand
  *     fake_api_poll(1000);              - or poll the real fds once
@@ -203,12 +203,20 @@ fake_api_table(void)
     return &fake_api__s.api;
 }
 
-/* The loop handle to pass to init. Every fake function checks that it is
- * given this handle (a wrong one is logged and counted as a failure). */
+/* The loop handle the fake passes to callbacks. */
 static inline ioloop_loop_t *
 fake_api_loop(void)
 {
     return (ioloop_loop_t *) (void *) &fake_api__s;
+}
+
+/* The instance context to pass to init. Every fake function checks that
+ * it is given this handle (a wrong one is logged and counted as a
+ * failure); callbacks receive fake_api_loop(). */
+static inline ioloop_instance_t *
+fake_api_instance(void)
+{
+    return (ioloop_instance_t *) (void *) &fake_api__s;
 }
 
 /* The instance name that log lines carry (borrowed; default "test"). */
@@ -598,9 +606,9 @@ fake_api_deliver_signal(int signo)
 /* --- The plugin's side: the table's functions ---------------------------- */
 
 static inline int
-fake_api__check(ioloop_loop_t *loop, const char *fn)
+fake_api__check(ioloop_instance_t *inst, const char *fn)
 {
-    if (loop == fake_api_loop()) {
+    if (inst == fake_api_instance()) {
         return 0;
     }
     fake_api__logf(IOLOOP_LOG_ERROR, "%s: not the fake loop handle", fn);
@@ -620,7 +628,7 @@ fake_api__handler(int fd)
 }
 
 static inline int
-fake_api__add_handler(ioloop_loop_t *loop, int fd, unsigned events,
+fake_api__add_handler(ioloop_instance_t *loop, int fd, unsigned events,
                       ioloop_io_cb cb, void *arg)
 {
     if (fake_api__check(loop, "add_handler") < 0) {
@@ -649,7 +657,7 @@ fake_api__add_handler(ioloop_loop_t *loop, int fd, unsigned events,
 }
 
 static inline int
-fake_api__update_handler(ioloop_loop_t *loop, int fd, unsigned events)
+fake_api__update_handler(ioloop_instance_t *loop, int fd, unsigned events)
 {
     struct fake_api_handler *h = fake_api__handler(fd);
 
@@ -664,7 +672,7 @@ fake_api__update_handler(ioloop_loop_t *loop, int fd, unsigned events)
 }
 
 static inline int
-fake_api__remove_handler(ioloop_loop_t *loop, int fd)
+fake_api__remove_handler(ioloop_instance_t *loop, int fd)
 {
     struct fake_api_handler *h = fake_api__handler(fd);
 
@@ -679,7 +687,7 @@ fake_api__remove_handler(ioloop_loop_t *loop, int fd)
 }
 
 static inline int
-fake_api__add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+fake_api__add_callback(ioloop_instance_t *loop, ioloop_cb cb, void *arg)
 {
     if (fake_api__check(loop, "add_callback") < 0 || cb == NULL) {
         return -EINVAL;
@@ -694,7 +702,7 @@ fake_api__add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
 }
 
 static inline int
-fake_api__add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb,
+fake_api__add_callback_from_signal(ioloop_instance_t *loop, ioloop_cb cb,
                                    void *arg)
 {
     int rc = fake_api__add_callback(loop, cb, arg);
@@ -703,7 +711,7 @@ fake_api__add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb,
 }
 
 static inline ioloop_timer_t
-fake_api__call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
+fake_api__call_at(ioloop_instance_t *loop, ioloop_time_t deadline, ioloop_cb cb,
                   void *arg)
 {
     if (fake_api__check(loop, "call_at") < 0 || cb == NULL) {
@@ -726,14 +734,14 @@ fake_api__call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
 }
 
 static inline ioloop_timer_t
-fake_api__call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
+fake_api__call_later(ioloop_instance_t *loop, ioloop_time_t delay, ioloop_cb cb,
                      void *arg)
 {
     return fake_api__call_at(loop, fake_api__s.now + delay, cb, arg);
 }
 
 static inline int
-fake_api__cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
+fake_api__cancel(ioloop_instance_t *loop, ioloop_timer_t timer)
 {
     if (fake_api__check(loop, "cancel") < 0) {
         return -EINVAL;
@@ -760,13 +768,14 @@ fake_api__periodic_tick(ioloop_loop_t *loop, void *arg)
     p->timer = 0;
     rc = p->cb(loop, p->arg);
     if (p->used && p->serial == serial && p->timer == 0) {
-        p->timer = fake_api__call_at(loop, next, fake_api__periodic_tick, p);
+        p->timer = fake_api__call_at(fake_api_instance(), next,
+                                     fake_api__periodic_tick, p);
     }
     return rc;
 }
 
 static inline ioloop_periodic_t *
-fake_api__periodic_start(ioloop_loop_t *loop, ioloop_time_t period,
+fake_api__periodic_start(ioloop_instance_t *loop, ioloop_time_t period,
                          double jitter, ioloop_cb cb, void *arg)
 {
     if (fake_api__check(loop, "periodic_start") < 0 || period <= 0
@@ -796,7 +805,7 @@ fake_api__periodic_start(ioloop_loop_t *loop, ioloop_time_t period,
 }
 
 static inline void
-fake_api__periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *periodic)
+fake_api__periodic_stop(ioloop_instance_t *loop, ioloop_periodic_t *periodic)
 {
     struct fake_api_periodic *p = (struct fake_api_periodic *) (void *)
         periodic;
@@ -811,7 +820,7 @@ fake_api__periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *periodic)
 }
 
 static inline ioloop_time_t
-fake_api__time(ioloop_loop_t *loop)
+fake_api__time(ioloop_instance_t *loop)
 {
     fake_api__check(loop, "time");
     return fake_api__s.now;
@@ -845,11 +854,11 @@ fake_api__vlog(int level, const char *fmt, va_list ap)
 }
 
 static inline void
-fake_api__log(ioloop_loop_t *loop, int level, const char *fmt, ...)
+fake_api__log(ioloop_instance_t *loop, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static inline void
-fake_api__log(ioloop_loop_t *loop, int level, const char *fmt, ...)
+fake_api__log(ioloop_instance_t *loop, int level, const char *fmt, ...)
 {
     va_list ap;
 
@@ -926,7 +935,7 @@ fake_api__split(const char *addr, char *host, size_t hostlen, char *port,
 }
 
 static inline int
-fake_api__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
+fake_api__listen_tcp(ioloop_instance_t *loop, const char *addr, int backlog,
                      unsigned flags, char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
@@ -996,7 +1005,7 @@ fake_api__listen_tcp(ioloop_loop_t *loop, const char *addr, int backlog,
 }
 
 static inline int
-fake_api__accept(ioloop_loop_t *loop, int listen_fd)
+fake_api__accept(ioloop_instance_t *loop, int listen_fd)
 {
     int fd, rc;
 
@@ -1018,14 +1027,14 @@ fake_api__accept(ioloop_loop_t *loop, int listen_fd)
 }
 
 static inline void
-fake_api__stop(ioloop_loop_t *loop)
+fake_api__stop(ioloop_instance_t *loop)
 {
     fake_api__check(loop, "stop");
     fake_api__s.stopped++;
 }
 
 static inline int
-fake_api__accept_batch(ioloop_loop_t *loop, int listen_fd, int *fds,
+fake_api__accept_batch(ioloop_instance_t *loop, int listen_fd, int *fds,
                        int max)
 {
     int n = 0;
@@ -1042,7 +1051,7 @@ fake_api__accept_batch(ioloop_loop_t *loop, int listen_fd, int *fds,
 }
 
 static inline int
-fake_api__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
+fake_api__listen_unix(ioloop_instance_t *loop, const char *path, unsigned mode,
                       int backlog, char *err, size_t errlen)
 {
     struct sockaddr_un sun;
@@ -1099,7 +1108,7 @@ fake_api__listen_unix(ioloop_loop_t *loop, const char *path, unsigned mode,
 }
 
 static inline int
-fake_api__signal_subscribe(ioloop_loop_t *loop, int signo,
+fake_api__signal_subscribe(ioloop_instance_t *loop, int signo,
                            ioloop_signal_cb cb, void *arg)
 {
     if (fake_api__check(loop, "signal_subscribe") < 0 || cb == NULL
@@ -1123,7 +1132,7 @@ fake_api__signal_subscribe(ioloop_loop_t *loop, int signo,
 }
 
 static inline int
-fake_api__signal_unsubscribe(ioloop_loop_t *loop, int id)
+fake_api__signal_unsubscribe(ioloop_instance_t *loop, int id)
 {
     if (fake_api__check(loop, "signal_unsubscribe") < 0) {
         return -EINVAL;
@@ -1140,7 +1149,7 @@ fake_api__signal_unsubscribe(ioloop_loop_t *loop, int id)
 /* Streams: not faked (see the top of this file). */
 
 static inline ioloop_stream_t *
-fake_api__stream_new(ioloop_loop_t *loop, int fd,
+fake_api__stream_new(ioloop_instance_t *loop, int fd,
                      const struct ioloop_stream_options *opts)
 {
     (void) loop;
@@ -1220,7 +1229,7 @@ fake_api__stream_pending(const ioloop_stream_t *s)
 
 /* The fake keeps no metrics. */
 static inline int
-fake_api__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
+fake_api__metrics_render(ioloop_instance_t *loop, char *buf, size_t len)
 {
     (void) loop;
     (void) buf;
@@ -1231,7 +1240,7 @@ fake_api__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
 /* Counters are recorded (fake_api_counter reads them); strings are only
  * checked for presence, not against the host's full rules. */
 static inline int
-fake_api__counter_register(ioloop_loop_t *loop, const char *name,
+fake_api__counter_register(ioloop_instance_t *loop, const char *name,
                            const char *help, const char *label,
                            const char *value)
 {
@@ -1254,7 +1263,7 @@ fake_api__counter_register(ioloop_loop_t *loop, const char *name,
 }
 
 static inline void
-fake_api__counter_add(ioloop_loop_t *loop, int handle, uint64_t n)
+fake_api__counter_add(ioloop_instance_t *loop, int handle, uint64_t n)
 {
     if (fake_api__check(loop, "counter_add") == 0 && handle >= 0
         && handle < fake_api__s.ncounters) {

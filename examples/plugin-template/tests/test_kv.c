@@ -147,7 +147,7 @@ init_with(const char *config, void **st, char *err, size_t errlen)
         assert_non_null(cfg);
     }
     err[0] = '\0';
-    rc = ioloop_plugin_v1.init(api, fake_api_loop(), cfg, st, err, errlen);
+    rc = ioloop_plugin_v1.init(api, fake_api_instance(), cfg, st, err, errlen);
     json_decref(cfg);
     return rc;
 }
@@ -251,7 +251,7 @@ test_listen_failure_is_reported(void **state)
 }
 
 static int
-no_handlers(ioloop_loop_t *loop, int fd, unsigned events, ioloop_io_cb cb,
+no_handlers(ioloop_instance_t *loop, int fd, unsigned events, ioloop_io_cb cb,
             void *arg)
 {
     (void) loop;

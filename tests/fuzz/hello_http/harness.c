@@ -36,6 +36,7 @@
 
 #include "api.h"
 #include "hello_http.h"
+#include "loader.h"
 #include "loop.h"
 
 /* The backend and plugin descriptors, compiled into this binary. */
@@ -73,6 +74,7 @@ struct run {
 };
 
 static ioloop_loop_t *loop;
+static ioloop_instance_t instance = {.owner = {.name = "hello_http"}};
 static struct hello *hello;
 
 static int setup(void);
@@ -144,9 +146,11 @@ setup(void)
     config = json_loads(text, 0, NULL);
     free(big);
     free(text);
+    instance.loop = loop;
     rc = config == NULL ? -EINVAL
-                        : ioloop_plugin_v1.init(ioloop__api(), loop, config,
-                                                &state, err, sizeof(err));
+                        : ioloop_plugin_v1.init(ioloop__api(), &instance,
+                                                config, &state, err,
+                                                sizeof(err));
     json_decref(config);
     if (rc < 0) {
         fprintf(stderr, "harness: init: %s\n", err);

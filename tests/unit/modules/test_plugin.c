@@ -8,6 +8,15 @@
  *                            registers a handler on a pipe, closes the
  *                            pipe, then fails without removing the handler
  *   {"pipe": true}           registers a handler on a pipe and succeeds
+ *   {"everything": "fail" | "keep"}
+ *                            registers one of everything the API hands
+ *                            out (handler, timer, periodic, an open and a
+ *                            closed stream, listener, signal subscription,
+ *                            callbacks from this thread, another thread
+ *                            and "a signal handler"), then fails init, or
+ *                            succeeds and has a fini that releases
+ *                            nothing: the host must free it all, and none
+ *                            of it may ever run
  *   {"listen": "H:P", "on_accept": "crash" | "sleep", "sleep_ms": N}
  *                            listens; each accepted connection crashes
  *                            the process (SIGSEGV) or blocks the loop
@@ -15,11 +24,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,11 +39,12 @@
 
 struct instance {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int fds[2];
     int listen_fd;
     int crash;    /* on_accept: "crash" */
     int sleep_ms; /* on_accept: "sleep" */
+    int leave;    /* "everything": fini releases nothing */
 };
 
 /* A connection arrived: misbehave as configured, then close it. */
@@ -40,8 +52,9 @@ static int
 on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
     struct instance *in = arg;
-    int c = in->api->accept(loop, fd);
+    int c = in->api->accept(in->inst, fd);
 
+    (void) loop;
     (void) events;
     if (c < 0) {
         return 0;
@@ -64,9 +77,112 @@ on_read(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     return 0;
 }
 
+/* What "everything" registers must never run: the host released it. */
+static int
+must_not_run(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    abort();
+}
+
+static int
+must_not_run_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    (void) fd;
+    (void) events;
+    return must_not_run(loop, arg);
+}
+
+static int
+must_not_run_signal(ioloop_loop_t *loop, int signo, void *arg)
+{
+    (void) signo;
+    return must_not_run(loop, arg);
+}
+
+static void
+must_not_run_stream(ioloop_stream_t *s, void *arg)
+{
+    (void) s;
+    (void) arg;
+    abort();
+}
+
+static void
+must_not_run_read(ioloop_stream_t *s, const char *data, size_t len,
+                  void *arg)
+{
+    (void) data;
+    (void) len;
+    must_not_run_stream(s, arg);
+}
+
+struct poster {
+    const struct ioloop_api *api;
+    ioloop_instance_t *inst;
+    int rc;
+};
+
+static void *
+post_from_thread(void *arg)
+{
+    struct poster *p = arg;
+
+    p->rc = p->api->add_callback(p->inst, must_not_run, NULL);
+    return NULL;
+}
+
+/* Registers one of everything; 0 or -EIO with err set. The fds the host
+ * does not own (the pipe, the streams' peers) are closed here. */
+static int
+register_everything(struct instance *in, char *err, size_t errlen)
+{
+    const struct ioloop_api *api = in->api;
+    struct ioloop_stream_options opts = {.size = sizeof(opts),
+                                         .close_cb = must_not_run_stream};
+    struct poster poster = {api, in->inst, -1};
+    ioloop_stream_t *open_s, *closed_s;
+    int a[2], b[2], lfd;
+    pthread_t t;
+
+    if (pipe2(in->fds, O_CLOEXEC) < 0
+        || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0
+        || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) < 0) {
+        snprintf(err, errlen, "no fds");
+        return -EIO;
+    }
+    open_s = api->stream_new(in->inst, a[0], &opts);
+    closed_s = api->stream_new(in->inst, b[0], &opts);
+    lfd = api->listen_tcp(in->inst, "127.0.0.1:0", 0, 0, err, errlen);
+    close(a[1]);
+    close(b[1]);
+    if (open_s == NULL || closed_s == NULL || lfd < 0
+        || api->stream_read_some(open_s, 16, must_not_run_read) < 0
+        || api->add_handler(in->inst, in->fds[0], IOLOOP_READ,
+                            must_not_run_io, in) < 0
+        || api->add_handler(in->inst, lfd, IOLOOP_READ, must_not_run_io, in)
+               < 0
+        || api->call_later(in->inst, IOLOOP_NS_PER_S, must_not_run, in) == 0
+        || api->periodic_start(in->inst, IOLOOP_NS_PER_S, 0.0, must_not_run,
+                               in) == NULL
+        || api->signal_subscribe(in->inst, SIGUSR1, must_not_run_signal, in)
+               <= 0
+        || api->add_callback(in->inst, must_not_run, in) < 0
+        || api->add_callback_from_signal(in->inst, must_not_run, in) < 0
+        || pthread_create(&t, NULL, post_from_thread, &poster) != 0) {
+        snprintf(err, errlen, "cannot register everything");
+        return -EIO;
+    }
+    pthread_join(t, NULL);
+    /* Closed: it waits for its close callback in a later iteration. */
+    api->stream_close(closed_s);
+    return poster.rc;
+}
+
 /* unused: the NO_INIT variant leaves it out of its descriptor. */
 __attribute__((unused)) static int
-test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+test_init(const struct ioloop_api *api, ioloop_instance_t *inst,
           const struct json_t *config, void **state, char *err, size_t errlen)
 {
     const json_t *cfg = (const json_t *) config;
@@ -82,13 +198,31 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     in->api = api;
-    in->loop = loop;
+    in->inst = inst;
     in->fds[0] = in->fds[1] = -1;
     in->listen_fd = -1;
+    why = json_string_value(json_object_get(cfg, "everything"));
+    if (why != NULL) {
+        int rc = register_everything(in, err, errlen);
+
+        if (rc < 0 || strcmp(why, "fail") == 0) {
+            /* A sloppy plugin: closes its pipe, leaves the rest. */
+            close(in->fds[0]);
+            close(in->fds[1]);
+            free(in);
+            if (rc == 0) {
+                snprintf(err, errlen, "failed after registering everything");
+            }
+            return -EIO;
+        }
+        in->leave = 1;
+        *state = in;
+        return 0;
+    }
     if (json_is_true(json_object_get(cfg, "pipe"))
         || json_is_true(json_object_get(cfg, "register_then_fail"))) {
         if (pipe2(in->fds, O_CLOEXEC) < 0
-            || api->add_handler(loop, in->fds[0], IOLOOP_READ, on_read, in)
+            || api->add_handler(inst, in->fds[0], IOLOOP_READ, on_read, in)
                    < 0) {
             snprintf(err, errlen, "cannot watch a pipe");
             return -EIO;
@@ -102,10 +236,10 @@ test_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
                                                                 "sleep_ms"));
         in->listen_fd = api->listen_tcp(
-            loop, json_string_value(json_object_get(cfg, "listen")), 0, 0,
+            inst, json_string_value(json_object_get(cfg, "listen")), 0, 0,
             err, errlen);
         if (in->listen_fd < 0
-            || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept,
+            || api->add_handler(inst, in->listen_fd, IOLOOP_READ, on_accept,
                                 in) < 0) {
             free(in);
             return -EIO;
@@ -128,13 +262,19 @@ test_fini(void *state)
 {
     struct instance *in = state;
 
-    in->api->log(in->loop, IOLOOP_LOG_INFO, "fini");
+    in->api->log(in->inst, IOLOOP_LOG_INFO, "fini");
+    if (in->leave) {
+        close(in->fds[0]);
+        close(in->fds[1]);
+        free(in);
+        return;
+    }
     if (in->listen_fd >= 0) {
-        in->api->remove_handler(in->loop, in->listen_fd);
+        in->api->remove_handler(in->inst, in->listen_fd);
         close(in->listen_fd);
     }
     if (in->fds[0] >= 0) {
-        in->api->remove_handler(in->loop, in->fds[0]);
+        in->api->remove_handler(in->inst, in->fds[0]);
         close(in->fds[0]);
         close(in->fds[1]);
     }
