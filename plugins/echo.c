@@ -81,6 +81,7 @@ static const char *const echo_config_keys[] = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "echo",
     .version = "1.0.0",
     .description = "TCP echo server",

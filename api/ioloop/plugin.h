@@ -24,14 +24,19 @@
  *
  * Forward compatibility: members of both structs are only ever appended,
  * each marked with the minor version that added it. The host accepts a
- * plugin built for an older minor (smaller size) and refuses one whose
- * size is larger than the host knows.
+ * plugin built for an older minor (smaller size: the host never reads
+ * past it), and one built for a newer minor (larger size) when every byte
+ * of the tail the host does not know is zero, i.e. the plugin leaves the
+ * newer members unset (the rule of Linux's copy_struct_from_user); a
+ * non-zero byte there is refused, naming its offset. The descriptor's
+ * build signature must equal the host's (IOLOOP_BUILD_SIGNATURE).
  */
 #ifndef IOLOOP_PLUGIN_H
 #define IOLOOP_PLUGIN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <ioloop/loop.h>
 
@@ -40,9 +45,56 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 1
+#define IOLOOP_PLUGIN_ABI_MINOR 0
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
+
+/*
+ * The build signature (struct ioloop_plugin.build): what must match
+ * between the host and a plugin besides the ABI version, because it
+ * changes the layout or the runtime of both sides. One byte each: the
+ * pointer size, the size of time_t, the sanitizers built in (ASan 1,
+ * TSan 2: a sanitized plugin in a plain host, or the reverse, crashes or
+ * reports false leaks), and the ABI major. The host refuses a plugin
+ * whose signature differs, naming both.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define IOLOOP__ASAN 1u
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IOLOOP__ASAN 1u
+#endif
+#endif
+#ifndef IOLOOP__ASAN
+#define IOLOOP__ASAN 0u
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define IOLOOP__TSAN 2u
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IOLOOP__TSAN 2u
+#endif
+#endif
+#ifndef IOLOOP__TSAN
+#define IOLOOP__TSAN 0u
+#endif
+
+#define IOLOOP_BUILD_SIGNATURE                                             \
+    ((uint32_t) sizeof(void *) | (uint32_t) sizeof(time_t) << 8            \
+     | (IOLOOP__ASAN | IOLOOP__TSAN) << 16                                  \
+     | (uint32_t) IOLOOP_PLUGIN_ABI_MAJOR << 24)
+
+/* The parts of a build signature, for messages. */
+#define IOLOOP_BUILD_POINTER(sig)   ((unsigned) ((sig) & 0xffu))
+#define IOLOOP_BUILD_TIME_T(sig)    ((unsigned) ((sig) >> 8 & 0xffu))
+#define IOLOOP_BUILD_SANITIZER(sig) ((unsigned) ((sig) >> 16 & 0xffu))
+#define IOLOOP_BUILD_MAJOR(sig)     ((unsigned) ((sig) >> 24 & 0xffu))
+
+/* Descriptor flags (struct ioloop_plugin.flags). */
+/* Run one instance in one process only: with "workers": N, the master
+ * places it in worker 0 alone (and in worker 0's replacement). For a
+ * plugin whose state must not split across processes. */
+#define IOLOOP_PLUGIN_ONE_PROCESS 0x01u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define IOLOOP_PLUGIN_SYMBOL "ioloop_plugin_v1"
@@ -234,13 +286,6 @@ struct ioloop_api {
      */
     int (*accept)(ioloop_instance_t *inst, int listen_fd);
 
-    /* --- Loop control (since 1.0). --- */
-
-    /* Stops the loop after the current iteration (the host then exits). */
-    void (*stop)(ioloop_instance_t *inst);
-
-    /* --- More sockets (since 1.0). --- */
-
     /*
      * Accepts up to max pending connections into fds[] (each as accept()
      * returns them). Returns how many (0 when none is pending), or -errno
@@ -258,6 +303,11 @@ struct ioloop_api {
      */
     int (*listen_unix)(ioloop_instance_t *inst, const char *path, unsigned mode,
                        int backlog, char *err, size_t errlen);
+
+    /* --- Loop control (since 1.0). --- */
+
+    /* Stops the loop after the current iteration (the host then exits). */
+    void (*stop)(ioloop_instance_t *inst);
 
     /* --- Signals (since 1.0). --- */
 
@@ -356,7 +406,7 @@ struct ioloop_api {
      */
     int (*metrics_render)(ioloop_instance_t *inst, char *buf, size_t len);
 
-    /* --- Counters (since 1.1). Loop thread only. --- */
+    /* --- Counters (since 1.0). Loop thread only. --- */
 
     /*
      * Registers a counter series owned by the calling instance (call it
@@ -402,6 +452,10 @@ struct ioloop_plugin {
     uint32_t abi_version;
     /* sizeof(struct ioloop_plugin) at build time. */
     uint32_t size;
+    /* IOLOOP_BUILD_SIGNATURE at build time; the host refuses another. */
+    uint32_t build;
+    /* IOLOOP_PLUGIN_* flags (0: none). */
+    uint32_t flags;
     /* Short name of the plugin (not of the instance), e.g. "hello_http". */
     const char *name;
     /* The plugin's own version string, e.g. "1.0.0". */

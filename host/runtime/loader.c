@@ -34,9 +34,12 @@ static void *open_symbol(const char *path, const char *symbol,
 static int check_config_keys(const struct ioloop_plugin *d,
                              const json_t *config, char *err, size_t errlen);
 static void release(ioloop_instance_t *p, const char *after);
-static int check_abi(const char *path, const char *kind, uint32_t abi,
-                     uint32_t size, uint32_t host_abi, size_t min_size,
-                     size_t host_size, char *err, size_t errlen);
+static int check_abi(const char *path, const char *kind, const void *table,
+                     uint32_t abi, uint32_t size, uint32_t host_abi,
+                     size_t min_size, size_t host_size, char *err,
+                     size_t errlen);
+static int check_build(const char *path, uint32_t build, char *err,
+                       size_t errlen);
 
 int
 ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
@@ -51,7 +54,7 @@ ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
     if (ops == NULL) {
         return -1;
     }
-    if (check_abi(path, "backend", ops->abi_version, ops->size,
+    if (check_abi(path, "backend", ops, ops->abi_version, ops->size,
                   IOLOOP_BACKEND_ABI, BACKEND_MIN_SIZE,
                   sizeof(struct ioloop_backend), err, errlen) < 0) {
         goto fail;
@@ -100,9 +103,11 @@ ioloop__plugin_open(const char *path, void **dl,
     if (d == NULL) {
         return -1;
     }
-    if (check_abi(path, "plugin", d->abi_version, d->size, IOLOOP_PLUGIN_ABI,
-                  PLUGIN_MIN_SIZE, sizeof(struct ioloop_plugin), err, errlen)
-        < 0) {
+    if (check_abi(path, "plugin", d, d->abi_version, d->size,
+                  IOLOOP_PLUGIN_ABI, PLUGIN_MIN_SIZE,
+                  sizeof(struct ioloop_plugin), err, errlen)
+            < 0
+        || check_build(path, d->build, err, errlen) < 0) {
         goto fail;
     }
     missing = d->name == NULL   ? "name"
@@ -363,15 +368,19 @@ open_symbol(const char *path, const char *symbol, const char *kind,
 }
 
 /*
- * The ABI rules: same major; a size below the 1.0 minimum is corrupt; a
- * size above the host's means members the host does not know (a newer
- * minor), refused; an older minor (smaller size) is accepted.
+ * The ABI rules: same major; a size below the 1.0 minimum is corrupt; an
+ * older minor (smaller size) is accepted; a size above the host's (a newer
+ * minor) is accepted when the bytes the host does not know are all zero,
+ * so that the plugin uses no member the host lacks (Linux's
+ * copy_struct_from_user), and refused naming the first non-zero one.
  */
 static int
-check_abi(const char *path, const char *kind, uint32_t abi, uint32_t size,
-          uint32_t host_abi, size_t min_size, size_t host_size, char *err,
-          size_t errlen)
+check_abi(const char *path, const char *kind, const void *table,
+          uint32_t abi, uint32_t size, uint32_t host_abi, size_t min_size,
+          size_t host_size, char *err, size_t errlen)
 {
+    const unsigned char *bytes = table;
+
     if (IOLOOP_ABI_MAJOR(abi) != IOLOOP_ABI_MAJOR(host_abi)) {
         snprintf(err, errlen,
                  "%s: %s ABI %u.%u, host %s ABI %u.%u: major versions "
@@ -388,15 +397,44 @@ check_abi(const char *path, const char *kind, uint32_t abi, uint32_t size,
                  size, min_size, IOLOOP_ABI_MAJOR(host_abi));
         return -1;
     }
-    if (size > host_size) {
-        snprintf(err, errlen,
-                 "%s: %s ABI %u.%u with a %u-byte table, host %s ABI %u.%u "
-                 "knows %zu bytes: it needs members this host lacks "
-                 "(upgrade the host)",
-                 path, kind, IOLOOP_ABI_MAJOR(abi), IOLOOP_ABI_MINOR(abi),
-                 size, kind, IOLOOP_ABI_MAJOR(host_abi),
-                 IOLOOP_ABI_MINOR(host_abi), host_size);
-        return -1;
+    for (size_t off = host_size; off < size; off++) {
+        if (bytes[off] != 0) {
+            snprintf(err, errlen,
+                     "%s: %s ABI %u.%u with a %u-byte table sets byte %zu, "
+                     "past the %zu bytes host %s ABI %u.%u knows: it needs "
+                     "members this host lacks (upgrade the host)",
+                     path, kind, IOLOOP_ABI_MAJOR(abi),
+                     IOLOOP_ABI_MINOR(abi), size, off, host_size, kind,
+                     IOLOOP_ABI_MAJOR(host_abi), IOLOOP_ABI_MINOR(host_abi));
+            return -1;
+        }
     }
     return 0;
+}
+
+/* A plugin must share the host's build signature; -1 naming both. */
+static int
+check_build(const char *path, uint32_t build, char *err, size_t errlen)
+{
+    static const char *const sanitizers[] = {"none", "ASan", "TSan",
+                                             "ASan+TSan"};
+    const uint32_t host = IOLOOP_BUILD_SIGNATURE;
+
+    if (build == host) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s: plugin built for %u-byte pointers, %u-byte time_t, "
+             "sanitizer %s, ABI major %u; host: %u-byte pointers, %u-byte "
+             "time_t, sanitizer %s, ABI major %u (rebuild it with this "
+             "host's headers and sanitizer flags)",
+             path, IOLOOP_BUILD_POINTER(build), IOLOOP_BUILD_TIME_T(build),
+             IOLOOP_BUILD_SANITIZER(build) < 4
+                 ? sanitizers[IOLOOP_BUILD_SANITIZER(build)]
+                 : "unknown",
+             IOLOOP_BUILD_MAJOR(build), IOLOOP_BUILD_POINTER(host),
+             IOLOOP_BUILD_TIME_T(host),
+             sanitizers[IOLOOP_BUILD_SANITIZER(host)],
+             IOLOOP_BUILD_MAJOR(host));
+    return -1;
 }

@@ -26,6 +26,7 @@ static void hello_counters(struct hello *h);
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "hello_http",
     .version = "1.0.0",
     .description = "HTTP/1.1 server answering fixed routes with fixed "

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -135,13 +136,14 @@ test_plugin_refusals(void **state)
                  PLUGIN("major2"), minor);
         assert_plugin_refused(PLUGIN("major2"), expected);
         snprintf(expected, sizeof(expected),
-                 "%s: plugin ABI 1.%d with a %zu-byte table, host plugin ABI "
-                 "1.%d knows %zu bytes: it needs members this host lacks "
-                 "(upgrade the host)",
-                 PLUGIN("newer_minor_larger"), minor + 1,
-                 sizeof(struct ioloop_plugin) + sizeof(void *), minor,
-                 sizeof(struct ioloop_plugin));
-        assert_plugin_refused(PLUGIN("newer_minor_larger"), expected);
+                 "%s: plugin ABI 1.%d with a %zu-byte table sets byte %zu, "
+                 "past the %zu bytes host plugin ABI 1.%d knows: it needs "
+                 "members this host lacks (upgrade the host)",
+                 PLUGIN("newer_minor_sets"), minor + 1,
+                 sizeof(struct ioloop_plugin) + sizeof(uint64_t),
+                 sizeof(struct ioloop_plugin), sizeof(struct ioloop_plugin),
+                 minor);
+        assert_plugin_refused(PLUGIN("newer_minor_sets"), expected);
         snprintf(expected, sizeof(expected),
                  "%s: plugin ABI 1.%d declares a 8-byte table, smaller than "
                  "the %zu bytes every 1.x table has (corrupt descriptor)",
@@ -156,6 +158,43 @@ test_plugin_refusals(void **state)
                           PLUGIN("no_symbol") ": no symbol 'ioloop_plugin_v1': "
                                               "not an ioloop plugin (or built "
                                               "without IOLOOP_EXPORT)");
+}
+
+/* A plugin built with other sanitizer flags is refused, naming both. */
+static void
+test_other_build_refused(void **state)
+{
+    static const char *const names[] = {"none", "ASan", "TSan",
+                                        "ASan+TSan"};
+    const unsigned host = IOLOOP_BUILD_SANITIZER(IOLOOP_BUILD_SIGNATURE);
+    char expected[1024];
+
+    (void) state;
+    snprintf(expected, sizeof(expected),
+             "%s: plugin built for %zu-byte pointers, %zu-byte time_t, "
+             "sanitizer %s, ABI major 1; host: %zu-byte pointers, %zu-byte "
+             "time_t, sanitizer %s, ABI major 1 (rebuild it with this "
+             "host's headers and sanitizer flags)",
+             PLUGIN("other_build"), sizeof(void *), sizeof(time_t),
+             names[host ^ 1u], sizeof(void *), sizeof(time_t), names[host]);
+    assert_plugin_refused(PLUGIN("other_build"), expected);
+}
+
+/* A newer minor with a larger descriptor whose unknown tail is zero (it
+ * left the newer members unset) is accepted, as copy_struct_from_user
+ * does. */
+static void
+test_newer_minor_zero_tail_accepted(void **state)
+{
+    const struct ioloop_plugin *desc = NULL;
+    void *dl = NULL;
+
+    (void) state;
+    assert_int_equal(ioloop__plugin_open(PLUGIN("newer_minor_larger"), &dl,
+                                         &desc, err, sizeof(err)),
+                     0);
+    assert_true(desc->size > sizeof(struct ioloop_plugin));
+    dlclose(dl);
 }
 
 /* A newer minor that appended nothing the host lacks is accepted. */
@@ -506,6 +545,8 @@ main(void)
         cmocka_unit_test(test_backend_refusals),
         cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_plugin_refusals),
+        cmocka_unit_test(test_other_build_refused),
+        cmocka_unit_test(test_newer_minor_zero_tail_accepted),
         cmocka_unit_test(test_newer_minor_same_size_accepted),
         cmocka_unit_test(test_older_minor_smaller_accepted),
         cmocka_unit_test(test_load_failure_names_the_entry),

@@ -84,6 +84,7 @@ static const char *const kv_config_keys[] = {"listen", "max_keys",
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "kv",
     .version = "1.0.0",
     .description = "line-based key/value store over TCP (SET/GET/DEL/COUNT)",

@@ -113,6 +113,7 @@ sleeper_fini(void *state)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "sleeper",
     .version = "0.0.1",
     .description = "blocks its loop on purpose (watchdog tests)",

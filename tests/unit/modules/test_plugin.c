@@ -290,26 +290,41 @@ test_fini(void *state)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_ABI_VERSION(2, 0),
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
-#elif defined(VARIANT_NEWER_MINOR_LARGER)
-/* A plugin from a future 1.1 SDK whose descriptor grew a member. */
+#elif defined(VARIANT_NEWER_MINOR_LARGER) || defined(VARIANT_NEWER_MINOR_SETS)
+/* A plugin from a future 1.1 SDK whose descriptor grew a member: left
+ * unset (zero, acceptable to a 1.0 host) or set (refused). */
 IOLOOP_EXPORT const struct {
     struct ioloop_plugin base;
-    void (*since_1_1)(void *state);
+    uint64_t since_1_1;
 } ioloop_plugin_v1 = {
     .base = {
         .abi_version = IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR,
                                           IOLOOP_PLUGIN_ABI_MINOR + 1),
-        .size = sizeof(struct ioloop_plugin) + sizeof(void (*)(void *)),
+        .size = sizeof(struct ioloop_plugin) + sizeof(uint64_t),
+        .build = IOLOOP_BUILD_SIGNATURE,
         TEST_PLUGIN_FIELDS,
     },
+#if defined(VARIANT_NEWER_MINOR_SETS)
+    .since_1_1 = 0x0101010101010101u, /* every byte set, either endian */
+#endif
+};
+#elif defined(VARIANT_OTHER_BUILD)
+/* Built with the sanitizer setting the host does not have. */
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE ^ 1u << 16, /* ASan flipped */
+    TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_NEWER_MINOR_SAME_SIZE)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR,
                                       IOLOOP_PLUGIN_ABI_MINOR + 1),
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_OLDER_SMALLER)
@@ -317,18 +332,21 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = offsetof(struct ioloop_plugin, drain),
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_TOO_SMALL)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = 8,
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_NO_INIT)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "test_plugin",
     .fini = test_fini,
 };
@@ -336,12 +354,14 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v0 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
 #else
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     TEST_PLUGIN_FIELDS,
 };
 #endif
