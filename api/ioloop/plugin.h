@@ -436,6 +436,20 @@ struct ioloop_api {
      * (failed registration) is a no-op.
      */
     void (*counter_add)(ioloop_instance_t *inst, int handle, uint64_t n);
+
+    /* --- Workers (since 1.0). --- */
+
+    /*
+     * The worker process this instance runs in, 0 to worker_count() - 1
+     * (0 without workers), and how many workers the manifest asks for (1
+     * without workers). Each worker runs its own copy of every instance,
+     * with its own state: with "workers": 2 an instance's state splits in
+     * two. A plugin whose state must not split sets
+     * IOLOOP_PLUGIN_ONE_PROCESS (or the manifest entry "one_process":
+     * true), and then only worker 0 runs it.
+     */
+    unsigned (*worker_index)(ioloop_instance_t *inst);
+    unsigned (*worker_count)(ioloop_instance_t *inst);
 };
 
 /*

@@ -117,7 +117,7 @@ static const char *const manifest_log_keys[] = {
     "level", "format", "plugins", NULL
 };
 static const char *const manifest_plugin_keys[] = {
-    "name", "path", "config", NULL
+    "name", "path", "config", "one_process", NULL
 };
 
 /*
@@ -824,6 +824,13 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
                              pl->where, manifest_type(config));
     }
     pl->config = config;
+
+    config = json_object_get(v, "one_process");
+    if (config != NULL && !json_is_boolean(config)) {
+        return manifest_fail(p, "%s.one_process: expected true or false, "
+                             "got %s", pl->where, manifest_type(config));
+    }
+    pl->one_process = json_is_true(config);
     return 0;
 }
 

@@ -79,6 +79,8 @@ static int api_counter_register(ioloop_instance_t *inst, const char *name,
                                 const char *help, const char *label,
                                 const char *value);
 static void api_counter_add(ioloop_instance_t *inst, int handle, uint64_t n);
+static unsigned api_worker_index(ioloop_instance_t *inst);
+static unsigned api_worker_count(ioloop_instance_t *inst);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -115,6 +117,8 @@ static const struct ioloop_api api = {
     .metrics_render = api_metrics_render,
     .counter_register = api_counter_register,
     .counter_add = api_counter_add,
+    .worker_index = api_worker_index,
+    .worker_count = api_worker_count,
 };
 
 const struct ioloop_api *
@@ -293,4 +297,16 @@ static void
 api_counter_add(ioloop_instance_t *inst, int handle, uint64_t n)
 {
     ioloop__metrics_counter_add(inst->loop, handle, n);
+}
+
+static unsigned
+api_worker_index(ioloop_instance_t *inst)
+{
+    return inst->worker;
+}
+
+static unsigned
+api_worker_count(ioloop_instance_t *inst)
+{
+    return inst->workers;
 }

@@ -151,6 +151,7 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
         p->owner.log_level = e->log_level;
         p->where = e->where;
         p->config = e->config;
+        p->workers = 1;
         if (strchr(e->path, '/') != NULL) {
             snprintf(p->path, sizeof(p->path), "%s", e->path);
         } else {
@@ -165,6 +166,8 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
         }
         if (rc == 0) {
             set->n++;
+            p->one_process = e->one_process
+                             || (p->desc->flags & IOLOOP_PLUGIN_ONE_PROCESS);
             rc = check_config_keys(p->desc, e->config, reason,
                                    sizeof(reason));
         }
@@ -187,7 +190,7 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         char reason[1024] = "", shown[1024];
         int rc;
 
-        if (p->quarantined) {
+        if (p->quarantined || p->elsewhere) {
             continue;
         }
         p->loop = loop;
@@ -213,6 +216,17 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
         return -1;
     }
     return 0;
+}
+
+void
+ioloop__plugins_place(struct ioloop_plugin_set *set, unsigned index,
+                      unsigned count)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        set->v[i].worker = index;
+        set->v[i].workers = count;
+        set->v[i].elsewhere = set->v[i].one_process && index != 0;
+    }
 }
 
 void

@@ -30,6 +30,9 @@ struct ioloop_backend_lib {
 struct ioloop_instance_s {
     struct ioloop_owner owner; /* name: the manifest's instance name */
     ioloop_loop_t *loop;       /* set by ioloop__plugins_init */
+    unsigned worker;           /* this process's worker index */
+    unsigned workers;          /* the manifest's worker count (1: none) */
+    bool one_process;          /* the descriptor's flag or the manifest's */
     const char *where;         /* "plugins[1]" */
     const struct json_t *config;
     char path[PATH_MAX];
@@ -39,6 +42,8 @@ struct ioloop_instance_s {
     bool started; /* init succeeded; fini is due */
     bool quarantined; /* set by the master before it forks: the workers
                          run without this instance (init never runs) */
+    bool elsewhere;   /* one_process, and this is not worker 0: another
+                         process runs it (init never runs here) */
 };
 
 struct ioloop_plugin_set {
@@ -81,6 +86,15 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);
+
+/*
+ * Tells every instance which worker this process is (index in [0,
+ * count)); a one_process instance is then started by worker 0 only (the
+ * others skip it as if quarantined). Without workers the host serves as
+ * worker 0 of 1, the default after ioloop__plugins_load.
+ */
+void ioloop__plugins_place(struct ioloop_plugin_set *set, unsigned index,
+                           unsigned count);
 
 /* Runs fini for every started instance, last first, then releases what
  * each fini left registered. */

@@ -233,6 +233,34 @@ test_json_format(void **state)
     free(text);
 }
 
+/* A worker tags every line with its index, in both formats. */
+static void
+test_worker_tag(void **state)
+{
+    struct capture c;
+    json_t *obj;
+    char *text;
+
+    (void) state;
+    ioloop__log_set_worker(3);
+    capture_begin(&c);
+    ioloop__log(IOLOOP_LOG_INFO, "hello", "plain");
+    text = capture_end(&c);
+    assert_matches(text, "^" TS_RE " w3 info \\[hello\\] plain\n$");
+    free(text);
+    ioloop__log_set_format(1);
+    capture_begin(&c);
+    ioloop__log(IOLOOP_LOG_INFO, "hello", "json");
+    text = capture_end(&c);
+    obj = parse_line(text, strlen(text));
+    assert_int_equal(json_object_size(obj), 6);
+    assert_int_equal(json_integer_value(json_object_get(obj, "worker")), 3);
+    assert_string_equal(field(obj, "msg"), "json");
+    json_decref(obj);
+    free(text);
+    ioloop__log_set_worker(-1);
+}
+
 /* What goes in comes back out of a strict parser, bit for bit. */
 static void
 test_json_escaping_roundtrip(void **state)
@@ -690,6 +718,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plain_format, reset, reset),
         cmocka_unit_test_setup_teardown(test_plain_escapes, reset, reset),
         cmocka_unit_test_setup_teardown(test_json_format, reset, reset),
+        cmocka_unit_test_setup_teardown(test_worker_tag, reset, reset),
         cmocka_unit_test_setup_teardown(test_json_escaping_roundtrip, reset,
                                         reset),
         cmocka_unit_test_setup_teardown(test_json_invalid_utf8, reset,

@@ -1271,6 +1271,21 @@ fake_api__counter_add(ioloop_instance_t *loop, int handle, uint64_t n)
     }
 }
 
+/* The fake is one process without workers: worker 0 of 1. */
+static inline unsigned
+fake_api__worker_index(ioloop_instance_t *loop)
+{
+    fake_api__check(loop, "worker_index");
+    return 0;
+}
+
+static inline unsigned
+fake_api__worker_count(ioloop_instance_t *loop)
+{
+    fake_api__check(loop, "worker_count");
+    return 1;
+}
+
 static inline void
 fake_api__reset_table(struct ioloop_api *api)
 {
@@ -1308,6 +1323,8 @@ fake_api__reset_table(struct ioloop_api *api)
     api->metrics_render = fake_api__metrics_render;
     api->counter_register = fake_api__counter_register;
     api->counter_add = fake_api__counter_add;
+    api->worker_index = fake_api__worker_index;
+    api->worker_count = fake_api__worker_count;
 }
 
 #ifdef __cplusplus

@@ -8,6 +8,8 @@
  *                            registers a handler on a pipe, closes the
  *                            pipe, then fails without removing the handler
  *   {"pipe": true}           registers a handler on a pipe and succeeds
+ *   {"report_worker": true}  logs "worker I of N" (worker_index and
+ *                            worker_count) at info
  *   {"everything": "fail" | "keep"}
  *                            registers one of everything the API hands
  *                            out (handler, timer, periodic, an open and a
@@ -201,6 +203,10 @@ test_init(const struct ioloop_api *api, ioloop_instance_t *inst,
     in->inst = inst;
     in->fds[0] = in->fds[1] = -1;
     in->listen_fd = -1;
+    if (json_is_true(json_object_get(cfg, "report_worker"))) {
+        api->log(inst, IOLOOP_LOG_INFO, "worker %u of %u",
+                 api->worker_index(inst), api->worker_count(inst));
+    }
     why = json_string_value(json_object_get(cfg, "everything"));
     if (why != NULL) {
         int rc = register_everything(in, err, errlen);
@@ -310,6 +316,15 @@ IOLOOP_EXPORT const struct {
 #if defined(VARIANT_NEWER_MINOR_SETS)
     .since_1_1 = 0x0101010101010101u, /* every byte set, either endian */
 #endif
+};
+#elif defined(VARIANT_ONE_PROCESS)
+/* Asks for one process: only worker 0 runs it. */
+IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
+    .abi_version = IOLOOP_PLUGIN_ABI,
+    .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
+    .flags = IOLOOP_PLUGIN_ONE_PROCESS,
+    TEST_PLUGIN_FIELDS,
 };
 #elif defined(VARIANT_OTHER_BUILD)
 /* Built with the sanitizer setting the host does not have. */
