@@ -487,13 +487,13 @@ struct ioloop_plugin {
      * Starts one instance. api and inst stay valid until fini returns;
      * keep both in the instance state. config is the manifest entry's
      * "config" value (an object, or NULL when absent), borrowed: valid
-     * only during init, so copy what you keep. On success store the instance state in
-     * *state and return 0. On failure write one line to err (the host
-     * prefixes the instance name and manifest place), release what was
-     * acquired, and return -errno; the host then releases whatever the
-     * instance still has registered (handlers, timers, periodics, streams,
-     * listeners, signal subscriptions, queued callbacks) and logs how much
-     * it found. Mandatory.
+     * only during init, so copy what you keep. On success store the
+     * instance state in *state and return 0. On failure write one line to
+     * err (the host prefixes the instance name and manifest place),
+     * release what was acquired, and return -errno; the host then
+     * releases whatever the instance still has registered (handlers,
+     * timers, periodics, streams, listeners, signal subscriptions, queued
+     * callbacks) and logs how much it found. Mandatory.
      */
     int (*init)(const struct ioloop_api *api, ioloop_instance_t *inst,
                 const struct json_t *config, void **state, char *err,
