@@ -3,6 +3,11 @@
  * receives. Each member takes the instance context and runs the loop's own
  * function on the instance's loop as the instance's owner, so that what it
  * registers belongs to the instance whichever thread calls.
+ *
+ * Naming: the table holds only this file's api_* adapters (members that
+ * take the instance) and the core's public ioloop_stream_* functions
+ * (members that take a stream, which remembers its owner); never a
+ * private ioloop__ function.
  */
 #include "api.h"
 
