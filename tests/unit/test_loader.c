@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "api.h"
 #include "fakes/fake_backend.h"
 #include "loader.h"
 #include "log.h"
@@ -537,6 +539,52 @@ test_stopped_instance_releases_everything(void **state)
                               "warn [a] fini left " EVERYTHING_LEFT);
 }
 
+/* Who a callback ran as: ioloop__owner_name during the callback. */
+static char ran_as[2][32];
+
+static int
+note_owner(ioloop_loop_t *loop, void *arg)
+{
+    snprintf(ran_as[(intptr_t) arg], sizeof(ran_as[0]), "%s",
+             ioloop__owner_name(loop));
+    return 0;
+}
+
+static void *
+post_from_thread(void *arg)
+{
+    ioloop_instance_t *inst = arg;
+
+    ioloop__api()->add_callback(inst, note_owner, (void *) 0);
+    return NULL;
+}
+
+/*
+ * A callback posted through the API from another thread, or from a
+ * signal handler, runs as the instance that posted it (its log lines and
+ * failures carry the instance's name), not as "host".
+ */
+static void
+test_foreign_callbacks_run_as_instance(void **state)
+{
+    ioloop_instance_t inst = {.owner = {.name = "poster"}};
+    pthread_t t;
+
+    (void) state;
+    inst.loop = fake_loop();
+    memset(ran_as, 0, sizeof(ran_as));
+    assert_int_equal(pthread_create(&t, NULL, post_from_thread, &inst), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(ioloop__api()->add_callback_from_signal(
+                         &inst, note_owner, (void *) 1),
+                     0);
+    assert_int_equal(ioloop_add_callback(inst.loop, stop_after_one, NULL), 0);
+    assert_int_equal(ioloop_start(inst.loop), 0);
+    assert_string_equal(ran_as[0], "poster");
+    assert_string_equal(ran_as[1], "poster");
+    ioloop_loop_free(inst.loop);
+}
+
 int
 main(void)
 {
@@ -556,6 +604,7 @@ main(void)
         cmocka_unit_test(test_failed_init_handlers_removed),
         cmocka_unit_test(test_failed_init_releases_everything),
         cmocka_unit_test(test_stopped_instance_releases_everything),
+        cmocka_unit_test(test_foreign_callbacks_run_as_instance),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
