@@ -38,7 +38,7 @@ struct echo_config {
 /* One plugin instance: a listener and its connections. */
 struct echo {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
@@ -55,7 +55,7 @@ struct echo_conn {
     ioloop_stream_t *s;
 };
 
-static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+static int echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                      const void *config, void **state, char *err,
                      size_t errlen);
 static void echo_fini(void *state);
@@ -87,6 +87,7 @@ static const struct ioloop_config_field echo_schema[] = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "echo",
     .version = "1.0.0",
     .description = "TCP echo server",
@@ -103,7 +104,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
  * in err and nothing left behind.
  */
 static int
-echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
           const void *config, void **state, char *err, size_t errlen)
 {
     const struct echo_config *cfg = config;
@@ -116,20 +117,20 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     e->api = api;
-    e->loop = loop;
+    e->inst = inst;
     e->cfg = cfg;
     e->shed_counter = IOLOOP_API_HAS(api, counter_register)
-                          ? api->counter_register(loop, HTTP_SHED_COUNTER,
+                          ? api->counter_register(inst, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
-    rc = api->listen_tcp(loop, cfg->listen, (int) cfg->backlog, 0, err,
+    rc = api->listen_tcp(inst, cfg->listen, (int) cfg->backlog, 0, err,
                          errlen);
     if (rc < 0) {
         free(e);
         return rc;
     }
     e->listen_fd = rc;
-    rc = api->add_handler(loop, e->listen_fd, IOLOOP_READ, echo_on_accept,
+    rc = api->add_handler(inst, e->listen_fd, IOLOOP_READ, echo_on_accept,
                           e);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
@@ -155,7 +156,7 @@ echo_fini(void *state)
         e->api->stream_close(c->s);
         free(c);
     }
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     close(e->listen_fd);
     free(e);
 }
@@ -168,7 +169,7 @@ echo_drain(void *state)
     struct echo *e = state;
 
     e->draining = 1;
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     for (struct echo_conn *c = e->conns; c != NULL; c = c->next) {
         if (e->api->stream_pending(c->s) == 0) {
             e->api->stream_close(c->s); /* echo_on_close unlinks it later */
@@ -187,8 +188,9 @@ echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct echo *e = arg;
     int fds[ECHO_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = e->api->accept_batch(loop, fd, fds, ECHO_ACCEPT_BATCH);
+    n = e->api->accept_batch(e->inst, fd, fds, ECHO_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }
@@ -214,10 +216,10 @@ echo_conn_open(struct echo *e, int fd)
 
     if (e->nconns >= (uint64_t) e->cfg->max_connections) {
         free(c);
-        http__shed(e->api, e->loop, &e->shed, fd,
+        http__shed(e->api, e->inst, &e->shed, fd,
                    (uint32_t) e->cfg->max_connections);
         if (e->shed_counter >= 0) {
-            e->api->counter_add(e->loop, e->shed_counter, 1);
+            e->api->counter_add(e->inst, e->shed_counter, 1);
         }
         return 0;
     }
@@ -226,7 +228,7 @@ echo_conn_open(struct echo *e, int fd)
         return -ENOMEM;
     }
     c->e = e;
-    c->s = e->api->stream_new(e->loop, fd, &opts);
+    c->s = e->api->stream_new(e->inst, fd, &opts);
     if (c->s == NULL) {
         int rc = -errno;
 
@@ -275,7 +277,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
         && error != ETIMEDOUT) {
-        e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
+        e->api->log(e->inst, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }
     if (c->prev != NULL) {

@@ -126,7 +126,7 @@ static const char *const manifest_log_keys[] = {
     "level", "format", "plugins", NULL
 };
 static const char *const manifest_plugin_keys[] = {
-    "name", "path", "config", NULL
+    "name", "path", "config", "one_process", NULL
 };
 
 /* The level names, in the order of IOLOOP_LOG_* (error is 0). */
@@ -799,6 +799,14 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
                              manifest_type(config));
     }
     pl->config = config;
+
+    config = json_object_get(v, "one_process");
+    if (config != NULL && !json_is_boolean(config)) {
+        snprintf(where, sizeof where, "%s.one_process", pl->where);
+        return manifest_fail(p, where, "expected true or false, got %s",
+                             manifest_type(config));
+    }
+    pl->one_process = json_is_true(config);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef IOLOOP_HOST_MANIFEST_H
 #define IOLOOP_HOST_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -19,6 +20,7 @@ struct ioloop_manifest_plugin {
     json_t *config; /* the "config" value (an object) or NULL; owned by
                        the manifest's root */
     int log_level;  /* from log.plugins, or -1: the manifest's level */
+    bool one_process; /* "one_process": run in worker 0 only */
     char where[48]; /* JSON path of the entry, e.g. "plugins[1]" */
 };
 

@@ -140,6 +140,7 @@ plugins_load(struct ioloop_setup *s, const char *dir, char *err,
 
         specs[i] = (struct ioloop_instance_spec) {
             e->name, e->path, e->where, e->config, e->log_level,
+            e->one_process,
         };
     }
     rc = ioloop__plugins_load(&s->plugins, specs, s->m.nplugins, dir,

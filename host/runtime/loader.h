@@ -36,10 +36,21 @@ struct ioloop_instance_spec {
     const char *where;    /* JSON path of the entry, e.g. "plugins[1]" */
     const json_t *config; /* the raw "config" object, or NULL */
     int log_level;        /* IOLOOP_LOG_* for its lines, or -1: default */
+    bool one_process;     /* run in worker 0 only (the descriptor's
+                             IOLOOP_PLUGIN_ONE_PROCESS also says so) */
 };
 
-struct ioloop_plugin_instance {
+/*
+ * A plugin instance: one manifest entry. The API table's context
+ * (ioloop_instance_t): every API call names it, and everything registered
+ * through it is owned by owner.
+ */
+struct ioloop_instance_s {
     struct ioloop_owner owner; /* name: the manifest's instance name */
+    ioloop_loop_t *loop;       /* set by ioloop__plugins_init */
+    unsigned worker;           /* this process's worker index */
+    unsigned workers;          /* the manifest's worker count (1: none) */
+    bool one_process;          /* the descriptor's flag or the manifest's */
     const char *where;         /* "plugins[1]" */
     const json_t *config;      /* raw, as the spec gave it (reload diffs) */
     struct ioloop__config values; /* config filled from the schema: what
@@ -51,6 +62,8 @@ struct ioloop_plugin_instance {
     bool started; /* init succeeded; fini is due */
     bool quarantined; /* set by the master before it forks: the workers
                          run without this instance (init never runs) */
+    bool elsewhere;   /* one_process, and this is not worker 0: another
+                         process runs it (init never runs here) */
     /* After its init failed naming a config value ("config.routes[\"x\"]:
      * ..."), that value's JSON path in the manifest
      * ("plugins[1].config.routes[\"x\"]"), else "". */
@@ -58,7 +71,7 @@ struct ioloop_plugin_instance {
 };
 
 struct ioloop_plugin_set {
-    struct ioloop_plugin_instance *v; /* never moves: owners point in */
+    struct ioloop_instance_s *v; /* never moves: owners point in */
     size_t n;
 };
 
@@ -105,15 +118,26 @@ int ioloop__plugins_load(struct ioloop_plugin_set *set,
 
 /*
  * Runs every init in manifest order, skipping quarantined instances
- * (they stay not started: no drain, no fini). When one fails, removes the handlers
- * it registered, runs fini for those already started (in reverse), and
- * returns init's -errno (-EINVAL for any other failure) with
+ * (they stay not started: no drain, no fini). When one fails, releases
+ * what it registered (as after fini), runs fini for those already
+ * started (in reverse), and returns init's -errno (-EINVAL for any other
+ * failure) with
  * err = "plugins[1] \"name\": init failed: <its reason>".
  */
 int ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                          char *err, size_t errlen);
 
-/* Runs fini for every started instance, last first. */
+/*
+ * Tells every instance which worker this process is (index in [0,
+ * count)); a one_process instance is then started by worker 0 only (the
+ * others skip it as if quarantined). Without workers the host serves as
+ * worker 0 of 1, the default after ioloop__plugins_load.
+ */
+void ioloop__plugins_place(struct ioloop_plugin_set *set, unsigned index,
+                           unsigned count);
+
+/* Runs fini for every started instance, last first, then releases what
+ * each fini left registered. */
 void ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop);
 
 /*

@@ -28,7 +28,7 @@
 extern const struct ioloop_backend ioloop__testing_epoll;
 
 struct ioloop_testing_instance_s {
-    struct ioloop_plugin_instance p; /* the host's record; owners point in */
+    struct ioloop_instance_s p; /* the host's record; owners point in */
     ioloop_testing_t *t;
     ioloop_testing_instance_t *prev; /* started before this one */
     ioloop_testing_instance_t *next;
@@ -212,11 +212,10 @@ ioloop_testing_start(ioloop_testing_t *t, const struct ioloop_plugin *plugin,
     inst->p.owner.name = inst->name;
     inst->p.where = "plugins[0]";
     inst->p.desc = plugin;
+    inst->p.workers = 1; /* worker 0 of 1, as a host without workers */
     one = (struct ioloop_plugin_set){&inst->p, 1};
     rc = ioloop__plugins_init(&one, t->loop, t->error, sizeof(t->error));
     if (rc < 0) {
-        /* The host keeps its records till exit; this one goes now. */
-        ioloop__listeners_forget(t->loop, &inst->p.owner);
         ioloop__config_free(&inst->p.values);
         free(inst);
         inst = NULL;

@@ -81,7 +81,7 @@ struct hello_conn;
 /* One plugin instance (a manifest entry): a listener and its connections. */
 struct hello {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
 
     /* --- Configuration, fixed after init. --- */
     struct hello_route *routes;
@@ -125,7 +125,7 @@ static inline void
 hello__count(const struct hello *h, int handle)
 {
     if (handle >= 0) {
-        h->api->counter_add(h->loop, handle, 1);
+        h->api->counter_add(h->inst, handle, 1);
     }
 }
 

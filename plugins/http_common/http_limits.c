@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static int deadline_arm(const struct ioloop_api *api, ioloop_loop_t *loop,
+static int deadline_arm(const struct ioloop_api *api, ioloop_instance_t *inst,
                         struct http_deadline *d, ioloop_time_t step,
                         ioloop_cb cb, void *arg);
 
 int
-http__deadline_set(const struct ioloop_api *api, ioloop_loop_t *loop,
+http__deadline_set(const struct ioloop_api *api, ioloop_instance_t *inst,
                    struct http_deadline *d, ioloop_time_t at,
                    ioloop_time_t step, ioloop_cb cb, void *arg)
 {
@@ -27,14 +27,14 @@ http__deadline_set(const struct ioloop_api *api, ioloop_loop_t *loop,
     if (d->armed != 0) {
         /* Only a deadline shorter than step (the lingering close) gets
          * here: not the per-request path. */
-        api->cancel(loop, d->timer);
+        api->cancel(inst, d->timer);
         d->armed = 0;
     }
-    return deadline_arm(api, loop, d, step, cb, arg);
+    return deadline_arm(api, inst, d, step, cb, arg);
 }
 
 int
-http__deadline_fired(const struct ioloop_api *api, ioloop_loop_t *loop,
+http__deadline_fired(const struct ioloop_api *api, ioloop_instance_t *inst,
                      struct http_deadline *d, ioloop_time_t step,
                      ioloop_cb cb, void *arg)
 {
@@ -42,18 +42,18 @@ http__deadline_fired(const struct ioloop_api *api, ioloop_loop_t *loop,
     if (d->at == 0) {
         return 0; /* nothing to wait for: armed again when needed */
     }
-    if (api->time(loop) >= d->at) {
+    if (api->time(inst) >= d->at) {
         return 1;
     }
-    return deadline_arm(api, loop, d, step, cb, arg);
+    return deadline_arm(api, inst, d, step, cb, arg);
 }
 
 void
-http__deadline_cancel(const struct ioloop_api *api, ioloop_loop_t *loop,
+http__deadline_cancel(const struct ioloop_api *api, ioloop_instance_t *inst,
                       struct http_deadline *d)
 {
     if (d->armed != 0) {
-        api->cancel(loop, d->timer);
+        api->cancel(inst, d->timer);
         d->armed = 0;
     }
     d->at = 0;
@@ -61,16 +61,16 @@ http__deadline_cancel(const struct ioloop_api *api, ioloop_loop_t *loop,
 
 /* Arms the timer at d->at, or step from now if that is sooner. */
 static int
-deadline_arm(const struct ioloop_api *api, ioloop_loop_t *loop,
+deadline_arm(const struct ioloop_api *api, ioloop_instance_t *inst,
              struct http_deadline *d, ioloop_time_t step, ioloop_cb cb,
              void *arg)
 {
-    ioloop_time_t due = api->time(loop) + step;
+    ioloop_time_t due = api->time(inst) + step;
 
     if (d->at < due) {
         due = d->at;
     }
-    d->timer = api->call_at(loop, due, cb, arg);
+    d->timer = api->call_at(inst, due, cb, arg);
     if (d->timer == 0) {
         return -ENOMEM;
     }
@@ -98,15 +98,15 @@ http__is_token(const char *name, size_t n)
 }
 
 void
-http__shed(const struct ioloop_api *api, ioloop_loop_t *loop,
+http__shed(const struct ioloop_api *api, ioloop_instance_t *inst,
            struct http_shed *s, int fd, uint32_t max)
 {
-    ioloop_time_t now = api->time(loop);
+    ioloop_time_t now = api->time(inst);
 
     close(fd);
     s->pending++;
     if (s->logged == 0 || now - s->logged >= IOLOOP_NS_PER_S) {
-        api->log(loop, IOLOOP_LOG_WARN,
+        api->log(inst, IOLOOP_LOG_WARN,
                  "max_connections (%" PRIu32 ") reached: closed %" PRIu64
                  " new connection(s) since the last such line",
                  max, s->pending);

@@ -49,7 +49,7 @@ struct http_deadline {
  * is armed, or re-arms it when at comes before it. Returns 0, or -ENOMEM
  * when no timer could be armed.
  */
-int http__deadline_set(const struct ioloop_api *api, ioloop_loop_t *loop,
+int http__deadline_set(const struct ioloop_api *api, ioloop_instance_t *inst,
                        struct http_deadline *d, ioloop_time_t at,
                        ioloop_time_t step, ioloop_cb cb, void *arg);
 
@@ -58,13 +58,13 @@ int http__deadline_set(const struct ioloop_api *api, ioloop_loop_t *loop,
  * passed (the connection is to time out), 0 when it moved or was cleared
  * (re-armed as needed), -ENOMEM when re-arming failed.
  */
-int http__deadline_fired(const struct ioloop_api *api, ioloop_loop_t *loop,
+int http__deadline_fired(const struct ioloop_api *api, ioloop_instance_t *inst,
                          struct http_deadline *d, ioloop_time_t step,
                          ioloop_cb cb, void *arg);
 
 /* Cancels d's timer (connection close). */
-void http__deadline_cancel(const struct ioloop_api *api, ioloop_loop_t *loop,
-                           struct http_deadline *d);
+void http__deadline_cancel(const struct ioloop_api *api,
+                           ioloop_instance_t *inst, struct http_deadline *d);
 
 /*
  * Whether the n bytes at name are all RFC 9110 §5.6.2 tchar, as a header
@@ -82,7 +82,7 @@ struct http_shed {
  * Closes fd, accepted past max connections, and logs it at warn at most
  * once a second (with the count since the last line).
  */
-void http__shed(const struct ioloop_api *api, ioloop_loop_t *loop,
+void http__shed(const struct ioloop_api *api, ioloop_instance_t *inst,
                 struct http_shed *s, int fd, uint32_t max);
 
 #endif /* IOLOOP_PLUGIN_HTTP_LIMITS_H */

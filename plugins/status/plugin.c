@@ -25,7 +25,7 @@ struct status_config {
     int64_t max_connections;
 };
 
-static int status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+static int status_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                        const void *config, void **state, char *err,
                        size_t errlen);
 static void status_fini(void *state);
@@ -60,6 +60,7 @@ static const struct ioloop_config_field status_schema[] = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "status",
     .version = "1.0.0",
     .description = "Prometheus metrics (GET /metrics) and a health check "
@@ -77,7 +78,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
  * or -errno with one line in err and nothing left behind.
  */
 static int
-status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+status_init(const struct ioloop_api *api, ioloop_instance_t *inst,
             const void *config, void **state, char *err, size_t errlen)
 {
     const struct status_config *cfg = config;
@@ -95,7 +96,7 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     st->api = api;
-    st->loop = loop;
+    st->inst = inst;
     rc = status_config(st, cfg, err, errlen);
     if (rc < 0) {
         free(st);
@@ -105,19 +106,19 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     st->shed = -1;
     st->timed_out = -1;
     if (IOLOOP_API_HAS(api, counter_add)) {
-        st->shed = api->counter_register(loop, HTTP_SHED_COUNTER,
+        st->shed = api->counter_register(inst, HTTP_SHED_COUNTER,
                                          HTTP_SHED_HELP, NULL, NULL);
-        st->timed_out = api->counter_register(loop, HTTP_TIMED_OUT_COUNTER,
+        st->timed_out = api->counter_register(inst, HTTP_TIMED_OUT_COUNTER,
                                               HTTP_TIMED_OUT_HELP, "reason",
                                               "header");
     }
-    rc = api->listen_tcp(loop, cfg->listen, 0, 0, err, errlen);
+    rc = api->listen_tcp(inst, cfg->listen, 0, 0, err, errlen);
     if (rc < 0) {
         free(st);
         return rc;
     }
     st->listen_fd = rc;
-    rc = api->add_handler(loop, st->listen_fd, IOLOOP_READ, status_on_accept,
+    rc = api->add_handler(inst, st->listen_fd, IOLOOP_READ, status_on_accept,
                           st);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", st->listen_fd,
@@ -137,7 +138,7 @@ status_fini(void *state)
 
     status__conn_close_all(st);
     if (st->listen_fd >= 0) {
-        st->api->remove_handler(st->loop, st->listen_fd);
+        st->api->remove_handler(st->inst, st->listen_fd);
         close(st->listen_fd);
     }
     free(st->body);
@@ -153,7 +154,7 @@ status_drain(void *state)
 
     st->draining = true;
     if (st->listen_fd >= 0) {
-        st->api->remove_handler(st->loop, st->listen_fd);
+        st->api->remove_handler(st->inst, st->listen_fd);
         close(st->listen_fd);
         st->listen_fd = -1;
     }
@@ -198,8 +199,9 @@ status_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct status *st = arg;
     int fds[STATUS_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = st->api->accept_batch(loop, fd, fds, STATUS_ACCEPT_BATCH);
+    n = st->api->accept_batch(st->inst, fd, fds, STATUS_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }

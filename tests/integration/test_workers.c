@@ -410,6 +410,46 @@ test_watchdog_names_the_plugin(void **state)
     stop_ok();
 }
 
+/*
+ * Workers are visible to plugins: every instance learns its worker index
+ * and the count; one that must not split (the manifest's "one_process",
+ * or the descriptor's IOLOOP_PLUGIN_ONE_PROCESS) runs in worker 0 only,
+ * again in worker 0's replacement; every worker line carries its index.
+ */
+#define REPORTER(name, so, extra)                                          \
+    "{\"name\": \"" name "\", \"path\": \"" MODULES "/test_plugin_" so    \
+    ".so\", " extra "\"config\": {\"report_worker\": true}}"
+
+static void
+test_one_process_in_worker_zero(void **state)
+{
+    pid_t victim;
+
+    (void) state;
+    assert_int_equal(
+        start_workers("{\"workers\": 2}",
+                      "[" REPORTER("a", "default", "") ","
+                      REPORTER("b", "default", "\"one_process\": true, ")
+                      "," REPORTER("c", "one_process", "") "]",
+                      2),
+        0);
+    assert_int_equal(wait_log("w0 info [a] worker 0 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w1 info [a] worker 1 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [b] worker 0 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [c] worker 0 of 2", 1, 5000), 0);
+    victim = worker_pid(0);
+    assert_true(victim > 0);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_int_equal(wait_log("worker 0: killed by signal 9", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [b] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(wait_log("w0 info [c] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(wait_log("w0 info [a] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(host_log_count(&hp, "[b] worker 1"), 0);
+    assert_int_equal(host_log_count(&hp, "[c] worker 1"), 0);
+    assert_int_equal(host_log_count(&hp, "w1 info [a] worker 1 of 2"), 1);
+    stop_ok();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -426,6 +466,8 @@ main(int argc, char **argv)
         cmocka_unit_test_teardown(test_sigterm_drains_in_flight, host_teardown),
         cmocka_unit_test_teardown(test_signal_through_pid_file, host_teardown),
         cmocka_unit_test_teardown(test_watchdog_names_the_plugin,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_one_process_in_worker_zero,
                                   host_teardown),
     };
 

@@ -33,7 +33,7 @@ extern const struct ioloop_plugin ioloop_plugin_v1;
 
 struct probe {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int fd;                   /* "handler": its readiness is recorded */
     ioloop_stream_t *stream;  /* "echo": lines come back prefixed */
     ioloop_timer_t timer;     /* "delay_ms": a one-shot */
@@ -91,7 +91,7 @@ probe_timer(ioloop_loop_t *loop, void *arg)
     (void) loop;
     p->timer = 0;
     seen.timers++;
-    p->api->log(p->loop, IOLOOP_LOG_INFO, "timer %d", seen.timers);
+    p->api->log(p->inst, IOLOOP_LOG_INFO, "timer %d", seen.timers);
     return 0;
 }
 
@@ -110,7 +110,8 @@ probe_spin(ioloop_loop_t *loop, void *arg)
 {
     struct probe *p = arg;
 
-    p->api->add_callback(loop, probe_spin, p);
+    (void) loop;
+    p->api->add_callback(p->inst, probe_spin, p);
     return p->spins++ == 0 ? -EIO : 0;
 }
 
@@ -128,7 +129,7 @@ probe_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
 }
 
 static int
-probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+probe_init(const struct ioloop_api *api, ioloop_instance_t *inst,
            const void *config, void **state, char *err, size_t errlen)
 {
     const struct probe_config *c = config;
@@ -140,30 +141,30 @@ probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     p->api = api;
-    p->loop = loop;
+    p->inst = inst;
     p->fd = -1;
     if (c->delay_ms >= 0) {
-        p->timer = api->call_later(loop, c->delay_ms * IOLOOP_NS_PER_MS,
+        p->timer = api->call_later(inst, c->delay_ms * IOLOOP_NS_PER_MS,
                                    probe_timer, p);
     }
     if (c->handler >= 0) {
         p->fd = (int) c->handler;
-        api->add_handler(loop, p->fd, IOLOOP_READ, probe_io, p);
+        api->add_handler(inst, p->fd, IOLOOP_READ, probe_io, p);
     }
     if (c->signal > 0) {
-        p->signal = api->signal_subscribe(loop, (int) c->signal,
+        p->signal = api->signal_subscribe(inst, (int) c->signal,
                                           probe_signal, p);
     }
     if (c->spin) {
-        api->add_callback(loop, probe_spin, p);
+        api->add_callback(inst, probe_spin, p);
     }
     if (c->echo >= 0) {
         struct ioloop_stream_options o = {.size = sizeof(o), .arg = p};
 
-        p->stream = api->stream_new(loop, (int) c->echo, &o);
+        p->stream = api->stream_new(inst, (int) c->echo, &o);
         api->stream_read_until(p->stream, "\n", 1, probe_line);
     }
-    api->log(loop, IOLOOP_LOG_INFO, "probe up");
+    api->log(inst, IOLOOP_LOG_INFO, "probe up");
     *state = p;
     return 0;
 }
@@ -175,14 +176,14 @@ probe_fini(void *state)
 
     seen.finis++;
     if (p->fd >= 0) {
-        p->api->remove_handler(p->loop, p->fd);
+        p->api->remove_handler(p->inst, p->fd);
     }
     if (p->stream != NULL) {
         p->api->stream_close(p->stream);
     }
-    p->api->cancel(p->loop, p->timer);
+    p->api->cancel(p->inst, p->timer);
     if (p->signal > 0) {
-        p->api->signal_unsubscribe(p->loop, p->signal);
+        p->api->signal_unsubscribe(p->inst, p->signal);
     }
     free(p);
 }
@@ -190,6 +191,7 @@ probe_fini(void *state)
 static const struct ioloop_plugin probe = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "probe",
     .version = "1",
     .config_schema = probe_schema,

@@ -784,6 +784,16 @@ test_err_config_not_object(void **state)
                  "null");
 }
 
+static void
+test_err_one_process_not_boolean(void **state)
+{
+    (void) state;
+    expect_error("{'plugins': [{'name': 'a', 'path': 'a.so',"
+                 " 'one_process': 1}]}",
+                 "m.json:1:59: plugins[0].one_process: expected true or "
+                 "false, got integer");
+}
+
 
 /* ---- bad values ------------------------------------------------------- */
 
@@ -1066,6 +1076,7 @@ main(void)
         TEST(test_err_type_plugin_name),
         TEST(test_err_type_plugin_path),
         TEST(test_err_config_not_object),
+        TEST(test_err_one_process_not_boolean),
         TEST(test_err_bad_level),
         TEST(test_err_bad_backend_name_in_list),
         TEST(test_err_bad_backend_name),

@@ -37,7 +37,7 @@ struct kv_conn;
 /* One instance. */
 struct kv {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     ioloop_time_t idle_timeout;
     struct kv_store *store;
@@ -53,7 +53,7 @@ struct kv_conn {
     ioloop_stream_t *s;
 };
 
-static int kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+static int kv_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                    const void *config, void **state, char *err,
                    size_t errlen);
 static void kv_fini(void *state);
@@ -87,6 +87,7 @@ static const struct ioloop_config_field kv_schema[] = {
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "kv",
     .version = "1.0.0",
     .description = "line-based key/value store over TCP (SET/GET/DEL/COUNT)",
@@ -103,7 +104,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
  * -errno with one line in err and nothing left behind.
  */
 static int
-kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
+kv_init(const struct ioloop_api *api, ioloop_instance_t *inst,
         const void *config, void **state, char *err, size_t errlen)
 {
     const struct kv_config *c = config;
@@ -118,14 +119,14 @@ kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     kv->api = api;
-    kv->loop = loop;
+    kv->inst = inst;
     kv->idle_timeout = c->idle_timeout;
-    kv->listen_fd = api->listen_tcp(loop, c->listen, 0, 0, err, errlen);
+    kv->listen_fd = api->listen_tcp(inst, c->listen, 0, 0, err, errlen);
     if (kv->listen_fd < 0) {
         rc = kv->listen_fd;
         goto fail;
     }
-    rc = api->add_handler(loop, kv->listen_fd, IOLOOP_READ, kv_on_accept, kv);
+    rc = api->add_handler(inst, kv->listen_fd, IOLOOP_READ, kv_on_accept, kv);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", kv->listen_fd,
                  strerror(-rc));
@@ -157,7 +158,7 @@ kv_fini(void *state)
         kv->api->stream_close(c->s);
         free(c);
     }
-    kv->api->remove_handler(kv->loop, kv->listen_fd);
+    kv->api->remove_handler(kv->inst, kv->listen_fd);
     close(kv->listen_fd);
     kv_store_free(kv->store);
     free(kv);
@@ -174,7 +175,7 @@ kv_drain(void *state)
     struct kv *kv = state;
 
     kv->draining = 1;
-    kv->api->remove_handler(kv->loop, kv->listen_fd);
+    kv->api->remove_handler(kv->inst, kv->listen_fd);
     for (struct kv_conn *c = kv->conns; c != NULL; c = c->next) {
         if (kv->api->stream_pending(c->s) == 0) {
             kv->api->stream_close(c->s); /* kv_conn_closed frees c later */
@@ -194,8 +195,9 @@ kv_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     int fds[KV_ACCEPT_BATCH];
     int n, rc, first = 0;
 
+    (void) loop;
     (void) events;
-    n = kv->api->accept_batch(loop, fd, fds, KV_ACCEPT_BATCH);
+    n = kv->api->accept_batch(kv->inst, fd, fds, KV_ACCEPT_BATCH);
     if (n == -EAGAIN || n == -ECONNABORTED || n == -EMFILE
         || n == -ENFILE) {
         return 0;
@@ -233,10 +235,10 @@ kv_conn_open(struct kv *kv, int fd)
     }
     opts.arg = c;
     c->kv = kv;
-    c->s = kv->api->stream_new(kv->loop, fd, &opts);
+    c->s = kv->api->stream_new(kv->inst, fd, &opts);
     if (c->s == NULL) {
         rc = -errno;
-        kv->api->log(kv->loop, IOLOOP_LOG_WARN, "stream_new(%d): %s", fd,
+        kv->api->log(kv->inst, IOLOOP_LOG_WARN, "stream_new(%d): %s", fd,
                      strerror(errno));
         close(fd); /* on failure the fd is still ours */
         free(c);
@@ -312,13 +314,13 @@ kv_conn_closed(ioloop_stream_t *s, void *arg)
     int error = kv->api->stream_error(s);
 
     if (error == ETIMEDOUT) {
-        kv->api->log(kv->loop, IOLOOP_LOG_DEBUG, "idle connection closed");
+        kv->api->log(kv->inst, IOLOOP_LOG_DEBUG, "idle connection closed");
     } else if (error == ENOBUFS) {
-        kv->api->log(kv->loop, IOLOOP_LOG_WARN,
+        kv->api->log(kv->inst, IOLOOP_LOG_WARN,
                      "connection closed: a line longer than %d bytes",
                      KV_MAX_LINE);
     } else if (error != 0 && error != ECONNRESET && error != EPIPE) {
-        kv->api->log(kv->loop, IOLOOP_LOG_INFO, "connection closed: %s",
+        kv->api->log(kv->inst, IOLOOP_LOG_INFO, "connection closed: %s",
                      strerror(error));
     }
     if (c->prev != NULL) {

@@ -37,6 +37,7 @@
 #include "api.h"
 #include "config_schema.h"
 #include "hello_http.h"
+#include "loader.h"
 #include "loop.h"
 
 /* The backend and plugin descriptors, compiled into this binary. */
@@ -74,6 +75,7 @@ struct run {
 };
 
 static ioloop_loop_t *loop;
+static ioloop_instance_t instance = {.owner = {.name = "hello_http"}};
 static struct hello *hello;
 
 static int setup(void);
@@ -159,8 +161,10 @@ setup(void)
         fprintf(stderr, "harness: config: %s: %s\n", bad.path, bad.msg);
         return -1;
     }
-    rc = ioloop_plugin_v1.init(ioloop__api(), loop, filled.data, &state,
-                               err, sizeof(err));
+    instance.loop = loop;
+    instance.workers = 1;
+    rc = ioloop_plugin_v1.init(ioloop__api(), &instance, filled.data,
+                               &state, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "harness: init: %s\n", err);
         return -1;
