@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 1
+#define IOLOOP_PLUGIN_ABI_MINOR 2
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
 
@@ -105,6 +105,17 @@ struct ioloop_stream_options {
      * queued past the mark again). May be NULL. */
     ioloop_stream_cb drained_cb;
 };
+
+/* An outbound connection being made (see connect_tcp). Opaque. */
+typedef struct ioloop_connect_s ioloop_connect_t;
+
+/*
+ * The end of a connect_tcp, on the loop thread: status 0 and s, the
+ * connected stream (now the plugin's, with the options given to
+ * connect_tcp), or status -errno and s NULL.
+ */
+typedef void (*ioloop_connect_cb)(ioloop_loop_t *loop, ioloop_stream_t *s,
+                                  int status, void *arg);
 
 /* Which timeout closed a stream (stream_timeout). */
 #define IOLOOP_STREAM_TIMEOUT_NONE 0  /* none: not closed by a timeout */
@@ -419,6 +430,33 @@ struct ioloop_api {
      * pass max_write_buffer (nothing is written). */
     int (*stream_writev)(ioloop_stream_t *s, const struct iovec *iov,
                          int iovcnt, ioloop_stream_cb done);
+
+    /* --- Outbound connections (since 1.2). Loop thread only. --- */
+
+    /*
+     * Connects to addr, "HOST:PORT" (an IPv4 address or a name) or
+     * "[V6ADDR]:PORT", PORT 1 to 65535. A name is resolved without
+     * blocking the loop (getaddrinfo_a on glibc's thread) and its
+     * addresses are tried in turn. cb runs exactly once, in a later
+     * iteration (never inside this call), unless connect_cancel comes
+     * first: with the connected stream, made with opts (NULL: defaults;
+     * its timeouts start then), or with -ETIMEDOUT (nothing connected
+     * within timeout; 0 means 30 s), -ECONNREFUSED, -ENETUNREACH, ...
+     * (the last address's failure), -ENOENT (the name has no address),
+     * -EAGAIN (the resolver failed for now). Returns the attempt, or NULL
+     * with errno set: EINVAL (a bad addr, cb NULL), ENOMEM.
+     */
+    ioloop_connect_t *(*connect_tcp)(ioloop_loop_t *loop, const char *addr,
+                                     ioloop_time_t timeout,
+                                     const struct ioloop_stream_options *opts,
+                                     ioloop_connect_cb cb, void *arg);
+
+    /*
+     * Abandons an attempt whose cb has not run: cb never runs, its socket
+     * is closed. Not after cb (the attempt is gone then). A plugin
+     * cancels its attempts in fini. NULL is a no-op.
+     */
+    void (*connect_cancel)(ioloop_connect_t *c);
 };
 
 /*

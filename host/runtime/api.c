@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 
+#include "connect.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -53,6 +54,8 @@ static const struct ioloop_api api = {
     .counter_add = ioloop__metrics_counter_add,
     .stream_timeout = ioloop_stream_timeout,
     .stream_writev = ioloop_stream_writev,
+    .connect_tcp = ioloop__connect_tcp,
+    .connect_cancel = ioloop__connect_cancel,
 };
 
 const struct ioloop_api *
