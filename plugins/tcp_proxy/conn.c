@@ -107,11 +107,8 @@ on_connected(ioloop_loop_t *loop, ioloop_stream_t *s, int status, void *arg)
     struct proxy_conn *c = arg;
     const struct ioloop_api *api = c->p->api;
 
+    /* The client is still open: its close would have cancelled us. */
     c->connecting = NULL;
-    if (c->down == NULL) { /* the client left meanwhile */
-        api->stream_close(s);
-        return;
-    }
     if (status < 0) {
         api->log(loop, IOLOOP_LOG_WARN, "upstream %s: %s",
                  c->p->limits.upstream, strerror(-status));

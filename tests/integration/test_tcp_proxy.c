@@ -290,6 +290,35 @@ test_slow_reader(void **state)
     close(pfd.fd);
 }
 
+/* A config without upstream: one line naming the manifest place and the
+ * key, exit 1, nothing served. */
+static void
+test_config_refused(void **state)
+{
+    struct host_process hp;
+    int rc;
+
+    (void) state;
+    memset(&hp, 0, sizeof(hp));
+    rc = host_start(&hp, "epoll",
+                    "[{\"name\": \"p\", \"path\": \"" HOST_PLUGIN_DIR
+                    "/tcp_proxy.so\", \"config\": {\"listen\": "
+                    "\"127.0.0.1:0\", \"upstream\": \"127.0.0.1\"}}]");
+    if (rc == 0) {
+        rc = host_wait(&hp, HOST_TIMEOUT_MS);
+    }
+    if (rc < 0 || !WIFEXITED(hp.status) || WEXITSTATUS(hp.status) != 1
+        || host_log_count(&hp, "plugins[0] \"p\": init failed: "
+                               "config.upstream: expected a string "
+                               "\"HOST:PORT\"") != 1
+        || host_log_count(&hp, "listening") != 0) {
+        host_dump_log(&hp);
+        host_cleanup(&hp);
+        fail_msg("the bad upstream was not refused as expected");
+    }
+    host_cleanup(&hp);
+}
+
 int
 main(void)
 {
@@ -300,6 +329,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_upstream_down, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+        cmocka_unit_test(test_config_refused),
     };
 
     signal(SIGPIPE, SIG_IGN);
