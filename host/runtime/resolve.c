@@ -61,7 +61,11 @@ ioloop__resolve_start(ioloop_loop_t *loop, const char *host,
     pthread_mutex_init(&r->lock, NULL);
     r->hints.ai_family = AF_UNSPEC;
     r->hints.ai_socktype = SOCK_STREAM;
-    r->hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+    /* No AI_ADDRCONFIG: it drops ::1 from "localhost" on a machine
+     * without a global IPv6 address, though an upstream may listen
+     * there; an address of a family the machine cannot reach just fails
+     * at connect and the next one is tried. */
+    r->hints.ai_flags = AI_NUMERICSERV;
     r->gai.ar_name = r->name;
     r->gai.ar_service = r->port;
     r->gai.ar_request = &r->hints;

@@ -249,7 +249,7 @@ test_plugin_file_problems(void **state)
     const char *const no_symbol[] = {"plugins[0] \"p\": ", "no symbol "
                                      "'ioloop_plugin_v1'", NULL};
     const char *const major[] = {"plugins[0] \"p\": ", "plugin ABI 2.0, host "
-                                 "plugin ABI 1.1: major versions differ",
+                                 "plugin ABI 1.2: major versions differ",
                                  NULL};
     char path[160];
     FILE *f;
@@ -545,7 +545,7 @@ test_version_help_usage(void **state)
     run_host(&r, version);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "ioloop-host "));
-    assert_non_null(strstr(r.out, "plugin ABI 1.1"));
+    assert_non_null(strstr(r.out, "plugin ABI 1.2"));
     run_host(&r, help);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "--backend NAME"));
