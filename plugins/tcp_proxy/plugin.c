@@ -174,19 +174,36 @@ proxy_config(const struct json_t *config, struct proxy_limits *l, char *err,
     return rc;
 }
 
-/* config[key] must be a string "HOST:PORT" or "[V6]:PORT" (listen_tcp
- * and connect_tcp check the rest). Returns 0 or -EINVAL with err set. */
+/*
+ * config[key] must be a string "HOST:PORT" or "[V6]:PORT" (listen_tcp
+ * and connect_tcp check the host); upstream's PORT is 1 to 65535, so that
+ * a bad one is refused here rather than at every client. Returns 0 or
+ * -EINVAL with err set.
+ */
 static int
 proxy_address(const struct json_t *config, const char *key, const char **out,
               char *err, size_t errlen)
 {
     const json_t *v = json_object_get(config, key);
-    const char *s = json_string_value(v), *colon;
+    const char *s = json_string_value(v), *colon, *p;
+    unsigned long port = 0;
 
     colon = s != NULL ? strrchr(s, ':') : NULL;
     if (colon == NULL || colon == s || colon[1] == '\0') {
         snprintf(err, errlen, "config.%s: %s a string \"HOST:PORT\"", key,
                  v == NULL ? "missing, expected" : "expected");
+        return -EINVAL;
+    }
+    for (p = colon + 1; *p >= '0' && *p <= '9' && p - colon <= 5; p++) {
+        port = port * 10 + (unsigned long) (*p - '0');
+    }
+    if (strcmp(key, "upstream") == 0
+        && (*p != '\0' || port == 0 || port > 65535
+            || (s[0] == '[') != (colon[-1] == ']'))) {
+        snprintf(err, errlen,
+                 "config.upstream: \"%s\": expected \"HOST:PORT\" or "
+                 "\"[IPV6]:PORT\", PORT 1 to 65535",
+                 s);
         return -EINVAL;
     }
     *out = s;

@@ -290,33 +290,51 @@ test_slow_reader(void **state)
     close(pfd.fd);
 }
 
-/* A config without upstream: one line naming the manifest place and the
- * key, exit 1, nothing served. */
+/* A host with one tcp_proxy whose upstream is upstream_json must exit 1
+ * with one line saying why (want), having served nothing. */
 static void
-test_config_refused(void **state)
+expect_refused(const char *upstream_json, const char *want)
 {
     struct host_process hp;
+    char plugins[512];
     int rc;
 
-    (void) state;
     memset(&hp, 0, sizeof(hp));
-    rc = host_start(&hp, "epoll",
-                    "[{\"name\": \"p\", \"path\": \"" HOST_PLUGIN_DIR
-                    "/tcp_proxy.so\", \"config\": {\"listen\": "
-                    "\"127.0.0.1:0\", \"upstream\": \"127.0.0.1\"}}]");
+    snprintf(plugins, sizeof(plugins),
+             "[{\"name\": \"p\", \"path\": \"" HOST_PLUGIN_DIR
+             "/tcp_proxy.so\", \"config\": {\"listen\": "
+             "\"127.0.0.1:0\", \"upstream\": %s}}]",
+             upstream_json);
+    rc = host_start(&hp, "epoll", plugins);
     if (rc == 0) {
         rc = host_wait(&hp, HOST_TIMEOUT_MS);
     }
     if (rc < 0 || !WIFEXITED(hp.status) || WEXITSTATUS(hp.status) != 1
-        || host_log_count(&hp, "plugins[0] \"p\": init failed: "
-                               "config.upstream: expected a string "
-                               "\"HOST:PORT\"") != 1
+        || host_log_count(&hp, want) != 1
         || host_log_count(&hp, "listening") != 0) {
         host_dump_log(&hp);
         host_cleanup(&hp);
-        fail_msg("the bad upstream was not refused as expected");
+        fail_msg("upstream %s was not refused with \"%s\"", upstream_json,
+                 want);
     }
     host_cleanup(&hp);
+}
+
+/* A bad upstream is refused at start, naming the manifest place and the
+ * key, not at every client. */
+static void
+test_config_refused(void **state)
+{
+    (void) state;
+    expect_refused("\"127.0.0.1\"",
+                   "plugins[0] \"p\": init failed: config.upstream: "
+                   "expected a string \"HOST:PORT\"");
+    expect_refused("80", "config.upstream: expected a string");
+    expect_refused("\"127.0.0.1:0\"",
+                   "config.upstream: \"127.0.0.1:0\": expected "
+                   "\"HOST:PORT\" or \"[IPV6]:PORT\", PORT 1 to 65535");
+    expect_refused("\"127.0.0.1:65536\"", "PORT 1 to 65535");
+    expect_refused("\"[::1:80\"", "PORT 1 to 65535");
 }
 
 int
