@@ -32,6 +32,7 @@ static int proxy_config(const struct json_t *config, struct proxy_limits *l,
                         char *err, size_t errlen);
 static int proxy_address(const struct json_t *config, const char *key,
                          const char **out, char *err, size_t errlen);
+static int proxy_upstream_check(const char *s, char *err, size_t errlen);
 static int proxy_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
 
@@ -149,6 +150,9 @@ proxy_config(const struct json_t *config, struct proxy_limits *l, char *err,
     rc = proxy_address(config, "listen", &l->listen, err, errlen);
     if (rc == 0) {
         rc = proxy_address(config, "upstream", &upstream, err, errlen);
+    }
+    if (rc == 0) {
+        rc = proxy_upstream_check(upstream, err, errlen);
         l->upstream = (char *) upstream; /* copied by proxy_init */
     }
     l->idle_timeout = PROXY_IDLE_TIMEOUT_DEFAULT;
@@ -174,19 +178,14 @@ proxy_config(const struct json_t *config, struct proxy_limits *l, char *err,
     return rc;
 }
 
-/*
- * config[key] must be a string "HOST:PORT" or "[V6]:PORT" (listen_tcp
- * and connect_tcp check the host); upstream's PORT is 1 to 65535, so that
- * a bad one is refused here rather than at every client. Returns 0 or
- * -EINVAL with err set.
- */
+/* config[key] must be a string "HOST:PORT" or "[V6]:PORT" (listen_tcp
+ * and connect_tcp check the rest). Returns 0 or -EINVAL with err set. */
 static int
 proxy_address(const struct json_t *config, const char *key, const char **out,
               char *err, size_t errlen)
 {
     const json_t *v = json_object_get(config, key);
-    const char *s = json_string_value(v), *colon, *p;
-    unsigned long port = 0;
+    const char *s = json_string_value(v), *colon;
 
     colon = s != NULL ? strrchr(s, ':') : NULL;
     if (colon == NULL || colon == s || colon[1] == '\0') {
@@ -194,19 +193,32 @@ proxy_address(const struct json_t *config, const char *key, const char **out,
                  v == NULL ? "missing, expected" : "expected");
         return -EINVAL;
     }
+    *out = s;
+    return 0;
+}
+
+/*
+ * upstream's PORT must be 1 to 65535 and its brackets balanced, so that a
+ * bad one is refused at start rather than at every client (connect_tcp
+ * checks the host). Returns 0 or -EINVAL with err set.
+ */
+static int
+proxy_upstream_check(const char *s, char *err, size_t errlen)
+{
+    const char *colon = strrchr(s, ':'), *p;
+    unsigned long port = 0;
+
     for (p = colon + 1; *p >= '0' && *p <= '9' && p - colon <= 5; p++) {
         port = port * 10 + (unsigned long) (*p - '0');
     }
-    if (strcmp(key, "upstream") == 0
-        && (*p != '\0' || port == 0 || port > 65535
-            || (s[0] == '[') != (colon[-1] == ']'))) {
+    if (*p != '\0' || port == 0 || port > 65535
+        || (s[0] == '[') != (colon[-1] == ']')) {
         snprintf(err, errlen,
                  "config.upstream: \"%s\": expected \"HOST:PORT\" or "
                  "\"[IPV6]:PORT\", PORT 1 to 65535",
                  s);
         return -EINVAL;
     }
-    *out = s;
     return 0;
 }
 
