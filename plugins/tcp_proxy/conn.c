@@ -134,7 +134,8 @@ on_data(ioloop_stream_t *s, const char *data, size_t len, void *arg)
     int rc;
 
     if (to == NULL) {
-        api->stream_close(s);
+        /* The other side closed and s is flushing what it sent before
+         * (on_close): drop this, read no more, let the flush finish. */
         return;
     }
     rc = api->stream_write(to, data, len, NULL);

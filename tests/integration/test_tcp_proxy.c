@@ -183,6 +183,14 @@ test_upstream_down(void **state)
     assert_true(fd >= 0);
     assert_int_equal(client_expect_eof(fd, CLIENT_TIMEOUT_MS), 0);
     close(fd);
+    /* The line was written before the close, but is read from the
+     * host's stderr by another thread: wait for it. */
+    for (int i = 0; i < 500; i++) {
+        if (host_log_count(&f->proxy, "Connection refused") > 0) {
+            break;
+        }
+        usleep(10 * 1000);
+    }
     assert_true(host_log_count(&f->proxy, "upstream 127.0.0.1:") >= 1);
     assert_true(host_log_count(&f->proxy, "Connection refused") >= 1);
     test_curl_hello(state);
