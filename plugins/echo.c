@@ -1,7 +1,6 @@
 /*
  * plugins/echo.c: TCP echo plugin on the host's buffered streams. Every
- * byte a client sends is written back. Config: "listen" (required,
- * "HOST:PORT"), "backlog" (optional integer).
+ * byte a client sends is written back. Config: echo_schema below.
  *
  * Each connection reads some bytes, writes them back, and reads again
  * only once the write reached the kernel: backpressure with at most one
@@ -16,7 +15,6 @@
 #include <unistd.h>
 
 #include <ioloop/plugin.h>
-#include <jansson.h>
 
 #include "http_common/http_limits.h"
 
@@ -24,30 +22,28 @@
 #define ECHO_CHUNK (64 * 1024)
 /* Connections accepted per readiness event. */
 #define ECHO_ACCEPT_BATCH 64
-/* Defaults: a connection with no byte either way for 300 s is closed. */
-#define ECHO_IDLE_TIMEOUT_DEFAULT (300 * IOLOOP_NS_PER_S)
-#define ECHO_MAX_CONNS_DEFAULT 10240
-#define ECHO_MAX_CONNS_MAX (1u << 20)
+/* Largest max_connections. */
+#define ECHO_MAX_CONNS_MAX (1 << 20)
 
 struct echo_conn;
 
-/* What the config sets. */
-struct echo_limits {
-    const char *listen; /* borrowed from the config */
-    int backlog;
+/* What the config sets (echo_schema). */
+struct echo_config {
+    const char *listen;
+    int64_t backlog;
     ioloop_time_t idle_timeout;
-    uint32_t max_connections;
+    int64_t max_connections;
 };
 
 /* One plugin instance: a listener and its connections. */
 struct echo {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
     uint32_t nconns;
-    struct echo_limits limits;
+    const struct echo_config *cfg; /* the host's, valid until fini */
     struct http_shed shed;
     int shed_counter; /* counter_register handle, < 0: none */
 };
@@ -59,13 +55,11 @@ struct echo_conn {
     ioloop_stream_t *s;
 };
 
-static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                     const struct json_t *config, void **state, char *err,
+static int echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+                     const void *config, void **state, char *err,
                      size_t errlen);
 static void echo_fini(void *state);
 static void echo_drain(void *state);
-static int echo_config(const struct json_t *config, struct echo_limits *l,
-                       char *err, size_t errlen);
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                           void *arg);
 static int echo_conn_open(struct echo *e, int fd);
@@ -74,59 +68,69 @@ static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
 static void echo_on_written(ioloop_stream_t *s, void *arg);
 static void echo_on_close(ioloop_stream_t *s, void *arg);
 
-static const char *const echo_config_keys[] = {
-    "listen", "backlog", "idle_timeout", "max_connections", NULL
+static const struct ioloop_config_field echo_schema[] = {
+    IOLOOP_CONFIG_LISTEN(struct echo_config, listen, NULL,
+                         IOLOOP_CONFIG_REQUIRED,
+                         "Address to listen on: HOST:PORT or [IPV6]:PORT."),
+    IOLOOP_CONFIG_INT(struct echo_config, backlog, 0, INT_MAX, "0", 0,
+                      "listen(2) backlog; 0: SOMAXCONN."),
+    IOLOOP_CONFIG_DURATION(struct echo_config, idle_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "300s", 0,
+                           "Close a connection with no byte either way for "
+                           "this long."),
+    IOLOOP_CONFIG_INT(struct echo_config, max_connections, 1,
+                      ECHO_MAX_CONNS_MAX, "10240", 0,
+                      "Connections past this many are closed at accept."),
+    IOLOOP_CONFIG_END,
 };
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "echo",
     .version = "1.0.0",
     .description = "TCP echo server",
-    .config_keys = echo_config_keys,
+    .config_schema = echo_schema,
+    .config_size = sizeof(struct echo_config),
     .init = echo_init,
     .fini = echo_fini,
     .drain = echo_drain,
 };
 
 /*
- * Starts one instance: validates config, listens and registers the
- * listener. Returns 0 with *state set, or -errno with one line in err and
- * nothing left behind.
+ * Starts one instance: listens and registers the listener (the host
+ * validated config). Returns 0 with *state set, or -errno with one line
+ * in err and nothing left behind.
  */
 static int
-echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-          const struct json_t *config, void **state, char *err,
-          size_t errlen)
+echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+          const void *config, void **state, char *err, size_t errlen)
 {
+    const struct echo_config *cfg = config;
     struct echo *e;
-    struct echo_limits l;
     int rc;
 
-    rc = echo_config(config, &l, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     e->api = api;
-    e->loop = loop;
-    e->limits = l;
+    e->inst = inst;
+    e->cfg = cfg;
     e->shed_counter = IOLOOP_API_HAS(api, counter_register)
-                          ? api->counter_register(loop, HTTP_SHED_COUNTER,
+                          ? api->counter_register(inst, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
-    rc = api->listen_tcp(loop, l.listen, l.backlog, 0, err, errlen);
+    rc = api->listen_tcp(inst, cfg->listen, (int) cfg->backlog, 0, err,
+                         errlen);
     if (rc < 0) {
         free(e);
         return rc;
     }
     e->listen_fd = rc;
-    rc = api->add_handler(loop, e->listen_fd, IOLOOP_READ, echo_on_accept,
+    rc = api->add_handler(inst, e->listen_fd, IOLOOP_READ, echo_on_accept,
                           e);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
@@ -152,7 +156,7 @@ echo_fini(void *state)
         e->api->stream_close(c->s);
         free(c);
     }
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     close(e->listen_fd);
     free(e);
 }
@@ -165,54 +169,12 @@ echo_drain(void *state)
     struct echo *e = state;
 
     e->draining = 1;
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     for (struct echo_conn *c = e->conns; c != NULL; c = c->next) {
         if (e->api->stream_pending(c->s) == 0) {
             e->api->stream_close(c->s); /* echo_on_close unlinks it later */
         }
     }
-}
-
-/*
- * Validates config into *l: listen (required), backlog (0 when absent),
- * idle_timeout and max_connections (defaults above). Returns 0, or
- * -EINVAL with one line in err naming the key.
- */
-static int
-echo_config(const struct json_t *config, struct echo_limits *l, char *err,
-            size_t errlen)
-{
-    /* jansson's iterators take a non-const object; nothing is modified. */
-    json_t *cfg = (json_t *) config;
-    json_t *v;
-    uint64_t backlog = 0, max = ECHO_MAX_CONNS_DEFAULT;
-    int rc;
-
-    if (cfg != NULL && !json_is_object(cfg)) {
-        snprintf(err, errlen, "config: expected an object");
-        return -EINVAL;
-    }
-    /* Unknown keys were refused by the host (config_keys). */
-    v = json_object_get(cfg, "listen");
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    l->listen = json_string_value(v);
-    l->idle_timeout = ECHO_IDLE_TIMEOUT_DEFAULT;
-    rc = http__config_uint(cfg, "backlog", 0, INT_MAX, &backlog, err, errlen);
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "idle_timeout", &l->idle_timeout, err,
-                                   errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_uint(cfg, "max_connections", 1, ECHO_MAX_CONNS_MAX,
-                               &max, err, errlen);
-    }
-    l->backlog = (int) backlog;
-    l->max_connections = (uint32_t) max;
-    return rc;
 }
 
 /*
@@ -226,8 +188,9 @@ echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct echo *e = arg;
     int fds[ECHO_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = e->api->accept_batch(loop, fd, fds, ECHO_ACCEPT_BATCH);
+    n = e->api->accept_batch(e->inst, fd, fds, ECHO_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }
@@ -248,14 +211,15 @@ echo_conn_open(struct echo *e, int fd)
         .size = sizeof(opts),
         .close_cb = echo_on_close,
         .arg = c,
-        .idle_timeout = e->limits.idle_timeout,
+        .idle_timeout = e->cfg->idle_timeout,
     };
 
-    if (e->nconns >= e->limits.max_connections) {
+    if (e->nconns >= (uint64_t) e->cfg->max_connections) {
         free(c);
-        http__shed(e->api, e->loop, &e->shed, fd, e->limits.max_connections);
+        http__shed(e->api, e->inst, &e->shed, fd,
+                   (uint32_t) e->cfg->max_connections);
         if (e->shed_counter >= 0) {
-            e->api->counter_add(e->loop, e->shed_counter, 1);
+            e->api->counter_add(e->inst, e->shed_counter, 1);
         }
         return 0;
     }
@@ -264,7 +228,7 @@ echo_conn_open(struct echo *e, int fd)
         return -ENOMEM;
     }
     c->e = e;
-    c->s = e->api->stream_new(e->loop, fd, &opts);
+    c->s = e->api->stream_new(e->inst, fd, &opts);
     if (c->s == NULL) {
         int rc = -errno;
 
@@ -313,7 +277,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
         && error != ETIMEDOUT) {
-        e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
+        e->api->log(e->inst, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }
     if (c->prev != NULL) {

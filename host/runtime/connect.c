@@ -27,6 +27,9 @@
 #define CONNECT_HOST_MAX 256
 
 struct ioloop_connect_s {
+    struct ioloop_connect_s *prev;    /* in *owned */
+    struct ioloop_connect_s *next_owned;
+    struct ioloop_connect_s **owned;  /* the owner's list head */
     ioloop_loop_t *loop;
     const struct ioloop_owner *owner; /* who called connect_tcp */
     ioloop_connect_cb cb;
@@ -58,8 +61,8 @@ static void finish(struct ioloop_connect_s *c, ioloop_stream_t *s,
                    int status);
 
 ioloop_connect_t *
-ioloop__connect_tcp(ioloop_loop_t *loop, const char *addr,
-                    ioloop_time_t timeout,
+ioloop__connect_tcp(ioloop_loop_t *loop, ioloop_connect_t **owned,
+                    const char *addr, ioloop_time_t timeout,
                     const struct ioloop_stream_options *opts,
                     ioloop_connect_cb cb, void *arg)
 {
@@ -76,6 +79,12 @@ ioloop__connect_tcp(ioloop_loop_t *loop, const char *addr,
         return NULL;
     }
     c->loop = loop;
+    c->owned = owned;
+    c->next_owned = *owned;
+    if (*owned != NULL) {
+        (*owned)->prev = c;
+    }
+    *owned = c;
     c->owner = ioloop__current_owner(loop);
     c->cb = cb;
     c->arg = arg;
@@ -122,6 +131,18 @@ ioloop__connect_cancel(ioloop_connect_t *c)
     if (c != NULL) {
         release(c);
     }
+}
+
+size_t
+ioloop__connect_release_owned(ioloop_connect_t **owned)
+{
+    size_t n = 0;
+
+    while (*owned != NULL) {
+        release(*owned); /* unlinks it */
+        n++;
+    }
+    return n;
 }
 
 /*
@@ -310,10 +331,19 @@ close_attempt(struct ioloop_connect_s *c)
     }
 }
 
-/* Frees c and everything it holds, without the callback. */
+/* Unlinks c from its owner and frees it and everything it holds, without
+ * the callback. */
 static void
 release(struct ioloop_connect_s *c)
 {
+    if (c->prev != NULL) {
+        c->prev->next_owned = c->next_owned;
+    } else {
+        *c->owned = c->next_owned;
+    }
+    if (c->next_owned != NULL) {
+        c->next_owned->prev = c->prev;
+    }
     close_attempt(c);
     if (c->deadline != 0) {
         ioloop_cancel(c->loop, c->deadline);

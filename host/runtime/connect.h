@@ -19,10 +19,22 @@
 /* The timeout connect_tcp uses when given 0. */
 #define IOLOOP_CONNECT_DEFAULT_TIMEOUT (30 * IOLOOP_NS_PER_S)
 
-ioloop_connect_t *ioloop__connect_tcp(ioloop_loop_t *loop, const char *addr,
-                                      ioloop_time_t timeout,
+/*
+ * connect_tcp on loop, as the loop's current owner. The attempt is linked
+ * into *owned (the instance's list of pending attempts; O(1)) until its
+ * callback runs or it is cancelled.
+ */
+ioloop_connect_t *ioloop__connect_tcp(ioloop_loop_t *loop,
+                                      ioloop_connect_t **owned,
+                                      const char *addr, ioloop_time_t timeout,
                                       const struct ioloop_stream_options *opts,
                                       ioloop_connect_cb cb, void *arg);
 void ioloop__connect_cancel(ioloop_connect_t *c);
+
+/*
+ * Cancels every attempt still in *owned (an instance that failed init or
+ * stopped: its callbacks must never run). Returns how many.
+ */
+size_t ioloop__connect_release_owned(ioloop_connect_t **owned);
 
 #endif /* IOLOOP_HOST_CONNECT_H */

@@ -45,7 +45,7 @@ proxy_conn_open(struct proxy *p, int fd)
     struct ioloop_stream_options opts = {
         .size = sizeof(opts),
         .close_cb = on_close,
-        .idle_timeout = p->limits.idle_timeout,
+        .idle_timeout = p->cfg->idle_timeout,
         .write_high_water = PROXY_CHUNK,
         .drained_cb = on_drained,
     };
@@ -57,7 +57,7 @@ proxy_conn_open(struct proxy *p, int fd)
     }
     c->p = p;
     opts.arg = c;
-    c->down = api->stream_new(p->loop, fd, &opts);
+    c->down = api->stream_new(p->inst, fd, &opts);
     if (c->down == NULL) {
         rc = -errno;
         close(fd);
@@ -65,13 +65,13 @@ proxy_conn_open(struct proxy *p, int fd)
         return rc;
     }
     /* The client is not read until upstream answers. */
-    c->connecting = api->connect_tcp(p->loop, p->limits.upstream,
-                                     p->limits.connect_timeout, &opts,
+    c->connecting = api->connect_tcp(p->inst, p->cfg->upstream,
+                                     p->cfg->connect_timeout, &opts,
                                      on_connected, c);
     if (c->connecting == NULL) {
         rc = -errno;
-        api->log(p->loop, IOLOOP_LOG_WARN, "connect %s: %s",
-                 p->limits.upstream, strerror(-rc));
+        api->log(p->inst, IOLOOP_LOG_WARN, "connect %s: %s",
+                 p->cfg->upstream, strerror(-rc));
         api->stream_close(c->down); /* on_close frees c */
     }
     p->nconns++;
@@ -91,7 +91,7 @@ proxy_conns_free(struct proxy *p)
         struct proxy_conn *c = p->conns;
 
         p->conns = c->next;
-        p->api->connect_cancel(c->connecting);
+        p->api->connect_cancel(p->inst, c->connecting);
         p->api->stream_close(c->down);
         p->api->stream_close(c->up);
         free(c);
@@ -107,12 +107,13 @@ on_connected(ioloop_loop_t *loop, ioloop_stream_t *s, int status, void *arg)
     struct proxy_conn *c = arg;
     const struct ioloop_api *api = c->p->api;
 
+    (void) loop;
     /* The client is still open: its close would have cancelled us. */
     c->connecting = NULL;
     if (status < 0) {
-        api->log(loop, IOLOOP_LOG_WARN, "upstream %s: %s",
-                 c->p->limits.upstream, strerror(-status));
-        api->counter_add(loop, c->p->refused_counter, 1);
+        api->log(c->p->inst, IOLOOP_LOG_WARN, "upstream %s: %s",
+                 c->p->cfg->upstream, strerror(-status));
+        api->counter_add(c->p->inst, c->p->refused_counter, 1);
         api->stream_close(c->down);
         return;
     }
@@ -191,7 +192,7 @@ on_close(ioloop_stream_t *s, void *arg)
         return;
     }
     if (c->connecting != NULL) {
-        api->connect_cancel(c->connecting);
+        api->connect_cancel(c->p->inst, c->connecting);
         c->connecting = NULL;
     }
     conn_free(c);

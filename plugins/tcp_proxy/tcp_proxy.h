@@ -17,24 +17,24 @@
 
 struct proxy_conn;
 
-/* What the config sets. */
-struct proxy_limits {
-    const char *listen;   /* borrowed from the config during init */
-    char *upstream;       /* copied: used for every client */
-    int backlog;
+/* What the config sets (proxy_schema in plugin.c). */
+struct proxy_config {
+    const char *listen;
+    const char *upstream;
+    int64_t backlog;
     ioloop_time_t idle_timeout;
     ioloop_time_t connect_timeout;
-    uint32_t max_connections;
+    int64_t max_connections;
 };
 
 /* One plugin instance: a listener and its clients. */
 struct proxy {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     struct proxy_conn *conns; /* doubly linked, for fini */
     uint32_t nconns;
-    struct proxy_limits limits;
+    const struct proxy_config *cfg; /* the host's, valid until fini */
     struct http_shed shed;
     int shed_counter;    /* counter_register handles, < 0: none */
     int refused_counter; /* upstream connects that failed */

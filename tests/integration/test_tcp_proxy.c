@@ -336,8 +336,10 @@ test_config_refused(void **state)
     (void) state;
     expect_refused("\"127.0.0.1\"",
                    "plugins[0] \"p\": init failed: config.upstream: "
-                   "expected a string \"HOST:PORT\"");
-    expect_refused("80", "config.upstream: expected a string");
+                   "\"127.0.0.1\": expected \"HOST:PORT\"");
+    /* The schema's own check, before init. */
+    expect_refused("80", "plugins[0].config.upstream: expected a string, "
+                         "got 80");
     expect_refused("\"127.0.0.1:0\"",
                    "config.upstream: \"127.0.0.1:0\": expected "
                    "\"HOST:PORT\" or \"[IPV6]:PORT\", PORT 1 to 65535");
