@@ -27,7 +27,9 @@ typedef void (*ioloop__resolve_cb)(ioloop_loop_t *loop, struct addrinfo *res,
  * Looks up host and port (TCP, any family, numeric port) and calls cb in
  * a later iteration of loop, never from inside this call. Returns the
  * lookup (*out) and 0, or -errno (-ENOMEM, -EAGAIN: glibc refused the
- * request); cb then never runs.
+ * request); cb then never runs. Freeing the loop first ends the lookup
+ * too: cb never runs, and its memory goes with the loop (or with glibc's
+ * thread, when that is still resolving). Loop thread only.
  */
 int ioloop__resolve_start(ioloop_loop_t *loop, const char *host,
                           const char *port, ioloop__resolve_cb cb, void *arg,
