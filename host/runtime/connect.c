@@ -27,9 +27,10 @@
 #define CONNECT_HOST_MAX 256
 
 struct ioloop_connect_s {
-    struct ioloop_connect_s *prev;    /* in *owned */
+    /* The owner's pending attempts (*owned), doubly linked: O(1) */
+    struct ioloop_connect_s *prev_owned;
     struct ioloop_connect_s *next_owned;
-    struct ioloop_connect_s **owned;  /* the owner's list head */
+    struct ioloop_connect_s **owned;
     ioloop_loop_t *loop;
     const struct ioloop_owner *owner; /* who called connect_tcp */
     ioloop_connect_cb cb;
@@ -82,7 +83,7 @@ ioloop__connect_tcp(ioloop_loop_t *loop, ioloop_connect_t **owned,
     c->owned = owned;
     c->next_owned = *owned;
     if (*owned != NULL) {
-        (*owned)->prev = c;
+        (*owned)->prev_owned = c;
     }
     *owned = c;
     c->owner = ioloop__current_owner(loop);
@@ -336,13 +337,13 @@ close_attempt(struct ioloop_connect_s *c)
 static void
 release(struct ioloop_connect_s *c)
 {
-    if (c->prev != NULL) {
-        c->prev->next_owned = c->next_owned;
+    if (c->prev_owned != NULL) {
+        c->prev_owned->next_owned = c->next_owned;
     } else {
         *c->owned = c->next_owned;
     }
     if (c->next_owned != NULL) {
-        c->next_owned->prev = c->prev;
+        c->next_owned->prev_owned = c->prev_owned;
     }
     close_attempt(c);
     if (c->deadline != 0) {
