@@ -173,6 +173,17 @@ struct ioloop_stream_options {
     ioloop_stream_cb drained_cb;
 };
 
+/* An outbound connection being made (see connect_tcp). Opaque. */
+typedef struct ioloop_connect_s ioloop_connect_t;
+
+/*
+ * The end of a connect_tcp, on the loop thread: status 0 and s, the
+ * connected stream (now the plugin's, with the options given to
+ * connect_tcp), or status -errno and s NULL.
+ */
+typedef void (*ioloop_connect_cb)(ioloop_loop_t *loop, ioloop_stream_t *s,
+                                  int status, void *arg);
+
 /* Which timeout closed a stream (stream_timeout). */
 #define IOLOOP_STREAM_TIMEOUT_NONE 0  /* none: not closed by a timeout */
 #define IOLOOP_STREAM_TIMEOUT_IDLE 1  /* idle_timeout */
@@ -340,6 +351,33 @@ struct ioloop_api {
      */
     int (*listen_unix)(ioloop_instance_t *inst, const char *path,
                        unsigned mode, int backlog, char *err, size_t errlen);
+
+    /*
+     * Connects to addr, "HOST:PORT" (an IPv4 address or a name) or
+     * "[V6ADDR]:PORT", PORT 1 to 65535. A name is resolved without
+     * blocking the loop (getaddrinfo_a on glibc's thread) and its
+     * addresses are tried in turn. cb runs exactly once, in a later
+     * iteration (never inside this call), unless connect_cancel comes
+     * first: with the connected stream, made with opts (NULL: defaults;
+     * its timeouts start then), or with -ETIMEDOUT (nothing connected
+     * within timeout; 0 means 30 s), -ECONNREFUSED, -ENETUNREACH, ...
+     * (the last address's failure), -ENOENT (the name has no address),
+     * -EAGAIN (the resolver failed for now). Returns the attempt, or NULL
+     * with errno set: EINVAL (a bad addr, cb NULL), ENOMEM. Loop thread
+     * only. The attempt belongs to inst: one still pending when init
+     * fails or after fini is cancelled by the host (cb never runs).
+     */
+    ioloop_connect_t *(*connect_tcp)(ioloop_instance_t *inst,
+                                     const char *addr, ioloop_time_t timeout,
+                                     const struct ioloop_stream_options *opts,
+                                     ioloop_connect_cb cb, void *arg);
+
+    /*
+     * Abandons an attempt whose cb has not run: cb never runs, its socket
+     * is closed. Not after cb (the attempt is gone then). A plugin
+     * cancels its attempts in fini. NULL is a no-op. Loop thread only.
+     */
+    void (*connect_cancel)(ioloop_instance_t *inst, ioloop_connect_t *c);
 
     /* --- Loop control (since 1.0). --- */
 

@@ -139,6 +139,7 @@ void ioloop__close_discard_owner(ioloop_loop_t *loop,
 enum ioloop_loop_slot {
     IOLOOP_SLOT_SIGNALS, /* core/signals.c: the loop's subscriptions */
     IOLOOP_SLOT_NET,     /* the socket helpers: listeners, EMFILE reserve */
+    IOLOOP_SLOT_RESOLVE, /* runtime/resolve.c: lookups the loop may see */
     IOLOOP_SLOT_COUNT
 };
 

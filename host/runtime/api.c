@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 
+#include "connect.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -73,6 +74,11 @@ static int api_accept_batch(ioloop_instance_t *inst, int listen_fd, int *fds,
 static int api_listen_unix(ioloop_instance_t *inst, const char *path,
                            unsigned mode, int backlog, char *err,
                            size_t errlen);
+static ioloop_connect_t *api_connect_tcp(
+    ioloop_instance_t *inst, const char *addr, ioloop_time_t timeout,
+    const struct ioloop_stream_options *opts, ioloop_connect_cb cb,
+    void *arg);
+static void api_connect_cancel(ioloop_instance_t *inst, ioloop_connect_t *c);
 static int api_signal_subscribe(ioloop_instance_t *inst, int signo,
                                 ioloop_signal_cb cb, void *arg);
 static int api_signal_unsubscribe(ioloop_instance_t *inst, int id);
@@ -107,6 +113,8 @@ static const struct ioloop_api api = {
     .stop = api_stop,
     .accept_batch = api_accept_batch,
     .listen_unix = api_listen_unix,
+    .connect_tcp = api_connect_tcp,
+    .connect_cancel = api_connect_cancel,
     .signal_subscribe = api_signal_subscribe,
     .signal_unsubscribe = api_signal_unsubscribe,
     .stream_new = api_stream_new,
@@ -261,6 +269,24 @@ api_listen_unix(ioloop_instance_t *inst, const char *path, unsigned mode,
     AS_INSTANCE(inst, int,
                 ioloop__listen_unix(inst->loop, path, mode, backlog, err,
                                     errlen));
+}
+
+static ioloop_connect_t *
+api_connect_tcp(ioloop_instance_t *inst, const char *addr,
+                ioloop_time_t timeout,
+                const struct ioloop_stream_options *opts, ioloop_connect_cb cb,
+                void *arg)
+{
+    AS_INSTANCE(inst, ioloop_connect_t *,
+                ioloop__connect_tcp(inst->loop, &inst->connects, addr,
+                                    timeout, opts, cb, arg));
+}
+
+static void
+api_connect_cancel(ioloop_instance_t *inst, ioloop_connect_t *c)
+{
+    (void) inst; /* c knows its owner's list */
+    ioloop__connect_cancel(c);
 }
 
 static int

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "connect.h"
 #include "json_path.h"
 #include "log.h"
 #include "net.h"
@@ -317,9 +318,12 @@ static void
 release(ioloop_instance_t *p, const char *after)
 {
     const struct ioloop_owner *o = &p->owner;
-    size_t streams, periodics, timers, callbacks, handlers, listeners;
+    size_t connects, streams, periodics, timers, callbacks, handlers;
+    size_t listeners;
     int signals;
 
+    /* First: an attempt cancels its own timers, handler and lookup. */
+    connects = ioloop__connect_release_owned(&p->connects);
     streams = ioloop__streams_release_owner(p->loop, o);
     periodics = ioloop__periodics_release_owner(p->loop, o);
     timers = ioloop__cancel_owner_timers(p->loop, o);
@@ -327,14 +331,16 @@ release(ioloop_instance_t *p, const char *after)
     signals = ioloop__signal_unsubscribe_owner(p->loop, o);
     handlers = ioloop__remove_owner_handlers(p->loop, o);
     listeners = ioloop__listeners_release(p->loop, o);
-    if (streams + periodics + timers + callbacks + handlers + listeners > 0
+    if (connects + streams + periodics + timers + callbacks + handlers
+                + listeners > 0
         || signals > 0) {
         IOLOOP_LOG(IOLOOP_LOG_WARN, o->name,
-                   "%s left %zu stream(s), %zu periodic(s), %zu timer(s), "
-                   "%zu callback(s), %d signal subscription(s), %zu "
-                   "handler(s) and %zu open listener(s); released them",
-                   after, streams, periodics, timers, callbacks, signals,
-                   handlers, listeners);
+                   "%s left %zu connect attempt(s), %zu stream(s), %zu "
+                   "periodic(s), %zu timer(s), %zu callback(s), %d signal "
+                   "subscription(s), %zu handler(s) and %zu open "
+                   "listener(s); released them",
+                   after, connects, streams, periodics, timers, callbacks,
+                   signals, handlers, listeners);
     }
 }
 

@@ -15,7 +15,8 @@
  *                            out (handler, timer, periodic, an open and a
  *                            closed stream, listener, signal subscription,
  *                            callbacks from this thread, another thread
- *                            and "a signal handler"), then fails init, or
+ *                            and "a signal handler", a connect_tcp to an
+ *                            address and one to a name), then fails init, or
  *                            succeeds and has a fini that releases
  *                            nothing: the host must free it all, and none
  *                            of it may ever run
@@ -135,6 +136,15 @@ must_not_run_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     return must_not_run(loop, arg);
 }
 
+static void
+must_not_run_connect(ioloop_loop_t *loop, ioloop_stream_t *s, int status,
+                     void *arg)
+{
+    (void) s;
+    (void) status;
+    must_not_run(loop, arg);
+}
+
 static int
 must_not_run_signal(ioloop_loop_t *loop, int signo, void *arg)
 {
@@ -211,6 +221,11 @@ register_everything(struct instance *in, char *err, size_t errlen)
                <= 0
         || api->add_callback(in->inst, must_not_run, in) < 0
         || api->add_callback_from_signal(in->inst, must_not_run, in) < 0
+        /* One starts from a timer, the other waits for the resolver. */
+        || api->connect_tcp(in->inst, "127.0.0.1:9", 0, NULL,
+                            must_not_run_connect, in) == NULL
+        || api->connect_tcp(in->inst, "localhost:9", 0, NULL,
+                            must_not_run_connect, in) == NULL
         || pthread_create(&t, NULL, post_from_thread, &poster) != 0) {
         snprintf(err, errlen, "cannot register everything");
         return -EIO;
