@@ -107,7 +107,7 @@ test_design_sample(void **state)
 {
     struct ioloop_manifest m;
     char want[PATH_MAX + 32];
-    json_t *config;
+    const json_t *config;
 
     (void) state;
     write_json("m.json",
