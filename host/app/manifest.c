@@ -130,7 +130,8 @@ static const struct ioloop_config_field manifest_plugin_schema[] = {
                       0, IOLOOP__CONFIG_EXT(&manifest_name_ext), NULL,
                       IOLOOP_CONFIG_REQUIRED,
                       "Instance name, unique: 1 to 64 letters, digits, '_', "
-                      "'.' or '-'."),
+                      "'.' or '-'; every log line of the instance carries "
+                      "it."),
     IOLOOP__CONFIG_AT("path", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest_plugin, path, const char *, 0,
                       0, IOLOOP__CONFIG_EXT(&manifest_path_ext), NULL,
@@ -141,11 +142,12 @@ static const struct ioloop_config_field manifest_plugin_schema[] = {
     IOLOOP__CONFIG_AT("config", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest_plugin, config, const json_t *,
                       0, 0, IOLOOP__CONFIG_EXT(&manifest_object_ext), NULL, 0,
-                      "The instance's config, checked against the plugin's "
-                      "schema."),
+                      "The instance's config, validated against the "
+                      "plugin's schema before any plugin code runs "
+                      "(--plugin-info shows it)."),
     IOLOOP_CONFIG_BOOL(struct ioloop_manifest_plugin, one_process, "false",
                        IOLOOP__CONFIG_GOT_TYPE,
-                       "Run this instance in worker 0 only."),
+                       "With workers: run this instance in worker 0 only."),
     IOLOOP_CONFIG_END,
 };
 
@@ -165,7 +167,8 @@ static const struct ioloop_config_field manifest_log_schema[] = {
     IOLOOP__CONFIG_AT("plugins", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest, log_levels, const json_t *, 0,
                       0, IOLOOP__CONFIG_EXT(&manifest_object_ext), NULL, 0,
-                      "A level per instance name: {\"name\": \"debug\"}."),
+                      "A level per instance name, e.g. {\"hello\": "
+                      "\"debug\"}."),
     IOLOOP_CONFIG_END,
 };
 
@@ -181,17 +184,23 @@ const struct ioloop_config_field ioloop__manifest_schema[] = {
     IOLOOP__CONFIG_AT("backend", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest, backends, char **, 0, 0,
                       IOLOOP__CONFIG_EXT(&manifest_backend_ext), "auto", 0,
-                      "Backends to try in order; \"auto\" is epoll, kqueue, "
-                      "poll, select."),
+                      "Backends to try in order (names of [a-z0-9_]); the "
+                      "first that loads and starts wins. \"auto\": epoll, "
+                      "kqueue, poll, select."),
     IOLOOP__CONFIG_AT("backend_swap", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest, swap, char **, 0, 0,
                       IOLOOP__CONFIG_EXT(&manifest_swap_ext), NULL, 0,
-                      "Each SIGUSR2 moves the loop to the next of these, "
-                      "cyclically."),
+                      "Each SIGUSR2 moves the running loop to the next of "
+                      "these, cyclically; each must be a backend of "
+                      "backend_dir."),
     IOLOOP_CONFIG_PATH(struct ioloop_manifest, backend_dir, NULL, 0,
-                       "Folder of the backend .so files."),
+                       "Folder of the backend .so files; absent: backends/ "
+                       "beside the executable, or <prefix>/lib/ioloop/"
+                       "backends installed."),
     IOLOOP_CONFIG_PATH(struct ioloop_manifest, plugin_dir, NULL, 0,
-                       "Folder where bare plugin file names are found."),
+                       "Folder where bare plugin file names are found; "
+                       "absent: plugins/ beside the executable, or "
+                       "<prefix>/lib/ioloop/plugins installed."),
     {"log", IOLOOP__CONFIG_T_OBJECT, 0, 0, 0, 0,
      IOLOOP__CONFIG_EXT(&manifest_log_ext), NULL,
      "Logging: level, format, plugins."},
@@ -199,23 +208,28 @@ const struct ioloop_config_field ioloop__manifest_schema[] = {
                       struct ioloop_manifest, plugins,
                       struct ioloop_manifest_plugin *, 0, 0,
                       IOLOOP__CONFIG_EXT(&manifest_plugins_ext), NULL, 0,
-                      "The plugin instances, started in this order."),
+                      "The plugin instances, started in this order and "
+                      "stopped in reverse."),
     IOLOOP__CONFIG_AT("workers", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest, workers, int, 1, 1024,
                       IOLOOP__CONFIG_EXT(&manifest_workers_ext), NULL, 0,
-                      "Worker processes, or \"auto\": one per CPU; absent: "
-                      "serve in this process."),
+                      "Run a master and this many worker processes, or "
+                      "\"auto\": one per CPU; absent: serve in one "
+                      "process."),
     IOLOOP_CONFIG_DURATION(struct ioloop_manifest, shutdown_timeout,
                            IOLOOP_NS_PER_MS, 3600 * IOLOOP_NS_PER_S, "10s",
-                           0, "How long a graceful stop waits."),
+                           0, "How long a graceful stop waits for requests "
+                           "in flight."),
     IOLOOP_CONFIG_INT(struct ioloop_manifest, watchdog_ms, 0, 3600000, "0", 0,
-                      "Blocking-callback threshold; 0: off."),
+                      "Log the plugin and stack of any callback that holds "
+                      "the loop longer; 0: off."),
     IOLOOP_CONFIG_INT(struct ioloop_manifest, watchdog_kill_ms, 0, 3600000,
                       "0", 0,
-                      "The master replaces a worker blocked so long; needs "
-                      "workers."),
+                      "With workers: the master replaces a worker blocked "
+                      "in one callback this long; 0: off."),
     IOLOOP_CONFIG_PATH(struct ioloop_manifest, pid_file, NULL, 0,
-                       "Where the host writes its pid, locked."),
+                       "Where the host writes its pid, for -s stop|reload; "
+                       "locked, so a second start exits 1."),
     IOLOOP_CONFIG_END,
 };
 

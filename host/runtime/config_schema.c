@@ -285,6 +285,11 @@ ioloop__config_field_range(const struct ioloop_config_field *f, char *buf,
         ioloop__size_format(hi, sizeof(hi), (uint64_t) f->max);
         snprintf(buf, len, "%s..%s", lo, hi);
         break;
+    case IOLOOP__CONFIG_T_CUSTOM:
+        if (f->min < f->max) {
+            snprintf(buf, len, "%" PRId64 "..%" PRId64, f->min, f->max);
+        }
+        break;
     case IOLOOP_CONFIG_T_ENUM:
         for (const char *const *ch = f->choices; *ch != NULL && used < len;
              ch++) {

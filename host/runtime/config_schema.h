@@ -148,7 +148,8 @@ const char *ioloop__config_field_type(const struct ioloop_config_field *f);
 /*
  * Writes what a field accepts, for --plugin-info and the docs: the range
  * of an integer, duration or size ("1ms..1d"), an enum's choices
- * ("a|b|c"), or "" when anything of the type goes.
+ * ("a|b|c"), a custom field's range when it has one, or "" when anything
+ * of the type goes.
  */
 void ioloop__config_field_range(const struct ioloop_config_field *f,
                                 char *buf, size_t len);
