@@ -14,20 +14,19 @@
 #include "manifest.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ioloop/config.h>
 #include <ioloop/loop.h>
 
 #include "config_schema.h"
+#include "file_read.h"
 #include "json_path.h"
 
 /* A manifest is a few hundred bytes. Anything this large is a mistake (or
@@ -62,7 +61,6 @@ struct manifest_names {
     size_t n;
 };
 
-static int manifest_read(struct manifest_parse *p, char **text, size_t *len);
 static int manifest_find_dir(struct manifest_parse *p);
 static int manifest_check_backends(const struct ioloop__config_hook *h,
                                    const json_t *v);
@@ -264,9 +262,13 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         err[0] = '\0';
     }
 
-    if (manifest_read(&p, &text, &len) != 0) {
+    rc = ioloop__file_read(path, MANIFEST_MAX_BYTES, &text, &len);
+    if (rc < 0) {
+        manifest_fail(&p, NULL, "cannot read: %s", strerror(-rc));
+        rc = -1;
         goto cleanup;
     }
+    rc = -1;
     p.text = text;
     p.len = len;
 
@@ -368,80 +370,6 @@ ioloop__manifest_free(struct ioloop_manifest *m)
 }
 
 
-/*
- * Reads the whole file p->file into a malloc'ed buffer (*text, *len; not
- * NUL-terminated). Returns 0, or -1 with "<file>: cannot read: <strerror>"
- * in the message: a folder fails with EISDIR, a file of MANIFEST_MAX_BYTES
- * or more with EFBIG.
- */
-static int
-manifest_read(struct manifest_parse *p, char **text, size_t *len)
-{
-    struct stat st;
-    char *buf = NULL;
-    char *nbuf;
-    size_t cap = 0;
-    size_t n = 0;
-    ssize_t r;
-    int fd;
-    int e;
-
-    fd = open(p->file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = errno;
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0) {
-        e = errno;
-        goto fail;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        e = EISDIR;
-        goto fail;
-    }
-
-    for ( ;; ) {
-        if (n == cap) {
-            if (cap >= MANIFEST_MAX_BYTES) {
-                e = EFBIG;
-                goto fail;
-            }
-            cap = cap == 0 ? 4096 : cap * 2;
-            nbuf = realloc(buf, cap);
-            if (nbuf == NULL) {
-                e = ENOMEM;
-                goto fail;
-            }
-            buf = nbuf;
-        }
-        r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            e = errno;
-            goto fail;
-        }
-        if (r == 0) {
-            break;
-        }
-        n += (size_t) r;
-    }
-
-    close(fd);
-    *text = buf;
-    *len = n;
-    return 0;
-
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    free(buf);
-    return manifest_fail(p, NULL, "cannot read: %s", strerror(e));
-}
-
-
 /* Sets m->dir to the realpath of the manifest's dirname. Returns 0 or -1. */
 static int
 manifest_find_dir(struct manifest_parse *p)
@@ -483,6 +411,9 @@ manifest_check_backends(const struct ioloop__config_hook *h, const json_t *v)
     const json_t *item;
     size_t i;
 
+    if (v == NULL && h->fd->def == NULL) {
+        return 0;               /* no list: zero names */
+    }
     if (v != NULL && !json_is_string(v) && !json_is_array(v)) {
         return ioloop__config_fail(h->e, h->path, "expected a string or an "
                                    "array of strings, got %s",
@@ -497,16 +428,11 @@ manifest_check_backends(const struct ioloop__config_hook *h, const json_t *v)
     if (l.v == NULL) {
         return ioloop__config_fail(h->e, h->path, "out of memory");
     }
-    if (v == NULL) {
-        if (h->fd->def != NULL
-            && manifest_take_backend(h, &l, h->path, h->fd->def) != 0) {
-            return -1;
-        }
-    } else if (json_is_string(v)) {
-        if (manifest_take_backend(h, &l, h->path, json_string_value(v))
-            != 0) {
-            return -1;
-        }
+    if (!json_is_array(v)
+        && manifest_take_backend(h, &l, h->path,
+                                 v != NULL ? json_string_value(v)
+                                           : h->fd->def) != 0) {
+        return -1;
     }
     json_array_foreach(v, i, item) {
         snprintf(where, sizeof where, "%s[%zu]", h->path, i);
