@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,8 +405,9 @@ fill_host(struct fill *f, const struct ioloop_config_field *fd,
           const json_t *v, const char *base, const char *path)
 {
     const struct ioloop__config_ext *x = ioloop__config_field_ext(fd);
-    struct ioloop__config_hook h = {fd,   f->obj, f->obj + fd->offset, base,
-                                    path, f->dir, f->c, f->e};
+    struct ioloop__config_hook h = {
+        fd, f->obj, f->obj + fd->offset, base, path, f->dir, f->c, f->e
+    };
 
     switch (fd->type) {
     case IOLOOP__CONFIG_T_OBJECT:
@@ -437,6 +439,9 @@ fill_objects(struct fill *f, const struct ioloop_config_field *fd,
     if (!json_is_array(v)) {
         return fail(f, path, "expected an array, got %s",
                     ioloop__config_json_type(v));
+    }
+    if (json_array_size(v) > SIZE_MAX / x->size) {
+        return fail(f, path, "out of memory");
     }
     if (json_array_size(v) > 0) {
         items = ioloop__config_alloc(f->c, json_array_size(v) * x->size);
