@@ -42,6 +42,7 @@ struct options {
     bool list_backends;
     const char *plugin_info;
     bool markdown;      /* --plugin-info as a markdown section */
+    bool manifest_info; /* --manifest-info */
     const char *signal; /* -s stop|reload */
 };
 
@@ -75,6 +76,10 @@ main(int argc, char **argv)
     /* Sockets passed by systemd: claimed before anything can fork. */
     ioloop__listenfds_init();
     ioloop__net_set_listener_source(ioloop__listen_source);
+    if (o.manifest_info) {
+        ioloop__manifest_info_print(stdout, o.markdown);
+        return 0;
+    }
     if (o.plugin_info != NULL) {
         ioloop__log_release();
         return plugin_info(o.plugin_info, o.markdown);
@@ -171,6 +176,7 @@ parse_args(int argc, char **argv, struct options *o)
         {"list-backends", no_argument, NULL, 'l'},
         {"plugin-info", required_argument, NULL, 'p'},
         {"markdown", no_argument, NULL, 'm'},
+        {"manifest-info", no_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -197,6 +203,9 @@ parse_args(int argc, char **argv, struct options *o)
         case 'm':
             o->markdown = true;
             break;
+        case 'M':
+            o->manifest_info = true;
+            break;
         case 's':
             if (strcmp(optarg, "stop") != 0 && strcmp(optarg, "reload") != 0) {
                 fprintf(stderr, "ioloop-host: -s: expected stop or reload, "
@@ -220,8 +229,9 @@ parse_args(int argc, char **argv, struct options *o)
             return 2;
         }
     }
-    if (o->markdown && o->plugin_info == NULL) {
-        fprintf(stderr, "ioloop-host: --markdown goes with --plugin-info\n");
+    if (o->markdown && o->plugin_info == NULL && !o->manifest_info) {
+        fprintf(stderr, "ioloop-host: --markdown goes with --plugin-info or "
+                        "--manifest-info\n");
         return 2;
     }
     if (optind < argc) {
@@ -240,6 +250,7 @@ usage(FILE *out)
             "usage: ioloop-host [--config FILE] [--backend NAME] [--check]\n"
             "       ioloop-host [--config FILE] --list-backends\n"
             "       ioloop-host --plugin-info FILE.so [--markdown]\n"
+            "       ioloop-host --manifest-info [--markdown]\n"
             "       ioloop-host [--config FILE] -s stop|reload\n"
             "\n"
             "  -c, --config FILE   the JSON manifest (default: config/host.json\n"
@@ -259,6 +270,7 @@ usage(FILE *out)
             "                      and config schema (every key's type,\n"
             "                      default, range and doc) without running\n"
             "                      it; --markdown: as a docs section\n"
+            "      --manifest-info print every manifest key the same way\n"
             "  -s stop|reload      signal the running host through the\n"
             "                      manifest's pid_file (SIGTERM / SIGHUP)\n"
             "  -V, --version       print the version and the ABI versions\n"

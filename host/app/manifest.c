@@ -4,28 +4,29 @@
  * Nothing is loaded or bound here: this file validates, resolves relative
  * paths against the manifest's folder (never the working directory) and
  * writes one-line messages that name the file, the line:column of the
- * offending value and its JSON path. The typed keys (paths, durations,
- * integers, log level and format) go through the config engine the
- * plugins' configs use (config_schema.h); the structure (backend lists,
- * plugin entries, cross-key rules) is checked here.
+ * offending value and its JSON path. Every key is one entry of the tables
+ * below, read by the config engine the plugins' configs use
+ * (config_schema.h); the unions (a name or a list of names, a number or
+ * "auto") are small checks the tables point to, and what no table can say
+ * (unique instance names, log levels of named instances, a key that needs
+ * another) is checked once the tables have filled the struct.
  */
 #include "manifest.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ioloop/config.h>
 #include <ioloop/loop.h>
 
 #include "config_schema.h"
+#include "file_read.h"
 #include "json_path.h"
 
 /* A manifest is a few hundred bytes. Anything this large is a mistake (or
@@ -41,6 +42,9 @@
  * instance: short enough to read, and never cut. */
 #define MANIFEST_NAME_MAX 64
 
+/* The names "auto" expands to (ioloop__auto_backends without its NULL). */
+#define MANIFEST_NAUTO 4
+
 /* The state of one load: what is being filled and where messages go. */
 struct manifest_parse {
     const char *file;           /* the path as given: prefix of messages */
@@ -51,82 +55,42 @@ struct manifest_parse {
     struct ioloop_manifest *m;
 };
 
-/* The typed top-level keys, as the config engine fills them. */
-struct manifest_top {
-    const char *backend_dir;
-    const char *plugin_dir;
-    const char *pid_file;
-    ioloop_time_t shutdown_timeout;
-    int64_t watchdog_ms;
-    int64_t watchdog_kill_ms;
-};
-
-/* The typed keys of "log". */
-struct manifest_log {
-    int level;  /* index in manifest_level_names */
-    int format; /* index in manifest_formats: 0 plain, 1 json */
-};
-
-/* A growing list of backend names without duplicates. */
+/* A list of backend names without duplicates, in room for all of them. */
 struct manifest_names {
     char **v;
     size_t n;
-    size_t cap;
 };
 
-static int manifest_read(struct manifest_parse *p, char **text, size_t *len);
 static int manifest_find_dir(struct manifest_parse *p);
-static int manifest_check_keys(struct manifest_parse *p, json_t *obj,
-                               const char *base,
-                               const char *const allowed[]);
-static int manifest_parse_backend(struct manifest_parse *p, const char *key,
-                                  const json_t *v, char ***out, size_t *nout);
-static int manifest_take_backend(struct manifest_parse *p,
-                                 struct manifest_names *names,
-                                 const char *where, const char *name);
-static int manifest_typed(struct manifest_parse *p, json_t *obj,
-                          const char *base,
-                          const struct ioloop_config_field *schema,
-                          size_t size, void *out,
-                          struct ioloop__config *c);
-static int manifest_parse_log(struct manifest_parse *p, json_t *v);
-static int manifest_level(struct manifest_parse *p, const json_t *v,
-                          const char *where, int *level);
-static int manifest_parse_plugin_levels(struct manifest_parse *p, json_t *v);
-static int manifest_parse_process(struct manifest_parse *p, json_t *root);
-static int manifest_parse_plugins(struct manifest_parse *p, json_t *v);
-static int manifest_parse_plugin(struct manifest_parse *p, json_t *v,
-                                 size_t i);
-static int manifest_plugin_string(struct manifest_parse *p, json_t *v,
-                                  const char *where, const char *key,
-                                  const char **out);
-static int manifest_names_add(struct manifest_names *l, const char *name);
-static void manifest_names_free(char **v, size_t n);
+static int manifest_check_backends(const struct ioloop__config_hook *h,
+                                   const json_t *v);
+static int manifest_take_backend(const struct ioloop__config_hook *h,
+                                 struct manifest_names *l, const char *where,
+                                 const char *name);
+static int manifest_check_workers(const struct ioloop__config_hook *h,
+                                  const json_t *v);
+static int manifest_check_name(const struct ioloop__config_hook *h,
+                               const json_t *v);
+static int manifest_check_path(const struct ioloop__config_hook *h,
+                               const json_t *v);
+static int manifest_check_string(const struct ioloop__config_hook *h,
+                                 const json_t *v);
+static int manifest_check_object(const struct ioloop__config_hook *h,
+                                 const json_t *v);
+static int manifest_check_rules(struct manifest_parse *p);
+static int manifest_apply_levels(struct manifest_parse *p);
+static int manifest_names_add(struct ioloop__config *c,
+                              struct manifest_names *l, const char *name);
 static int manifest_backend_name_ok(const char *s);
 static int manifest_plugin_name_ok(const char *s);
-static char *manifest_resolve(const char *dir, const char *value);
-static const char *manifest_type(const json_t *v);
 static int manifest_fail(struct manifest_parse *p, const char *path,
                          const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void manifest_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-const char *const ioloop__auto_backends[] = {
+const char *const ioloop__auto_backends[MANIFEST_NAUTO + 1] = {
     "epoll", "kqueue", "poll", "select", NULL
-};
-
-/* The keys each object of the schema may hold. */
-static const char *const manifest_top_keys[] = {
-    "backend", "backend_swap", "backend_dir", "plugin_dir", "log", "plugins",
-    "workers", "shutdown_timeout", "watchdog_ms", "watchdog_kill_ms",
-    "pid_file", NULL
-};
-static const char *const manifest_log_keys[] = {
-    "level", "format", "plugins", NULL
-};
-static const char *const manifest_plugin_keys[] = {
-    "name", "path", "config", "one_process", NULL
 };
 
 /* The level names, in the order of IOLOOP_LOG_* (error is 0). */
@@ -135,32 +99,135 @@ static const char *const manifest_level_names[] = {
 };
 static const char *const manifest_formats[] = {"plain", "json", NULL};
 
-/*
- * The typed top-level keys. The loop's clock ticks in 1 ms (backends wait
- * in milliseconds), so no duration is below 1 ms: 1e-12 would round to 0.
- */
-static const struct ioloop_config_field manifest_top_schema[] = {
-    IOLOOP_CONFIG_PATH(struct manifest_top, backend_dir, NULL, 0,
-                       "Folder of the backend .so files."),
-    IOLOOP_CONFIG_PATH(struct manifest_top, plugin_dir, NULL, 0,
-                       "Folder where bare plugin file names are found."),
-    IOLOOP_CONFIG_PATH(struct manifest_top, pid_file, NULL, 0,
-                       "Where the host writes its pid, locked."),
-    IOLOOP_CONFIG_DURATION(struct manifest_top, shutdown_timeout,
-                           IOLOOP_NS_PER_MS, 3600 * IOLOOP_NS_PER_S, "10s",
-                           0, "How long a graceful stop waits."),
-    IOLOOP_CONFIG_INT(struct manifest_top, watchdog_ms, 0, 3600000, "0", 0,
-                      "Blocking-callback threshold; 0: off."),
-    IOLOOP_CONFIG_INT(struct manifest_top, watchdog_kill_ms, 0, 3600000, "0",
-                      0, "The master replaces a worker blocked so long."),
+/* The checks of the keys a plain type cannot describe. */
+static const struct ioloop__config_ext manifest_backend_ext = {
+    NULL, 0, offsetof(struct ioloop_manifest, nbackends),
+    manifest_check_backends, "name or list of names"
+};
+static const struct ioloop__config_ext manifest_swap_ext = {
+    NULL, 0, offsetof(struct ioloop_manifest, nswap),
+    manifest_check_backends, "name or list of names"
+};
+static const struct ioloop__config_ext manifest_workers_ext = {
+    NULL, 0, 0, manifest_check_workers, "integer or \"auto\""
+};
+static const struct ioloop__config_ext manifest_name_ext = {
+    NULL, 0, 0, manifest_check_name, "string"
+};
+static const struct ioloop__config_ext manifest_path_ext = {
+    NULL, 0, 0, manifest_check_path, "path"
+};
+static const struct ioloop__config_ext manifest_object_ext = {
+    NULL, 0, 0, manifest_check_object, "object"
+};
+
+/* One entry of "plugins". */
+static const struct ioloop_config_field manifest_plugin_schema[] = {
+    IOLOOP__CONFIG_AT("name", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest_plugin, name, const char *, 0,
+                      0, IOLOOP__CONFIG_EXT(&manifest_name_ext), NULL,
+                      IOLOOP_CONFIG_REQUIRED,
+                      "Instance name, unique: 1 to 64 letters, digits, '_', "
+                      "'.' or '-'; every log line of the instance carries "
+                      "it."),
+    IOLOOP__CONFIG_AT("path", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest_plugin, path, const char *, 0,
+                      0, IOLOOP__CONFIG_EXT(&manifest_path_ext), NULL,
+                      IOLOOP_CONFIG_REQUIRED,
+                      "The plugin's .so: a bare file name is found in "
+                      "plugin_dir, a path with a '/' is relative to the "
+                      "manifest."),
+    IOLOOP__CONFIG_AT("config", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest_plugin, config, const json_t *,
+                      0, 0, IOLOOP__CONFIG_EXT(&manifest_object_ext), NULL, 0,
+                      "The instance's config, validated against the "
+                      "plugin's schema before any plugin code runs "
+                      "(--plugin-info shows it)."),
+    IOLOOP_CONFIG_BOOL(struct ioloop_manifest_plugin, one_process, "false",
+                       IOLOOP__CONFIG_GOT_TYPE,
+                       "With workers: run this instance in worker 0 only."),
     IOLOOP_CONFIG_END,
 };
 
+static const struct ioloop__config_ext manifest_plugins_ext = {
+    manifest_plugin_schema, sizeof(struct ioloop_manifest_plugin),
+    offsetof(struct ioloop_manifest, nplugins), NULL, NULL
+};
+
+/* "log": its keys fill struct ioloop_manifest itself (offset 0). */
 static const struct ioloop_config_field manifest_log_schema[] = {
-    IOLOOP_CONFIG_ENUM(struct manifest_log, level, manifest_level_names,
-                       "info", 0, "The least severe level logged."),
-    IOLOOP_CONFIG_ENUM(struct manifest_log, format, manifest_formats,
-                       "plain", 0, "Plain lines or JSON lines."),
+    IOLOOP__CONFIG_AT("level", IOLOOP_CONFIG_T_ENUM, struct ioloop_manifest,
+                      log_level, int, 0, 0, manifest_level_names, "info", 0,
+                      "The least severe level logged."),
+    IOLOOP__CONFIG_AT("format", IOLOOP_CONFIG_T_ENUM, struct ioloop_manifest,
+                      log_json, int, 0, 0, manifest_formats, "plain", 0,
+                      "Plain lines or JSON lines."),
+    IOLOOP__CONFIG_AT("plugins", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest, log_levels, const json_t *, 0,
+                      0, IOLOOP__CONFIG_EXT(&manifest_object_ext), NULL, 0,
+                      "A level per instance name, e.g. {\"hello\": "
+                      "\"debug\"}."),
+    IOLOOP_CONFIG_END,
+};
+
+static const struct ioloop__config_ext manifest_log_ext = {
+    manifest_log_schema, 0, 0, NULL, NULL
+};
+
+/*
+ * The manifest. The loop's clock ticks in 1 ms (backends wait in
+ * milliseconds), so no duration is below 1 ms: 1e-12 would round to 0.
+ */
+const struct ioloop_config_field ioloop__manifest_schema[] = {
+    IOLOOP__CONFIG_AT("backend", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest, backends, char **, 0, 0,
+                      IOLOOP__CONFIG_EXT(&manifest_backend_ext), "auto", 0,
+                      "Backends to try in order (names of [a-z0-9_]); the "
+                      "first that loads and starts wins. \"auto\": epoll, "
+                      "kqueue, poll, select."),
+    IOLOOP__CONFIG_AT("backend_swap", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest, swap, char **, 0, 0,
+                      IOLOOP__CONFIG_EXT(&manifest_swap_ext), NULL, 0,
+                      "Each SIGUSR2 moves the running loop to the next of "
+                      "these, cyclically; each must be a backend of "
+                      "backend_dir."),
+    IOLOOP_CONFIG_PATH(struct ioloop_manifest, backend_dir, NULL, 0,
+                       "Folder of the backend .so files; absent: backends/ "
+                       "beside the executable, or <prefix>/lib/ioloop/"
+                       "backends installed."),
+    IOLOOP_CONFIG_PATH(struct ioloop_manifest, plugin_dir, NULL, 0,
+                       "Folder where bare plugin file names are found; "
+                       "absent: plugins/ beside the executable, or "
+                       "<prefix>/lib/ioloop/plugins installed."),
+    {"log", IOLOOP__CONFIG_T_OBJECT, 0, 0, 0, 0,
+     IOLOOP__CONFIG_EXT(&manifest_log_ext), NULL,
+     "Logging: level, format, plugins."},
+    IOLOOP__CONFIG_AT("plugins", IOLOOP__CONFIG_T_OBJECTS,
+                      struct ioloop_manifest, plugins,
+                      struct ioloop_manifest_plugin *, 0, 0,
+                      IOLOOP__CONFIG_EXT(&manifest_plugins_ext), NULL, 0,
+                      "The plugin instances, started in this order and "
+                      "stopped in reverse."),
+    IOLOOP__CONFIG_AT("workers", IOLOOP__CONFIG_T_CUSTOM,
+                      struct ioloop_manifest, workers, int, 1, 1024,
+                      IOLOOP__CONFIG_EXT(&manifest_workers_ext), NULL, 0,
+                      "Run a master and this many worker processes, or "
+                      "\"auto\": one per CPU; absent: serve in one "
+                      "process."),
+    IOLOOP_CONFIG_DURATION(struct ioloop_manifest, shutdown_timeout,
+                           IOLOOP_NS_PER_MS, 3600 * IOLOOP_NS_PER_S, "10s",
+                           0, "How long a graceful stop waits for requests "
+                           "in flight."),
+    IOLOOP_CONFIG_INT(struct ioloop_manifest, watchdog_ms, 0, 3600000, "0", 0,
+                      "Log the plugin and stack of any callback that holds "
+                      "the loop longer; 0: off."),
+    IOLOOP_CONFIG_INT(struct ioloop_manifest, watchdog_kill_ms, 0, 3600000,
+                      "0", 0,
+                      "With workers: the master replaces a worker blocked "
+                      "in one callback this long; 0: off."),
+    IOLOOP_CONFIG_PATH(struct ioloop_manifest, pid_file, NULL, 0,
+                       "Where the host writes its pid, for -s stop|reload; "
+                       "locked, so a second start exits 1."),
     IOLOOP_CONFIG_END,
 };
 
@@ -174,6 +241,8 @@ int
 ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
                       char *err, size_t errlen)
 {
+    struct ioloop__config_error e;
+    struct ioloop__config values;
     struct ioloop_manifest tmp;
     struct manifest_parse p;
     json_error_t jerr;
@@ -193,9 +262,13 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         err[0] = '\0';
     }
 
-    if (manifest_read(&p, &text, &len) != 0) {
+    rc = ioloop__file_read(path, MANIFEST_MAX_BYTES, &text, &len);
+    if (rc < 0) {
+        manifest_fail(&p, NULL, "cannot read: %s", strerror(-rc));
+        rc = -1;
         goto cleanup;
     }
+    rc = -1;
     p.text = text;
     p.len = len;
 
@@ -210,30 +283,33 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
     }
     if (!json_is_object(tmp.root)) {
         manifest_fail(&p, "", "expected an object at the top level, got %s",
-                      manifest_type(tmp.root));
+                      ioloop__config_json_type(tmp.root));
         goto cleanup;
     }
-
     tmp.file = strdup(path);
     if (tmp.file == NULL) {
         manifest_fail(&p, NULL, "out of memory");
         goto cleanup;
     }
-    if (manifest_find_dir(&p) != 0
-        || manifest_check_keys(&p, tmp.root, "", manifest_top_keys) != 0
-        || manifest_parse_backend(&p, "backend",
-                                  json_object_get(tmp.root, "backend"),
-                                  &tmp.backends, &tmp.nbackends) != 0
-        || manifest_parse_backend(&p, "backend_swap",
-                                  json_object_get(tmp.root, "backend_swap"),
-                                  &tmp.swap, &tmp.nswap) != 0
-        || manifest_parse_log(&p, json_object_get(tmp.root, "log")) != 0
-        || manifest_parse_plugins(&p, json_object_get(tmp.root, "plugins"))
-           != 0
-        || manifest_parse_plugin_levels(&p, json_object_get(tmp.root, "log"))
-           != 0
-        || manifest_parse_process(&p, tmp.root) != 0)
+    if (manifest_find_dir(&p) != 0) {
+        goto cleanup;
+    }
+    if (ioloop__config_fill(ioloop__manifest_schema, sizeof tmp, tmp.root, "",
+                            tmp.dir, NULL, &values, &e) != 0) {
+        manifest_fail(&p, e.path, "%s", e.msg);
+        goto cleanup;
+    }
+    /* The filled struct, with what the load itself owns. */
     {
+        struct ioloop_manifest *filled = values.data;
+
+        filled->file = tmp.file;
+        filled->dir = tmp.dir;
+        filled->root = tmp.root;
+        tmp = *filled;
+        tmp.values = values;
+    }
+    if (manifest_check_rules(&p) != 0) {
         goto cleanup;
     }
 
@@ -253,13 +329,14 @@ cleanup:
 
 /*
  * Replaces m->backends with name ("auto" expands). On failure m is left
- * as it was and err says "--backend: ...".
+ * as it was and err says "--backend: ...". The old list stays in
+ * m->values until the manifest is freed.
  */
 int
 ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
                              char *err, size_t errlen)
 {
-    struct manifest_names names = { NULL, 0, 0 };
+    struct manifest_names l = { NULL, 0 };
     char q[MANIFEST_QUOTE_MAX];
 
     if (name == NULL || !manifest_backend_name_ok(name)) {
@@ -267,15 +344,13 @@ ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
         manifest_set_err(err, errlen, "--backend: invalid backend name %s", q);
         return -1;
     }
-    if (manifest_names_add(&names, name) != 0) {
-        manifest_names_free(names.v, names.n);
+    l.v = ioloop__config_alloc(&m->values, MANIFEST_NAUTO * sizeof l.v[0]);
+    if (l.v == NULL || manifest_names_add(&m->values, &l, name) != 0) {
         manifest_set_err(err, errlen, "--backend: out of memory");
         return -1;
     }
-
-    manifest_names_free(m->backends, m->nbackends);
-    m->backends = names.v;
-    m->nbackends = names.n;
+    m->backends = l.v;
+    m->nbackends = l.n;
     return 0;
 }
 
@@ -283,100 +358,15 @@ ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
 void
 ioloop__manifest_free(struct ioloop_manifest *m)
 {
-    size_t i;
-
     if (m == NULL) {
         return;
     }
-    for (i = 0; i < m->nplugins; i++) {
-        free(m->plugins[i].name);
-        free(m->plugins[i].path);
-    }
-    free(m->plugins);
-    manifest_names_free(m->backends, m->nbackends);
-    manifest_names_free(m->swap, m->nswap);
-    free(m->backend_dir);
-    free(m->plugin_dir);
-    free(m->pid_file);
+    ioloop__config_free(&m->values);
     free(m->dir);
     free(m->file);
     free(m->text);
     json_decref(m->root);
     memset(m, 0, sizeof *m);
-}
-
-
-/*
- * Reads the whole file p->file into a malloc'ed buffer (*text, *len; not
- * NUL-terminated). Returns 0, or -1 with "<file>: cannot read: <strerror>"
- * in the message: a folder fails with EISDIR, a file of MANIFEST_MAX_BYTES
- * or more with EFBIG.
- */
-static int
-manifest_read(struct manifest_parse *p, char **text, size_t *len)
-{
-    struct stat st;
-    char *buf = NULL;
-    char *nbuf;
-    size_t cap = 0;
-    size_t n = 0;
-    ssize_t r;
-    int fd;
-    int e;
-
-    fd = open(p->file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = errno;
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0) {
-        e = errno;
-        goto fail;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        e = EISDIR;
-        goto fail;
-    }
-
-    for ( ;; ) {
-        if (n == cap) {
-            if (cap >= MANIFEST_MAX_BYTES) {
-                e = EFBIG;
-                goto fail;
-            }
-            cap = cap == 0 ? 4096 : cap * 2;
-            nbuf = realloc(buf, cap);
-            if (nbuf == NULL) {
-                e = ENOMEM;
-                goto fail;
-            }
-            buf = nbuf;
-        }
-        r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            e = errno;
-            goto fail;
-        }
-        if (r == 0) {
-            break;
-        }
-        n += (size_t) r;
-    }
-
-    close(fd);
-    *text = buf;
-    *len = n;
-    return 0;
-
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    free(buf);
-    return manifest_fail(p, NULL, "cannot read: %s", strerror(e));
 }
 
 
@@ -406,456 +396,293 @@ manifest_find_dir(struct manifest_parse *p)
 
 
 /*
- * Checks every key of obj against the NULL-terminated allowed list, in
- * document order. Returns 0, or -1 naming the first unknown key as
- * "<base>.<key>: unknown key" (just "<key>" when base is "").
+ * "backend" and "backend_swap" (v; NULL when absent: the field's default,
+ * "auto" for backend, none for backend_swap): a name or a non-empty array
+ * of names, "auto" expanded, duplicates dropped after their first
+ * appearance. Fills the names and their count. Returns 0 or -1.
  */
 static int
-manifest_check_keys(struct manifest_parse *p, json_t *obj, const char *base,
-                    const char *const allowed[])
+manifest_check_backends(const struct ioloop__config_hook *h, const json_t *v)
 {
-    char path[MANIFEST_PATH_MAX];
-    const char *key;
-    void *it;
+    const struct ioloop__config_ext *x = ioloop__config_field_ext(h->fd);
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    char where[MANIFEST_PATH_MAX];
+    struct manifest_names l;
+    const json_t *item;
     size_t i;
 
-    for (it = json_object_iter(obj); it != NULL;
-         it = json_object_iter_next(obj, it))
-    {
-        key = json_object_iter_key(it);
-        for (i = 0; allowed[i] != NULL; i++) {
-            if (strcmp(allowed[i], key) == 0) {
-                break;
-            }
+    if (v == NULL && h->fd->def == NULL) {
+        return 0;               /* no list: zero names */
+    }
+    if (v != NULL && !json_is_string(v) && !json_is_array(v)) {
+        return ioloop__config_fail(h->e, h->path, "expected a string or an "
+                                   "array of strings, got %s",
+                                   ioloop__config_json_type(v));
+    }
+    if (n == 0) {
+        return ioloop__config_fail(h->e, h->path, "empty list");
+    }
+    /* Distinct names: at most the array's plus those of one "auto". */
+    l.n = 0;
+    l.v = ioloop__config_alloc(h->c, (n + MANIFEST_NAUTO) * sizeof l.v[0]);
+    if (l.v == NULL) {
+        return ioloop__config_fail(h->e, h->path, "out of memory");
+    }
+    if (!json_is_array(v)
+        && manifest_take_backend(h, &l, h->path,
+                                 v != NULL ? json_string_value(v)
+                                           : h->fd->def) != 0) {
+        return -1;
+    }
+    json_array_foreach(v, i, item) {
+        snprintf(where, sizeof where, "%s[%zu]", h->path, i);
+        if (!json_is_string(item)) {
+            return ioloop__config_fail(h->e, where, "expected a string, got "
+                                       "%s", ioloop__config_json_type(item));
         }
-        if (allowed[i] == NULL) {
-            ioloop__json_key_path(path, sizeof path, base, key);
-            return manifest_fail(p, path, "unknown key");
+        if (manifest_take_backend(h, &l, where, json_string_value(item))
+            != 0) {
+            return -1;
         }
     }
+    *(char ***) h->member = l.v;
+    *(size_t *) ((char *) h->obj + x->count_offset) = l.n;
     return 0;
 }
 
 
-/*
- * Fills *out from the list of backend names at key (v; NULL when absent:
- * "auto" for "backend", an empty list otherwise): a name or a non-empty
- * array of names, "auto" expanded, duplicates dropped after their first
- * appearance. Returns 0 or -1.
- */
+/* Validates one backend name found at where and appends it to l. */
 static int
-manifest_parse_backend(struct manifest_parse *p, const char *key,
-                       const json_t *v, char ***out, size_t *nout)
-{
-    struct manifest_names names = { NULL, 0, 0 };
-    char where[MANIFEST_PATH_MAX];
-    const json_t *item;
-    size_t i;
-    int rc = -1;
-
-    if (v == NULL) {
-        if (strcmp(key, "backend") == 0
-            && manifest_take_backend(p, &names, key, "auto") != 0) {
-            goto cleanup;
-        }
-    } else if (json_is_string(v)) {
-        if (manifest_take_backend(p, &names, key, json_string_value(v))
-            != 0)
-        {
-            goto cleanup;
-        }
-    } else if (json_is_array(v)) {
-        if (json_array_size(v) == 0) {
-            manifest_fail(p, key, "empty list");
-            goto cleanup;
-        }
-        json_array_foreach(v, i, item) {
-            snprintf(where, sizeof where, "%s[%zu]", key, i);
-            if (!json_is_string(item)) {
-                manifest_fail(p, where, "expected a string, got %s",
-                              manifest_type(item));
-                goto cleanup;
-            }
-            if (manifest_take_backend(p, &names, where,
-                                      json_string_value(item)) != 0)
-            {
-                goto cleanup;
-            }
-        }
-    } else {
-        manifest_fail(p, key, "expected a string or an array of strings,"
-                      " got %s", manifest_type(v));
-        goto cleanup;
-    }
-
-    *out = names.v;
-    *nout = names.n;
-    names.v = NULL;
-    names.n = 0;
-    rc = 0;
-
-cleanup:
-    manifest_names_free(names.v, names.n);
-    return rc;
-}
-
-
-/* Validates one backend name found at where and appends it to names. */
-static int
-manifest_take_backend(struct manifest_parse *p, struct manifest_names *names,
-                      const char *where, const char *name)
+manifest_take_backend(const struct ioloop__config_hook *h,
+                      struct manifest_names *l, const char *where,
+                      const char *name)
 {
     char q[MANIFEST_QUOTE_MAX];
 
     if (!manifest_backend_name_ok(name)) {
         ioloop__json_quote(q, sizeof q, name);
-        return manifest_fail(p, where, "invalid backend name %s", q);
+        return ioloop__config_fail(h->e, where, "invalid backend name %s", q);
     }
-    if (manifest_names_add(names, name) != 0) {
-        return manifest_fail(p, NULL, "out of memory");
+    if (manifest_names_add(h->c, l, name) != 0) {
+        return ioloop__config_fail(h->e, where, "out of memory");
     }
+    return 0;
+}
+
+
+/* "workers": an integer in the field's range or "auto" (one per online
+ * CPU); absent: 0, serve in this process. */
+static int
+manifest_check_workers(const struct ioloop__config_hook *h, const json_t *v)
+{
+    int *workers = h->member;
+    long n;
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        *workers = n > 0 ? (int) n : 1;
+        return 0;
+    }
+    if (json_is_integer(v) && json_integer_value(v) >= h->fd->min
+        && json_integer_value(v) <= h->fd->max) {
+        *workers = (int) json_integer_value(v);
+        return 0;
+    }
+    return ioloop__config_fail(h->e, h->path, "expected an integer in [%lld, "
+                               "%lld] or \"auto\", got %s",
+                               (long long) h->fd->min, (long long) h->fd->max,
+                               ioloop__config_json_type(v));
+}
+
+
+/* plugins[].name: a string of MANIFEST_NAME_MAX safe characters at most. */
+static int
+manifest_check_name(const struct ioloop__config_hook *h, const json_t *v)
+{
+    char q[MANIFEST_QUOTE_MAX];
+
+    if (manifest_check_string(h, v) != 0) {
+        return -1;
+    }
+    if (!manifest_plugin_name_ok(json_string_value(v))) {
+        ioloop__json_quote(q, sizeof q, json_string_value(v));
+        return ioloop__config_fail(h->e, h->path, "invalid plugin name %s "
+                                   "(expected 1 to %d letters, digits, '_', "
+                                   "'.' or '-')", q, MANIFEST_NAME_MAX);
+    }
+    return 0;
+}
+
+
+/* plugins[].path: a bare file name is left for the loader to find in the
+ * plugin dir; a path with a '/' is resolved against the manifest's. */
+static int
+manifest_check_path(const struct ioloop__config_hook *h, const json_t *v)
+{
+    const char *s;
+    size_t dlen;
+    char *joined;
+
+    if (manifest_check_string(h, v) != 0) {
+        return -1;
+    }
+    s = json_string_value(v);
+    if (strchr(s, '/') == NULL || s[0] == '/') {
+        return 0;
+    }
+    dlen = strlen(h->dir);
+    if (dlen > 0 && h->dir[dlen - 1] == '/') {
+        dlen--;                 /* the manifest sits in "/" */
+    }
+    joined = ioloop__config_alloc(h->c, dlen + 1 + strlen(s) + 1);
+    if (joined == NULL) {
+        return ioloop__config_fail(h->e, h->path, "out of memory");
+    }
+    memcpy(joined, h->dir, dlen);
+    joined[dlen] = '/';
+    strcpy(joined + dlen + 1, s);
+    *(const char **) h->member = joined;
     return 0;
 }
 
 
 /*
- * Fills out (a struct of size bytes) from the keys of obj that schema
- * declares, with the config engine (types, ranges, defaults, relative
- * paths resolved against the manifest's folder); the other keys of obj
- * are the caller's. c keeps what out points to until
- * ioloop__config_free. Returns 0, or -1 with the engine's message at the
- * value's place.
+ * A required, non-empty string, copied into the member. Returns 0, or -1:
+ * "<base>: missing key \"<key>\"", "<path>: expected a string, got <type>"
+ * or "<path>: empty <key>".
  */
 static int
-manifest_typed(struct manifest_parse *p, json_t *obj, const char *base,
-               const struct ioloop_config_field *schema, size_t size,
-               void *out, struct ioloop__config *c)
+manifest_check_string(const struct ioloop__config_hook *h, const json_t *v)
 {
-    struct ioloop__config_error e;
-    json_t *typed = json_object();
-    int rc = -1;
-
-    if (typed == NULL) {
-        return manifest_fail(p, NULL, "out of memory");
+    if (v == NULL) {
+        return ioloop__config_fail(h->e, h->base, "missing key \"%s\"",
+                                   h->fd->name);
     }
-    for (const struct ioloop_config_field *f = schema; f->name != NULL;
-         f++) {
-        json_t *v = json_object_get(obj, f->name);
-
-        if (v != NULL && json_object_set(typed, f->name, v) != 0) {
-            manifest_fail(p, NULL, "out of memory");
-            goto cleanup;
-        }
+    if (!json_is_string(v)) {
+        return ioloop__config_fail(h->e, h->path, "expected a string, got %s",
+                                   ioloop__config_json_type(v));
     }
-    if (ioloop__config_fill(schema, size, typed, base, p->m->dir, "manifest",
-                            c, &e) < 0) {
-        manifest_fail(p, e.path, "%s", e.msg);
-        goto cleanup;
+    if (json_string_length(v) == 0) {
+        return ioloop__config_fail(h->e, h->path, "empty %s", h->fd->name);
     }
-    memcpy(out, c->data, size);
-    rc = 0;
-
-cleanup:
-    json_decref(typed);
-    return rc;
-}
-
-
-/* Sets m->log_level and m->log_json from "log" (v, NULL when absent);
- * log.plugins is checked once the plugins are known. */
-static int
-manifest_parse_log(struct manifest_parse *p, json_t *v)
-{
-    struct ioloop__config c;
-    struct manifest_log log;
-    const json_t *plugins;
-
-    if (v != NULL && !json_is_object(v)) {
-        return manifest_fail(p, "log", "expected an object, got %s",
-                             manifest_type(v));
-    }
-    if (v != NULL && manifest_check_keys(p, v, "log", manifest_log_keys) != 0) {
-        return -1;
-    }
-    if (manifest_typed(p, v, "log", manifest_log_schema, sizeof log, &log,
-                       &c) != 0) {
-        return -1;
-    }
-    ioloop__config_free(&c);
-    p->m->log_level = log.level;
-    p->m->log_json = log.format == 1;
-    plugins = json_object_get(v, "plugins");
-    if (plugins != NULL && !json_is_object(plugins)) {
-        return manifest_fail(p, "log.plugins", "expected an object, got %s",
-                             manifest_type(plugins));
+    *(const char **) h->member = ioloop__config_strdup(h->c,
+                                                       json_string_value(v));
+    if (*(const char **) h->member == NULL) {
+        return ioloop__config_fail(h->e, h->path, "out of memory");
     }
     return 0;
 }
 
 
-/* Parses a level name at where into *level. */
+/* An object kept as it is (borrowed from the document), or NULL. */
 static int
-manifest_level(struct manifest_parse *p, const json_t *v, const char *where,
-               int *level)
+manifest_check_object(const struct ioloop__config_hook *h, const json_t *v)
 {
-    char q[MANIFEST_QUOTE_MAX];
-    const char *s;
-
-    if (!json_is_string(v)) {
-        return manifest_fail(p, where, "expected a string, got %s",
-                             manifest_type(v));
+    if (v != NULL && !json_is_object(v)) {
+        return ioloop__config_fail(h->e, h->path, "expected an object, got %s",
+                                   ioloop__config_json_type(v));
     }
-    s = json_string_value(v);
-    for (int i = 0; manifest_level_names[i] != NULL; i++) {
-        if (strcmp(manifest_level_names[i], s) == 0) {
-            *level = i; /* the names follow IOLOOP_LOG_* */
-            return 0;
+    *(const json_t **) h->member = v;
+    return 0;
+}
+
+
+/*
+ * What the tables cannot say: instance names are unique (O(n^2), and n
+ * is a handful), log.plugins names instances, and watchdog_kill_ms needs
+ * workers (the master replaces the worker). Also sets each entry's where.
+ */
+static int
+manifest_check_rules(struct manifest_parse *p)
+{
+    struct ioloop_manifest *m = p->m;
+    char q[MANIFEST_QUOTE_MAX], where[MANIFEST_PATH_MAX];
+
+    for (size_t i = 0; i < m->nplugins; i++) {
+        snprintf(m->plugins[i].where, sizeof m->plugins[i].where,
+                 "plugins[%zu]", i);
+        m->plugins[i].log_level = -1;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(m->plugins[j].name, m->plugins[i].name) == 0) {
+                snprintf(where, sizeof where, "plugins[%zu].name", i);
+                ioloop__json_quote(q, sizeof q, m->plugins[i].name);
+                return manifest_fail(p, where, "duplicate of %s.name %s",
+                                     m->plugins[j].where, q);
+            }
         }
     }
-    ioloop__json_quote(q, sizeof q, s);
-    return manifest_fail(p, where, "unknown level %s"
-                         " (expected error, warn, info or debug)", q);
+    if (manifest_apply_levels(p) != 0) {
+        return -1;
+    }
+    if (m->watchdog_kill_ms > 0 && m->workers == 0) {
+        return manifest_fail(p, "watchdog_kill_ms", "needs \"workers\" (the "
+                             "master replaces a blocked worker)");
+    }
+    return 0;
 }
 
 
 /* Applies log.plugins ({"instance": "level"}) to the plugin entries. */
 static int
-manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
+manifest_apply_levels(struct manifest_parse *p)
 {
-    json_t *levels = json_object_get(log, "plugins"), *v;
     char where[MANIFEST_PATH_MAX], q[MANIFEST_QUOTE_MAX];
-    const char *name;
+    struct ioloop_manifest *m = p->m;
+    const char *name, *s;
+    json_t *v;
+    size_t i;
+    int l;
 
-    for (size_t i = 0; i < p->m->nplugins; i++) {
-        p->m->plugins[i].log_level = -1;
-    }
-    json_object_foreach(levels, name, v) {
-        size_t i;
-
+    /* jansson's iterator takes a non-const object; nothing is changed. */
+    json_object_foreach((json_t *) m->log_levels, name, v) {
         ioloop__json_key_path(where, sizeof where, "log.plugins", name);
-        for (i = 0; i < p->m->nplugins; i++) {
-            if (strcmp(p->m->plugins[i].name, name) == 0) {
+        for (i = 0; i < m->nplugins; i++) {
+            if (strcmp(m->plugins[i].name, name) == 0) {
                 break;
             }
         }
-        if (i == p->m->nplugins) {
+        if (i == m->nplugins) {
             ioloop__json_quote(q, sizeof q, name);
             return manifest_fail(p, where, "no plugin instance named %s", q);
         }
-        if (manifest_level(p, v, where, &p->m->plugins[i].log_level) != 0) {
-            return -1;
+        if (!json_is_string(v)) {
+            return manifest_fail(p, where, "expected a string, got %s",
+                                 ioloop__config_json_type(v));
         }
-    }
-    return 0;
-}
-
-
-/*
- * The process model: "workers" (a positive integer or "auto": one per
- * online CPU; absent: serve in this process), then the typed keys of
- * manifest_top_schema, of which "watchdog_kill_ms" (0: off) needs
- * workers: the master replaces the worker.
- */
-static int
-manifest_parse_process(struct manifest_parse *p, json_t *root)
-{
-    struct ioloop__config c;
-    struct manifest_top top;
-    const json_t *v;
-    int rc = 0;
-
-    v = json_object_get(root, "workers");
-    if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-        p->m->workers = n > 0 ? (int) n : 1;
-    } else if (json_is_integer(v) && json_integer_value(v) >= 1
-               && json_integer_value(v) <= 1024) {
-        p->m->workers = (int) json_integer_value(v);
-    } else if (v != NULL) {
-        return manifest_fail(p, "workers", "expected an integer in [1, 1024]"
-                             " or \"auto\", got %s", manifest_type(v));
-    }
-    if (manifest_typed(p, root, "", manifest_top_schema, sizeof top, &top,
-                       &c) != 0) {
-        return -1;
-    }
-    if (top.watchdog_kill_ms > 0 && p->m->workers == 0) {
-        rc = manifest_fail(p, "watchdog_kill_ms", "needs \"workers\" (the "
-                           "master replaces a blocked worker)");
-    }
-    p->m->shutdown_timeout = top.shutdown_timeout;
-    p->m->watchdog_ms = (int) top.watchdog_ms;
-    p->m->watchdog_kill_ms = (int) top.watchdog_kill_ms;
-    if (rc == 0
-        && ((top.backend_dir != NULL
-             && (p->m->backend_dir = strdup(top.backend_dir)) == NULL)
-            || (top.plugin_dir != NULL
-                && (p->m->plugin_dir = strdup(top.plugin_dir)) == NULL)
-            || (top.pid_file != NULL
-                && (p->m->pid_file = strdup(top.pid_file)) == NULL))) {
-        rc = manifest_fail(p, NULL, "out of memory");
-    }
-    ioloop__config_free(&c);
-    return rc;
-}
-
-
-/* Fills m->plugins from "plugins" (v, NULL when absent: no plugins). */
-static int
-manifest_parse_plugins(struct manifest_parse *p, json_t *v)
-{
-    json_t *item;
-    size_t n;
-    size_t i;
-
-    if (v == NULL) {
-        return 0;
-    }
-    if (!json_is_array(v)) {
-        return manifest_fail(p, "plugins", "expected an array, got %s",
-                             manifest_type(v));
-    }
-    n = json_array_size(v);
-    if (n == 0) {
-        return 0;
-    }
-    p->m->plugins = calloc(n, sizeof p->m->plugins[0]);
-    if (p->m->plugins == NULL) {
-        return manifest_fail(p, NULL, "out of memory");
-    }
-    json_array_foreach(v, i, item) {
-        if (manifest_parse_plugin(p, item, i) != 0) {
-            return -1;
+        s = json_string_value(v);
+        for (l = 0; manifest_level_names[l] != NULL; l++) {
+            if (strcmp(manifest_level_names[l], s) == 0) {
+                break;
+            }
         }
-    }
-    return 0;
-}
-
-
-/*
- * Fills m->plugins[i] from entry v. The entry counts in m->nplugins from
- * the start, so that a failure half-way is freed like any other. Names are
- * checked for uniqueness against the entries before it (O(n^2), and n is a
- * handful).
- */
-static int
-manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
-{
-    struct ioloop_manifest_plugin *pl;
-    char q[MANIFEST_QUOTE_MAX], where[MANIFEST_PATH_MAX];
-    json_t *config;
-    const char *s;
-    size_t j;
-
-    pl = &p->m->plugins[i];
-    p->m->nplugins = i + 1;
-    snprintf(pl->where, sizeof pl->where, "plugins[%zu]", i);
-
-    if (!json_is_object(v)) {
-        return manifest_fail(p, pl->where, "expected an object, got %s",
-                             manifest_type(v));
-    }
-    if (manifest_check_keys(p, v, pl->where, manifest_plugin_keys) != 0) {
-        return -1;
-    }
-
-    if (manifest_plugin_string(p, v, pl->where, "name", &s) != 0) {
-        return -1;
-    }
-    snprintf(where, sizeof where, "%s.name", pl->where);
-    if (!manifest_plugin_name_ok(s)) {
-        ioloop__json_quote(q, sizeof q, s);
-        return manifest_fail(p, where, "invalid plugin name %s (expected"
-                             " 1 to %d letters, digits, '_', '.' or '-')",
-                             q, MANIFEST_NAME_MAX);
-    }
-    for (j = 0; j < i; j++) {
-        if (strcmp(p->m->plugins[j].name, s) == 0) {
+        if (manifest_level_names[l] == NULL) {
             ioloop__json_quote(q, sizeof q, s);
-            return manifest_fail(p, where, "duplicate of %s.name %s",
-                                 p->m->plugins[j].where, q);
+            return manifest_fail(p, where, "unknown level %s (expected "
+                                 "error, warn, info or debug)", q);
         }
+        m->plugins[i].log_level = l; /* the names follow IOLOOP_LOG_* */
     }
-    pl->name = strdup(s);
-    if (pl->name == NULL) {
-        return manifest_fail(p, NULL, "out of memory");
-    }
-
-    if (manifest_plugin_string(p, v, pl->where, "path", &s) != 0) {
-        return -1;
-    }
-    /* A bare file name is left for the loader to find in the plugin dir. */
-    pl->path = strchr(s, '/') != NULL ? manifest_resolve(p->m->dir, s)
-                                      : strdup(s);
-    if (pl->path == NULL) {
-        return manifest_fail(p, NULL, "out of memory");
-    }
-
-    config = json_object_get(v, "config");
-    if (config != NULL && !json_is_object(config)) {
-        snprintf(where, sizeof where, "%s.config", pl->where);
-        return manifest_fail(p, where, "expected an object, got %s",
-                             manifest_type(config));
-    }
-    pl->config = config;
-
-    config = json_object_get(v, "one_process");
-    if (config != NULL && !json_is_boolean(config)) {
-        snprintf(where, sizeof where, "%s.one_process", pl->where);
-        return manifest_fail(p, where, "expected true or false, got %s",
-                             manifest_type(config));
-    }
-    pl->one_process = json_is_true(config);
-    return 0;
-}
-
-
-/*
- * Sets *out to the value of the required, non-empty string key of the
- * plugin entry v (borrowed from v). Returns 0, or -1 with a message:
- * "<where>: missing key", "<where>.<key>: expected a string" or
- * "<where>.<key>: empty <key>".
- */
-static int
-manifest_plugin_string(struct manifest_parse *p, json_t *v, const char *where,
-                       const char *key, const char **out)
-{
-    char path[MANIFEST_PATH_MAX];
-    const json_t *s;
-
-    s = json_object_get(v, key);
-    if (s == NULL) {
-        return manifest_fail(p, where, "missing key \"%s\"", key);
-    }
-    snprintf(path, sizeof path, "%s.%s", where, key);
-    if (!json_is_string(s)) {
-        return manifest_fail(p, path, "expected a string, got %s",
-                             manifest_type(s));
-    }
-    if (json_string_length(s) == 0) {
-        return manifest_fail(p, path, "empty %s", key);
-    }
-    *out = json_string_value(s);
     return 0;
 }
 
 
 /*
  * Appends name to l unless it is already there; "auto" appends each of
- * ioloop__auto_backends instead. Returns 0, or -1 when out of memory (l
- * keeps what it had and stays freeable).
+ * ioloop__auto_backends instead. l has room for every distinct name;
+ * copies live in c. Returns 0, or -1 when out of memory.
  */
 static int
-manifest_names_add(struct manifest_names *l, const char *name)
+manifest_names_add(struct ioloop__config *c, struct manifest_names *l,
+                   const char *name)
 {
-    char **v;
-    size_t cap;
     size_t i;
 
     if (strcmp(name, "auto") == 0) {
         for (i = 0; ioloop__auto_backends[i] != NULL; i++) {
-            if (manifest_names_add(l, ioloop__auto_backends[i]) != 0) {
+            if (manifest_names_add(c, l, ioloop__auto_backends[i]) != 0) {
                 return -1;
             }
         }
@@ -866,33 +693,12 @@ manifest_names_add(struct manifest_names *l, const char *name)
             return 0;
         }
     }
-    if (l->n == l->cap) {
-        cap = l->cap == 0 ? 8 : l->cap * 2;
-        v = realloc(l->v, cap * sizeof v[0]);
-        if (v == NULL) {
-            return -1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n] = strdup(name);
+    l->v[l->n] = ioloop__config_strdup(c, name);
     if (l->v[l->n] == NULL) {
         return -1;
     }
     l->n++;
     return 0;
-}
-
-
-static void
-manifest_names_free(char **v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        free(v[i]);
-    }
-    free(v);
 }
 
 
@@ -930,62 +736,6 @@ manifest_plugin_name_ok(const char *s)
         }
     }
     return 1;
-}
-
-
-/*
- * Returns a malloc'ed copy of value when it is absolute, else
- * "<dir>/<value>" (dir is absolute). NULL when out of memory.
- */
-static char *
-manifest_resolve(const char *dir, const char *value)
-{
-    size_t dlen;
-    size_t vlen;
-    char *s;
-
-    if (value[0] == '/') {
-        return strdup(value);
-    }
-    dlen = strlen(dir);
-    if (dlen > 0 && dir[dlen - 1] == '/') {
-        dlen--;                 /* the manifest sits in "/" */
-    }
-    vlen = strlen(value);
-    s = malloc(dlen + 1 + vlen + 1);
-    if (s == NULL) {
-        return NULL;
-    }
-    memcpy(s, dir, dlen);
-    s[dlen] = '/';
-    memcpy(s + dlen + 1, value, vlen + 1);
-    return s;
-}
-
-
-/* jansson's type of v, in the words the messages use. */
-static const char *
-manifest_type(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "real";
-    case JSON_TRUE:
-        return "true";
-    case JSON_FALSE:
-        return "false";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
 }
 
 

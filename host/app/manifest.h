@@ -7,18 +7,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include <ioloop/loop.h>
 
+#include "config_schema.h"
+
 /* One entry of "plugins". */
 struct ioloop_manifest_plugin {
-    char *name;     /* instance name, unique within the manifest */
-    char *path;     /* absolute when the manifest gave a path with a '/',
-                       else the bare file name to find in the plugin dir */
-    json_t *config; /* the "config" value (an object) or NULL; owned by
-                       the manifest's root */
+    const char *name; /* instance name, unique within the manifest */
+    const char *path; /* absolute when the manifest gave a path with a
+                         '/', else the bare file name to find in the
+                         plugin dir */
+    const json_t *config; /* the "config" value (an object) or NULL;
+                             owned by the manifest's root */
     int log_level;  /* from log.plugins, or -1: the manifest's level */
     bool one_process; /* "one_process": run in worker 0 only */
     char where[48]; /* JSON path of the entry, e.g. "plugins[1]" */
@@ -32,18 +36,22 @@ struct ioloop_manifest {
     char **swap;         /* "backend_swap": each SIGUSR2 moves the loop to
                             the next of these, cyclically; may be empty */
     size_t nswap;
-    char *backend_dir;   /* absolute, or NULL for the host's default */
-    char *plugin_dir;    /* absolute, or NULL for the host's default */
+    const char *backend_dir; /* absolute, or NULL for the host's default */
+    const char *plugin_dir;  /* absolute, or NULL for the host's default */
     int log_level;       /* IOLOOP_LOG_*; IOLOOP_LOG_INFO when absent */
     int log_json;        /* log.format: 1 for "json" lines, 0 "plain" */
     int workers;         /* worker processes; 0: none, serve in-process */
     ioloop_time_t shutdown_timeout; /* graceful stop budget; default 10 s */
-    int watchdog_ms;     /* blocking-callback threshold; 0: off */
-    int watchdog_kill_ms; /* the master replaces a worker blocked so long;
-                             0: off; needs workers */
-    char *pid_file;      /* absolute, or NULL */
+    int64_t watchdog_ms; /* blocking-callback threshold; 0: off */
+    int64_t watchdog_kill_ms; /* the master replaces a worker blocked so
+                                 long; 0: off; needs workers */
+    const char *pid_file; /* absolute, or NULL */
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;
+    const json_t *log_levels; /* "log.plugins" as given, or NULL; applied
+                                 to plugins[].log_level */
+    struct ioloop__config values; /* owns what the strings and arrays
+                                     above point to (not file, dir) */
     json_t *root;        /* the parsed document; owns every json_t above */
     char *text;          /* the file's text (not NUL-terminated), to give
                             the line:column of a value in messages */
@@ -52,6 +60,10 @@ struct ioloop_manifest {
 
 /* The order "auto" expands to. */
 extern const char *const ioloop__auto_backends[];
+
+/* The manifest's keys, as the config engine reads them (host-only types
+ * included), for the generated reference. */
+extern const struct ioloop_config_field ioloop__manifest_schema[];
 
 /*
  * Reads and validates the manifest at path into *m. On failure returns

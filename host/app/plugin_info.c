@@ -1,10 +1,18 @@
-/* host/app/plugin_info.c: a plugin's descriptor and schema, printed. */
+/* host/app/plugin_info.c: a plugin's descriptor and schema, printed; and
+ * the manifest's own schema. */
 #include "plugin_info.h"
 
-#include "config_schema.h"
+#include <stdio.h>
 
-static void print_text(FILE *out, const struct ioloop_config_field *f);
-static void print_markdown(FILE *out, const struct ioloop_config_field *f);
+#include "config_schema.h"
+#include "manifest.h"
+
+static void print_keys(FILE *out, const struct ioloop_config_field *f,
+                       const char *prefix, bool markdown);
+static void print_text(FILE *out, const struct ioloop_config_field *f,
+                       const char *prefix);
+static void print_markdown(FILE *out, const struct ioloop_config_field *f,
+                           const char *prefix);
 static void put_cell(FILE *out, const char *s);
 
 void
@@ -25,9 +33,7 @@ ioloop__plugin_info_print(FILE *out, const char *file,
         }
         fprintf(out, "| Key | Type | Default | Accepts | Description |\n"
                      "|-----|------|---------|---------|-------------|\n");
-        for (; f->name != NULL; f++) {
-            print_markdown(out, f);
-        }
+        print_keys(out, f, "", true);
         return;
     }
     fprintf(out, "file:        %s\n", file);
@@ -42,19 +48,59 @@ ioloop__plugin_info_print(FILE *out, const char *file,
     }
     fprintf(out, "config:%s\n",
             f == NULL || f->name == NULL ? "      (no keys)" : "");
-    for (; f != NULL && f->name != NULL; f++) {
-        print_text(out, f);
+    if (f != NULL) {
+        print_keys(out, f, "", false);
+    }
+}
+
+void
+ioloop__manifest_info_print(FILE *out, bool markdown)
+{
+    if (markdown) {
+        fprintf(out, "| Key | Type | Default | Accepts | Description |\n"
+                     "|-----|------|---------|---------|-------------|\n");
+    } else {
+        fprintf(out, "manifest:\n");
+    }
+    print_keys(out, ioloop__manifest_schema, "", markdown);
+}
+
+/*
+ * One row per key, prefix (a JSON path and ".", or "") before its name;
+ * a nested object's keys follow it as "key.sub", an array of objects' as
+ * "key[].sub".
+ */
+static void
+print_keys(FILE *out, const struct ioloop_config_field *f, const char *prefix,
+           bool markdown)
+{
+    char sub[128];
+
+    for (; f->name != NULL; f++) {
+        if (markdown) {
+            print_markdown(out, f, prefix);
+        } else {
+            print_text(out, f, prefix);
+        }
+        if (f->type == IOLOOP__CONFIG_T_OBJECT
+            || f->type == IOLOOP__CONFIG_T_OBJECTS) {
+            snprintf(sub, sizeof(sub), "%s%s%s.", prefix, f->name,
+                     f->type == IOLOOP__CONFIG_T_OBJECTS ? "[]" : "");
+            print_keys(out, ioloop__config_field_ext(f)->schema, sub,
+                       markdown);
+        }
     }
 }
 
 /* "  key  type  required | default D  accepts R" then the doc line. */
 static void
-print_text(FILE *out, const struct ioloop_config_field *f)
+print_text(FILE *out, const struct ioloop_config_field *f, const char *prefix)
 {
-    char range[256];
+    char range[256], key[128];
 
     ioloop__config_field_range(f, range, sizeof(range));
-    fprintf(out, "  %-20s %s", f->name, ioloop__config_type_name(f->type));
+    snprintf(key, sizeof(key), "%s%s", prefix, f->name);
+    fprintf(out, "  %-20s %s", key, ioloop__config_field_type(f));
     if (f->flags & IOLOOP_CONFIG_REQUIRED) {
         fprintf(out, ", required");
     }
@@ -69,13 +115,15 @@ print_text(FILE *out, const struct ioloop_config_field *f)
 }
 
 static void
-print_markdown(FILE *out, const struct ioloop_config_field *f)
+print_markdown(FILE *out, const struct ioloop_config_field *f,
+               const char *prefix)
 {
     char range[256];
 
     ioloop__config_field_range(f, range, sizeof(range));
-    fprintf(out, "| `%s` | %s | ", f->name,
-            ioloop__config_type_name(f->type));
+    fprintf(out, "| `%s%s` | ", prefix, f->name);
+    put_cell(out, ioloop__config_field_type(f));
+    fprintf(out, " | ");
     if (f->flags & IOLOOP_CONFIG_REQUIRED) {
         fprintf(out, "required");
     } else if (f->def != NULL) {

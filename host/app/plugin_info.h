@@ -1,7 +1,8 @@
 /*
  * host/app/plugin_info.h: --plugin-info, a plugin's descriptor and config
  * schema printed for an operator (text) or for the docs (markdown, from
- * which docs/plugins-reference.md is generated).
+ * which docs/plugins-reference.md is generated); --manifest-info, the
+ * manifest's.
  */
 #ifndef IOLOOP_HOST_PLUGIN_INFO_H
 #define IOLOOP_HOST_PLUGIN_INFO_H
@@ -19,5 +20,13 @@
  */
 void ioloop__plugin_info_print(FILE *out, const char *file,
                                const struct ioloop_plugin *d, bool markdown);
+
+/*
+ * --manifest-info: every key of the manifest (ioloop__manifest_schema),
+ * nested ones as "log.level" and "plugins[].name", as print does a
+ * plugin's; markdown: the table docs/manifest-reference.md is generated
+ * from.
+ */
+void ioloop__manifest_info_print(FILE *out, bool markdown);
 
 #endif /* IOLOOP_HOST_PLUGIN_INFO_H */

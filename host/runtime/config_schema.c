@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,19 @@ struct fill {
     struct ioloop__config *c;
     struct ioloop__config_error *e;
     const char *dir;
+    const char *owner;
+    char *obj; /* the struct the current schema fills */
 };
 
+static int fill_object(struct fill *f,
+                       const struct ioloop_config_field *schema,
+                       const json_t *obj, const char *base, void *dst);
 static int fill_field(struct fill *f, const struct ioloop_config_field *fd,
                       const json_t *v, const char *path);
+static int fill_host(struct fill *f, const struct ioloop_config_field *fd,
+                     const json_t *v, const char *base, const char *path);
+static int fill_objects(struct fill *f, const struct ioloop_config_field *fd,
+                        const json_t *v, const char *path);
 static int fill_duration(struct fill *f, const struct ioloop_config_field *fd,
                          const json_t *v, const char *path, int64_t *out);
 static int fill_size(struct fill *f, const struct ioloop_config_field *fd,
@@ -42,9 +52,9 @@ static int fill_size(struct fill *f, const struct ioloop_config_field *fd,
 static int fill_strings(struct fill *f, const json_t *v, const char *path,
                         bool map, void *member);
 static json_t *default_value(const struct ioloop_config_field *fd);
-static void *chunk(struct ioloop__config *c, size_t n);
-static const char *chunk_strdup(struct ioloop__config *c, const char *s);
 static void describe(char *buf, size_t len, const json_t *v);
+static int vfail(struct ioloop__config_error *e, const char *path,
+                 const char *fmt, va_list ap);
 static int fail(struct fill *f, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -104,11 +114,12 @@ ioloop__config_schema_check(const struct ioloop_config_field *schema,
         if (why == NULL && fd->def != NULL) {
             struct ioloop__config scratch = {0};
             struct ioloop__config_error e;
-            struct fill f = {&scratch, &e, NULL};
+            struct fill f = {&scratch, &e, NULL, NULL, NULL};
             json_t *v = default_value(fd);
             int rc;
 
-            scratch.data = chunk(&scratch, size);
+            scratch.data = ioloop__config_alloc(&scratch, size);
+            f.obj = scratch.data;
             rc = scratch.data == NULL ? fail(&f, "", "out of memory")
                  : v == NULL          ? fail(&f, "", "not valid JSON text")
                              : fill_field(&f, fd, v, "default");
@@ -135,82 +146,18 @@ ioloop__config_fill(const struct ioloop_config_field *schema, size_t size,
                     const char *owner, struct ioloop__config *c,
                     struct ioloop__config_error *e)
 {
-    struct fill f = {c, e, dir};
-    const char *key;
-    char path[sizeof(e->path)];
-    json_t *v;
+    struct fill f = {c, e, dir, owner, NULL};
 
     memset(c, 0, sizeof(*c));
-    c->data = chunk(c, size);
+    c->data = ioloop__config_alloc(c, size);
     if (c->data == NULL) {
         return fail(&f, base, "out of memory");
     }
-    if (obj != NULL && !json_is_object(obj)) {
-        describe(path, sizeof(path), obj);
-        fail(&f, base, "expected an object, got %s", path);
-        goto fail;
-    }
-    /* jansson's iterator takes a non-const object; nothing is changed. */
-    json_object_foreach((json_t *) obj, key, v) {
-        const struct ioloop_config_field *fd = schema;
-        size_t used;
-
-        while (fd != NULL && fd->name != NULL && strcmp(fd->name, key) != 0) {
-            fd++;
-        }
-        ioloop__json_key_path(path, sizeof(path), base, key);
-        if (fd != NULL && fd->name != NULL) {
-            if (fill_field(&f, fd, v, path) < 0) {
-                goto fail;
-            }
-            continue;
-        }
-        used = (size_t) snprintf(e->msg, sizeof(e->msg),
-                                 "unknown key (%s accepts:", owner);
-        for (fd = schema; fd != NULL && fd->name != NULL
-                          && used < sizeof(e->msg); fd++) {
-            used += (size_t) snprintf(e->msg + used, sizeof(e->msg) - used,
-                                      "%s %s", fd == schema ? "" : ",",
-                                      fd->name);
-        }
-        if (fd == schema || schema == NULL) {
-            snprintf(e->msg + used, sizeof(e->msg) - used, " nothing)");
-        } else if (used < sizeof(e->msg)) {
-            snprintf(e->msg + used, sizeof(e->msg) - used, ")");
-        }
-        snprintf(e->path, sizeof(e->path), "%s", path);
-        goto fail;
-    }
-    for (const struct ioloop_config_field *fd = schema;
-         fd != NULL && fd->name != NULL; fd++) {
-        json_t *def;
-        int rc;
-
-        if (obj != NULL && json_object_get(obj, fd->name) != NULL) {
-            continue;
-        }
-        ioloop__json_key_path(path, sizeof(path), base, fd->name);
-        if (fd->flags & IOLOOP_CONFIG_REQUIRED) {
-            fail(&f, path, "missing (a required %s)",
-                 ioloop__config_type_name(fd->type));
-            goto fail;
-        }
-        if (fd->def == NULL) {
-            continue;
-        }
-        def = default_value(fd);
-        rc = def == NULL ? fail(&f, path, "out of memory")
-                         : fill_field(&f, fd, def, path);
-        json_decref(def);
-        if (rc < 0) {
-            goto fail;
-        }
+    if (fill_object(&f, schema, obj, base, c->data) < 0) {
+        ioloop__config_free(c);
+        return -1;
     }
     return 0;
-
-fail:
-    ioloop__config_free(c);
-    return -1;
 }
 
 void
@@ -223,6 +170,78 @@ ioloop__config_free(struct ioloop__config *c)
         c->chunks = next;
     }
     c->data = NULL;
+}
+
+void *
+ioloop__config_alloc(struct ioloop__config *c, size_t n)
+{
+    struct ioloop__config_chunk *k;
+
+    k = calloc(1, sizeof(*k) + (n ? n : 1));
+    if (k == NULL) {
+        return NULL;
+    }
+    k->next = c->chunks;
+    c->chunks = k;
+    return k->data;
+}
+
+char *
+ioloop__config_strdup(struct ioloop__config *c, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = ioloop__config_alloc(c, n);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+    }
+    return d;
+}
+
+int
+ioloop__config_fail(struct ioloop__config_error *e, const char *path,
+                    const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfail(e, path, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *
+ioloop__config_json_type(const json_t *v)
+{
+    static const char *const names[] = {
+        [JSON_OBJECT] = "object", [JSON_ARRAY] = "array",
+        [JSON_STRING] = "string", [JSON_INTEGER] = "integer",
+        [JSON_REAL] = "real",     [JSON_TRUE] = "true",
+        [JSON_FALSE] = "false",   [JSON_NULL] = "null",
+    };
+
+    return names[json_typeof(v)];
+}
+
+const struct ioloop__config_ext *
+ioloop__config_field_ext(const struct ioloop_config_field *f)
+{
+    return (const struct ioloop__config_ext *) (const void *) f->choices;
+}
+
+const char *
+ioloop__config_field_type(const struct ioloop_config_field *f)
+{
+    switch (f->type) {
+    case IOLOOP__CONFIG_T_OBJECT:
+        return "object";
+    case IOLOOP__CONFIG_T_OBJECTS:
+        return "array of objects";
+    case IOLOOP__CONFIG_T_CUSTOM:
+        return ioloop__config_field_ext(f)->type;
+    default:
+        return ioloop__config_type_name(f->type);
+    }
 }
 
 const char *
@@ -267,6 +286,11 @@ ioloop__config_field_range(const struct ioloop_config_field *f, char *buf,
         ioloop__size_format(hi, sizeof(hi), (uint64_t) f->max);
         snprintf(buf, len, "%s..%s", lo, hi);
         break;
+    case IOLOOP__CONFIG_T_CUSTOM:
+        if (f->min < f->max) {
+            snprintf(buf, len, "%" PRId64 "..%" PRId64, f->min, f->max);
+        }
+        break;
     case IOLOOP_CONFIG_T_ENUM:
         for (const char *const *ch = f->choices; *ch != NULL && used < len;
              ch++) {
@@ -279,19 +303,184 @@ ioloop__config_field_range(const struct ioloop_config_field *f, char *buf,
     }
 }
 
+/*
+ * Fills dst (a zeroed struct) from obj (an object at base, or NULL for
+ * none) against schema: the keys given in document order, then the
+ * absent ones (required, defaults, host-only checks). 0, or -1 with e set.
+ */
+static int
+fill_object(struct fill *f, const struct ioloop_config_field *schema,
+            const json_t *obj, const char *base, void *dst)
+{
+    char path[sizeof(f->e->path)];
+    char *outer = f->obj;
+    const char *key;
+    json_t *v;
+    int rc = -1;
+
+    f->obj = dst;
+    if (obj != NULL && !json_is_object(obj)) {
+        describe(path, sizeof(path), obj);
+        fail(f, base, "expected an object, got %s", path);
+        goto done;
+    }
+    /* jansson's iterator takes a non-const object; nothing is changed. */
+    json_object_foreach((json_t *) obj, key, v) {
+        const struct ioloop_config_field *fd = schema;
+        struct ioloop__config_error *e = f->e;
+        size_t used;
+
+        while (fd != NULL && fd->name != NULL && strcmp(fd->name, key) != 0) {
+            fd++;
+        }
+        ioloop__json_key_path(path, sizeof(path), base, key);
+        if (fd != NULL && fd->name != NULL) {
+            if (fill_host(f, fd, v, base, path) < 0) {
+                goto done;
+            }
+            continue;
+        }
+        if (f->owner == NULL) {
+            fail(f, path, "unknown key");
+            goto done;
+        }
+        used = (size_t) snprintf(e->msg, sizeof(e->msg),
+                                 "unknown key (%s accepts:", f->owner);
+        for (fd = schema; fd != NULL && fd->name != NULL
+                          && used < sizeof(e->msg); fd++) {
+            used += (size_t) snprintf(e->msg + used, sizeof(e->msg) - used,
+                                      "%s %s", fd == schema ? "" : ",",
+                                      fd->name);
+        }
+        if (fd == schema || schema == NULL) {
+            snprintf(e->msg + used, sizeof(e->msg) - used, " nothing)");
+        } else if (used < sizeof(e->msg)) {
+            snprintf(e->msg + used, sizeof(e->msg) - used, ")");
+        }
+        snprintf(e->path, sizeof(e->path), "%s", path);
+        goto done;
+    }
+    for (const struct ioloop_config_field *fd = schema;
+         fd != NULL && fd->name != NULL; fd++) {
+        json_t *def;
+        int r;
+
+        if (obj != NULL && json_object_get(obj, fd->name) != NULL) {
+            continue;
+        }
+        ioloop__json_key_path(path, sizeof(path), base, fd->name);
+        if (fd->type == IOLOOP__CONFIG_T_OBJECT
+            || fd->type == IOLOOP__CONFIG_T_CUSTOM) {
+            if (fill_host(f, fd, NULL, base, path) < 0) {
+                goto done;
+            }
+            continue;
+        }
+        if (fd->flags & IOLOOP_CONFIG_REQUIRED) {
+            fail(f, path, "missing (a required %s)",
+                 ioloop__config_type_name(fd->type));
+            goto done;
+        }
+        if (fd->def == NULL) {
+            continue;
+        }
+        def = default_value(fd);
+        r = def == NULL ? fail(f, path, "out of memory")
+                        : fill_field(f, fd, def, path);
+        json_decref(def);
+        if (r < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    f->obj = outer;
+    return rc;
+}
+
+/* fill_field, and the host-only types; v NULL: absent. */
+static int
+fill_host(struct fill *f, const struct ioloop_config_field *fd,
+          const json_t *v, const char *base, const char *path)
+{
+    const struct ioloop__config_ext *x = ioloop__config_field_ext(fd);
+    struct ioloop__config_hook h = {
+        fd, f->obj, f->obj + fd->offset, base, path, f->dir, f->c, f->e
+    };
+
+    switch (fd->type) {
+    case IOLOOP__CONFIG_T_OBJECT:
+        if (v != NULL && !json_is_object(v)) {
+            return fail(f, path, "expected an object, got %s",
+                        ioloop__config_json_type(v));
+        }
+        return fill_object(f, x->schema, v, path, f->obj + fd->offset);
+    case IOLOOP__CONFIG_T_OBJECTS:
+        return fill_objects(f, fd, v, path);
+    case IOLOOP__CONFIG_T_CUSTOM:
+        return x->check(&h, v);
+    default:
+        return fill_field(f, fd, v, path);
+    }
+}
+
+/* An array of objects, each filled into its own item of an array. */
+static int
+fill_objects(struct fill *f, const struct ioloop_config_field *fd,
+             const json_t *v, const char *path)
+{
+    const struct ioloop__config_ext *x = ioloop__config_field_ext(fd);
+    char at[sizeof(f->e->path)];
+    char *items = NULL;
+    json_t *item;
+    size_t i;
+
+    if (!json_is_array(v)) {
+        return fail(f, path, "expected an array, got %s",
+                    ioloop__config_json_type(v));
+    }
+    if (json_array_size(v) > SIZE_MAX / x->size) {
+        return fail(f, path, "out of memory");
+    }
+    if (json_array_size(v) > 0) {
+        items = ioloop__config_alloc(f->c, json_array_size(v) * x->size);
+        if (items == NULL) {
+            return fail(f, path, "out of memory");
+        }
+    }
+    json_array_foreach(v, i, item) {
+        snprintf(at, sizeof(at), "%s[%zu]", path, i);
+        if (!json_is_object(item)) {
+            return fail(f, at, "expected an object, got %s",
+                        ioloop__config_json_type(item));
+        }
+        if (fill_object(f, x->schema, item, at, items + i * x->size) < 0) {
+            return -1;
+        }
+    }
+    *(void **) (f->obj + fd->offset) = items;
+    *(size_t *) (f->obj + x->count_offset) = json_array_size(v);
+    return 0;
+}
+
 /* Checks v against fd and stores it in the member. 0, or -1 with e set. */
 static int
 fill_field(struct fill *f, const struct ioloop_config_field *fd,
            const json_t *v, const char *path)
 {
-    char *member = (char *) f->c->data + fd->offset;
+    char *member = f->obj + fd->offset;
     char got[96], why[256];
     const char *s = json_string_value(v);
     struct sockaddr_storage ss;
     socklen_t sslen;
     json_int_t n;
 
-    describe(got, sizeof(got), v);
+    if (fd->flags & IOLOOP__CONFIG_GOT_TYPE) {
+        snprintf(got, sizeof(got), "%s", ioloop__config_json_type(v));
+    } else {
+        describe(got, sizeof(got), v);
+    }
     switch (fd->type) {
     case IOLOOP_CONFIG_T_BOOL:
         if (!json_is_boolean(v)) {
@@ -320,7 +509,7 @@ fill_field(struct fill *f, const struct ioloop_config_field *fd,
     case IOLOOP_CONFIG_T_JSON: {
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
-        s = text != NULL ? chunk_strdup(f->c, text) : NULL;
+        s = text != NULL ? ioloop__config_strdup(f->c, text) : NULL;
         free(text);
         if (s == NULL) {
             return fail(f, path, "out of memory");
@@ -365,7 +554,7 @@ fill_field(struct fill *f, const struct ioloop_config_field *fd,
     }
     if (fd->type == IOLOOP_CONFIG_T_PATH && s[0] != '/' && f->dir != NULL) {
         size_t need = strlen(f->dir) + strlen(s) + 2;
-        char *joined = chunk(f->c, need);
+        char *joined = ioloop__config_alloc(f->c, need);
 
         if (joined == NULL) {
             return fail(f, path, "out of memory");
@@ -374,7 +563,7 @@ fill_field(struct fill *f, const struct ioloop_config_field *fd,
         *(const char **) member = joined;
         return 0;
     }
-    s = chunk_strdup(f->c, s);
+    s = ioloop__config_strdup(f->c, s);
     if (s == NULL) {
         return fail(f, path, "out of memory");
     }
@@ -475,9 +664,9 @@ fill_strings(struct fill *f, const json_t *v, const char *path, bool map,
                     map ? "an object" : "an array", got);
     }
     n = map ? json_object_size(v) : json_array_size(v);
-    values = chunk(f->c, (n + 1) * sizeof(*values));
+    values = ioloop__config_alloc(f->c, (n + 1) * sizeof(*values));
     if (map) {
-        keys = chunk(f->c, (n + 1) * sizeof(*keys));
+        keys = ioloop__config_alloc(f->c, (n + 1) * sizeof(*keys));
     }
     if (values == NULL || (map && keys == NULL)) {
         return fail(f, path, "out of memory");
@@ -489,7 +678,7 @@ fill_strings(struct fill *f, const json_t *v, const char *path, bool map,
             describe(got, sizeof(got), item);
             return fail(f, at, "expected a string, got %s", got);
         }
-        values[i] = chunk_strdup(f->c, json_string_value(item));
+        values[i] = ioloop__config_strdup(f->c, json_string_value(item));
         if (values[i] == NULL) {
             return fail(f, at, "out of memory");
         }
@@ -503,8 +692,8 @@ fill_strings(struct fill *f, const json_t *v, const char *path, bool map,
                 describe(got, sizeof(got), item);
                 return fail(f, at, "expected a string, got %s", got);
             }
-            keys[i] = chunk_strdup(f->c, key);
-            values[i] = chunk_strdup(f->c, json_string_value(item));
+            keys[i] = ioloop__config_strdup(f->c, key);
+            values[i] = ioloop__config_strdup(f->c, json_string_value(item));
             if (keys[i] == NULL || values[i] == NULL) {
                 return fail(f, at, "out of memory");
             }
@@ -539,33 +728,6 @@ default_value(const struct ioloop_config_field *fd)
     default:
         return json_string(fd->def);
     }
-}
-
-/* n zeroed bytes owned by c, or NULL. */
-static void *
-chunk(struct ioloop__config *c, size_t n)
-{
-    struct ioloop__config_chunk *k;
-
-    k = calloc(1, sizeof(*k) + (n ? n : 1));
-    if (k == NULL) {
-        return NULL;
-    }
-    k->next = c->chunks;
-    c->chunks = k;
-    return k->data;
-}
-
-static const char *
-chunk_strdup(struct ioloop__config *c, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = chunk(c, n);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-    }
-    return d;
 }
 
 /* How a value shows in a message: "abc" quoted, 42, 1.5, true, an array. */
@@ -606,9 +768,17 @@ fail(struct fill *f, const char *path, const char *fmt, ...)
 {
     va_list ap;
 
-    snprintf(f->e->path, sizeof(f->e->path), "%s", path);
     va_start(ap, fmt);
-    vsnprintf(f->e->msg, sizeof(f->e->msg), fmt, ap);
+    vfail(f->e, path, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+static int
+vfail(struct ioloop__config_error *e, const char *path, const char *fmt,
+      va_list ap)
+{
+    snprintf(e->path, sizeof(e->path), "%s", path);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     return -1;
 }

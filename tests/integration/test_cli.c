@@ -615,6 +615,35 @@ test_plugin_info(void **state)
                                   "integer in [0, 10], got 11\n"));
 }
 
+/* --manifest-info prints every manifest key from the schema the host
+ * checks, nested ones by their path; --markdown alone is refused. */
+static void
+test_manifest_info(void **state)
+{
+    const char *info[] = {"--manifest-info", NULL};
+    const char *md[] = {"--manifest-info", "--markdown", NULL};
+    const char *alone[] = {"--markdown", NULL};
+    struct run r;
+
+    (void) state;
+    run_host(&r, info);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "  log.level            enum, default "
+                                  "info, one of error|warn|info|debug\n"));
+    assert_non_null(strstr(r.out, "  plugins[].name       string, "
+                                  "required\n"));
+    assert_non_null(strstr(r.out, "  workers              integer or "
+                                  "\"auto\", in 1..1024\n"));
+    run_host(&r, md);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "| `shutdown_timeout` | duration | `10s` "
+                                  "| 1ms..1h | "));
+    run_host(&r, alone);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--markdown goes with --plugin-info or "
+                                  "--manifest-info\n"));
+}
+
 static void
 test_version_help_usage(void **state)
 {
@@ -666,6 +695,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_check_warns_about_select_limit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_plugin_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_help_usage, setup,
                                         teardown),
     };

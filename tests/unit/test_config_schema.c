@@ -383,6 +383,187 @@ test_field_range(void **state)
     assert_string_equal(buf, "");
 }
 
+/* ---- host-only types (the manifest's) ---------------------------------- */
+
+struct item {
+    int64_t port;
+    bool on;
+};
+
+struct outer {
+    int level;            /* from the nested "log" object */
+    struct item *items;
+    size_t nitems;
+    int64_t custom;       /* what the check wrote, or -1 when absent */
+};
+
+static int
+check_custom(const struct ioloop__config_hook *h, const json_t *v)
+{
+    if (v == NULL) {
+        *(int64_t *) h->member = -1;
+        return 0;
+    }
+    if (!json_is_integer(v)) {
+        return ioloop__config_fail(h->e, h->path, "custom: got %s under %s",
+                                   ioloop__config_json_type(v), h->base);
+    }
+    *(int64_t *) h->member = json_integer_value(v);
+    return 0;
+}
+
+static const struct ioloop_config_field item_schema[] = {
+    IOLOOP_CONFIG_INT(struct item, port, 1, 65535, "80", 0, "A port."),
+    IOLOOP_CONFIG_BOOL(struct item, on, NULL, IOLOOP__CONFIG_GOT_TYPE,
+                       "On."),
+    IOLOOP_CONFIG_END,
+};
+static const struct ioloop__config_ext items_ext = {
+    item_schema, sizeof(struct item), offsetof(struct outer, nitems), NULL,
+    NULL
+};
+static const struct ioloop_config_field nested_schema[] = {
+    IOLOOP__CONFIG_AT("level", IOLOOP_CONFIG_T_ENUM, struct outer, level,
+                      int, 0, 0, modes, "safe", 0, "A level."),
+    IOLOOP_CONFIG_END,
+};
+static const struct ioloop__config_ext nested_ext = {
+    nested_schema, 0, 0, NULL, NULL
+};
+static const struct ioloop__config_ext custom_ext = {
+    NULL, 0, 0, check_custom, "number, custom"
+};
+static const struct ioloop_config_field outer_schema[] = {
+    {"log", IOLOOP__CONFIG_T_OBJECT, 0, 0, 0, 0,
+     IOLOOP__CONFIG_EXT(&nested_ext), NULL, "Nested."},
+    IOLOOP__CONFIG_AT("items", IOLOOP__CONFIG_T_OBJECTS, struct outer, items,
+                      struct item *, 0, 0, IOLOOP__CONFIG_EXT(&items_ext),
+                      NULL, 0, "Items."),
+    IOLOOP__CONFIG_AT("custom", IOLOOP__CONFIG_T_CUSTOM, struct outer,
+                      custom, int64_t, 0, 0, IOLOOP__CONFIG_EXT(&custom_ext),
+                      NULL, 0, "Custom."),
+    IOLOOP_CONFIG_END,
+};
+
+/* Fills text against outer_schema, with no owner ("unknown key"). */
+static int
+fill_outer(const char *text, struct ioloop__config *c,
+           struct ioloop__config_error *e)
+{
+    char buf[512];
+    json_t *obj;
+    int rc;
+
+    snprintf(buf, sizeof(buf), "%s", text);
+    for (char *p = buf; *p != '\0'; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    obj = json_loads(buf, 0, NULL);
+    assert_non_null(obj);
+    rc = ioloop__config_fill(outer_schema, sizeof(struct outer), obj, "", NULL,
+                             NULL, c, e);
+    json_decref(obj);
+    return rc;
+}
+
+static void
+outer_refused(const char *text, const char *path, const char *msg)
+{
+    struct ioloop__config c;
+    struct ioloop__config_error e;
+
+    assert_int_equal(fill_outer(text, &c, &e), -1);
+    assert_null(c.data);
+    assert_string_equal(e.path, path);
+    assert_string_equal(e.msg, msg);
+}
+
+/* Absent: the nested defaults apply, no items, the check still runs. */
+static void
+test_host_types_absent(void **state)
+{
+    struct ioloop__config c;
+    struct ioloop__config_error e;
+    const struct outer *o;
+
+    (void) state;
+    assert_int_equal(fill_outer("{}", &c, &e), 0);
+    o = c.data;
+    assert_int_equal(o->level, 1);
+    assert_null(o->items);
+    assert_int_equal(o->nitems, 0);
+    assert_int_equal(o->custom, -1);
+    ioloop__config_free(&c);
+}
+
+static void
+test_host_types_filled(void **state)
+{
+    struct ioloop__config c;
+    struct ioloop__config_error e;
+    const struct outer *o;
+
+    (void) state;
+    assert_int_equal(fill_outer("{'log': {'level': 'fast'}, 'items': "
+                                "[{'port': 8080, 'on': true}, {}], "
+                                "'custom': 7}",
+                                &c, &e),
+                     0);
+    o = c.data;
+    assert_int_equal(o->level, 0);
+    assert_int_equal(o->nitems, 2);
+    assert_int_equal(o->items[0].port, 8080);
+    assert_true(o->items[0].on);
+    assert_int_equal(o->items[1].port, 80);
+    assert_false(o->items[1].on);
+    assert_int_equal(o->custom, 7);
+    ioloop__config_free(&c);
+}
+
+static void
+test_host_types_refused(void **state)
+{
+    (void) state;
+    outer_refused("{'log': 'x'}", "log", "expected an object, got string");
+    outer_refused("{'log': {'level': 'slow'}}", "log.level",
+                  "expected one of fast|safe, got \"slow\"");
+    outer_refused("{'log': {'lvl': 1}}", "log.lvl", "unknown key");
+    outer_refused("{'items': {}}", "items", "expected an array, got object");
+    outer_refused("{'items': [{}, 3]}", "items[1]",
+                  "expected an object, got integer");
+    outer_refused("{'items': [{'port': 0}]}", "items[0].port",
+                  "expected an integer in [1, 65535], got 0");
+    outer_refused("{'items': [{'on': 1}]}", "items[0].on",
+                  "expected true or false, got integer");
+    outer_refused("{'items': [{'x': 1}]}", "items[0].x", "unknown key");
+    outer_refused("{'custom': 'a'}", "custom", "custom: got string under ");
+    outer_refused("{'zzz': 1}", "zzz", "unknown key");
+}
+
+/* A plugin's schema cannot use the host-only types. */
+static void
+test_host_types_not_for_plugins(void **state)
+{
+    char err[256];
+
+    (void) state;
+    assert_int_equal(ioloop__config_schema_check(outer_schema,
+                                                 sizeof(struct outer), err,
+                                                 sizeof(err)),
+                     -1);
+    assert_string_equal(err, "schema: key \"log\": unknown type");
+    assert_string_equal(ioloop__config_field_type(&outer_schema[0]),
+                        "object");
+    assert_string_equal(ioloop__config_field_type(&outer_schema[1]),
+                        "array of objects");
+    assert_string_equal(ioloop__config_field_type(&outer_schema[2]),
+                        "number, custom");
+    assert_string_equal(ioloop__config_field_type(&item_schema[0]),
+                        "integer");
+}
+
 int
 main(void)
 {
@@ -395,6 +576,10 @@ main(void)
         cmocka_unit_test(test_bad_schemas),
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_field_range),
+        cmocka_unit_test(test_host_types_absent),
+        cmocka_unit_test(test_host_types_filled),
+        cmocka_unit_test(test_host_types_refused),
+        cmocka_unit_test(test_host_types_not_for_plugins),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

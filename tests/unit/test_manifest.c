@@ -107,7 +107,7 @@ test_design_sample(void **state)
 {
     struct ioloop_manifest m;
     char want[PATH_MAX + 32];
-    json_t *config;
+    const json_t *config;
 
     (void) state;
     write_json("m.json",
@@ -372,6 +372,33 @@ test_err_directory(void **state)
     (void) state;
     assert_int_equal(mkdir("adir", 0755), 0);
     expect_load_error("adir", "adir: cannot read: Is a directory");
+}
+
+/* 4 MiB or more is refused before it is parsed (and /dev/zero is not
+ * read forever); one byte less is read and parsed. */
+static void
+test_err_file_too_large(void **state)
+{
+    struct ioloop_manifest m;
+    size_t n = 4u << 20;
+    char *big = malloc(n);
+    FILE *f;
+
+    (void) state;
+    assert_non_null(big);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 2] = '}';
+    f = fopen("big.json", "we");
+    assert_non_null(f);
+    assert_int_equal(fwrite(big, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    free(big);
+    expect_load_error("big.json", "big.json: cannot read: File too large");
+    expect_load_error("/dev/zero", "/dev/zero: cannot read: File too large");
+    assert_int_equal(truncate("big.json", (off_t) n - 1), 0);
+    load_ok("big.json", &m);
+    ioloop__manifest_free(&m);
 }
 
 static void
@@ -1047,6 +1074,7 @@ main(void)
         TEST(test_err_missing_file),
         TEST(test_err_unreadable_file),
         TEST(test_err_directory),
+        TEST(test_err_file_too_large),
         TEST(test_err_syntax_line_column),
         TEST(test_err_syntax_mid_line),
         TEST(test_err_empty_file),
