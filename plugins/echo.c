@@ -1,7 +1,8 @@
 /*
  * plugins/echo.c: TCP echo plugin on the host's buffered streams. Every
  * byte a client sends is written back. Config: "listen" (required,
- * "HOST:PORT"), "backlog" (optional integer).
+ * "HOST:PORT"), "backlog" (optional integer), "tls" (optional: {"cert",
+ * "key", "min_version"}: echo over TLS; SIGHUP re-reads cert and key).
  *
  * Each connection reads some bytes, writes them back, and reads again
  * only once the write reached the kernel: backpressure with at most one
@@ -9,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ struct echo_limits {
     int backlog;
     ioloop_time_t idle_timeout;
     uint32_t max_connections;
+    struct ioloop_tls_options tls; /* .cert NULL: plain TCP; borrowed */
 };
 
 /* One plugin instance: a listener and its connections. */
@@ -50,6 +53,8 @@ struct echo {
     struct echo_limits limits;
     struct http_shed shed;
     int shed_counter; /* counter_register handle, < 0: none */
+    ioloop_tls_t *tls; /* NULL: plain TCP */
+    int sighup;        /* signal_subscribe id (reloads tls), < 0: none */
 };
 
 struct echo_conn {
@@ -73,9 +78,14 @@ static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
                          void *arg);
 static void echo_on_written(ioloop_stream_t *s, void *arg);
 static void echo_on_close(ioloop_stream_t *s, void *arg);
+static int echo_tls_config(const json_t *cfg, struct ioloop_tls_options *o,
+                           char *err, size_t errlen);
+static int echo_tls_start(struct echo *e, char *err, size_t errlen);
+static void echo_tls_stop(struct echo *e);
+static int echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg);
 
 static const char *const echo_config_keys[] = {
-    "listen", "backlog", "idle_timeout", "max_connections", NULL
+    "listen", "backlog", "idle_timeout", "max_connections", "tls", NULL
 };
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
@@ -120,8 +130,15 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
                           ? api->counter_register(loop, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
+    e->sighup = -1;
+    rc = l.tls.cert != NULL ? echo_tls_start(e, err, errlen) : 0;
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
     rc = api->listen_tcp(loop, l.listen, l.backlog, 0, err, errlen);
     if (rc < 0) {
+        echo_tls_stop(e);
         free(e);
         return rc;
     }
@@ -132,6 +149,7 @@ echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
                  strerror(-rc));
         close(e->listen_fd);
+        echo_tls_stop(e);
         free(e);
         return rc;
     }
@@ -154,6 +172,7 @@ echo_fini(void *state)
     }
     e->api->remove_handler(e->loop, e->listen_fd);
     close(e->listen_fd);
+    echo_tls_stop(e);
     free(e);
 }
 
@@ -212,7 +231,102 @@ echo_config(const struct json_t *config, struct echo_limits *l, char *err,
     }
     l->backlog = (int) backlog;
     l->max_connections = (uint32_t) max;
-    return rc;
+    return rc == 0 ? echo_tls_config(cfg, &l->tls, err, errlen) : rc;
+}
+
+/* "tls": {"cert": PATH, "key": PATH, "min_version": "1.2"|"1.3"} into
+ * *o (o->cert stays NULL without "tls"). The host checks the files and
+ * the version (tls_new). Returns 0 or -EINVAL with one line in err. */
+static int
+echo_tls_config(const json_t *cfg, struct ioloop_tls_options *o, char *err,
+                size_t errlen)
+{
+    static const char *const keys[] = {"cert", "key", "min_version"};
+    const char **dst[] = {&o->cert, &o->key, &o->min_version};
+    json_t *tls = json_object_get(cfg, "tls");
+    const char *key;
+    json_t *v;
+
+    *o = (struct ioloop_tls_options){.size = sizeof(*o)};
+    if (tls == NULL) {
+        return 0;
+    }
+    if (!json_is_object(tls)) {
+        snprintf(err, errlen, "config.tls: expected an object");
+        return -EINVAL;
+    }
+    json_object_foreach(tls, key, v) {
+        size_t k = 0;
+
+        while (k < 3 && strcmp(key, keys[k]) != 0) {
+            k++;
+        }
+        if (k == 3 || !json_is_string(v)) {
+            snprintf(err, errlen, "config.tls.%s: %s", key,
+                     k == 3 ? "unknown key (cert, key, min_version)"
+                            : "expected a string");
+            return -EINVAL;
+        }
+        *dst[k] = json_string_value(v);
+    }
+    if (o->cert == NULL || o->key == NULL) {
+        snprintf(err, errlen, "config.tls.%s: missing, expected a path",
+                 o->cert == NULL ? "cert" : "key");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The TLS context (cert and key are loaded now, so --check refuses bad
+ * ones too) and its reload on SIGHUP. Returns 0 or -errno with err. */
+static int
+echo_tls_start(struct echo *e, char *err, size_t errlen)
+{
+    if (!IOLOOP_API_HAS(e->api, tls_free)) {
+        snprintf(err, errlen, "config.tls: this host has no TLS");
+        return -ENOTSUP;
+    }
+    e->tls = e->api->tls_new(e->loop, &e->limits.tls, err, errlen);
+    if (e->tls == NULL) {
+        return -errno;
+    }
+    e->sighup = e->api->signal_subscribe(e->loop, SIGHUP, echo_on_sighup, e);
+    if (e->sighup < 0) {
+        snprintf(err, errlen, "signal_subscribe(SIGHUP): %s",
+                 strerror(-e->sighup));
+        e->api->tls_free(e->loop, e->tls);
+        return e->sighup;
+    }
+    return 0;
+}
+
+static void
+echo_tls_stop(struct echo *e)
+{
+    if (e->sighup >= 0) {
+        e->api->signal_unsubscribe(e->loop, e->sighup);
+    }
+    if (e->tls != NULL) {
+        e->api->tls_free(e->loop, e->tls);
+    }
+}
+
+/* Certificate rotation: new connections get the files' current cert and
+ * key, established ones keep theirs; bad files keep the old ones. */
+static int
+echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg)
+{
+    struct echo *e = arg;
+    char err[256];
+
+    (void) signo;
+    if (e->api->tls_reload(loop, e->tls, err, sizeof(err)) < 0) {
+        e->api->log(loop, IOLOOP_LOG_ERROR, "%s (the old ones stay in use)",
+                    err);
+    } else {
+        e->api->log(loop, IOLOOP_LOG_INFO, "tls: certificate reloaded");
+    }
+    return 0;
 }
 
 /*
@@ -249,6 +363,7 @@ echo_conn_open(struct echo *e, int fd)
         .close_cb = echo_on_close,
         .arg = c,
         .idle_timeout = e->limits.idle_timeout,
+        .tls = e->tls,
     };
 
     if (e->nconns >= e->limits.max_connections) {
@@ -312,7 +427,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
 
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
-        && error != ETIMEDOUT) {
+        && error != ETIMEDOUT && error != EPROTO) {
         e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }

@@ -46,6 +46,26 @@ struct json_t;
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
 
+/* A server TLS context: certificate, key and settings (see tls_new).
+ * Opaque. */
+typedef struct ioloop_tls_s ioloop_tls_t;
+
+/* Options of tls_new; zero members take the default. Since 1.1. */
+struct ioloop_tls_options {
+    /* sizeof(struct ioloop_tls_options), for forward compatibility. */
+    size_t size;
+    /* PEM files: the certificate (chain, leaf first) and its private
+     * key. Required. Re-read from the same paths by tls_reload. */
+    const char *cert;
+    const char *key;
+    /* The lowest protocol version accepted: "1.2" (default) or "1.3". */
+    const char *min_version;
+    /* ALPN protocols the server offers, comma-separated in order of
+     * preference ("h2,http/1.1"); a client offering none of them is
+     * refused. NULL: no ALPN. */
+    const char *alpn;
+};
+
 /* Called on the loop thread after signo was delivered. Returns 0 or
  * -errno, as ioloop_cb does. */
 typedef int (*ioloop_signal_cb)(ioloop_loop_t *loop, int signo, void *arg);
@@ -104,6 +124,13 @@ struct ioloop_stream_options {
      * write_high_water, after the write's done callback (not if done
      * queued past the mark again). May be NULL. */
     ioloop_stream_cb drained_cb;
+    /* Since 1.1: speak TLS as the server on this fd with this context
+     * (tls_new): the handshake runs first, bounded by read_timeout (10 s
+     * without one), then reads and writes carry plaintext exactly as on a
+     * plain stream; stream_close sends close_notify. The stream keeps
+     * what it needs of the context: tls_free and tls_reload do not touch
+     * it. NULL: plain. */
+    ioloop_tls_t *tls;
 };
 
 /* Which timeout closed a stream (stream_timeout). */
@@ -419,6 +446,33 @@ struct ioloop_api {
      * pass max_write_buffer (nothing is written). */
     int (*stream_writev)(ioloop_stream_t *s, const struct iovec *iov,
                          int iovcnt, ioloop_stream_cb done);
+
+    /* --- TLS (since 1.1; OpenSSL in the host). Loop thread only. --- */
+
+    /*
+     * A server TLS context from opts (see struct ioloop_tls_options):
+     * loads and checks the certificate and key now, so a plugin calling it
+     * from init has a bad file refused by --check too. Returns NULL with
+     * one line in err naming the file ("tls: /x/key.pem: No such file or
+     * directory", "tls: /x/key.pem: key does not match certificate
+     * /x/cert.pem") and errno set (ENOENT, EACCES, EINVAL, ENOMEM).
+     */
+    ioloop_tls_t *(*tls_new)(ioloop_loop_t *loop,
+                             const struct ioloop_tls_options *opts,
+                             char *err, size_t errlen);
+
+    /*
+     * Re-reads the certificate and key from the paths given to tls_new
+     * (certificate rotation): streams made from now on use the new ones,
+     * established streams keep theirs. On failure the context keeps the
+     * old ones and err has the same one line as tls_new. Returns 0 or
+     * -errno.
+     */
+    int (*tls_reload)(ioloop_loop_t *loop, ioloop_tls_t *tls, char *err,
+                      size_t errlen);
+
+    /* Frees the context (NULL: no-op); streams made from it go on. */
+    void (*tls_free)(ioloop_loop_t *loop, ioloop_tls_t *tls);
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "net.h"
 #include "signals.h"
 #include "stream.h"
+#include "tls.h"
 
 static void api_log(ioloop_loop_t *loop, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -38,7 +39,7 @@ static const struct ioloop_api api = {
     .listen_unix = ioloop__listen_unix,
     .signal_subscribe = ioloop_signal_subscribe,
     .signal_unsubscribe = ioloop_signal_unsubscribe,
-    .stream_new = ioloop_stream_new,
+    .stream_new = ioloop__tls_stream_new, /* plain without opts->tls */
     .stream_read_until = ioloop_stream_read_until,
     .stream_read_bytes = ioloop_stream_read_bytes,
     .stream_read_some = ioloop_stream_read_some,
@@ -53,6 +54,9 @@ static const struct ioloop_api api = {
     .counter_add = ioloop__metrics_counter_add,
     .stream_timeout = ioloop_stream_timeout,
     .stream_writev = ioloop_stream_writev,
+    .tls_new = ioloop__tls_new,
+    .tls_reload = ioloop__tls_reload,
+    .tls_free = ioloop__tls_free,
 };
 
 const struct ioloop_api *
