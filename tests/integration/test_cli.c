@@ -359,7 +359,7 @@ test_check_refuses_what_start_refuses(void **state)
                    "\"li\\nst\\u007fen\": 1}"),
          "plugins[0] \"e\": config[\"li\\nst\\u007fen\"]: unknown key (echo "
          "accepts: listen, backlog, idle_timeout, "
-         "max_connections)"},
+         "max_connections, tls)"},
         {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
          "[\"poll\", \"nosuch\"]}",
          "backend_swap: unknown backend \"nosuch\": no nosuch.so in "
