@@ -64,12 +64,23 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/api/ioloop
         FILES_MATCHING PATTERN "*.h")
 install(TARGETS ioloop_testing LIBRARY DESTINATION ${IOLOOP_INSTALL_LIBDIR})
 
+# A sanitized host refuses a plugin built without its sanitizers (the build
+# signature, IOLOOP_BUILD_SIGNATURE in <ioloop/plugin.h>): the SDK hands the
+# host's sanitizer flags on to every plugin built with it.
+set(IOLOOP_SDK_SANITIZE "")
+if(IOLOOP_SANITIZE)
+  set(IOLOOP_SDK_SANITIZE "-fsanitize=address,undefined")
+elseif(IOLOOP_TSAN)
+  set(IOLOOP_SDK_SANITIZE "-fsanitize=thread")
+endif()
+
 # ioloop.pc names absolute paths, so it is written at install time, when
 # the prefix (cmake --install --prefix) is known; DESTDIR is not part of
 # the paths it names.
 install(CODE "
   set(IOLOOP_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
   set(IOLOOP_VERSION \"${PROJECT_VERSION}\")
+  set(IOLOOP_SDK_SANITIZE \"${IOLOOP_SDK_SANITIZE}\")
   configure_file(\"${CMAKE_CURRENT_LIST_DIR}/ioloop.pc.in\"
                  \"${sdk_out}/ioloop.pc\" @ONLY)
   configure_file(\"${CMAKE_CURRENT_LIST_DIR}/ioloop-testing.pc.in\"

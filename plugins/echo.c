@@ -1,8 +1,7 @@
 /*
  * plugins/echo.c: TCP echo plugin on the host's buffered streams. Every
- * byte a client sends is written back. Config: "listen" (required,
- * "HOST:PORT"), "backlog" (optional integer), "tls" (optional: {"cert",
- * "key", "min_version"}: echo over TLS; SIGHUP re-reads cert and key).
+ * byte a client sends is written back. Config: echo_schema below;
+ * with tls_cert and tls_key it echoes over TLS, and SIGHUP re-reads them.
  *
  * Each connection reads some bytes, writes them back, and reads again
  * only once the write reached the kernel: backpressure with at most one
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include <ioloop/plugin.h>
-#include <jansson.h>
 
 #include "http_common/http_limits.h"
 
@@ -26,31 +24,31 @@
 #define ECHO_CHUNK (64 * 1024)
 /* Connections accepted per readiness event. */
 #define ECHO_ACCEPT_BATCH 64
-/* Defaults: a connection with no byte either way for 300 s is closed. */
-#define ECHO_IDLE_TIMEOUT_DEFAULT (300 * IOLOOP_NS_PER_S)
-#define ECHO_MAX_CONNS_DEFAULT 10240
-#define ECHO_MAX_CONNS_MAX (1u << 20)
+/* Largest max_connections. */
+#define ECHO_MAX_CONNS_MAX (1 << 20)
 
 struct echo_conn;
 
-/* What the config sets. */
-struct echo_limits {
-    const char *listen; /* borrowed from the config */
-    int backlog;
+/* What the config sets (echo_schema). */
+struct echo_config {
+    const char *listen;
+    int64_t backlog;
     ioloop_time_t idle_timeout;
-    uint32_t max_connections;
-    struct ioloop_tls_options tls; /* .cert NULL: plain TCP; borrowed */
+    int64_t max_connections;
+    const char *tls_cert; /* NULL: plain TCP */
+    const char *tls_key;
+    int tls_min_version; /* index in echo_tls_versions */
 };
 
 /* One plugin instance: a listener and its connections. */
 struct echo {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     int draining;            /* graceful stop: close once flushed */
     struct echo_conn *conns; /* doubly linked, for fini */
     uint32_t nconns;
-    struct echo_limits limits;
+    const struct echo_config *cfg; /* the host's, valid until fini */
     struct http_shed shed;
     int shed_counter; /* counter_register handle, < 0: none */
     ioloop_tls_t *tls; /* NULL: plain TCP */
@@ -64,13 +62,11 @@ struct echo_conn {
     ioloop_stream_t *s;
 };
 
-static int echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                     const struct json_t *config, void **state, char *err,
+static int echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+                     const void *config, void **state, char *err,
                      size_t errlen);
 static void echo_fini(void *state);
 static void echo_drain(void *state);
-static int echo_config(const struct json_t *config, struct echo_limits *l,
-                       char *err, size_t errlen);
 static int echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                           void *arg);
 static int echo_conn_open(struct echo *e, int fd);
@@ -78,72 +74,91 @@ static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
                          void *arg);
 static void echo_on_written(ioloop_stream_t *s, void *arg);
 static void echo_on_close(ioloop_stream_t *s, void *arg);
-static int echo_tls_config(const json_t *cfg, struct ioloop_tls_options *o,
-                           char *err, size_t errlen);
 static int echo_tls_start(struct echo *e, char *err, size_t errlen);
 static void echo_tls_stop(struct echo *e);
 static int echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg);
 
-static const char *const echo_config_keys[] = {
-    "listen", "backlog", "idle_timeout", "max_connections", "tls", NULL
+/* tls_min_version's choices; the index is echo_config.tls_min_version. */
+static const char *const echo_tls_versions[] = {"1.2", "1.3", NULL};
+
+static const struct ioloop_config_field echo_schema[] = {
+    IOLOOP_CONFIG_LISTEN(struct echo_config, listen, NULL,
+                         IOLOOP_CONFIG_REQUIRED,
+                         "Address to listen on: HOST:PORT or [IPV6]:PORT."),
+    IOLOOP_CONFIG_INT(struct echo_config, backlog, 0, INT_MAX, "0", 0,
+                      "listen(2) backlog; 0: SOMAXCONN."),
+    IOLOOP_CONFIG_DURATION(struct echo_config, idle_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "300s", 0,
+                           "Close a connection with no byte either way for "
+                           "this long."),
+    IOLOOP_CONFIG_INT(struct echo_config, max_connections, 1,
+                      ECHO_MAX_CONNS_MAX, "10240", 0,
+                      "Connections past this many are closed at accept."),
+    IOLOOP_CONFIG_PATH(struct echo_config, tls_cert, NULL, 0,
+                       "PEM certificate chain (leaf first): echo over TLS. "
+                       "Needs tls_key; SIGHUP re-reads both."),
+    IOLOOP_CONFIG_PATH(struct echo_config, tls_key, NULL, 0,
+                       "PEM private key of tls_cert."),
+    IOLOOP_CONFIG_ENUM(struct echo_config, tls_min_version,
+                       echo_tls_versions, "1.2", 0,
+                       "Lowest TLS version accepted."),
+    IOLOOP_CONFIG_END,
 };
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "echo",
     .version = "1.0.0",
     .description = "TCP echo server",
-    .config_keys = echo_config_keys,
+    .config_schema = echo_schema,
+    .config_size = sizeof(struct echo_config),
     .init = echo_init,
     .fini = echo_fini,
     .drain = echo_drain,
 };
 
 /*
- * Starts one instance: validates config, listens and registers the
- * listener. Returns 0 with *state set, or -errno with one line in err and
- * nothing left behind.
+ * Starts one instance: listens and registers the listener (the host
+ * validated config). Returns 0 with *state set, or -errno with one line
+ * in err and nothing left behind.
  */
 static int
-echo_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-          const struct json_t *config, void **state, char *err,
-          size_t errlen)
+echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+          const void *config, void **state, char *err, size_t errlen)
 {
+    const struct echo_config *cfg = config;
     struct echo *e;
-    struct echo_limits l;
     int rc;
 
-    rc = echo_config(config, &l, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     e->api = api;
-    e->loop = loop;
-    e->limits = l;
+    e->inst = inst;
+    e->cfg = cfg;
     e->shed_counter = IOLOOP_API_HAS(api, counter_register)
-                          ? api->counter_register(loop, HTTP_SHED_COUNTER,
+                          ? api->counter_register(inst, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
     e->sighup = -1;
-    rc = l.tls.cert != NULL ? echo_tls_start(e, err, errlen) : 0;
+    rc = echo_tls_start(e, err, errlen);
     if (rc < 0) {
         free(e);
         return rc;
     }
-    rc = api->listen_tcp(loop, l.listen, l.backlog, 0, err, errlen);
+    rc = api->listen_tcp(inst, cfg->listen, (int) cfg->backlog, 0, err,
+                         errlen);
     if (rc < 0) {
         echo_tls_stop(e);
         free(e);
         return rc;
     }
     e->listen_fd = rc;
-    rc = api->add_handler(loop, e->listen_fd, IOLOOP_READ, echo_on_accept,
+    rc = api->add_handler(inst, e->listen_fd, IOLOOP_READ, echo_on_accept,
                           e);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
@@ -170,7 +185,7 @@ echo_fini(void *state)
         e->api->stream_close(c->s);
         free(c);
     }
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     close(e->listen_fd);
     echo_tls_stop(e);
     free(e);
@@ -184,7 +199,7 @@ echo_drain(void *state)
     struct echo *e = state;
 
     e->draining = 1;
-    e->api->remove_handler(e->loop, e->listen_fd);
+    e->api->remove_handler(e->inst, e->listen_fd);
     for (struct echo_conn *c = e->conns; c != NULL; c = c->next) {
         if (e->api->stream_pending(c->s) == 0) {
             e->api->stream_close(c->s); /* echo_on_close unlinks it later */
@@ -193,108 +208,44 @@ echo_drain(void *state)
 }
 
 /*
- * Validates config into *l: listen (required), backlog (0 when absent),
- * idle_timeout and max_connections (defaults above). Returns 0, or
- * -EINVAL with one line in err naming the key.
+ * The TLS context when tls_cert and tls_key are set (loaded now, so
+ * --check refuses bad files too) and its reload on SIGHUP. Returns 0 or
+ * -errno with one line in err.
  */
-static int
-echo_config(const struct json_t *config, struct echo_limits *l, char *err,
-            size_t errlen)
-{
-    /* jansson's iterators take a non-const object; nothing is modified. */
-    json_t *cfg = (json_t *) config;
-    json_t *v;
-    uint64_t backlog = 0, max = ECHO_MAX_CONNS_DEFAULT;
-    int rc;
-
-    if (cfg != NULL && !json_is_object(cfg)) {
-        snprintf(err, errlen, "config: expected an object");
-        return -EINVAL;
-    }
-    /* Unknown keys were refused by the host (config_keys). */
-    v = json_object_get(cfg, "listen");
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    l->listen = json_string_value(v);
-    l->idle_timeout = ECHO_IDLE_TIMEOUT_DEFAULT;
-    rc = http__config_uint(cfg, "backlog", 0, INT_MAX, &backlog, err, errlen);
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "idle_timeout", &l->idle_timeout, err,
-                                   errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_uint(cfg, "max_connections", 1, ECHO_MAX_CONNS_MAX,
-                               &max, err, errlen);
-    }
-    l->backlog = (int) backlog;
-    l->max_connections = (uint32_t) max;
-    return rc == 0 ? echo_tls_config(cfg, &l->tls, err, errlen) : rc;
-}
-
-/* "tls": {"cert": PATH, "key": PATH, "min_version": "1.2"|"1.3"} into
- * *o (o->cert stays NULL without "tls"). The host checks the files and
- * the version (tls_new). Returns 0 or -EINVAL with one line in err. */
-static int
-echo_tls_config(const json_t *cfg, struct ioloop_tls_options *o, char *err,
-                size_t errlen)
-{
-    static const char *const keys[] = {"cert", "key", "min_version"};
-    const char **dst[] = {&o->cert, &o->key, &o->min_version};
-    json_t *tls = json_object_get(cfg, "tls");
-    const char *key;
-    json_t *v;
-
-    *o = (struct ioloop_tls_options){.size = sizeof(*o)};
-    if (tls == NULL) {
-        return 0;
-    }
-    if (!json_is_object(tls)) {
-        snprintf(err, errlen, "config.tls: expected an object");
-        return -EINVAL;
-    }
-    json_object_foreach(tls, key, v) {
-        size_t k = 0;
-
-        while (k < 3 && strcmp(key, keys[k]) != 0) {
-            k++;
-        }
-        if (k == 3 || !json_is_string(v)) {
-            snprintf(err, errlen, "config.tls.%s: %s", key,
-                     k == 3 ? "unknown key (cert, key, min_version)"
-                            : "expected a string");
-            return -EINVAL;
-        }
-        *dst[k] = json_string_value(v);
-    }
-    if (o->cert == NULL || o->key == NULL) {
-        snprintf(err, errlen, "config.tls.%s: missing, expected a path",
-                 o->cert == NULL ? "cert" : "key");
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* The TLS context (cert and key are loaded now, so --check refuses bad
- * ones too) and its reload on SIGHUP. Returns 0 or -errno with err. */
 static int
 echo_tls_start(struct echo *e, char *err, size_t errlen)
 {
+    const struct echo_config *cfg = e->cfg;
+    struct ioloop_tls_options o = {
+        .size = sizeof(o),
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .min_version = echo_tls_versions[cfg->tls_min_version],
+    };
+
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        snprintf(err, errlen, "config.%s: tls_cert and tls_key go together: "
+                 "set both or neither",
+                 cfg->tls_cert == NULL ? "tls_key" : "tls_cert");
+        return -EINVAL;
+    }
+    if (cfg->tls_cert == NULL) {
+        return 0;
+    }
     if (!IOLOOP_API_HAS(e->api, tls_free)) {
-        snprintf(err, errlen, "config.tls: this host has no TLS");
+        snprintf(err, errlen, "config.tls_cert: this host has no TLS");
         return -ENOTSUP;
     }
-    e->tls = e->api->tls_new(e->loop, &e->limits.tls, err, errlen);
+    e->tls = e->api->tls_new(e->inst, &o, err, errlen);
     if (e->tls == NULL) {
         return -errno;
     }
-    e->sighup = e->api->signal_subscribe(e->loop, SIGHUP, echo_on_sighup, e);
+    e->sighup = e->api->signal_subscribe(e->inst, SIGHUP, echo_on_sighup, e);
     if (e->sighup < 0) {
         snprintf(err, errlen, "signal_subscribe(SIGHUP): %s",
                  strerror(-e->sighup));
-        e->api->tls_free(e->loop, e->tls);
+        e->api->tls_free(e->inst, e->tls);
+        e->tls = NULL;
         return e->sighup;
     }
     return 0;
@@ -304,10 +255,10 @@ static void
 echo_tls_stop(struct echo *e)
 {
     if (e->sighup >= 0) {
-        e->api->signal_unsubscribe(e->loop, e->sighup);
+        e->api->signal_unsubscribe(e->inst, e->sighup);
     }
     if (e->tls != NULL) {
-        e->api->tls_free(e->loop, e->tls);
+        e->api->tls_free(e->inst, e->tls);
     }
 }
 
@@ -319,12 +270,13 @@ echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg)
     struct echo *e = arg;
     char err[256];
 
+    (void) loop;
     (void) signo;
-    if (e->api->tls_reload(loop, e->tls, err, sizeof(err)) < 0) {
-        e->api->log(loop, IOLOOP_LOG_ERROR, "%s (the old ones stay in use)",
-                    err);
+    if (e->api->tls_reload(e->inst, e->tls, err, sizeof(err)) < 0) {
+        e->api->log(e->inst, IOLOOP_LOG_ERROR,
+                    "%s (the old ones stay in use)", err);
     } else {
-        e->api->log(loop, IOLOOP_LOG_INFO, "tls: certificate reloaded");
+        e->api->log(e->inst, IOLOOP_LOG_INFO, "tls: certificate reloaded");
     }
     return 0;
 }
@@ -340,8 +292,9 @@ echo_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct echo *e = arg;
     int fds[ECHO_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = e->api->accept_batch(loop, fd, fds, ECHO_ACCEPT_BATCH);
+    n = e->api->accept_batch(e->inst, fd, fds, ECHO_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }
@@ -362,15 +315,16 @@ echo_conn_open(struct echo *e, int fd)
         .size = sizeof(opts),
         .close_cb = echo_on_close,
         .arg = c,
-        .idle_timeout = e->limits.idle_timeout,
+        .idle_timeout = e->cfg->idle_timeout,
         .tls = e->tls,
     };
 
-    if (e->nconns >= e->limits.max_connections) {
+    if (e->nconns >= (uint64_t) e->cfg->max_connections) {
         free(c);
-        http__shed(e->api, e->loop, &e->shed, fd, e->limits.max_connections);
+        http__shed(e->api, e->inst, &e->shed, fd,
+                   (uint32_t) e->cfg->max_connections);
         if (e->shed_counter >= 0) {
-            e->api->counter_add(e->loop, e->shed_counter, 1);
+            e->api->counter_add(e->inst, e->shed_counter, 1);
         }
         return 0;
     }
@@ -379,7 +333,7 @@ echo_conn_open(struct echo *e, int fd)
         return -ENOMEM;
     }
     c->e = e;
-    c->s = e->api->stream_new(e->loop, fd, &opts);
+    c->s = e->api->stream_new(e->inst, fd, &opts);
     if (c->s == NULL) {
         int rc = -errno;
 
@@ -428,7 +382,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
         && error != ETIMEDOUT && error != EPROTO) {
-        e->api->log(e->loop, IOLOOP_LOG_WARN, "connection closed: %s",
+        e->api->log(e->inst, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }
     if (c->prev != NULL) {

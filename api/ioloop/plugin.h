@@ -6,18 +6,32 @@
  *     IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = { ... };
  *
  * The host calls init() once per manifest entry (instance) that names the
- * .so, handing it the host API table below, the loop and the entry's
- * "config" object. A plugin never links against the host: everything it
- * needs from the host is in struct ioloop_api, so it can be unit-tested
- * against a fake table.
+ * .so, handing it the host API table below, the instance context and the
+ * entry's config, validated against the plugin's schema and filled into
+ * the plugin's own struct (<ioloop/config.h>). A plugin never links
+ * against the host: everything it needs from the host is in struct
+ * ioloop_api, so it can be unit-tested on libioloop_testing
+ * (<ioloop/testing.h>).
+ *
+ * Ownership: every API function takes the instance context first, and
+ * whatever is registered through it (handlers, timers, periodic callbacks,
+ * streams, listeners, signal subscriptions, callbacks posted from any
+ * thread or from a signal handler) belongs to that instance: it runs, logs
+ * and counts under the instance's manifest name, and the host releases
+ * whatever is left of it when the instance fails init or is stopped (after
+ * fini), so nothing can call into a plugin whose code is unloaded.
  *
  * Threading: everything runs on the loop's thread, except the two
  * add_callback functions, which are marked as safe elsewhere.
  *
  * Forward compatibility: members of both structs are only ever appended,
  * each marked with the minor version that added it. The host accepts a
- * plugin built for an older minor (smaller size) and refuses one whose
- * size is larger than the host knows.
+ * plugin built for an older minor (smaller size: the host never reads
+ * past it), and one built for a newer minor (larger size) when every byte
+ * of the tail the host does not know is zero, i.e. the plugin leaves the
+ * newer members unset (the rule of Linux's copy_struct_from_user); a
+ * non-zero byte there is refused, naming its offset. The descriptor's
+ * build signature must equal the host's (IOLOOP_BUILD_SIGNATURE).
  */
 #ifndef IOLOOP_PLUGIN_H
 #define IOLOOP_PLUGIN_H
@@ -25,7 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
+#include <ioloop/config.h>
 #include <ioloop/loop.h>
 
 #ifdef __cplusplus
@@ -33,15 +49,66 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 1
+#define IOLOOP_PLUGIN_ABI_MINOR 0
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
+
+/*
+ * The build signature (struct ioloop_plugin.build): what must match
+ * between the host and a plugin besides the ABI version, because it
+ * changes the layout or the runtime of both sides. One byte each: the
+ * pointer size, the size of time_t, the sanitizers built in (ASan 1,
+ * TSan 2: a sanitized plugin in a plain host, or the reverse, crashes or
+ * reports false leaks), and the ABI major. The host refuses a plugin
+ * whose signature differs, naming both.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define IOLOOP__ASAN 1u
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IOLOOP__ASAN 1u
+#endif
+#endif
+#ifndef IOLOOP__ASAN
+#define IOLOOP__ASAN 0u
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define IOLOOP__TSAN 2u
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IOLOOP__TSAN 2u
+#endif
+#endif
+#ifndef IOLOOP__TSAN
+#define IOLOOP__TSAN 0u
+#endif
+
+#define IOLOOP_BUILD_SIGNATURE                                             \
+    ((uint32_t) sizeof(void *) | (uint32_t) sizeof(time_t) << 8            \
+     | (IOLOOP__ASAN | IOLOOP__TSAN) << 16                                  \
+     | (uint32_t) IOLOOP_PLUGIN_ABI_MAJOR << 24)
+
+/* The parts of a build signature, for messages. */
+#define IOLOOP_BUILD_POINTER(sig)   ((unsigned) ((sig) & 0xffu))
+#define IOLOOP_BUILD_TIME_T(sig)    ((unsigned) ((sig) >> 8 & 0xffu))
+#define IOLOOP_BUILD_SANITIZER(sig) ((unsigned) ((sig) >> 16 & 0xffu))
+#define IOLOOP_BUILD_MAJOR(sig)     ((unsigned) ((sig) >> 24 & 0xffu))
+
+/* Descriptor flags (struct ioloop_plugin.flags). */
+/* Run one instance in one process only: with "workers": N, the master
+ * places it in worker 0 alone (and in worker 0's replacement). For a
+ * plugin whose state must not split across processes. */
+#define IOLOOP_PLUGIN_ONE_PROCESS 0x01u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define IOLOOP_PLUGIN_SYMBOL "ioloop_plugin_v1"
 
-/* jansson's object type; plugins that read their config include <jansson.h>. */
-struct json_t;
+/*
+ * The instance context: one per manifest entry, handed to init and valid
+ * until fini returns (keep it in the instance state, next to the API
+ * table; fini and drain get the state only). Opaque.
+ */
+typedef struct ioloop_instance_s ioloop_instance_t;
 
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
@@ -50,7 +117,7 @@ typedef struct ioloop_periodic_s ioloop_periodic_t;
  * Opaque. */
 typedef struct ioloop_tls_s ioloop_tls_t;
 
-/* Options of tls_new; zero members take the default. Since 1.1. */
+/* Options of tls_new; zero members take the default. */
 struct ioloop_tls_options {
     /* sizeof(struct ioloop_tls_options), for forward compatibility. */
     size_t size;
@@ -124,14 +191,25 @@ struct ioloop_stream_options {
      * write_high_water, after the write's done callback (not if done
      * queued past the mark again). May be NULL. */
     ioloop_stream_cb drained_cb;
-    /* Since 1.1: speak TLS as the server on this fd with this context
-     * (tls_new): the handshake runs first, bounded by read_timeout (10 s
+    /* Speak TLS as the server on this fd with this context (tls_new):
+     * the handshake runs first, bounded by read_timeout (10 s
      * without one), then reads and writes carry plaintext exactly as on a
      * plain stream; stream_close sends close_notify. The stream keeps
      * what it needs of the context: tls_free and tls_reload do not touch
      * it. NULL: plain. */
     ioloop_tls_t *tls;
 };
+
+/* An outbound connection being made (see connect_tcp). Opaque. */
+typedef struct ioloop_connect_s ioloop_connect_t;
+
+/*
+ * The end of a connect_tcp, on the loop thread: status 0 and s, the
+ * connected stream (now the plugin's, with the options given to
+ * connect_tcp), or status -errno and s NULL.
+ */
+typedef void (*ioloop_connect_cb)(ioloop_loop_t *loop, ioloop_stream_t *s,
+                                  int status, void *arg);
 
 /* Which timeout closed a stream (stream_timeout). */
 #define IOLOOP_STREAM_TIMEOUT_NONE 0  /* none: not closed by a timeout */
@@ -143,9 +221,13 @@ struct ioloop_stream_options {
 #define IOLOOP_LISTEN_REUSEPORT 0x01u /* set SO_REUSEPORT before bind */
 
 /*
- * The host API table, passed to init(). Every function takes the loop the
- * plugin was given. Functions that return int return 0 (or a non-negative
- * value where stated) on success and -errno on failure.
+ * The host API table, passed to init(). Every function but the stream_*
+ * ones (a stream remembers its instance) takes the instance context that
+ * init was given; what it registers belongs to that instance. Callbacks
+ * still receive the loop handle as their first argument, which plugins
+ * only pass back as is: call the API with the instance kept in the state.
+ * Functions that return int return 0 (or a non-negative value where
+ * stated) on success and -errno on failure.
  */
 struct ioloop_api {
     /* IOLOOP_PLUGIN_ABI of the host. */
@@ -164,11 +246,11 @@ struct ioloop_api {
      * backend cannot watch this fd, e.g. select and fd >= FD_SETSIZE),
      * -ENOMEM.
      */
-    int (*add_handler)(ioloop_loop_t *loop, int fd, unsigned events,
+    int (*add_handler)(ioloop_instance_t *inst, int fd, unsigned events,
                        ioloop_io_cb cb, void *arg);
 
     /* Replaces the event mask of fd's handler. -ENOENT: no handler. */
-    int (*update_handler)(ioloop_loop_t *loop, int fd, unsigned events);
+    int (*update_handler)(ioloop_instance_t *inst, int fd, unsigned events);
 
     /*
      * Removes fd's handler. No event for fd is dispatched after this
@@ -176,24 +258,25 @@ struct ioloop_api {
      * new handler registered on the same fd number either. Remove the
      * handler before closing the fd. -ENOENT: no handler.
      */
-    int (*remove_handler)(ioloop_loop_t *loop, int fd);
+    int (*remove_handler)(ioloop_instance_t *inst, int fd);
 
     /* --- Callbacks (since 1.0). --- */
 
     /*
      * Runs cb(loop, arg) on the next loop iteration. Safe from any thread:
-     * from a thread other than the loop's it wakes a sleeping poll.
+     * from a thread other than the loop's it wakes a sleeping poll. The
+     * callback belongs to inst whichever thread posts it.
      * Callbacks added during an iteration run in the next one, in the
      * order they were added. -ENOMEM on allocation failure.
      */
-    int (*add_callback)(ioloop_loop_t *loop, ioloop_cb cb, void *arg);
+    int (*add_callback)(ioloop_instance_t *inst, ioloop_cb cb, void *arg);
 
     /*
      * Like add_callback, but async-signal-safe: call it from a signal
      * handler. It neither locks nor allocates; -EAGAIN when its fixed
      * number of slots (64) is full.
      */
-    int (*add_callback_from_signal)(ioloop_loop_t *loop, ioloop_cb cb,
+    int (*add_callback_from_signal)(ioloop_instance_t *inst, ioloop_cb cb,
                                     void *arg);
 
     /* --- Timers (since 1.0). Loop thread only. --- */
@@ -204,11 +287,11 @@ struct ioloop_api {
      * in the order they were added. Returns the timer handle, or 0 with
      * errno = ENOMEM.
      */
-    ioloop_timer_t (*call_at)(ioloop_loop_t *loop, ioloop_time_t deadline,
+    ioloop_timer_t (*call_at)(ioloop_instance_t *inst, ioloop_time_t deadline,
                               ioloop_cb cb, void *arg);
 
     /* call_at(loop, time(loop) + delay, cb, arg). */
-    ioloop_timer_t (*call_later)(ioloop_loop_t *loop, ioloop_time_t delay,
+    ioloop_timer_t (*call_later)(ioloop_instance_t *inst, ioloop_time_t delay,
                                  ioloop_cb cb, void *arg);
 
     /*
@@ -217,7 +300,7 @@ struct ioloop_api {
      * timer cancelled before its turn in the current iteration does not
      * run.
      */
-    int (*cancel)(ioloop_loop_t *loop, ioloop_timer_t timer);
+    int (*cancel)(ioloop_instance_t *inst, ioloop_timer_t timer);
 
     /*
      * Calls cb every period ns, starting one period from now. Missed runs
@@ -227,18 +310,19 @@ struct ioloop_api {
      * the work of many instances. cb may stop its own periodic. Returns
      * NULL with errno set (EINVAL, ENOMEM) on failure.
      */
-    ioloop_periodic_t *(*periodic_start)(ioloop_loop_t *loop,
+    ioloop_periodic_t *(*periodic_start)(ioloop_instance_t *inst,
                                          ioloop_time_t period, double jitter,
                                          ioloop_cb cb, void *arg);
 
     /* Stops and frees a periodic callback. NULL is a no-op. */
-    void (*periodic_stop)(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
+    void (*periodic_stop)(ioloop_instance_t *inst,
+                          ioloop_periodic_t *periodic);
 
     /*
      * The loop's monotonic time in ns, read once per iteration (cached), as
      * tornado's IOLoop.time().
      */
-    ioloop_time_t (*time)(ioloop_loop_t *loop);
+    ioloop_time_t (*time)(ioloop_instance_t *inst);
 
     /* --- Logging (since 1.0). --- */
 
@@ -246,7 +330,7 @@ struct ioloop_api {
      * Logs one line (no trailing newline needed) at the given
      * IOLOOP_LOG_* level, tagged with the plugin instance's manifest name.
      */
-    void (*log)(ioloop_loop_t *loop, int level, const char *fmt, ...)
+    void (*log)(ioloop_instance_t *inst, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
     /* --- Sockets (since 1.0). --- */
@@ -263,7 +347,7 @@ struct ioloop_api {
      * socket of its family that is neither bound nor listening: register
      * and close it as usual.
      */
-    int (*listen_tcp)(ioloop_loop_t *loop, const char *addr, int backlog,
+    int (*listen_tcp)(ioloop_instance_t *inst, const char *addr, int backlog,
                       unsigned flags, char *err, size_t errlen);
 
     /*
@@ -275,21 +359,14 @@ struct ioloop_api {
      * and the listener stops being readable), takes the reserve back and
      * returns -EMFILE (logged at warn at most once a second).
      */
-    int (*accept)(ioloop_loop_t *loop, int listen_fd);
-
-    /* --- Loop control (since 1.0). --- */
-
-    /* Stops the loop after the current iteration (the host then exits). */
-    void (*stop)(ioloop_loop_t *loop);
-
-    /* --- More sockets (since 1.0). --- */
+    int (*accept)(ioloop_instance_t *inst, int listen_fd);
 
     /*
      * Accepts up to max pending connections into fds[] (each as accept()
      * returns them). Returns how many (0 when none is pending), or -errno
      * when the first accept failed (-EMFILE as for accept).
      */
-    int (*accept_batch)(ioloop_loop_t *loop, int listen_fd, int *fds,
+    int (*accept_batch)(ioloop_instance_t *inst, int listen_fd, int *fds,
                         int max);
 
     /*
@@ -299,8 +376,40 @@ struct ioloop_api {
      * the umask's. Logs "listening on unix:PATH" at info. Returns the fd
      * or -errno with err set.
      */
-    int (*listen_unix)(ioloop_loop_t *loop, const char *path, unsigned mode,
-                       int backlog, char *err, size_t errlen);
+    int (*listen_unix)(ioloop_instance_t *inst, const char *path,
+                       unsigned mode, int backlog, char *err, size_t errlen);
+
+    /*
+     * Connects to addr, "HOST:PORT" (an IPv4 address or a name) or
+     * "[V6ADDR]:PORT", PORT 1 to 65535. A name is resolved without
+     * blocking the loop (getaddrinfo_a on glibc's thread) and its
+     * addresses are tried in turn. cb runs exactly once, in a later
+     * iteration (never inside this call), unless connect_cancel comes
+     * first: with the connected stream, made with opts (NULL: defaults;
+     * its timeouts start then), or with -ETIMEDOUT (nothing connected
+     * within timeout; 0 means 30 s), -ECONNREFUSED, -ENETUNREACH, ...
+     * (the last address's failure), -ENOENT (the name has no address),
+     * -EAGAIN (the resolver failed for now). Returns the attempt, or NULL
+     * with errno set: EINVAL (a bad addr, cb NULL), ENOMEM. Loop thread
+     * only. The attempt belongs to inst: one still pending when init
+     * fails or after fini is cancelled by the host (cb never runs).
+     */
+    ioloop_connect_t *(*connect_tcp)(ioloop_instance_t *inst,
+                                     const char *addr, ioloop_time_t timeout,
+                                     const struct ioloop_stream_options *opts,
+                                     ioloop_connect_cb cb, void *arg);
+
+    /*
+     * Abandons an attempt whose cb has not run: cb never runs, its socket
+     * is closed. Not after cb (the attempt is gone then). A plugin
+     * cancels its attempts in fini. NULL is a no-op. Loop thread only.
+     */
+    void (*connect_cancel)(ioloop_instance_t *inst, ioloop_connect_t *c);
+
+    /* --- Loop control (since 1.0). --- */
+
+    /* Stops the loop after the current iteration (the host then exits). */
+    void (*stop)(ioloop_instance_t *inst);
 
     /* --- Signals (since 1.0). --- */
 
@@ -315,11 +424,11 @@ struct ioloop_api {
      * and SIGTERM may be subscribed: the host still stops after them.
      * Returns a subscription id (> 0) or -errno.
      */
-    int (*signal_subscribe)(ioloop_loop_t *loop, int signo,
+    int (*signal_subscribe)(ioloop_instance_t *inst, int signo,
                             ioloop_signal_cb cb, void *arg);
 
     /* Ends a subscription. -ENOENT: unknown id. */
-    int (*signal_unsubscribe)(ioloop_loop_t *loop, int id);
+    int (*signal_unsubscribe)(ioloop_instance_t *inst, int id);
 
     /* --- Buffered streams (since 1.0), in the spirit of tornado's
      * IOStream. Loop thread only. --- */
@@ -337,7 +446,7 @@ struct ioloop_api {
      * allows; the done callback runs once everything written so far has
      * reached the kernel. A stream holds no buffer while it is idle.
      */
-    ioloop_stream_t *(*stream_new)(ioloop_loop_t *loop, int fd,
+    ioloop_stream_t *(*stream_new)(ioloop_instance_t *inst, int fd,
                                    const struct ioloop_stream_options *opts);
 
     /* Calls cb with everything up to and including the first delim
@@ -387,6 +496,19 @@ struct ioloop_api {
     /* Bytes waiting to be written. */
     size_t (*stream_pending)(const ioloop_stream_t *s);
 
+    /* Which timeout closed the stream: IOLOOP_STREAM_TIMEOUT_IDLE, _READ
+     * or _WRITE (stream_error is then ETIMEDOUT), or _NONE. Valid until
+     * the close callback returns. */
+    int (*stream_timeout)(const ioloop_stream_t *s);
+
+    /* stream_write of iovcnt buffers (gathered: at most one copy, of what
+     * the kernel did not take at once; writev(2) straight to the fd when
+     * nothing is queued). The buffers are the caller's again on return.
+     * -EINVAL for iovcnt < 0 or > IOV_MAX; -ENOBUFS when their sum would
+     * pass max_write_buffer (nothing is written). */
+    int (*stream_writev)(ioloop_stream_t *s, const struct iovec *iov,
+                         int iovcnt, ioloop_stream_cb done);
+
     /* --- Metrics (since 1.0). Loop thread only. --- */
 
     /*
@@ -399,9 +521,9 @@ struct ioloop_api {
      * small (buf then holds ""); -ENOTSUP when the host keeps no metrics
      * for this loop; -EINVAL for a NULL buf with len > 0.
      */
-    int (*metrics_render)(ioloop_loop_t *loop, char *buf, size_t len);
+    int (*metrics_render)(ioloop_instance_t *inst, char *buf, size_t len);
 
-    /* --- Counters (since 1.1). Loop thread only. --- */
+    /* --- Counters (since 1.0). Loop thread only. --- */
 
     /*
      * Registers a counter series owned by the calling instance (call it
@@ -421,7 +543,7 @@ struct ioloop_api {
      * loop). A plugin may ignore a failure: counter_add ignores a
      * negative handle.
      */
-    int (*counter_register)(ioloop_loop_t *loop, const char *name,
+    int (*counter_register)(ioloop_instance_t *inst, const char *name,
                             const char *help, const char *label,
                             const char *value);
 
@@ -430,24 +552,23 @@ struct ioloop_api {
      * allocation, so it may be called per request. A negative handle
      * (failed registration) is a no-op.
      */
-    void (*counter_add)(ioloop_loop_t *loop, int handle, uint64_t n);
+    void (*counter_add)(ioloop_instance_t *inst, int handle, uint64_t n);
 
-    /* --- Buffered streams, continued. Loop thread only. --- */
+    /* --- Workers (since 1.0). --- */
 
-    /* Which timeout closed the stream: IOLOOP_STREAM_TIMEOUT_IDLE, _READ
-     * or _WRITE (stream_error is then ETIMEDOUT), or _NONE. Valid until
-     * the close callback returns. */
-    int (*stream_timeout)(const ioloop_stream_t *s);
+    /*
+     * The worker process this instance runs in, 0 to worker_count() - 1
+     * (0 without workers), and how many workers the manifest asks for (1
+     * without workers). Each worker runs its own copy of every instance,
+     * with its own state: with "workers": 2 an instance's state splits in
+     * two. A plugin whose state must not split sets
+     * IOLOOP_PLUGIN_ONE_PROCESS (or the manifest entry "one_process":
+     * true), and then only worker 0 runs it.
+     */
+    unsigned (*worker_index)(ioloop_instance_t *inst);
+    unsigned (*worker_count)(ioloop_instance_t *inst);
 
-    /* stream_write of iovcnt buffers (gathered: at most one copy, of what
-     * the kernel did not take at once; writev(2) straight to the fd when
-     * nothing is queued). The buffers are the caller's again on return.
-     * -EINVAL for iovcnt < 0 or > IOV_MAX; -ENOBUFS when their sum would
-     * pass max_write_buffer (nothing is written). */
-    int (*stream_writev)(ioloop_stream_t *s, const struct iovec *iov,
-                         int iovcnt, ioloop_stream_cb done);
-
-    /* --- TLS (since 1.1; OpenSSL in the host). Loop thread only. --- */
+    /* --- TLS (since 1.0; OpenSSL in the host). Loop thread only. --- */
 
     /*
      * A server TLS context from opts (see struct ioloop_tls_options):
@@ -456,8 +577,10 @@ struct ioloop_api {
      * one line in err naming the file ("tls: /x/key.pem: No such file or
      * directory", "tls: /x/key.pem: key does not match certificate
      * /x/cert.pem") and errno set (ENOENT, EACCES, EINVAL, ENOMEM).
+     * The context belongs to inst: one not freed by tls_free when init
+     * fails or fini returns is freed by the host (with a warning).
      */
-    ioloop_tls_t *(*tls_new)(ioloop_loop_t *loop,
+    ioloop_tls_t *(*tls_new)(ioloop_instance_t *inst,
                              const struct ioloop_tls_options *opts,
                              char *err, size_t errlen);
 
@@ -468,11 +591,11 @@ struct ioloop_api {
      * old ones and err has the same one line as tls_new. Returns 0 or
      * -errno.
      */
-    int (*tls_reload)(ioloop_loop_t *loop, ioloop_tls_t *tls, char *err,
+    int (*tls_reload)(ioloop_instance_t *inst, ioloop_tls_t *tls, char *err,
                       size_t errlen);
 
     /* Frees the context (NULL: no-op); streams made from it go on. */
-    void (*tls_free)(ioloop_loop_t *loop, ioloop_tls_t *tls);
+    void (*tls_free)(ioloop_instance_t *inst, ioloop_tls_t *tls);
 };
 
 /*
@@ -489,37 +612,49 @@ struct ioloop_plugin {
     uint32_t abi_version;
     /* sizeof(struct ioloop_plugin) at build time. */
     uint32_t size;
+    /* IOLOOP_BUILD_SIGNATURE at build time; the host refuses another. */
+    uint32_t build;
+    /* IOLOOP_PLUGIN_* flags (0: none). */
+    uint32_t flags;
     /* Short name of the plugin (not of the instance), e.g. "hello_http". */
     const char *name;
     /* The plugin's own version string, e.g. "1.0.0". */
     const char *version;
     /* One line saying what the plugin does. May be NULL. */
     const char *description;
-    /* NULL-terminated list of the config keys the plugin accepts, shown by
-     * --plugin-info. When set, the host refuses a config with any other
-     * key before any init runs ("config.KEY: unknown key (NAME accepts:
-     * ...)"), so the plugin need not check for unknown keys itself. May
-     * be NULL. */
-    const char *const *config_keys;
+    /*
+     * The plugin's config, declared as a table (see <ioloop/config.h>),
+     * terminated by IOLOOP_CONFIG_END; NULL when it takes no config. The
+     * host validates the instance's "config" object against it before any
+     * init runs (and under --check), refuses unknown keys, applies the
+     * defaults, and prints it with --plugin-info.
+     */
+    const struct ioloop_config_field *config_schema;
+    /* sizeof the struct config_schema describes (0 without a schema). */
+    size_t config_size;
 
     /*
-     * Starts one instance. api stays valid until fini returns; keep it in
-     * the instance state. config is the manifest entry's "config" value
-     * (an object, or NULL when absent), borrowed: valid only during init,
-     * so copy what you keep. On success store the instance state in
-     * *state and return 0. On failure write one line to err (the host
-     * prefixes the instance name and manifest place), release what was
-     * acquired, and return -errno; the host also removes every handler the
-     * instance registered. Mandatory.
+     * Starts one instance. api and inst stay valid until fini returns;
+     * keep both in the instance state. config is the plugin's config
+     * struct (of config_size bytes), filled and validated from the
+     * manifest entry's "config" by the host: it and every string, list
+     * and map it points to are the host's and stay valid until fini
+     * returns, so keep the pointer rather than copies. On success store
+     * the instance state in *state and return 0. On failure write one
+     * line to err (the host prefixes the instance name and manifest
+     * place), release what was acquired, and return -errno; the host then
+     * releases whatever the instance still has registered (handlers,
+     * timers, periodics, streams, listeners, signal subscriptions, queued
+     * callbacks) and logs how much it found. Mandatory.
      */
-    int (*init)(const struct ioloop_api *api, ioloop_loop_t *loop,
-                const struct json_t *config, void **state, char *err,
-                size_t errlen);
+    int (*init)(const struct ioloop_api *api, ioloop_instance_t *inst,
+                const void *config, void **state, char *err, size_t errlen);
 
     /*
      * Stops the instance: remove its handlers, close its fds, free state.
      * Called in reverse order of init, on the loop thread, while the loop
-     * is not running. Mandatory.
+     * is not running. What fini leaves registered is released by the host
+     * as after a failed init (with a warning). Mandatory.
      */
     void (*fini)(void *state);
 

@@ -98,13 +98,13 @@ int ioloop_testing_start(ioloop_testing_t *t,
 const char *ioloop_testing_error(const ioloop_testing_t *t);
 
 /*
- * Stops an instance as the host stops it: its fini, then the host drops
- * the handlers, listeners and signal subscriptions the instance still had
- * (logging a warning about leftover handlers), and frees the instance.
- * NULL is a no-op. As in the host, a stream the instance closed in fini
- * is freed without its close callback by ioloop_testing_free, but with it
- * by the next iteration if the test runs one: run none after stopping an
- * instance whose streams have close callbacks.
+ * Stops an instance as the host stops it: its fini, then the host
+ * releases whatever the instance still had registered (streams, timers,
+ * periodics, queued callbacks, signal subscriptions, handlers, open
+ * listeners; a "fini left ..." warning names what), and frees the
+ * instance. NULL is a no-op. As in the host, none of the instance's
+ * callbacks runs afterwards: a stream it closed in fini is freed without
+ * its close callback.
  */
 void ioloop_testing_stop(ioloop_testing_instance_t *inst);
 

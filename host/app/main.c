@@ -29,6 +29,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "paths.h"
+#include "plugin_info.h"
 #include "serve.h"
 #include "setup.h"
 
@@ -40,13 +41,14 @@ struct options {
     bool check;
     bool list_backends;
     const char *plugin_info;
+    bool markdown;      /* --plugin-info as a markdown section */
     const char *signal; /* -s stop|reload */
 };
 
 
 static int parse_args(int argc, char **argv, struct options *o);
 static void usage(FILE *out);
-static int plugin_info(const char *path);
+static int plugin_info(const char *path, bool markdown);
 static void warn_fd_limit(const struct ioloop_backend *backend);
 static int signal_master(const char *config, const char *what);
 static int peek_manifest(const char *config, bool lock, int *pid_fd,
@@ -75,7 +77,7 @@ main(int argc, char **argv)
     ioloop__net_set_listener_source(ioloop__listen_source);
     if (o.plugin_info != NULL) {
         ioloop__log_release();
-        return plugin_info(o.plugin_info);
+        return plugin_info(o.plugin_info, o.markdown);
     }
     if (o.list_backends && o.config == NULL) {
         ioloop__log_release();
@@ -123,7 +125,10 @@ main(int argc, char **argv)
         warn_fd_limit(backend.ops);
         /* Every init and fini, as a start runs them, binding nothing. */
         if (ioloop__setup_check(&s, loop, err, sizeof(err)) < 0) {
-            fprintf(stderr, "ioloop-host: %s: %s\n", s.m.file, err);
+            char line[ERRLEN + PATH_MAX];
+
+            ioloop__setup_message(&s, err, line, sizeof(line));
+            fprintf(stderr, "ioloop-host: %s\n", line);
             goto out;
         }
         printf("%s: OK (backend %s, %zu plugin%s%s)\n", s.m.file,
@@ -165,6 +170,7 @@ parse_args(int argc, char **argv, struct options *o)
         {"check", no_argument, NULL, 'k'},
         {"list-backends", no_argument, NULL, 'l'},
         {"plugin-info", required_argument, NULL, 'p'},
+        {"markdown", no_argument, NULL, 'm'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -187,6 +193,9 @@ parse_args(int argc, char **argv, struct options *o)
             break;
         case 'p':
             o->plugin_info = optarg;
+            break;
+        case 'm':
+            o->markdown = true;
             break;
         case 's':
             if (strcmp(optarg, "stop") != 0 && strcmp(optarg, "reload") != 0) {
@@ -211,6 +220,10 @@ parse_args(int argc, char **argv, struct options *o)
             return 2;
         }
     }
+    if (o->markdown && o->plugin_info == NULL) {
+        fprintf(stderr, "ioloop-host: --markdown goes with --plugin-info\n");
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "ioloop-host: unexpected argument '%s'\n",
                 argv[optind]);
@@ -226,7 +239,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: ioloop-host [--config FILE] [--backend NAME] [--check]\n"
             "       ioloop-host [--config FILE] --list-backends\n"
-            "       ioloop-host --plugin-info FILE.so\n"
+            "       ioloop-host --plugin-info FILE.so [--markdown]\n"
             "       ioloop-host [--config FILE] -s stop|reload\n"
             "\n"
             "  -c, --config FILE   the JSON manifest (default: config/host.json\n"
@@ -235,14 +248,17 @@ usage(FILE *out)
             "                      (epoll, select, ...; or auto)\n"
             "      --check         validate all a start validates: the\n"
             "                      manifest, every backend and plugin .so,\n"
-            "                      every plugin's config (init and fini run,\n"
+            "                      every plugin's config (against its\n"
+            "                      schema, then init and fini run,\n"
             "                      listen addresses are parsed, nothing is\n"
             "                      bound); exit 0, or 1 with the line a\n"
             "                      start would print\n"
             "      --list-backends print every backend .so found, its ABI\n"
             "                      version and whether it can start here\n"
             "      --plugin-info FILE.so  print a plugin's name, version, ABI\n"
-            "                      and config keys without running it\n"
+            "                      and config schema (every key's type,\n"
+            "                      default, range and doc) without running\n"
+            "                      it; --markdown: as a docs section\n"
             "  -s stop|reload      signal the running host through the\n"
             "                      manifest's pid_file (SIGTERM / SIGHUP)\n"
             "  -V, --version       print the version and the ABI versions\n"
@@ -258,7 +274,7 @@ usage(FILE *out)
 /* Prints what a plugin .so declares, without running any of its code
  * (dlopen runs no constructor of ours; a plugin should have none). */
 static int
-plugin_info(const char *path)
+plugin_info(const char *path, bool markdown)
 {
     const struct ioloop_plugin *d;
     char err[ERRLEN];
@@ -268,21 +284,7 @@ plugin_info(const char *path)
         fprintf(stderr, "ioloop-host: %s\n", err);
         return 1;
     }
-    printf("file:        %s\n", path);
-    printf("name:        %s\n", d->name);
-    printf("version:     %s\n", d->version != NULL ? d->version : "?");
-    printf("abi:         %u.%u (this host: %u.%u)\n",
-           IOLOOP_ABI_MAJOR(d->abi_version), IOLOOP_ABI_MINOR(d->abi_version),
-           IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR);
-    if (d->description != NULL) {
-        printf("description: %s\n", d->description);
-    }
-    printf("config keys:");
-    for (const char *const *k = d->config_keys; k != NULL && *k != NULL;
-         k++) {
-        printf("%s %s", k == d->config_keys ? "" : ",", *k);
-    }
-    printf("%s\n", d->config_keys == NULL ? " (not declared)" : "");
+    ioloop__plugin_info_print(stdout, path, d, markdown);
     dlclose(dl);
     return 0;
 }

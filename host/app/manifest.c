@@ -3,7 +3,11 @@
  * the schema (README.md, "The manifest") and fills struct ioloop_manifest.
  * Nothing is loaded or bound here: this file validates, resolves relative
  * paths against the manifest's folder (never the working directory) and
- * writes one-line messages that name the file and the JSON path.
+ * writes one-line messages that name the file, the line:column of the
+ * offending value and its JSON path. The typed keys (paths, durations,
+ * integers, log level and format) go through the config engine the
+ * plugins' configs use (config_schema.h); the structure (backend lists,
+ * plugin entries, cross-key rules) is checked here.
  */
 #include "manifest.h"
 
@@ -18,7 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ioloop/config.h>
 #include <ioloop/loop.h>
+
+#include "config_schema.h"
+#include "json_path.h"
 
 /* A manifest is a few hundred bytes. Anything this large is a mistake (or
  * /dev/zero) and is refused with EFBIG instead of being read forever. */
@@ -36,27 +44,27 @@
 /* The state of one load: what is being filled and where messages go. */
 struct manifest_parse {
     const char *file;           /* the path as given: prefix of messages */
+    const char *text;           /* the file's text, to locate values */
+    size_t len;
     char *err;
     size_t errlen;
     struct ioloop_manifest *m;
 };
 
-/*
- * One numeric top-level key: its type, the range it accepts, its default
- * and the field of struct ioloop_manifest it fills. A key is one row of
- * manifest_numbers.
- */
-struct manifest_number {
-    const char *key;
-    enum {
-        MANIFEST_SECONDS,       /* a JSON number, stored in ioloop_time_t ns */
-        MANIFEST_INT            /* a JSON integer, stored in an int */
-    } type;
-    double min;                 /* the accepted range, bounds included */
-    double max;
-    double def;                 /* when the key is absent */
-    int off;                    /* 1: 0 is accepted too and means off */
-    size_t offset;              /* of the field in struct ioloop_manifest */
+/* The typed top-level keys, as the config engine fills them. */
+struct manifest_top {
+    const char *backend_dir;
+    const char *plugin_dir;
+    const char *pid_file;
+    ioloop_time_t shutdown_timeout;
+    int64_t watchdog_ms;
+    int64_t watchdog_kill_ms;
+};
+
+/* The typed keys of "log". */
+struct manifest_log {
+    int level;  /* index in manifest_level_names */
+    int format; /* index in manifest_formats: 0 plain, 1 json */
 };
 
 /* A growing list of backend names without duplicates. */
@@ -76,15 +84,16 @@ static int manifest_parse_backend(struct manifest_parse *p, const char *key,
 static int manifest_take_backend(struct manifest_parse *p,
                                  struct manifest_names *names,
                                  const char *where, const char *name);
-static int manifest_parse_dir(struct manifest_parse *p, const char *key,
-                              char **out);
+static int manifest_typed(struct manifest_parse *p, json_t *obj,
+                          const char *base,
+                          const struct ioloop_config_field *schema,
+                          size_t size, void *out,
+                          struct ioloop__config *c);
 static int manifest_parse_log(struct manifest_parse *p, json_t *v);
 static int manifest_level(struct manifest_parse *p, const json_t *v,
                           const char *where, int *level);
 static int manifest_parse_plugin_levels(struct manifest_parse *p, json_t *v);
 static int manifest_parse_process(struct manifest_parse *p, json_t *root);
-static int manifest_number(struct manifest_parse *p,
-                           const struct manifest_number *n, const json_t *v);
 static int manifest_parse_plugins(struct manifest_parse *p, json_t *v);
 static int manifest_parse_plugin(struct manifest_parse *p, json_t *v,
                                  size_t i);
@@ -97,9 +106,9 @@ static int manifest_backend_name_ok(const char *s);
 static int manifest_plugin_name_ok(const char *s);
 static char *manifest_resolve(const char *dir, const char *value);
 static const char *manifest_type(const json_t *v);
-static void manifest_quote(char *buf, size_t len, const char *s);
-static int manifest_fail(struct manifest_parse *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int manifest_fail(struct manifest_parse *p, const char *path,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void manifest_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -117,30 +126,43 @@ static const char *const manifest_log_keys[] = {
     "level", "format", "plugins", NULL
 };
 static const char *const manifest_plugin_keys[] = {
-    "name", "path", "config", NULL
+    "name", "path", "config", "one_process", NULL
 };
+
+/* The level names, in the order of IOLOOP_LOG_* (error is 0). */
+static const char *const manifest_level_names[] = {
+    "error", "warn", "info", "debug", NULL
+};
+static const char *const manifest_formats[] = {"plain", "json", NULL};
 
 /*
- * The numeric keys. The loop's clock ticks in 1 ms (backends wait in
- * milliseconds), so no duration is below 1 ms: 1e-12 would round to 0.
+ * The typed top-level keys. The loop's clock ticks in 1 ms (backends wait
+ * in milliseconds), so no duration is below 1 ms: 1e-12 would round to 0.
  */
-static const struct manifest_number manifest_numbers[] = {
-    { "shutdown_timeout", MANIFEST_SECONDS, 0.001, 3600, 10, 0,
-      offsetof(struct ioloop_manifest, shutdown_timeout) },
-    { "watchdog_ms", MANIFEST_INT, 1, 3600000, 0, 1,
-      offsetof(struct ioloop_manifest, watchdog_ms) },
+static const struct ioloop_config_field manifest_top_schema[] = {
+    IOLOOP_CONFIG_PATH(struct manifest_top, backend_dir, NULL, 0,
+                       "Folder of the backend .so files."),
+    IOLOOP_CONFIG_PATH(struct manifest_top, plugin_dir, NULL, 0,
+                       "Folder where bare plugin file names are found."),
+    IOLOOP_CONFIG_PATH(struct manifest_top, pid_file, NULL, 0,
+                       "Where the host writes its pid, locked."),
+    IOLOOP_CONFIG_DURATION(struct manifest_top, shutdown_timeout,
+                           IOLOOP_NS_PER_MS, 3600 * IOLOOP_NS_PER_S, "10s",
+                           0, "How long a graceful stop waits."),
+    IOLOOP_CONFIG_INT(struct manifest_top, watchdog_ms, 0, 3600000, "0", 0,
+                      "Blocking-callback threshold; 0: off."),
+    IOLOOP_CONFIG_INT(struct manifest_top, watchdog_kill_ms, 0, 3600000, "0",
+                      0, "The master replaces a worker blocked so long."),
+    IOLOOP_CONFIG_END,
 };
 
-static const struct {
-    const char *name;
-    int level;
-} manifest_levels[] = {
-    { "error", IOLOOP_LOG_ERROR },
-    { "warn", IOLOOP_LOG_WARN },
-    { "info", IOLOOP_LOG_INFO },
-    { "debug", IOLOOP_LOG_DEBUG },
+static const struct ioloop_config_field manifest_log_schema[] = {
+    IOLOOP_CONFIG_ENUM(struct manifest_log, level, manifest_level_names,
+                       "info", 0, "The least severe level logged."),
+    IOLOOP_CONFIG_ENUM(struct manifest_log, format, manifest_formats,
+                       "plain", 0, "Plain lines or JSON lines."),
+    IOLOOP_CONFIG_END,
 };
-
 
 /*
  * Reads and validates the manifest at path. Everything is built in a
@@ -162,6 +184,8 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
     memset(m, 0, sizeof *m);
     memset(&tmp, 0, sizeof tmp);
     p.file = path;
+    p.text = NULL;
+    p.len = 0;
     p.err = err;
     p.errlen = errlen;
     p.m = &tmp;
@@ -172,6 +196,8 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
     if (manifest_read(&p, &text, &len) != 0) {
         goto cleanup;
     }
+    p.text = text;
+    p.len = len;
 
     /* JSON_DECODE_ANY lets `42` or `"x"` reach the clearer top-level type
      * message below instead of jansson's "'[' or '{' expected". */
@@ -183,14 +209,14 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         goto cleanup;
     }
     if (!json_is_object(tmp.root)) {
-        manifest_fail(&p, "expected an object at the top level, got %s",
+        manifest_fail(&p, "", "expected an object at the top level, got %s",
                       manifest_type(tmp.root));
         goto cleanup;
     }
 
     tmp.file = strdup(path);
     if (tmp.file == NULL) {
-        manifest_fail(&p, "out of memory");
+        manifest_fail(&p, NULL, "out of memory");
         goto cleanup;
     }
     if (manifest_find_dir(&p) != 0
@@ -201,8 +227,6 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         || manifest_parse_backend(&p, "backend_swap",
                                   json_object_get(tmp.root, "backend_swap"),
                                   &tmp.swap, &tmp.nswap) != 0
-        || manifest_parse_dir(&p, "backend_dir", &tmp.backend_dir) != 0
-        || manifest_parse_dir(&p, "plugin_dir", &tmp.plugin_dir) != 0
         || manifest_parse_log(&p, json_object_get(tmp.root, "log")) != 0
         || manifest_parse_plugins(&p, json_object_get(tmp.root, "plugins"))
            != 0
@@ -213,6 +237,9 @@ ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
         goto cleanup;
     }
 
+    tmp.text = text;
+    tmp.text_len = len;
+    text = NULL;
     *m = tmp;
     memset(&tmp, 0, sizeof tmp);
     rc = 0;
@@ -236,7 +263,7 @@ ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
     char q[MANIFEST_QUOTE_MAX];
 
     if (name == NULL || !manifest_backend_name_ok(name)) {
-        manifest_quote(q, sizeof q, name != NULL ? name : "");
+        ioloop__json_quote(q, sizeof q, name != NULL ? name : "");
         manifest_set_err(err, errlen, "--backend: invalid backend name %s", q);
         return -1;
     }
@@ -273,6 +300,7 @@ ioloop__manifest_free(struct ioloop_manifest *m)
     free(m->pid_file);
     free(m->dir);
     free(m->file);
+    free(m->text);
     json_decref(m->root);
     memset(m, 0, sizeof *m);
 }
@@ -348,7 +376,7 @@ fail:
         close(fd);
     }
     free(buf);
-    return manifest_fail(p, "cannot read: %s", strerror(e));
+    return manifest_fail(p, NULL, "cannot read: %s", strerror(e));
 }
 
 
@@ -362,13 +390,14 @@ manifest_find_dir(struct manifest_parse *p)
 
     copy = strdup(p->file);
     if (copy == NULL) {
-        return manifest_fail(p, "out of memory");
+        return manifest_fail(p, NULL, "out of memory");
     }
     dir = realpath(dirname(copy), NULL);
     e = errno;
     free(copy);
     if (dir == NULL) {
-        return manifest_fail(p, "cannot resolve the manifest's folder: %s",
+        return manifest_fail(p, NULL,
+                             "cannot resolve the manifest's folder: %s",
                              strerror(e));
     }
     p->m->dir = dir;
@@ -400,8 +429,8 @@ manifest_check_keys(struct manifest_parse *p, json_t *obj, const char *base,
             }
         }
         if (allowed[i] == NULL) {
-            ioloop__manifest_key_path(path, sizeof path, base, key);
-            return manifest_fail(p, "%s: unknown key", path);
+            ioloop__json_key_path(path, sizeof path, base, key);
+            return manifest_fail(p, path, "unknown key");
         }
     }
     return 0;
@@ -437,13 +466,13 @@ manifest_parse_backend(struct manifest_parse *p, const char *key,
         }
     } else if (json_is_array(v)) {
         if (json_array_size(v) == 0) {
-            manifest_fail(p, "%s: empty list", key);
+            manifest_fail(p, key, "empty list");
             goto cleanup;
         }
         json_array_foreach(v, i, item) {
             snprintf(where, sizeof where, "%s[%zu]", key, i);
             if (!json_is_string(item)) {
-                manifest_fail(p, "%s: expected a string, got %s", where,
+                manifest_fail(p, where, "expected a string, got %s",
                               manifest_type(item));
                 goto cleanup;
             }
@@ -454,8 +483,8 @@ manifest_parse_backend(struct manifest_parse *p, const char *key,
             }
         }
     } else {
-        manifest_fail(p, "%s: expected a string or an array of strings,"
-                      " got %s", key, manifest_type(v));
+        manifest_fail(p, key, "expected a string or an array of strings,"
+                      " got %s", manifest_type(v));
         goto cleanup;
     }
 
@@ -479,41 +508,56 @@ manifest_take_backend(struct manifest_parse *p, struct manifest_names *names,
     char q[MANIFEST_QUOTE_MAX];
 
     if (!manifest_backend_name_ok(name)) {
-        manifest_quote(q, sizeof q, name);
-        return manifest_fail(p, "%s: invalid backend name %s", where, q);
+        ioloop__json_quote(q, sizeof q, name);
+        return manifest_fail(p, where, "invalid backend name %s", q);
     }
     if (manifest_names_add(names, name) != 0) {
-        return manifest_fail(p, "out of memory");
+        return manifest_fail(p, NULL, "out of memory");
     }
     return 0;
 }
 
 
 /*
- * Sets *out from the top-level string key (a path), resolved against
- * the manifest's folder when relative. Leaves *out NULL when absent.
+ * Fills out (a struct of size bytes) from the keys of obj that schema
+ * declares, with the config engine (types, ranges, defaults, relative
+ * paths resolved against the manifest's folder); the other keys of obj
+ * are the caller's. c keeps what out points to until
+ * ioloop__config_free. Returns 0, or -1 with the engine's message at the
+ * value's place.
  */
 static int
-manifest_parse_dir(struct manifest_parse *p, const char *key, char **out)
+manifest_typed(struct manifest_parse *p, json_t *obj, const char *base,
+               const struct ioloop_config_field *schema, size_t size,
+               void *out, struct ioloop__config *c)
 {
-    const json_t *v;
+    struct ioloop__config_error e;
+    json_t *typed = json_object();
+    int rc = -1;
 
-    v = json_object_get(p->m->root, key);
-    if (v == NULL) {
-        return 0;
+    if (typed == NULL) {
+        return manifest_fail(p, NULL, "out of memory");
     }
-    if (!json_is_string(v)) {
-        return manifest_fail(p, "%s: expected a string, got %s", key,
-                             manifest_type(v));
+    for (const struct ioloop_config_field *f = schema; f->name != NULL;
+         f++) {
+        json_t *v = json_object_get(obj, f->name);
+
+        if (v != NULL && json_object_set(typed, f->name, v) != 0) {
+            manifest_fail(p, NULL, "out of memory");
+            goto cleanup;
+        }
     }
-    if (json_string_length(v) == 0) {
-        return manifest_fail(p, "%s: empty path", key);
+    if (ioloop__config_fill(schema, size, typed, base, p->m->dir, "manifest",
+                            c, &e) < 0) {
+        manifest_fail(p, e.path, "%s", e.msg);
+        goto cleanup;
     }
-    *out = manifest_resolve(p->m->dir, json_string_value(v));
-    if (*out == NULL) {
-        return manifest_fail(p, "out of memory");
-    }
-    return 0;
+    memcpy(out, c->data, size);
+    rc = 0;
+
+cleanup:
+    json_decref(typed);
+    return rc;
 }
 
 
@@ -522,43 +566,27 @@ manifest_parse_dir(struct manifest_parse *p, const char *key, char **out)
 static int
 manifest_parse_log(struct manifest_parse *p, json_t *v)
 {
-    char q[MANIFEST_QUOTE_MAX];
-    const json_t *level, *format, *plugins;
-    const char *s;
+    struct ioloop__config c;
+    struct manifest_log log;
+    const json_t *plugins;
 
-    p->m->log_level = IOLOOP_LOG_INFO;
-    if (v == NULL) {
-        return 0;
-    }
-    if (!json_is_object(v)) {
-        return manifest_fail(p, "log: expected an object, got %s",
+    if (v != NULL && !json_is_object(v)) {
+        return manifest_fail(p, "log", "expected an object, got %s",
                              manifest_type(v));
     }
-    if (manifest_check_keys(p, v, "log", manifest_log_keys) != 0) {
+    if (v != NULL && manifest_check_keys(p, v, "log", manifest_log_keys) != 0) {
         return -1;
     }
-    level = json_object_get(v, "level");
-    if (level != NULL
-        && manifest_level(p, level, "log.level", &p->m->log_level) != 0) {
+    if (manifest_typed(p, v, "log", manifest_log_schema, sizeof log, &log,
+                       &c) != 0) {
         return -1;
     }
-    format = json_object_get(v, "format");
-    if (format != NULL) {
-        if (!json_is_string(format)) {
-            return manifest_fail(p, "log.format: expected a string, got %s",
-                                 manifest_type(format));
-        }
-        s = json_string_value(format);
-        if (strcmp(s, "json") != 0 && strcmp(s, "plain") != 0) {
-            manifest_quote(q, sizeof q, s);
-            return manifest_fail(p, "log.format: unknown format %s"
-                                 " (expected plain or json)", q);
-        }
-        p->m->log_json = strcmp(s, "json") == 0;
-    }
+    ioloop__config_free(&c);
+    p->m->log_level = log.level;
+    p->m->log_json = log.format == 1;
     plugins = json_object_get(v, "plugins");
     if (plugins != NULL && !json_is_object(plugins)) {
-        return manifest_fail(p, "log.plugins: expected an object, got %s",
+        return manifest_fail(p, "log.plugins", "expected an object, got %s",
                              manifest_type(plugins));
     }
     return 0;
@@ -572,22 +600,21 @@ manifest_level(struct manifest_parse *p, const json_t *v, const char *where,
 {
     char q[MANIFEST_QUOTE_MAX];
     const char *s;
-    size_t i;
 
     if (!json_is_string(v)) {
-        return manifest_fail(p, "%s: expected a string, got %s", where,
+        return manifest_fail(p, where, "expected a string, got %s",
                              manifest_type(v));
     }
     s = json_string_value(v);
-    for (i = 0; i < sizeof manifest_levels / sizeof manifest_levels[0]; i++) {
-        if (strcmp(manifest_levels[i].name, s) == 0) {
-            *level = manifest_levels[i].level;
+    for (int i = 0; manifest_level_names[i] != NULL; i++) {
+        if (strcmp(manifest_level_names[i], s) == 0) {
+            *level = i; /* the names follow IOLOOP_LOG_* */
             return 0;
         }
     }
-    manifest_quote(q, sizeof q, s);
-    return manifest_fail(p, "%s: unknown level %s"
-                         " (expected error, warn, info or debug)", where, q);
+    ioloop__json_quote(q, sizeof q, s);
+    return manifest_fail(p, where, "unknown level %s"
+                         " (expected error, warn, info or debug)", q);
 }
 
 
@@ -605,16 +632,15 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
     json_object_foreach(levels, name, v) {
         size_t i;
 
-        ioloop__manifest_key_path(where, sizeof where, "log.plugins", name);
+        ioloop__json_key_path(where, sizeof where, "log.plugins", name);
         for (i = 0; i < p->m->nplugins; i++) {
             if (strcmp(p->m->plugins[i].name, name) == 0) {
                 break;
             }
         }
         if (i == p->m->nplugins) {
-            manifest_quote(q, sizeof q, name);
-            return manifest_fail(p, "%s: no plugin instance named %s", where,
-                                 q);
+            ioloop__json_quote(q, sizeof q, name);
+            return manifest_fail(p, where, "no plugin instance named %s", q);
         }
         if (manifest_level(p, v, where, &p->m->plugins[i].log_level) != 0) {
             return -1;
@@ -626,15 +652,17 @@ manifest_parse_plugin_levels(struct manifest_parse *p, json_t *log)
 
 /*
  * The process model: "workers" (a positive integer or "auto": one per
- * online CPU; absent: serve in this process), the numeric keys of
- * manifest_numbers, "watchdog_kill_ms" (0: off; only with workers: the
- * master replaces the worker) and "pid_file".
+ * online CPU; absent: serve in this process), then the typed keys of
+ * manifest_top_schema, of which "watchdog_kill_ms" (0: off) needs
+ * workers: the master replaces the worker.
  */
 static int
 manifest_parse_process(struct manifest_parse *p, json_t *root)
 {
+    struct ioloop__config c;
+    struct manifest_top top;
     const json_t *v;
-    size_t i;
+    int rc = 0;
 
     v = json_object_get(root, "workers");
     if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
@@ -645,86 +673,31 @@ manifest_parse_process(struct manifest_parse *p, json_t *root)
                && json_integer_value(v) <= 1024) {
         p->m->workers = (int) json_integer_value(v);
     } else if (v != NULL) {
-        return manifest_fail(p, "workers: expected an integer in [1, 1024]"
+        return manifest_fail(p, "workers", "expected an integer in [1, 1024]"
                              " or \"auto\", got %s", manifest_type(v));
     }
-    for (i = 0; i < sizeof manifest_numbers / sizeof manifest_numbers[0];
-         i++)
-    {
-        if (manifest_number(p, &manifest_numbers[i],
-                            json_object_get(root, manifest_numbers[i].key))
-            != 0)
-        {
-            return -1;
-        }
+    if (manifest_typed(p, root, "", manifest_top_schema, sizeof top, &top,
+                       &c) != 0) {
+        return -1;
     }
-    v = json_object_get(root, "watchdog_kill_ms");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0
-            || json_integer_value(v) > 3600000) {
-            return manifest_fail(p, "watchdog_kill_ms: expected an integer in"
-                                 " [0, 3600000], got %s", json_is_integer(v)
-                                 ? "one out of range" : manifest_type(v));
-        }
-        if (json_integer_value(v) > 0 && p->m->workers == 0) {
-            return manifest_fail(p, "watchdog_kill_ms: needs \"workers\" "
-                                 "(the master replaces a blocked worker)");
-        }
-        p->m->watchdog_kill_ms = (int) json_integer_value(v);
+    if (top.watchdog_kill_ms > 0 && p->m->workers == 0) {
+        rc = manifest_fail(p, "watchdog_kill_ms", "needs \"workers\" (the "
+                           "master replaces a blocked worker)");
     }
-    return manifest_parse_dir(p, "pid_file", &p->m->pid_file);
-}
-
-
-/*
- * Stores the value v of the numeric key n (its default when v is NULL)
- * into its field of p->m. A value outside [n->min, n->max] (other than 0
- * when n->off) is refused with the accepted range and the value given:
- * "shutdown_timeout: expected seconds in [0.001, 3600], got 1e-12".
- */
-static int
-manifest_number(struct manifest_parse *p, const struct manifest_number *n,
-                const json_t *v)
-{
-    char *field = (char *) p->m + n->offset;
-    char got[64];
-    double x;
-    int ok;
-
-    x = v == NULL ? n->def : json_number_value(v);
-    if (n->type == MANIFEST_SECONDS) {
-        ok = v == NULL || json_is_number(v);
-    } else {
-        ok = v == NULL || json_is_integer(v);
+    p->m->shutdown_timeout = top.shutdown_timeout;
+    p->m->watchdog_ms = (int) top.watchdog_ms;
+    p->m->watchdog_kill_ms = (int) top.watchdog_kill_ms;
+    if (rc == 0
+        && ((top.backend_dir != NULL
+             && (p->m->backend_dir = strdup(top.backend_dir)) == NULL)
+            || (top.plugin_dir != NULL
+                && (p->m->plugin_dir = strdup(top.plugin_dir)) == NULL)
+            || (top.pid_file != NULL
+                && (p->m->pid_file = strdup(top.pid_file)) == NULL))) {
+        rc = manifest_fail(p, NULL, "out of memory");
     }
-    if (ok && !((x >= n->min && x <= n->max) || (n->off && x == 0))) {
-        ok = 0;
-    }
-    if (!ok) {
-        if (v != NULL && json_is_integer(v)) {
-            snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(v));
-        } else if (v != NULL && json_is_real(v)) {
-            snprintf(got, sizeof got, "%.15g", x);
-        } else {
-            snprintf(got, sizeof got, "%s", manifest_type(v));
-        }
-        return manifest_fail(p, "%s: expected %s%s in [%.15g, %.15g], got %s",
-                             n->key, n->off ? "0 (off) or " : "",
-                             n->type == MANIFEST_SECONDS ? "seconds"
-                                                         : "an integer",
-                             n->min, n->max, got);
-    }
-    if (n->type == MANIFEST_SECONDS) {
-        ioloop_time_t t = (ioloop_time_t) (x * IOLOOP_NS_PER_S);
-
-        memcpy(field, &t, sizeof t);
-    } else {
-        int i = (int) x;
-
-        memcpy(field, &i, sizeof i);
-    }
-    return 0;
+    ioloop__config_free(&c);
+    return rc;
 }
 
 
@@ -740,7 +713,7 @@ manifest_parse_plugins(struct manifest_parse *p, json_t *v)
         return 0;
     }
     if (!json_is_array(v)) {
-        return manifest_fail(p, "plugins: expected an array, got %s",
+        return manifest_fail(p, "plugins", "expected an array, got %s",
                              manifest_type(v));
     }
     n = json_array_size(v);
@@ -749,7 +722,7 @@ manifest_parse_plugins(struct manifest_parse *p, json_t *v)
     }
     p->m->plugins = calloc(n, sizeof p->m->plugins[0]);
     if (p->m->plugins == NULL) {
-        return manifest_fail(p, "out of memory");
+        return manifest_fail(p, NULL, "out of memory");
     }
     json_array_foreach(v, i, item) {
         if (manifest_parse_plugin(p, item, i) != 0) {
@@ -770,7 +743,7 @@ static int
 manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
 {
     struct ioloop_manifest_plugin *pl;
-    char q[MANIFEST_QUOTE_MAX];
+    char q[MANIFEST_QUOTE_MAX], where[MANIFEST_PATH_MAX];
     json_t *config;
     const char *s;
     size_t j;
@@ -780,7 +753,7 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
     snprintf(pl->where, sizeof pl->where, "plugins[%zu]", i);
 
     if (!json_is_object(v)) {
-        return manifest_fail(p, "%s: expected an object, got %s", pl->where,
+        return manifest_fail(p, pl->where, "expected an object, got %s",
                              manifest_type(v));
     }
     if (manifest_check_keys(p, v, pl->where, manifest_plugin_keys) != 0) {
@@ -790,22 +763,23 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
     if (manifest_plugin_string(p, v, pl->where, "name", &s) != 0) {
         return -1;
     }
+    snprintf(where, sizeof where, "%s.name", pl->where);
     if (!manifest_plugin_name_ok(s)) {
-        manifest_quote(q, sizeof q, s);
-        return manifest_fail(p, "%s.name: invalid plugin name %s (expected"
+        ioloop__json_quote(q, sizeof q, s);
+        return manifest_fail(p, where, "invalid plugin name %s (expected"
                              " 1 to %d letters, digits, '_', '.' or '-')",
-                             pl->where, q, MANIFEST_NAME_MAX);
+                             q, MANIFEST_NAME_MAX);
     }
     for (j = 0; j < i; j++) {
         if (strcmp(p->m->plugins[j].name, s) == 0) {
-            manifest_quote(q, sizeof q, s);
-            return manifest_fail(p, "%s.name: duplicate of %s.name %s",
-                                 pl->where, p->m->plugins[j].where, q);
+            ioloop__json_quote(q, sizeof q, s);
+            return manifest_fail(p, where, "duplicate of %s.name %s",
+                                 p->m->plugins[j].where, q);
         }
     }
     pl->name = strdup(s);
     if (pl->name == NULL) {
-        return manifest_fail(p, "out of memory");
+        return manifest_fail(p, NULL, "out of memory");
     }
 
     if (manifest_plugin_string(p, v, pl->where, "path", &s) != 0) {
@@ -815,15 +789,24 @@ manifest_parse_plugin(struct manifest_parse *p, json_t *v, size_t i)
     pl->path = strchr(s, '/') != NULL ? manifest_resolve(p->m->dir, s)
                                       : strdup(s);
     if (pl->path == NULL) {
-        return manifest_fail(p, "out of memory");
+        return manifest_fail(p, NULL, "out of memory");
     }
 
     config = json_object_get(v, "config");
     if (config != NULL && !json_is_object(config)) {
-        return manifest_fail(p, "%s.config: expected an object, got %s",
-                             pl->where, manifest_type(config));
+        snprintf(where, sizeof where, "%s.config", pl->where);
+        return manifest_fail(p, where, "expected an object, got %s",
+                             manifest_type(config));
     }
     pl->config = config;
+
+    config = json_object_get(v, "one_process");
+    if (config != NULL && !json_is_boolean(config)) {
+        snprintf(where, sizeof where, "%s.one_process", pl->where);
+        return manifest_fail(p, where, "expected true or false, got %s",
+                             manifest_type(config));
+    }
+    pl->one_process = json_is_true(config);
     return 0;
 }
 
@@ -838,18 +821,20 @@ static int
 manifest_plugin_string(struct manifest_parse *p, json_t *v, const char *where,
                        const char *key, const char **out)
 {
+    char path[MANIFEST_PATH_MAX];
     const json_t *s;
 
     s = json_object_get(v, key);
     if (s == NULL) {
-        return manifest_fail(p, "%s: missing key \"%s\"", where, key);
+        return manifest_fail(p, where, "missing key \"%s\"", key);
     }
+    snprintf(path, sizeof path, "%s.%s", where, key);
     if (!json_is_string(s)) {
-        return manifest_fail(p, "%s.%s: expected a string, got %s", where,
-                             key, manifest_type(s));
+        return manifest_fail(p, path, "expected a string, got %s",
+                             manifest_type(s));
     }
     if (json_string_length(s) == 0) {
-        return manifest_fail(p, "%s.%s: empty %s", where, key, key);
+        return manifest_fail(p, path, "empty %s", key);
     }
     *out = json_string_value(s);
     return 0;
@@ -1004,92 +989,35 @@ manifest_type(const json_t *v)
 }
 
 
-void
-ioloop__manifest_key_path(char *buf, size_t len, const char *base,
-                          const char *key)
-{
-    char q[MANIFEST_QUOTE_MAX];
-    const char *c;
-
-    for (c = key; *c != '\0'; c++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')
-              || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
-        {
-            break;
-        }
-    }
-    if (*key != '\0' && *c == '\0') {
-        snprintf(buf, len, "%s%s%s", base, base[0] != '\0' ? "." : "", key);
-    } else {
-        manifest_quote(q, sizeof q, key);
-        snprintf(buf, len, "%s[%s]", base, q);
-    }
-}
-
-
 /*
- * Writes s into buf (len >= 8) between double quotes, with '"', '\' and
- * control characters escaped the JSON way, so that a value never breaks
- * the one-line message. A value too long for buf ends with ..." instead.
+ * Writes "<file>:<line>:<column>: <path>: <fmt...>" into p->err, the
+ * place being the value at path in the file's text ("" is the whole
+ * document, and then no path is shown); "<file>: <fmt...>" when path is
+ * NULL (the file itself, no memory) or cannot be located. Always returns
+ * -1.
  */
-static void
-manifest_quote(char *buf, size_t len, const char *s)
-{
-    char esc[8];
-    size_t elen;
-    size_t o = 0;
-    unsigned char c;
-
-    buf[o++] = '"';
-    for ( ; *s != '\0'; s++) {
-        c = (unsigned char) *s;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) c;
-            esc[2] = '\0';
-        } else if (c == '\n') {
-            strcpy(esc, "\\n");
-        } else if (c == '\t') {
-            strcpy(esc, "\\t");
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        } else {
-            esc[0] = (char) c;
-            esc[1] = '\0';
-        }
-        elen = strlen(esc);
-        /* Keep room for ..." and the NUL whatever comes next. */
-        if (o + elen + 5 > len) {
-            /* Do not cut a UTF-8 sequence: drop its partial bytes. */
-            while (o > 1 && ((unsigned char) buf[o - 1] & 0xc0) == 0x80) {
-                o--;
-            }
-            if (o > 1 && (unsigned char) buf[o - 1] >= 0xc0) {
-                o--;
-            }
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-        memcpy(buf + o, esc, elen);
-        o += elen;
-    }
-    buf[o++] = '"';
-    buf[o] = '\0';
-}
-
-
-/* Writes "<file>: <fmt...>" into p->err. Always returns -1. */
 static int
-manifest_fail(struct manifest_parse *p, const char *fmt, ...)
+manifest_fail(struct manifest_parse *p, const char *path, const char *fmt,
+              ...)
 {
     char body[512];
+    int line, column;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(body, sizeof body, fmt, ap);
     va_end(ap);
-    manifest_set_err(p->err, p->errlen, "%s: %s", p->file, body);
+    if (path != NULL && p->text != NULL
+        && ioloop__json_locate(p->text, p->len, path, &line, &column) >= 0) {
+        manifest_set_err(p->err, p->errlen, "%s:%d:%d: %s%s%s", p->file,
+                         line, column, path, path[0] != '\0' ? ": " : "",
+                         body);
+    } else if (path != NULL && path[0] != '\0') {
+        manifest_set_err(p->err, p->errlen, "%s: %s: %s", p->file, path,
+                         body);
+    } else {
+        manifest_set_err(p->err, p->errlen, "%s: %s", p->file, body);
+    }
     return -1;
 }
 

@@ -5,6 +5,7 @@
 #ifndef IOLOOP_HOST_MANIFEST_H
 #define IOLOOP_HOST_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -19,6 +20,7 @@ struct ioloop_manifest_plugin {
     json_t *config; /* the "config" value (an object) or NULL; owned by
                        the manifest's root */
     int log_level;  /* from log.plugins, or -1: the manifest's level */
+    bool one_process; /* "one_process": run in worker 0 only */
     char where[48]; /* JSON path of the entry, e.g. "plugins[1]" */
 };
 
@@ -43,6 +45,9 @@ struct ioloop_manifest {
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;
     json_t *root;        /* the parsed document; owns every json_t above */
+    char *text;          /* the file's text (not NUL-terminated), to give
+                            the line:column of a value in messages */
+    size_t text_len;
 };
 
 /* The order "auto" expands to. */
@@ -50,10 +55,12 @@ extern const char *const ioloop__auto_backends[];
 
 /*
  * Reads and validates the manifest at path into *m. On failure returns
- * -1 with *m zeroed and one line in err, naming the file and the place:
+ * -1 with *m zeroed and one line in err, naming the file and the place
+ * (the line:column of the offending value and its JSON path):
  *   "config/x.json:3:14: syntax error: '}' expected near ','"
- *   "config/x.json: plugins[0].pth: unknown key"
- *   "config/x.json: backend: expected a string or an array of strings, got integer"
+ *   "config/x.json:4:13: plugins[0].pth: unknown key"
+ *   "config/x.json:2:14: backend: expected a string or an array of
+ *    strings, got integer"
  *   "config/x.json: cannot read: No such file or directory"
  */
 int ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
@@ -65,16 +72,6 @@ int ioloop__manifest_load(const char *path, struct ioloop_manifest *m,
  */
 int ioloop__manifest_set_backend(struct ioloop_manifest *m, const char *name,
                                  char *err, size_t errlen);
-
-/*
- * Writes the JSON path of key inside the object at base: "base.key", just
- * "key" at the top level, or base["k ey"] when the key is not made of
- * [A-Za-z0-9_-] (so that "a.b" or "" cannot be mistaken for a path), with
- * quotes, backslashes and control characters escaped: the path never
- * breaks a one-line message. Cut to len.
- */
-void ioloop__manifest_key_path(char *buf, size_t len, const char *base,
-                               const char *key);
 
 /* Frees everything *m owns and zeroes it. Safe on a zeroed struct. */
 void ioloop__manifest_free(struct ioloop_manifest *m);

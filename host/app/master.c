@@ -49,6 +49,7 @@ struct worker {
     bool ready;
     bool draining;   /* told to stop: its exit is expected */
     bool restarting; /* a restart is scheduled in this slot */
+    unsigned index;  /* worker index within its epoch: 0 to workers - 1 */
     int crashes; /* in a row, for the backoff */
     ioloop_time_t started;
     char failure[512]; /* why its init failed, from the worker */
@@ -89,7 +90,9 @@ static ioloop_loop_t *my_loop;
 
 static int spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
                  unsigned generation);
-static void worker_main(size_t slot, int channel, const sigset_t *mask,
+static unsigned free_index(size_t slot, unsigned epoch);
+static void worker_main(size_t slot, unsigned index, int channel,
+                        const sigset_t *mask,
                         struct ioloop_setup *s);
 static void on_fatal_signal(int signo);
 static int on_channel(ioloop_loop_t *loop, int fd, unsigned events,
@@ -104,11 +107,11 @@ static void restart_later(struct worker *w);
 static void free_slot(struct worker *w);
 static void fill_slots(void);
 static const char *culprit_of(struct worker *w, size_t slot);
-static struct ioloop_plugin_instance *find_instance(struct ioloop_setup *s,
-                                                   const char *name);
-static struct ioloop_plugin_instance *record_crash(const char *culprit,
-                                                  unsigned generation);
-static void quarantine(struct ioloop_plugin_instance *p);
+static ioloop_instance_t *find_instance(struct ioloop_setup *s,
+                                        const char *name);
+static ioloop_instance_t *record_crash(const char *culprit,
+                                       unsigned generation);
+static void quarantine(ioloop_instance_t *p);
 static void carry_quarantine(struct ioloop_setup *next);
 static int restart_cb(ioloop_loop_t *loop, void *arg);
 static int hang_check(ioloop_loop_t *loop, void *arg);
@@ -135,7 +138,10 @@ ioloop__master_run(struct ioloop_setup *s, ioloop_loop_t *loop,
      * any fork: a config that cannot start fails here once, with the
      * message --check prints, instead of in every worker and restart. */
     if (ioloop__setup_check(s, loop, err, sizeof(err)) < 0) {
-        ioloop__log_cli("%s: %s", s->m.file, err);
+        char line[sizeof(err) + PATH_MAX];
+
+        ioloop__setup_message(s, err, line, sizeof(line));
+        ioloop__log_cli("%s", line);
         return 1;
     }
     master.s = malloc(sizeof(*master.s));
@@ -206,6 +212,7 @@ spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
       unsigned generation)
 {
     struct worker *w = &master.w[slot];
+    unsigned index = free_index(slot, epoch);
     sigset_t all, old;
     int sv[2];
     pid_t pid;
@@ -230,13 +237,13 @@ spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
     }
     if (pid == 0) {
         close(sv[0]);
-        worker_main(slot, sv[1], &old, s);
+        worker_main(slot, index, sv[1], &old, s);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
     *w = (struct worker){.pid = pid, .generation = generation,
                          .epoch = epoch, .channel = sv[0],
-                         .crashes = w->crashes,
+                         .crashes = w->crashes, .index = index,
                          .started = ioloop_time(master.loop)};
     if (ioloop_add_handler(master.loop, sv[0], IOLOOP_READ, on_channel, w)
         < 0) {
@@ -249,12 +256,39 @@ spawn(size_t slot, struct ioloop_setup *s, unsigned epoch,
 }
 
 /*
+ * The lowest worker index that no other slot of epoch holds (running or
+ * about to restart): a worker replacing a crashed one gets its index back,
+ * so that worker 0, which alone runs the one_process instances, always
+ * exists. Linear in the slots: once per fork.
+ */
+static unsigned
+free_index(size_t slot, unsigned epoch)
+{
+    unsigned index = 0;
+    size_t i = 0;
+
+    while (i < master.nslots) {
+        const struct worker *o = &master.w[i];
+
+        if (i != slot && o->epoch == epoch && (o->pid > 0 || o->restarting)
+            && o->index == index) {
+            index++;
+            i = 0; /* index changed: look again from the first slot */
+        } else {
+            i++;
+        }
+    }
+    return index;
+}
+
+/*
  * The child: drops the master's loop, channels and listeners (copies
  * only: the kernel objects stay the master's), then serves on a loop of
- * its own. Never returns.
+ * its own as worker index (its log lines say so; a one_process instance
+ * runs in worker 0 only). Never returns.
  */
 static void
-worker_main(size_t slot, int channel, const sigset_t *mask,
+worker_main(size_t slot, unsigned index, int channel, const sigset_t *mask,
             struct ioloop_setup *s)
 {
     struct ioloop_backend_lib backend;
@@ -263,6 +297,8 @@ worker_main(size_t slot, int channel, const sigset_t *mask,
     char err[2048];
     int status = 1;
 
+    ioloop__log_set_worker((int) index);
+    ioloop__plugins_place(&s->plugins, index, (unsigned) s->m.workers);
     ioloop__signal_unsubscribe_owner(master.loop, NULL);
     /* A worker whose master died (even by SIGKILL) stops gracefully. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -436,7 +472,7 @@ static void
 on_exit_of(struct worker *w, int status)
 {
     size_t slot = (size_t) (w - master.w);
-    struct ioloop_plugin_instance *p;
+    ioloop_instance_t *p;
     const char *culprit;
     char how[128], reason[768];
 
@@ -553,7 +589,7 @@ culprit_of(struct worker *w, size_t slot)
 }
 
 /* The instance of s named name (as cut in a crash page), or NULL. */
-static struct ioloop_plugin_instance *
+static ioloop_instance_t *
 find_instance(struct ioloop_setup *s, const char *name)
 {
     char cut[sizeof(((struct worker_page *) NULL)->culprit)];
@@ -574,11 +610,11 @@ find_instance(struct ioloop_setup *s, const char *name)
  * otherwise (the host's own code, an older generation, an instance
  * quarantined already: never quarantined, only backed off).
  */
-static struct ioloop_plugin_instance *
+static ioloop_instance_t *
 record_crash(const char *culprit, unsigned generation)
 {
     ioloop_time_t now = ioloop_time(master.loop);
-    struct ioloop_plugin_instance *p;
+    ioloop_instance_t *p;
     struct crash *c;
     int recent = 0;
     size_t len;
@@ -610,7 +646,7 @@ record_crash(const char *culprit, unsigned generation)
  * new ones are ready). Stops the master when no instance is left.
  */
 static void
-quarantine(struct ioloop_plugin_instance *p)
+quarantine(ioloop_instance_t *p)
 {
     size_t left = 0;
 
@@ -646,8 +682,8 @@ static void
 carry_quarantine(struct ioloop_setup *next)
 {
     for (size_t i = 0; i < master.s->plugins.n; i++) {
-        const struct ioloop_plugin_instance *p = &master.s->plugins.v[i];
-        struct ioloop_plugin_instance *q;
+        const ioloop_instance_t *p = &master.s->plugins.v[i];
+        ioloop_instance_t *q;
         json_t *a = (json_t *) p->config, *b;
 
         if (!p->quarantined) {

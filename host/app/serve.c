@@ -59,7 +59,10 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
         if (ioloop__broker_fd() >= 0) { /* the master logs it, once */
             ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
         } else {
-            ioloop__log_cli("%s: %s", s->m.file, err);
+            char line[sizeof(err) + PATH_MAX];
+
+            ioloop__setup_message(s, err, line, sizeof(line));
+            ioloop__log_cli("%s", line);
         }
         ioloop__signal_unsubscribe_owner(loop, NULL);
         return 1;

@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_path.h"
 #include "log.h"
 #include "net.h"
 #include "paths.h"
+
+static int plugins_load(struct ioloop_setup *s, const char *dir, char *err,
+                        size_t errlen);
 
 int
 ioloop__setup_log(const struct ioloop_manifest *m)
@@ -35,7 +39,7 @@ int
 ioloop__setup_load(struct ioloop_setup *s, const char *config,
                    const char *backend_override, char *err, size_t errlen)
 {
-    char dir[PATH_MAX], reason[1536];
+    char dir[PATH_MAX];
 
     memset(s, 0, sizeof(*s));
     if (ioloop__manifest_load(config, &s->m, err, errlen) < 0) {
@@ -51,9 +55,7 @@ ioloop__setup_load(struct ioloop_setup *s, const char *config,
     } else {
         ioloop__default_dir("plugins", dir, sizeof(dir));
     }
-    if (ioloop__plugins_load(&s->plugins, &s->m, dir, reason,
-                             sizeof(reason)) < 0) {
-        snprintf(err, errlen, "%s: %s", s->m.file, reason);
+    if (plugins_load(s, dir, err, errlen) < 0) {
         goto fail;
     }
     if (s->m.backend_dir != NULL) {
@@ -86,9 +88,72 @@ ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
 }
 
 void
+ioloop__setup_message(const struct ioloop_setup *s, const char *err,
+                      char *out, size_t len)
+{
+    int line, column;
+
+    /* Only the instance whose init failed has a place (an error path:
+     * the scan is fine). */
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        const char *at = s->plugins.v[i].refused_at;
+
+        if (at[0] != '\0'
+            && ioloop__json_locate(s->m.text, s->m.text_len, at, &line,
+                                   &column) >= 0) {
+            snprintf(out, len, "%s:%d:%d: %s", s->m.file, line, column,
+                     err);
+            return;
+        }
+    }
+    snprintf(out, len, "%s: %s", s->m.file, err);
+}
+
+void
 ioloop__setup_free(struct ioloop_setup *s)
 {
     ioloop__plugins_unload(&s->plugins);
     ioloop__manifest_free(&s->m);
     memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Loads the manifest's plugins, their configs filled. A refused config
+ * value is reported at its line:column in the manifest:
+ * "host.json:14:23: plugins[1].config.header_timeout: expected ...".
+ */
+static int
+plugins_load(struct ioloop_setup *s, const char *dir, char *err,
+             size_t errlen)
+{
+    struct ioloop_instance_spec *specs;
+    char reason[1536], at[320];
+    int line, column, rc;
+
+    specs = calloc(s->m.nplugins ? s->m.nplugins : 1, sizeof(*specs));
+    if (specs == NULL) {
+        snprintf(err, errlen, "%s: out of memory", s->m.file);
+        return -1;
+    }
+    for (size_t i = 0; i < s->m.nplugins; i++) {
+        const struct ioloop_manifest_plugin *e = &s->m.plugins[i];
+
+        specs[i] = (struct ioloop_instance_spec) {
+            e->name, e->path, e->where, e->config, e->log_level,
+            e->one_process,
+        };
+    }
+    rc = ioloop__plugins_load(&s->plugins, specs, s->m.nplugins, dir,
+                              s->m.dir, reason, sizeof(reason), at,
+                              sizeof(at));
+    free(specs);
+    if (rc < 0 && at[0] != '\0'
+        && ioloop__json_locate(s->m.text, s->m.text_len, at, &line, &column)
+               >= 0) {
+        snprintf(err, errlen, "%s:%d:%d: %s", s->m.file, line, column,
+                 reason);
+    } else if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", s->m.file, reason);
+    }
+    return rc;
 }

@@ -48,4 +48,14 @@ int ioloop__setup_log(const struct ioloop_manifest *m);
 /* Unloads the plugins and frees the manifest. Safe on a zeroed struct. */
 void ioloop__setup_free(struct ioloop_setup *s);
 
+/*
+ * Writes the line for err, a failure of ioloop__setup_check or of
+ * ioloop__plugins_init on s->plugins: "<manifest>:<line>:<column>: err"
+ * when the init refused a config value it named (see refused_at in
+ * loader.h: its reason started with that value's path), else
+ * "<manifest>: err".
+ */
+void ioloop__setup_message(const struct ioloop_setup *s, const char *err,
+                           char *out, size_t len);
+
 #endif /* IOLOOP_HOST_SETUP_H */

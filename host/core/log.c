@@ -50,6 +50,7 @@ static int min_level = IOLOOP_LOG_INFO;  /* the least verbose of all */
 static struct override *overrides;       /* one block: entries, then names */
 static size_t noverrides;
 static int json_format;
+static int worker_tag = -1; /* ioloop__log_set_worker */
 static bool holding;
 static struct held held[HELD_MAX];
 static size_t nheld;
@@ -245,6 +246,12 @@ ioloop__log_set_format(int json)
     json_format = json != 0;
 }
 
+void
+ioloop__log_set_worker(int index)
+{
+    worker_tag = index;
+}
+
 int
 ioloop__log_level(void)
 {
@@ -331,16 +338,27 @@ line_begin(struct line *l, int level, const char *tag, const char *ts,
     l->end = sizeof(l->buf) - 1 - strlen(json_format ? JSON_CUT : PLAIN_CUT);
     tag = tag != NULL ? tag : "host";
     if (json_format) {
-        snprintf(head, sizeof(head),
-                 "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"tag\":\"", ts,
-                 ioloop__log_level_name(level), (long) getpid());
+        int n = snprintf(head, sizeof(head),
+                         "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,", ts,
+                         ioloop__log_level_name(level), (long) getpid());
+
+        if (worker_tag >= 0 && n > 0 && (size_t) n < sizeof(head)) {
+            snprintf(head + n, sizeof(head) - (size_t) n, "\"worker\":%d,",
+                     worker_tag);
+        }
         put(l, head, strlen(head), false);
+        put(l, "\"tag\":\"", 7, false);
         put_json_text(l, tag);
         put(l, "\",\"msg\":\"", 9, false);
         put_json_text(l, msg);
     } else {
-        snprintf(head, sizeof(head), "%s %s [", ts,
-                 ioloop__log_level_name(level));
+        if (worker_tag >= 0) {
+            snprintf(head, sizeof(head), "%s w%d %s [", ts, worker_tag,
+                     ioloop__log_level_name(level));
+        } else {
+            snprintf(head, sizeof(head), "%s %s [", ts,
+                     ioloop__log_level_name(level));
+        }
         put(l, head, strlen(head), false);
         put_plain_text(l, tag);
         put(l, "] ", 2, false);

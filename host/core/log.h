@@ -7,7 +7,10 @@
  * (ioloop__log_hold) and the watchdog's stacks (ioloop__log_frames):
  *   {"ts":"2026-11-27T11:23:45.123Z","level":"info","pid":4242,
  *    "tag":"hello","msg":"listening on 127.0.0.1:8888"}
- * (one line; shown folded here). ts is UTC with milliseconds.
+ * (one line; shown folded here). ts is UTC with milliseconds. A worker
+ * process (ioloop__log_set_worker) tags each of its lines with its index:
+ * "2026-11-27T11:23:45.123Z w1 info [hello] ..." and "worker":1 after
+ * "pid" in JSON.
  *
  * Each line is written with a single write(2) of at most PIPE_BUF bytes,
  * so lines from workers sharing stderr (a pipe to journald or a container
@@ -121,6 +124,10 @@ void ioloop__log_set_sink(ioloop_log_sink_fn fn, void *arg);
 
 /* Switches between plain (0) and JSON lines (1). */
 void ioloop__log_set_format(int json);
+
+/* Tags every line of this process with worker index (>= 0), or with
+ * nothing (-1, the default: the master, or a host without workers). */
+void ioloop__log_set_worker(int index);
 
 /*
  * The level of lines that no override covers (log.level): api_log uses

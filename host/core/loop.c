@@ -62,6 +62,7 @@ struct signal_slot {
     atomic_int state; /* SIG_FREE, SIG_WRITING, SIG_READY */
     ioloop_cb cb;
     void *arg;
+    const struct ioloop_owner *owner;
 };
 
 enum { SIG_FREE = 0, SIG_WRITING, SIG_READY };
@@ -90,8 +91,7 @@ struct ioloop_loop_s {
     struct cbvec pending; /* run next iteration */
     struct cbvec batch;   /* being run this iteration */
     struct ioloop_timers timers;
-    struct close_queue closing; /* closed during this iteration */
-    struct close_queue closed;  /* finished after this one's callbacks */
+    struct close_queue closing; /* closed since this iteration began */
     struct slot slots[IOLOOP_SLOT_COUNT];
 
     pthread_mutex_t remote_lock;
@@ -141,17 +141,18 @@ static void activity_begin(ioloop_loop_t *loop,
 static void activity_end(ioloop_loop_t *loop);
 static void take_foreign_callbacks(ioloop_loop_t *loop);
 static void run_callbacks(ioloop_loop_t *loop);
-static void run_closing(ioloop_loop_t *loop);
+static void run_closing(ioloop_loop_t *loop, struct ioloop_close_node *node);
 static void close_queue_init(struct close_queue *q);
-static void close_queue_append(struct close_queue *to,
-                               struct close_queue *from);
 static void run_timers(ioloop_loop_t *loop);
 static int64_t poll_timeout(ioloop_loop_t *loop);
 static void dispatch(ioloop_loop_t *loop, int n);
 static void report_failure(ioloop_loop_t *loop, int rc, const char *what,
                            int fd);
-static int add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+static int add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg,
+                               const struct ioloop_owner *owner)
     __attribute__((noinline));
+static int dropped_callback(ioloop_loop_t *loop, void *arg);
+static size_t drop_owned(struct cbvec *q, const struct ioloop_owner *owner);
 static inline int cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
                              const struct ioloop_owner *owner);
 static int cbvec_grow(struct cbvec *q) __attribute__((noinline));
@@ -185,7 +186,6 @@ ioloop_loop_new(const struct ioloop_backend *backend, char *err,
     loop->waker.write_fd = -1;
     ioloop__timers_init(&loop->timers);
     close_queue_init(&loop->closing);
-    close_queue_init(&loop->closed);
     pthread_mutex_init(&loop->remote_lock, NULL);
 
     err[0] = '\0';
@@ -229,8 +229,7 @@ ioloop_loop_free(ioloop_loop_t *loop)
     if (loop == NULL) {
         return;
     }
-    close_queue_append(&loop->closed, &loop->closing);
-    for (node = loop->closed.head; node != NULL; node = next) {
+    for (node = loop->closing.head; node != NULL; node = next) {
         next = node->next;
         node->finish(loop, node, true);
     }
@@ -381,18 +380,31 @@ ioloop_add_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
         == &thread_tag) {
         return cbvec_push(&loop->pending, cb, arg, loop->current);
     }
-    return add_remote_callback(loop, cb, arg);
+    return add_remote_callback(loop, cb, arg,
+                               owner_loop == loop ? owner_set : NULL);
+}
+
+int
+ioloop__add_callback_as(ioloop_loop_t *loop,
+                        const struct ioloop_owner *owner, ioloop_cb cb,
+                        void *arg)
+{
+    if (atomic_load_explicit(&loop->thread, memory_order_relaxed)
+        == &thread_tag) {
+        return cbvec_push(&loop->pending, cb, arg, owner);
+    }
+    return add_remote_callback(loop, cb, arg, owner);
 }
 
 /* add_callback from another thread: under the lock, then wake the loop. */
 static int
-add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
+add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg,
+                    const struct ioloop_owner *owner)
 {
     int rc;
 
     pthread_mutex_lock(&loop->remote_lock);
-    rc = cbvec_push(&loop->remote, cb, arg,
-                    owner_loop == loop ? owner_set : NULL);
+    rc = cbvec_push(&loop->remote, cb, arg, owner);
     pthread_mutex_unlock(&loop->remote_lock);
     if (rc == 0 && atomic_exchange(&loop->remote_pending, 1) == 0) {
         ioloop__waker_wake(&loop->waker);
@@ -403,6 +415,14 @@ add_remote_callback(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
 int
 ioloop_add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
 {
+    return ioloop__add_callback_from_signal_as(loop, NULL, cb, arg);
+}
+
+int
+ioloop__add_callback_from_signal_as(ioloop_loop_t *loop,
+                                    const struct ioloop_owner *owner,
+                                    ioloop_cb cb, void *arg)
+{
     for (int i = 0; i < SIGNAL_SLOTS; i++) {
         struct signal_slot *s = &loop->signal_slots[i];
         int expected = SIG_FREE;
@@ -411,6 +431,7 @@ ioloop_add_callback_from_signal(ioloop_loop_t *loop, ioloop_cb cb, void *arg)
                                            SIG_WRITING)) {
             s->cb = cb;
             s->arg = arg;
+            s->owner = owner;
             atomic_store(&s->state, SIG_READY);
             atomic_store(&loop->signal_pending, 1);
             ioloop__waker_wake(&loop->waker);
@@ -591,6 +612,55 @@ ioloop__remove_owner_handlers(ioloop_loop_t *loop,
 }
 
 size_t
+ioloop__each_owner_handler(ioloop_loop_t *loop,
+                           const struct ioloop_owner *owner, ioloop_io_cb cb,
+                           void (*fn)(void *arg))
+{
+    size_t n = 0;
+
+    for (size_t fd = 0; fd < loop->handlers_cap; fd++) {
+        const struct handler *h = &loop->handlers[fd];
+
+        if (h->cb == cb && h->owner == owner) {
+            fn(h->arg);
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t
+ioloop__cancel_owner_timers(ioloop_loop_t *loop,
+                            const struct ioloop_owner *owner)
+{
+    return ioloop__timers_cancel_owner(&loop->timers, owner);
+}
+
+size_t
+ioloop__drop_owner_callbacks(ioloop_loop_t *loop,
+                             const struct ioloop_owner *owner)
+{
+    size_t n = drop_owned(&loop->pending, owner)
+               + drop_owned(&loop->batch, owner);
+
+    pthread_mutex_lock(&loop->remote_lock);
+    n += drop_owned(&loop->remote, owner);
+    pthread_mutex_unlock(&loop->remote_lock);
+    /* A READY slot is the loop thread's alone: a signal handler only ever
+     * claims FREE ones. */
+    for (int i = 0; i < SIGNAL_SLOTS; i++) {
+        struct signal_slot *s = &loop->signal_slots[i];
+
+        if (atomic_load(&s->state) == SIG_READY && s->owner == owner) {
+            s->cb = dropped_callback;
+            s->owner = NULL;
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t
 ioloop__handler_count(const ioloop_loop_t *loop)
 {
     return loop->handler_count;
@@ -605,6 +675,27 @@ ioloop__close_later(ioloop_loop_t *loop, struct ioloop_close_node *node,
     node->owner = owner;
     *loop->closing.tail = node;
     loop->closing.tail = &node->next;
+}
+
+void
+ioloop__close_discard_owner(ioloop_loop_t *loop,
+                            const struct ioloop_owner *owner)
+{
+    /* Not running: every node is on closing (an iteration finishes the
+     * ones it takes). The others keep their order. */
+    struct ioloop_close_node *node = loop->closing.head, *next;
+
+    close_queue_init(&loop->closing);
+    for (; node != NULL; node = next) {
+        next = node->next; /* finish may free node */
+        if (node->owner == owner) {
+            node->finish(loop, node, true);
+        } else {
+            node->next = NULL;
+            *loop->closing.tail = node;
+            loop->closing.tail = &node->next;
+        }
+    }
 }
 
 void *
@@ -673,6 +764,9 @@ ioloop__set_clock(ioloop_loop_t *loop, ioloop_clock_fn fn, void *arg)
 static void
 run_iteration(ioloop_loop_t *loop)
 {
+    /* What was closed before this iteration: finished after its callbacks
+     * (which may still reach it); what they close waits for the next. */
+    struct ioloop_close_node *closed = loop->closing.head;
     ioloop_time_t before;
     int n;
 
@@ -680,9 +774,13 @@ run_iteration(ioloop_loop_t *loop)
     loop->stats->iterations++;
     take_foreign_callbacks(loop);
     ioloop__timers_begin_pass(&loop->timers, loop->now);
-    close_queue_append(&loop->closed, &loop->closing);
+    if (closed != NULL) {
+        close_queue_init(&loop->closing);
+    }
     run_callbacks(loop);
-    run_closing(loop);
+    if (closed != NULL) {
+        run_closing(loop, closed);
+    }
     run_timers(loop);
     if (!loop->running) {
         return;
@@ -758,9 +856,10 @@ take_foreign_callbacks(ioloop_loop_t *loop)
             if (atomic_load(&s->state) == SIG_READY) {
                 ioloop_cb cb = s->cb;
                 void *arg = s->arg;
+                const struct ioloop_owner *owner = s->owner;
 
                 atomic_store(&s->state, SIG_FREE);
-                if (cbvec_push(&loop->pending, cb, arg, NULL) < 0) {
+                if (cbvec_push(&loop->pending, cb, arg, owner) < 0) {
                     IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
                                "out of memory: dropped a signal callback");
                 }
@@ -798,17 +897,12 @@ run_callbacks(ioloop_loop_t *loop)
     loop->batch.len = 0;
 }
 
-/* Finishes what was closed before this iteration; what these close now
- * waits for the next one. */
+/* Finishes the close nodes from node on, as their owners. */
 static void
-run_closing(ioloop_loop_t *loop)
+run_closing(ioloop_loop_t *loop, struct ioloop_close_node *node)
 {
-    struct ioloop_close_node *node = loop->closed.head, *next;
+    struct ioloop_close_node *next;
 
-    if (node == NULL) {
-        return;
-    }
-    close_queue_init(&loop->closed);
     for (; node != NULL; node = next) {
         next = node->next; /* finish may free node */
         loop->current = node->owner;
@@ -824,18 +918,6 @@ close_queue_init(struct close_queue *q)
 {
     q->head = NULL;
     q->tail = &q->head;
-}
-
-/* Moves every node of from to the end of to; O(1). */
-static void
-close_queue_append(struct close_queue *to, struct close_queue *from)
-{
-    if (from->head == NULL) {
-        return;
-    }
-    *to->tail = from->head;
-    to->tail = from->tail;
-    close_queue_init(from);
 }
 
 static void
@@ -946,6 +1028,30 @@ cbvec_push(struct cbvec *q, ioloop_cb cb, void *arg,
         return -ENOMEM;
     }
     q->v[q->len++] = (struct callback){cb, arg, owner};
+    return 0;
+}
+
+/* Neuters owner's callbacks in q in place rather than removing them, so
+ * that a queue being run (the batch) keeps its length and order. */
+static size_t
+drop_owned(struct cbvec *q, const struct ioloop_owner *owner)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < q->len; i++) {
+        if (q->v[i].owner == owner && q->v[i].cb != dropped_callback) {
+            q->v[i] = (struct callback){dropped_callback, NULL, NULL};
+            n++;
+        }
+    }
+    return n;
+}
+
+static int
+dropped_callback(ioloop_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
     return 0;
 }
 

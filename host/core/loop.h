@@ -26,6 +26,10 @@ struct ioloop_owner {
     bool has_log_level;      /* log_level overrides the global threshold */
     int log_level;           /* IOLOOP_LOG_*: lines above it are dropped */
     _Atomic unsigned stalls; /* watchdog reports against this owner */
+    /* The owner's periodic callbacks, linked through themselves at
+     * periodic_start (no allocation, no scan), so that the host can free
+     * what an instance left behind. Loop thread only. */
+    struct ioloop_periodic_s *periodics;
 };
 
 /* The most events one poll reports; more ready fds wait for the next. */
@@ -118,6 +122,15 @@ void ioloop__close_later(ioloop_loop_t *loop, struct ioloop_close_node *node,
                          const struct ioloop_owner *owner);
 
 /*
+ * Takes owner's nodes off the close queue and calls finish(loop, node,
+ * true) for each (an instance being released: its code is about to be
+ * unloaded). Teardown only, while the loop is not running: linear in the
+ * queue.
+ */
+void ioloop__close_discard_owner(ioloop_loop_t *loop,
+                                 const struct ioloop_owner *owner);
+
+/*
  * Per-loop state of the modules built on the loop, one slot each (libuv
  * keeps its signal and EMFILE state in uv_loop_t): two loops on two
  * threads then share nothing. ioloop_loop_free calls the slot's free
@@ -126,6 +139,7 @@ void ioloop__close_later(ioloop_loop_t *loop, struct ioloop_close_node *node,
 enum ioloop_loop_slot {
     IOLOOP_SLOT_SIGNALS, /* core/signals.c: the loop's subscriptions */
     IOLOOP_SLOT_NET,     /* the socket helpers: listeners, EMFILE reserve */
+    IOLOOP_SLOT_RESOLVE, /* runtime/resolve.c: lookups the loop may see */
     IOLOOP_SLOT_COUNT
 };
 
@@ -188,6 +202,13 @@ ioloop_periodic_t *ioloop_periodic_start(ioloop_loop_t *loop,
                                          ioloop_cb cb, void *arg);
 void ioloop_periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *periodic);
 
+/*
+ * Stops and frees every periodic callback of owner (they belong to the
+ * owner that was current at periodic_start); returns how many.
+ */
+size_t ioloop__periodics_release_owner(ioloop_loop_t *loop,
+                                       const struct ioloop_owner *owner);
+
 ioloop_time_t ioloop_time(ioloop_loop_t *loop);
 
 /* Reads the clock now, updates the cached time and returns it. */
@@ -227,6 +248,40 @@ const char *ioloop__owner_name(const ioloop_loop_t *loop);
  */
 size_t ioloop__remove_owner_handlers(ioloop_loop_t *loop,
                                      const struct ioloop_owner *owner);
+
+/*
+ * add_callback and add_callback_from_signal on behalf of owner, whichever
+ * thread posts (the API table's: the instance is explicit, not the
+ * loop's current owner).
+ */
+int ioloop__add_callback_as(ioloop_loop_t *loop,
+                            const struct ioloop_owner *owner, ioloop_cb cb,
+                            void *arg);
+int ioloop__add_callback_from_signal_as(ioloop_loop_t *loop,
+                                        const struct ioloop_owner *owner,
+                                        ioloop_cb cb, void *arg);
+
+/* Cancels every pending timer of owner; returns how many. Teardown only:
+ * linear in the timer slots. */
+size_t ioloop__cancel_owner_timers(ioloop_loop_t *loop,
+                                   const struct ioloop_owner *owner);
+
+/*
+ * Drops the callbacks owner queued that have not run yet (from any thread
+ * or a signal handler); returns how many. Teardown only: linear in the
+ * queues.
+ */
+size_t ioloop__drop_owner_callbacks(ioloop_loop_t *loop,
+                                    const struct ioloop_owner *owner);
+
+/*
+ * Calls fn(arg) for every handler of owner whose callback is cb (the
+ * objects a module hangs on its handlers, e.g. streams); fn may remove
+ * the handler. Returns how many. Teardown only: linear in the table.
+ */
+size_t ioloop__each_owner_handler(ioloop_loop_t *loop,
+                                  const struct ioloop_owner *owner,
+                                  ioloop_io_cb cb, void (*fn)(void *arg));
 
 /* Handlers registered by plugins and the host (the waker excluded). */
 size_t ioloop__handler_count(const ioloop_loop_t *loop);

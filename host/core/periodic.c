@@ -19,10 +19,16 @@ struct ioloop_periodic_s {
     uint64_t rng;        /* xorshift64 state for the jitter */
     bool in_callback;    /* cb is running: stop must not free yet */
     bool stop_requested; /* stopped from inside cb: free after it */
+    /* The owner's list (struct ioloop_owner.periodics); NULL owner: the
+     * host's, unlisted. */
+    struct ioloop_owner *owner;
+    ioloop_periodic_t *owner_prev;
+    ioloop_periodic_t *owner_next;
 };
 
 static int periodic_run(ioloop_loop_t *loop, void *arg);
 static int schedule_next(ioloop_loop_t *loop, ioloop_periodic_t *p);
+static void periodic_free(ioloop_periodic_t *p);
 
 ioloop_periodic_t *
 ioloop_periodic_start(ioloop_loop_t *loop, ioloop_time_t period,
@@ -49,6 +55,15 @@ ioloop_periodic_start(ioloop_loop_t *loop, ioloop_time_t period,
         free(p);
         return NULL;
     }
+    /* Owners are the host's objects; the API hands them out as const. */
+    p->owner = (struct ioloop_owner *) ioloop__current_owner(loop);
+    if (p->owner != NULL) {
+        p->owner_next = p->owner->periodics;
+        if (p->owner_next != NULL) {
+            p->owner_next->owner_prev = p;
+        }
+        p->owner->periodics = p;
+    }
     return p;
 }
 
@@ -63,7 +78,23 @@ ioloop_periodic_stop(ioloop_loop_t *loop, ioloop_periodic_t *p)
         return;
     }
     ioloop_cancel(loop, p->timer);
-    free(p);
+    periodic_free(p);
+}
+
+size_t
+ioloop__periodics_release_owner(ioloop_loop_t *loop,
+                                const struct ioloop_owner *owner)
+{
+    size_t n = 0;
+
+    while (owner->periodics != NULL) {
+        ioloop_periodic_t *p = owner->periodics;
+
+        ioloop_cancel(loop, p->timer);
+        periodic_free(p);
+        n++;
+    }
+    return n;
 }
 
 static int
@@ -76,7 +107,7 @@ periodic_run(ioloop_loop_t *loop, void *arg)
     rc = p->cb(loop, p->arg);
     p->in_callback = false;
     if (p->stop_requested) {
-        free(p);
+        periodic_free(p);
         return rc;
     }
     if (schedule_next(loop, p) < 0) {
@@ -120,4 +151,21 @@ schedule_next(ioloop_loop_t *loop, ioloop_periodic_t *p)
     }
     p->timer = ioloop_call_at(loop, p->next, periodic_run, p);
     return p->timer != 0 ? 0 : -1;
+}
+
+/* Unlinks p from its owner's list and frees it. */
+static void
+periodic_free(ioloop_periodic_t *p)
+{
+    if (p->owner != NULL) {
+        if (p->owner_prev != NULL) {
+            p->owner_prev->owner_next = p->owner_next;
+        } else {
+            p->owner->periodics = p->owner_next;
+        }
+        if (p->owner_next != NULL) {
+            p->owner_next->owner_prev = p->owner_prev;
+        }
+    }
+    free(p);
 }

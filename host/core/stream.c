@@ -21,8 +21,9 @@
  *
  * Lifetime. close_with marks the stream closed and puts it on the loop's
  * close queue, whose finish_close runs the close callback and frees it in
- * the next iteration; a stream whose loop is freed first (closed by a
- * plugin's fini) is freed by ioloop_loop_free, without its close
+ * the next iteration; a stream whose loop is freed first is freed by
+ * ioloop_loop_free, and one whose plugin instance is released (failed
+ * init, fini) by ioloop__streams_release_owner, both without its close
  * callback. Every path that runs a user callback checks F_CLOSED after it
  * and then touches nothing, so a callback may close its stream. Callbacks
  * queued before the close run before finish_close (the loop finishes the
@@ -147,6 +148,7 @@ static int defer(ioloop_stream_t *s);
 static int queue_as_owner(ioloop_stream_t *s, ioloop_cb cb);
 static int update_interest(ioloop_stream_t *s);
 static void close_with(ioloop_stream_t *s, int error);
+static void release(void *arg);
 static ssize_t write_fd(int fd, const void *data, size_t len);
 static size_t limit_of(size_t size, size_t fallback);
 static int socket_error(int fd);
@@ -953,11 +955,7 @@ defer(ioloop_stream_t *s)
 static int
 queue_as_owner(ioloop_stream_t *s, ioloop_cb cb)
 {
-    const struct ioloop_owner *previous = ioloop__set_owner(s->loop, s->owner);
-    int rc = ioloop_add_callback(s->loop, cb, s);
-
-    ioloop__set_owner(s->loop, previous);
-    return rc;
+    return ioloop__add_callback_as(s->loop, s->owner, cb, s);
 }
 
 /* READ while a read waits for the fd, WRITE while output is queued,
@@ -1046,6 +1044,26 @@ limit_of(size_t size, size_t fallback)
         size = fallback;
     }
     return size < IOLOOP_STREAM_MAX_BUFFER ? size : IOLOOP_STREAM_MAX_BUFFER;
+}
+
+size_t
+ioloop__streams_release_owner(ioloop_loop_t *loop,
+                              const struct ioloop_owner *owner)
+{
+    /* An open stream always has its handler (with events 0 when idle):
+     * the handler table finds them without a list in every stream. */
+    size_t open = ioloop__each_owner_handler(loop, owner, on_io, release);
+
+    /* Every stream of owner is now on the close queue: free them there. */
+    ioloop__close_discard_owner(loop, owner);
+    return open;
+}
+
+/* Closes open stream arg for ioloop__streams_release_owner. */
+static void
+release(void *arg)
+{
+    close_with(arg, ECANCELED);
 }
 
 /* write(2), retried on EINTR. Returns the bytes written or -errno

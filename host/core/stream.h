@@ -50,8 +50,10 @@
  *   at stream_new (the loop's owner), whoever triggered them.
  * - The close callback runs from the loop's close queue in the next
  *   iteration, after the callbacks queued before it: a stream closed
- *   while the loop is not running (e.g. in a plugin's fini) is freed by
- *   the next iteration, or by ioloop_loop_free without its callback.
+ *   while the loop is not running is freed by the next iteration, or by
+ *   ioloop_loop_free without its callback; one of a plugin instance that
+ *   failed init or stopped (closed in its fini or not) is freed by
+ *   ioloop__streams_release_owner, without its callbacks.
  * - SIGPIPE must be ignored (the host does): a write to a peer that went
  *   away then fails with EPIPE.
  */
@@ -63,6 +65,8 @@
 #include <sys/uio.h>
 
 #include <ioloop/plugin.h>
+
+#include "loop.h"
 
 /* Default and largest max_buffer_size. */
 #define IOLOOP_STREAM_DEFAULT_BUFFER ((size_t) 1 << 20)
@@ -137,5 +141,16 @@ size_t ioloop__stream_buffered(const ioloop_stream_t *s);
 
 /* For tests: sizeof(struct ioloop_stream_s). */
 size_t ioloop__stream_struct_size(void);
+
+/*
+ * Frees every stream of owner on loop (an instance that failed init or
+ * stopped), open or waiting for its close callback, without running any
+ * of its callbacks; open ones are closed with ECANCELED first (fd closed,
+ * handler and timer removed). Their queued callbacks must then be dropped
+ * (ioloop__drop_owner_callbacks). Returns how many were still open.
+ * Teardown only: linear in the handler table and the close queue.
+ */
+size_t ioloop__streams_release_owner(ioloop_loop_t *loop,
+                                     const struct ioloop_owner *owner);
 
 #endif /* IOLOOP_HOST_STREAM_H */

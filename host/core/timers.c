@@ -117,6 +117,25 @@ ioloop__timers_cancel(struct ioloop_timers *t, ioloop_timer_t handle)
     return 0;
 }
 
+size_t
+ioloop__timers_cancel_owner(struct ioloop_timers *t,
+                            const struct ioloop_owner *owner)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        const struct ioloop_timer_slot *s = &t->slots[i];
+
+        if (s->state == SLOT_PENDING && s->owner == owner
+            && ioloop__timers_cancel(t, ((uint64_t) s->gen << 32)
+                                            | ((uint64_t) i + 1))
+                   == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
 int
 ioloop__timers_next(struct ioloop_timers *t, ioloop_time_t *deadline)
 {

@@ -93,6 +93,13 @@ ioloop_timer_t ioloop__timers_add(struct ioloop_timers *t,
 int ioloop__timers_cancel(struct ioloop_timers *t, ioloop_timer_t handle);
 
 /*
+ * Cancels every pending timer of owner (an instance being released);
+ * returns how many. Linear in the slots: teardown only, never per event.
+ */
+size_t ioloop__timers_cancel_owner(struct ioloop_timers *t,
+                                   const struct ioloop_owner *owner);
+
+/*
  * Drops cancelled timers from the top of the heap and stores the earliest
  * live deadline in *deadline. Returns 0, or -1 when no timer is pending.
  */

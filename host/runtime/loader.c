@@ -8,10 +8,14 @@
 #include <string.h>
 
 #include "api.h"
+#include "connect.h"
+#include "json_path.h"
 #include "log.h"
 #include "net.h"
 #include "path.h"
 #include "signals.h"
+#include "stream.h"
+#include "tls.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
 #define BACKEND_MIN_SIZE \
@@ -30,9 +34,14 @@ _Static_assert(PLUGIN_MIN_SIZE <= sizeof(struct ioloop_plugin),
 static void *open_symbol(const char *path, const char *symbol,
                          const char *kind, void **dl, char *err,
                          size_t errlen);
-static int check_abi(const char *path, const char *kind, uint32_t abi,
-                     uint32_t size, uint32_t host_abi, size_t min_size,
-                     size_t host_size, char *err, size_t errlen);
+static void note_config_place(ioloop_instance_t *p, const char *reason);
+static void release(ioloop_instance_t *p, const char *after);
+static int check_abi(const char *path, const char *kind, const void *table,
+                     uint32_t abi, uint32_t size, uint32_t host_abi,
+                     size_t min_size, size_t host_size, char *err,
+                     size_t errlen);
+static int check_build(const char *path, uint32_t build, char *err,
+                       size_t errlen);
 
 int
 ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
@@ -47,7 +56,7 @@ ioloop__backend_open(const char *path, struct ioloop_backend_lib *lib,
     if (ops == NULL) {
         return -1;
     }
-    if (check_abi(path, "backend", ops->abi_version, ops->size,
+    if (check_abi(path, "backend", ops, ops->abi_version, ops->size,
                   IOLOOP_BACKEND_ABI, BACKEND_MIN_SIZE,
                   sizeof(struct ioloop_backend), err, errlen) < 0) {
         goto fail;
@@ -109,10 +118,13 @@ ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
                      char *err, size_t errlen)
 {
     const char *missing;
+    char reason[512];
 
-    if (check_abi(path, "plugin", d->abi_version, d->size, IOLOOP_PLUGIN_ABI,
-                  PLUGIN_MIN_SIZE, sizeof(struct ioloop_plugin), err, errlen)
-        < 0) {
+    if (check_abi(path, "plugin", d, d->abi_version, d->size,
+                  IOLOOP_PLUGIN_ABI, PLUGIN_MIN_SIZE,
+                  sizeof(struct ioloop_plugin), err, errlen)
+            < 0
+        || check_build(path, d->build, err, errlen) < 0) {
         return -1;
     }
     missing = d->name == NULL   ? "name"
@@ -124,25 +136,33 @@ ioloop__plugin_check(const char *path, const struct ioloop_plugin *d,
                  path, missing);
         return -1;
     }
+    if (ioloop__config_schema_check(d->config_schema, d->config_size, reason,
+                                    sizeof(reason)) < 0) {
+        snprintf(err, errlen, "%s: %s", path, reason);
+        return -1;
+    }
     return 0;
 }
 
 int
 ioloop__plugins_load(struct ioloop_plugin_set *set,
-                     const struct ioloop_manifest *m, const char *plugin_dir,
-                     char *err, size_t errlen)
+                     const struct ioloop_instance_spec *specs, size_t n,
+                     const char *plugin_dir, const char *config_dir,
+                     char *err, size_t errlen, char *at, size_t atlen)
 {
-    char reason[1024];
+    struct ioloop__config_error bad;
+    char reason[1024], base[sizeof(bad.path)];
 
+    at[0] = '\0';
     set->n = 0;
-    set->v = calloc(m->nplugins ? m->nplugins : 1, sizeof(*set->v));
+    set->v = calloc(n ? n : 1, sizeof(*set->v));
     if (set->v == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < m->nplugins; i++) {
-        const struct ioloop_manifest_plugin *e = &m->plugins[i];
-        struct ioloop_plugin_instance *p = &set->v[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct ioloop_instance_spec *e = &specs[i];
+        ioloop_instance_t *p = &set->v[i];
         int rc = 0;
 
         p->owner.name = e->name;
@@ -150,6 +170,7 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
         p->owner.log_level = e->log_level;
         p->where = e->where;
         p->config = e->config;
+        p->workers = 1;
         if (strchr(e->path, '/') != NULL) {
             snprintf(p->path, sizeof(p->path), "%s", e->path);
         } else {
@@ -162,13 +183,20 @@ ioloop__plugins_load(struct ioloop_plugin_set *set,
             rc = ioloop__plugin_open(p->path, &p->dl, &p->desc, reason,
                                      sizeof(reason));
         }
-        if (rc == 0) {
-            set->n++;
-            rc = ioloop__plugin_check_config(p->desc, e->config, reason,
-                                             sizeof(reason));
-        }
         if (rc < 0) {
             snprintf(err, errlen, "%s \"%s\": %s", e->where, e->name, reason);
+            ioloop__plugins_unload(set);
+            return -1;
+        }
+        set->n++;
+        p->one_process = e->one_process
+                         || (p->desc->flags & IOLOOP_PLUGIN_ONE_PROCESS);
+        snprintf(base, sizeof(base), "%s.config", e->where);
+        if (ioloop__config_fill(p->desc->config_schema, p->desc->config_size,
+                                e->config, base, config_dir, p->desc->name,
+                                &p->values, &bad) < 0) {
+            snprintf(err, errlen, "%s: %s", bad.path, bad.msg);
+            snprintf(at, atlen, "%s", bad.path);
             ioloop__plugins_unload(set);
             return -1;
         }
@@ -181,18 +209,19 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                      char *err, size_t errlen)
 {
     for (size_t i = 0; i < set->n; i++) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
         char reason[1024] = "", shown[1024];
-        size_t leftover;
         int rc;
 
-        if (p->quarantined) {
+        if (p->quarantined || p->elsewhere) {
             continue;
         }
+        p->refused_at[0] = '\0';
+        p->loop = loop;
         previous = ioloop__set_owner(loop, &p->owner);
-        rc = p->desc->init(ioloop__api(), loop, p->config, &p->state, reason,
-                           sizeof(reason));
+        rc = p->desc->init(ioloop__api(), p, p->values.data, &p->state,
+                           reason, sizeof(reason));
         ioloop__set_owner(loop, previous);
         if (rc == 0) {
             p->started = true;
@@ -201,18 +230,12 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
                                                        : "?");
             continue;
         }
-        ioloop__signal_unsubscribe_owner(loop, &p->owner);
-        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
-        if (leftover > 0) {
-            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
-                       "init failed with %zu handler(s) still registered; "
-                       "removed them",
-                       leftover);
-        }
+        release(p, "init failed");
         /* Whatever the plugin wrote, the message stays one line. */
         ioloop__escape_line(shown, sizeof(shown),
                             reason[0] ? reason
                                       : strerror(rc < 0 ? -rc : EINVAL));
+        note_config_place(p, shown);
         snprintf(err, errlen, "%s \"%s\": init failed: %s", p->where,
                  p->owner.name, shown);
         ioloop__plugins_fini(set, loop);
@@ -222,12 +245,22 @@ ioloop__plugins_init(struct ioloop_plugin_set *set, ioloop_loop_t *loop,
 }
 
 void
+ioloop__plugins_place(struct ioloop_plugin_set *set, unsigned index,
+                      unsigned count)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        set->v[i].worker = index;
+        set->v[i].workers = count;
+        set->v[i].elsewhere = set->v[i].one_process && index != 0;
+    }
+}
+
+void
 ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
 {
     for (size_t i = set->n; i-- > 0;) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
-        size_t leftover;
 
         if (!p->started) {
             continue;
@@ -237,15 +270,7 @@ ioloop__plugins_fini(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
         ioloop__set_owner(loop, previous);
         p->started = false;
         p->state = NULL;
-        /* Its code is about to be unloaded: nothing may call into it. */
-        ioloop__signal_unsubscribe_owner(loop, &p->owner);
-        ioloop__listeners_forget(loop, &p->owner);
-        leftover = ioloop__remove_owner_handlers(loop, &p->owner);
-        if (leftover > 0) {
-            IOLOOP_LOG(IOLOOP_LOG_WARN, p->owner.name,
-                       "fini left %zu handler(s) registered; removed them",
-                       leftover);
-        }
+        release(p, "fini");
     }
 }
 
@@ -253,7 +278,7 @@ void
 ioloop__plugins_drain(struct ioloop_plugin_set *set, ioloop_loop_t *loop)
 {
     for (size_t i = set->n; i-- > 0;) {
-        struct ioloop_plugin_instance *p = &set->v[i];
+        ioloop_instance_t *p = &set->v[i];
         const struct ioloop_owner *previous;
 
         if (!p->started) {
@@ -273,6 +298,7 @@ void
 ioloop__plugins_unload(struct ioloop_plugin_set *set)
 {
     for (size_t i = 0; i < set->n; i++) {
+        ioloop__config_free(&set->v[i].values);
         if (set->v[i].dl != NULL) {
             dlclose(set->v[i].dl);
         }
@@ -282,45 +308,62 @@ ioloop__plugins_unload(struct ioloop_plugin_set *set)
     set->n = 0;
 }
 
-/* Unknown keys are refused here, before any init runs, with one message
- * for every plugin. */
-int
-ioloop__plugin_check_config(const struct ioloop_plugin *d,
-                            const json_t *config, char *err, size_t errlen)
+/*
+ * Releases what instance p still has registered after a failed init or
+ * its fini: its code is about to be unloaded, so nothing may call into it
+ * any more. Streams go first (they close their own handlers and timers),
+ * then the callbacks they and the plugin queued. Logs one warning listing
+ * what the plugin left behind, if anything.
+ */
+static void
+release(ioloop_instance_t *p, const char *after)
 {
-    char path[256];
-    const char *key;
-    json_t *v;
+    const struct ioloop_owner *o = &p->owner;
+    size_t connects, streams, periodics, timers, callbacks, handlers;
+    size_t listeners, tls;
+    int signals;
 
-    if (d->config_keys == NULL || config == NULL) {
-        return 0;
+    /* First: an attempt cancels its own timers, handler and lookup. */
+    connects = ioloop__connect_release_owned(&p->connects);
+    streams = ioloop__streams_release_owner(p->loop, o);
+    periodics = ioloop__periodics_release_owner(p->loop, o);
+    timers = ioloop__cancel_owner_timers(p->loop, o);
+    callbacks = ioloop__drop_owner_callbacks(p->loop, o);
+    signals = ioloop__signal_unsubscribe_owner(p->loop, o);
+    handlers = ioloop__remove_owner_handlers(p->loop, o);
+    listeners = ioloop__listeners_release(p->loop, o);
+    /* Streams keep their own reference to a context: freeing it is safe
+     * in any order. */
+    tls = ioloop__tls_release_owned(&p->tls);
+    if (connects + streams + periodics + timers + callbacks + handlers
+                + listeners + tls > 0
+        || signals > 0) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, o->name,
+                   "%s left %zu connect attempt(s), %zu stream(s), %zu "
+                   "periodic(s), %zu timer(s), %zu callback(s), %d signal "
+                   "subscription(s), %zu handler(s), %zu open listener(s) "
+                   "and %zu TLS context(s); released them",
+                   after, connects, streams, periodics, timers, callbacks,
+                   signals, handlers, listeners, tls);
     }
-    /* jansson's iterator takes a non-const object; nothing is changed. */
-    json_object_foreach((json_t *) config, key, v) {
-        const char *const *k = d->config_keys;
-        size_t used;
+}
 
-        while (*k != NULL && strcmp(*k, key) != 0) {
-            k++;
-        }
-        if (*k != NULL) {
-            continue;
-        }
-        /* The key is the manifest's: escaped, it cannot break the line. */
-        ioloop__manifest_key_path(path, sizeof(path), "config", key);
-        used = (size_t) snprintf(err, errlen,
-                                 "%s: unknown key (%s accepts:", path,
-                                 d->name);
-        for (k = d->config_keys; *k != NULL && used < errlen; k++) {
-            used += (size_t) snprintf(err + used, errlen - used, "%s %s",
-                                      k == d->config_keys ? "" : ",", *k);
-        }
-        if (used < errlen) {
-            snprintf(err + used, errlen - used, ")");
-        }
-        return -1;
+/*
+ * An init that refuses a config value names it first, as the host's own
+ * checks do ("config.routes[\"x\"]: a path must start with '/'"): keep
+ * its place in the manifest, p->where + "." + that path, for the message.
+ */
+static void
+note_config_place(ioloop_instance_t *p, const char *reason)
+{
+    size_t span = ioloop__json_path_span(reason);
+
+    if (span >= 6 && strncmp(reason, "config", 6) == 0
+        && (span == 6 || reason[6] == '.' || reason[6] == '[')
+        && strncmp(reason + span, ": ", 2) == 0) {
+        snprintf(p->refused_at, sizeof(p->refused_at), "%s.%.*s", p->where,
+                 (int) span, reason);
     }
-    return 0;
 }
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and dlsym(symbol); NULL with err set. */
@@ -349,15 +392,19 @@ open_symbol(const char *path, const char *symbol, const char *kind,
 }
 
 /*
- * The ABI rules: same major; a size below the 1.0 minimum is corrupt; a
- * size above the host's means members the host does not know (a newer
- * minor), refused; an older minor (smaller size) is accepted.
+ * The ABI rules: same major; a size below the 1.0 minimum is corrupt; an
+ * older minor (smaller size) is accepted; a size above the host's (a newer
+ * minor) is accepted when the bytes the host does not know are all zero,
+ * so that the plugin uses no member the host lacks (Linux's
+ * copy_struct_from_user), and refused naming the first non-zero one.
  */
 static int
-check_abi(const char *path, const char *kind, uint32_t abi, uint32_t size,
-          uint32_t host_abi, size_t min_size, size_t host_size, char *err,
-          size_t errlen)
+check_abi(const char *path, const char *kind, const void *table,
+          uint32_t abi, uint32_t size, uint32_t host_abi, size_t min_size,
+          size_t host_size, char *err, size_t errlen)
 {
+    const unsigned char *bytes = table;
+
     if (IOLOOP_ABI_MAJOR(abi) != IOLOOP_ABI_MAJOR(host_abi)) {
         snprintf(err, errlen,
                  "%s: %s ABI %u.%u, host %s ABI %u.%u: major versions "
@@ -374,15 +421,44 @@ check_abi(const char *path, const char *kind, uint32_t abi, uint32_t size,
                  size, min_size, IOLOOP_ABI_MAJOR(host_abi));
         return -1;
     }
-    if (size > host_size) {
-        snprintf(err, errlen,
-                 "%s: %s ABI %u.%u with a %u-byte table, host %s ABI %u.%u "
-                 "knows %zu bytes: it needs members this host lacks "
-                 "(upgrade the host)",
-                 path, kind, IOLOOP_ABI_MAJOR(abi), IOLOOP_ABI_MINOR(abi),
-                 size, kind, IOLOOP_ABI_MAJOR(host_abi),
-                 IOLOOP_ABI_MINOR(host_abi), host_size);
-        return -1;
+    for (size_t off = host_size; off < size; off++) {
+        if (bytes[off] != 0) {
+            snprintf(err, errlen,
+                     "%s: %s ABI %u.%u with a %u-byte table sets byte %zu, "
+                     "past the %zu bytes host %s ABI %u.%u knows: it needs "
+                     "members this host lacks (upgrade the host)",
+                     path, kind, IOLOOP_ABI_MAJOR(abi),
+                     IOLOOP_ABI_MINOR(abi), size, off, host_size, kind,
+                     IOLOOP_ABI_MAJOR(host_abi), IOLOOP_ABI_MINOR(host_abi));
+            return -1;
+        }
     }
     return 0;
+}
+
+/* A plugin must share the host's build signature; -1 naming both. */
+static int
+check_build(const char *path, uint32_t build, char *err, size_t errlen)
+{
+    static const char *const sanitizers[] = {"none", "ASan", "TSan",
+                                             "ASan+TSan"};
+    const uint32_t host = IOLOOP_BUILD_SIGNATURE;
+
+    if (build == host) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s: plugin built for %u-byte pointers, %u-byte time_t, "
+             "sanitizer %s, ABI major %u; host: %u-byte pointers, %u-byte "
+             "time_t, sanitizer %s, ABI major %u (rebuild it with this "
+             "host's headers and sanitizer flags)",
+             path, IOLOOP_BUILD_POINTER(build), IOLOOP_BUILD_TIME_T(build),
+             IOLOOP_BUILD_SANITIZER(build) < 4
+                 ? sanitizers[IOLOOP_BUILD_SANITIZER(build)]
+                 : "unknown",
+             IOLOOP_BUILD_MAJOR(build), IOLOOP_BUILD_POINTER(host),
+             IOLOOP_BUILD_TIME_T(host),
+             sanitizers[IOLOOP_BUILD_SANITIZER(host)],
+             IOLOOP_BUILD_MAJOR(host));
+    return -1;
 }

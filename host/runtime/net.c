@@ -21,10 +21,14 @@
 #include "loop.h"
 
 /* A listener made for a plugin, so that a graceful stop can stop
- * accepting for a plugin that has no drain of its own. */
+ * accepting for a plugin that has no drain of its own, and the host can
+ * close those an instance left open. The socket's inode tells a listener
+ * still open from a reused fd number. */
 struct handed {
     int fd;
     const struct ioloop_owner *owner;
+    dev_t dev;
+    ino_t ino;
 };
 
 /* The helpers' state in one loop (its IOLOOP_SLOT_NET), made with its
@@ -315,33 +319,45 @@ ioloop__listeners_stop(ioloop_loop_t *loop, const struct ioloop_owner *owner)
     return n;
 }
 
-void
-ioloop__listeners_forget(ioloop_loop_t *loop,
-                         const struct ioloop_owner *owner)
+size_t
+ioloop__listeners_release(ioloop_loop_t *loop,
+                          const struct ioloop_owner *owner)
 {
     struct net_state *ns = net_state(loop, false);
+    size_t closed = 0;
 
     for (size_t i = 0; ns != NULL && i < ns->nhanded;) {
-        if (ns->handed[i].owner == owner) {
-            ns->handed[i] = ns->handed[--ns->nhanded];
-        } else {
+        struct handed *h = &ns->handed[i];
+        struct stat st;
+
+        if (h->owner != owner) {
             i++;
+            continue;
         }
+        if (fstat(h->fd, &st) == 0 && S_ISSOCK(st.st_mode)
+            && st.st_dev == h->dev && st.st_ino == h->ino) {
+            ioloop_remove_handler(loop, h->fd);
+            close(h->fd);
+            closed++;
+        }
+        *h = ns->handed[--ns->nhanded];
     }
+    return closed;
 }
 
 /* A listener fd is ready for the current owner: remembers it, opens the
- * loop's reserve and logs "listening on". Returns fd, or -ENOMEM with fd
- * closed and err set. */
+ * loop's reserve and logs "listening on". Returns fd, or -errno (ENOMEM)
+ * with fd closed and err set. */
 static int
 listening(ioloop_loop_t *loop, int fd, char *err, size_t errlen)
 {
     struct net_state *ns = net_state(loop, true);
+    int rc = ns != NULL ? remember(ns, loop, fd) : -ENOMEM;
 
-    if (ns == NULL || remember(ns, loop, fd) < 0) {
-        snprintf(err, errlen, "listen: out of memory");
+    if (rc < 0) {
+        snprintf(err, errlen, "listen: %s", strerror(-rc));
         close(fd);
-        return -ENOMEM;
+        return rc;
     }
     ensure_reserve(ns);
     log_listening(loop, fd);
@@ -381,10 +397,15 @@ free_net_state(ioloop_loop_t *loop, void *data)
     free(ns);
 }
 
-/* Notes that the current owner got listener fd. Returns 0 or -ENOMEM. */
+/* Notes that the current owner got listener fd. Returns 0 or -errno. */
 static int
 remember(struct net_state *ns, ioloop_loop_t *loop, int fd)
 {
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
     if (ns->nhanded == ns->handed_cap) {
         size_t cap = ns->handed_cap > 0 ? ns->handed_cap * 2 : 8;
         struct handed *v = realloc(ns->handed, cap * sizeof(*v));
@@ -395,8 +416,8 @@ remember(struct net_state *ns, ioloop_loop_t *loop, int fd)
         ns->handed = v;
         ns->handed_cap = cap;
     }
-    ns->handed[ns->nhanded++] =
-        (struct handed){fd, ioloop__current_owner(loop)};
+    ns->handed[ns->nhanded++] = (struct handed){
+        fd, ioloop__current_owner(loop), st.st_dev, st.st_ino};
     return 0;
 }
 

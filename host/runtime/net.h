@@ -78,8 +78,13 @@ void ioloop__net_set_listener_source(ioloop_listener_source_fn fn);
 int ioloop__listeners_stop(ioloop_loop_t *loop,
                            const struct ioloop_owner *owner);
 
-/* Forgets owner's listeners on loop (its fini closed them). */
-void ioloop__listeners_forget(ioloop_loop_t *loop,
-                              const struct ioloop_owner *owner);
+/*
+ * Forgets owner's listeners on loop (an instance that failed init or
+ * stopped), first closing, and removing the handler of, each one it left
+ * open (the same socket by inode, not merely the fd number). Returns how
+ * many it closed.
+ */
+size_t ioloop__listeners_release(ioloop_loop_t *loop,
+                                 const struct ioloop_owner *owner);
 
 #endif /* IOLOOP_HOST_NET_H */

@@ -26,6 +26,8 @@
 #define ALPN_MAX 255 /* bytes of the ALPN list in wire format */
 
 struct ioloop_tls_s {
+    ioloop_tls_t *next;   /* the owner's list (O(1) unlink) */
+    ioloop_tls_t **prev;  /* the pointer that points here */
     SSL_CTX *ctx;   /* the current one; streams hold their own reference */
     char *cert;     /* the paths, re-read by reload (one block with key) */
     char *key;
@@ -70,14 +72,13 @@ static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
 static int alpn_idx = -1; /* SSL_CTX ex_data slot of its ALPN list */
 
 ioloop_tls_t *
-ioloop__tls_new(ioloop_loop_t *loop, const struct ioloop_tls_options *opts,
+ioloop__tls_new(ioloop_tls_t **owned, const struct ioloop_tls_options *opts,
                 char *err, size_t errlen)
 {
     struct ioloop_tls_options o = {0};
     ioloop_tls_t *tls;
     size_t lc, lk;
 
-    (void) loop;
     if (opts != NULL && opts->size > 0) {
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     }
@@ -121,6 +122,12 @@ ioloop__tls_new(ioloop_loop_t *loop, const struct ioloop_tls_options *opts,
         errno = saved;
         return NULL;
     }
+    tls->next = *owned;
+    if (*owned != NULL) {
+        (*owned)->prev = &tls->next;
+    }
+    tls->prev = owned;
+    *owned = tls;
     return tls;
 
 invalid:
@@ -130,12 +137,10 @@ invalid:
 }
 
 int
-ioloop__tls_reload(ioloop_loop_t *loop, ioloop_tls_t *tls, char *err,
-                   size_t errlen)
+ioloop__tls_reload(ioloop_tls_t *tls, char *err, size_t errlen)
 {
     SSL_CTX *ctx;
 
-    (void) loop;
     ctx = load_ctx(tls, err, errlen);
     if (ctx == NULL) {
         return -errno;
@@ -146,13 +151,28 @@ ioloop__tls_reload(ioloop_loop_t *loop, ioloop_tls_t *tls, char *err,
 }
 
 void
-ioloop__tls_free(ioloop_loop_t *loop, ioloop_tls_t *tls)
+ioloop__tls_free(ioloop_tls_t *tls)
 {
-    (void) loop;
     if (tls != NULL) {
+        *tls->prev = tls->next;
+        if (tls->next != NULL) {
+            tls->next->prev = tls->prev;
+        }
         SSL_CTX_free(tls->ctx);
         free(tls);
     }
+}
+
+size_t
+ioloop__tls_release_owned(ioloop_tls_t **owned)
+{
+    size_t n = 0;
+
+    while (*owned != NULL) {
+        ioloop__tls_free(*owned); /* unlinks it */
+        n++;
+    }
+    return n;
 }
 
 ioloop_stream_t *

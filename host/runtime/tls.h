@@ -21,12 +21,20 @@
 
 #include <ioloop/plugin.h>
 
-ioloop_tls_t *ioloop__tls_new(ioloop_loop_t *loop,
+/*
+ * tls_new: the context is linked into *owned (the instance's list), so
+ * that the host frees what an instance leaves (ioloop__tls_release_owned).
+ */
+ioloop_tls_t *ioloop__tls_new(ioloop_tls_t **owned,
                               const struct ioloop_tls_options *opts,
                               char *err, size_t errlen);
-int ioloop__tls_reload(ioloop_loop_t *loop, ioloop_tls_t *tls, char *err,
-                       size_t errlen);
-void ioloop__tls_free(ioloop_loop_t *loop, ioloop_tls_t *tls);
+int ioloop__tls_reload(ioloop_tls_t *tls, char *err, size_t errlen);
+
+/* tls_free: unlinks the context from its owner's list and frees it. */
+void ioloop__tls_free(ioloop_tls_t *tls);
+
+/* Frees every context still on *owned; returns how many. */
+size_t ioloop__tls_release_owned(ioloop_tls_t **owned);
 
 /* The API's stream_new: ioloop_stream_new, over TLS when opts->tls is
  * set. On failure (errno set) the fd stays the caller's. */

@@ -28,7 +28,7 @@
 extern const struct ioloop_backend ioloop__testing_epoll;
 
 struct ioloop_testing_instance_s {
-    struct ioloop_plugin_instance p; /* the host's record; owners point in */
+    struct ioloop_instance_s p; /* the host's record; owners point in */
     ioloop_testing_t *t;
     ioloop_testing_instance_t *prev; /* started before this one */
     ioloop_testing_instance_t *next;
@@ -148,6 +148,7 @@ ioloop_testing_start(ioloop_testing_t *t, const struct ioloop_plugin *plugin,
     ioloop_testing_instance_t *inst = NULL;
     json_t *cfg = NULL;
     json_error_t jerr;
+    struct ioloop__config_error bad;
     char reason[1024];
     size_t nlen;
     int rc = -EINVAL;
@@ -182,11 +183,9 @@ ioloop_testing_start(ioloop_testing_t *t, const struct ioloop_plugin *plugin,
             goto cleanup;
         }
     }
-    /* As the loader checks a plugin it opened, and its config's keys. */
+    /* As the loader checks a plugin it opened and fills its config. */
     if (ioloop__plugin_check(plugin->name != NULL ? plugin->name : "plugin",
-                             plugin, reason, sizeof(reason)) < 0
-        || ioloop__plugin_check_config(plugin, cfg, reason, sizeof(reason))
-               < 0) {
+                             plugin, reason, sizeof(reason)) < 0) {
         snprintf(t->error, sizeof(t->error), "plugins[0] \"%s\": %s", name,
                  reason);
         goto cleanup;
@@ -198,18 +197,26 @@ ioloop_testing_start(ioloop_testing_t *t, const struct ioloop_plugin *plugin,
         rc = -ENOMEM;
         goto cleanup;
     }
+    /* Relative PATH values resolve against the test's working folder. */
+    if (ioloop__config_fill(plugin->config_schema, plugin->config_size, cfg,
+                            "plugins[0].config", ".", plugin->name,
+                            &inst->p.values, &bad) < 0) {
+        snprintf(t->error, sizeof(t->error), "%s: %s", bad.path, bad.msg);
+        ioloop__config_free(&inst->p.values);
+        free(inst);
+        inst = NULL;
+        goto cleanup;
+    }
     memcpy(inst->name, name, nlen);
     inst->t = t;
     inst->p.owner.name = inst->name;
     inst->p.where = "plugins[0]";
-    inst->p.config = cfg;
     inst->p.desc = plugin;
+    inst->p.workers = 1; /* worker 0 of 1, as a host without workers */
     one = (struct ioloop_plugin_set){&inst->p, 1};
     rc = ioloop__plugins_init(&one, t->loop, t->error, sizeof(t->error));
-    inst->p.config = NULL; /* borrowed by init only */
     if (rc < 0) {
-        /* The host keeps its records till exit; this one goes now. */
-        ioloop__listeners_forget(t->loop, &inst->p.owner);
+        ioloop__config_free(&inst->p.values);
         free(inst);
         inst = NULL;
         goto cleanup;
@@ -511,5 +518,6 @@ instance_free(ioloop_testing_instance_t *inst)
     } else {
         t->last = inst->prev;
     }
+    ioloop__config_free(&inst->p.values);
     free(inst);
 }

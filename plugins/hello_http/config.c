@@ -1,13 +1,7 @@
 /*
- * plugins/hello_http/config.c: validates a hello_http instance's config
- * and pre-renders its responses, so that serving a request is a few
- * memcpy()s.
- *
- * Config: "listen" (required, "HOST:PORT"), "routes" (required, an object
- * path -> body string), "backlog" (optional integer), and the limits,
- * each optional with a default (README lists them): "max_header_size",
- * "max_body_size", "max_connections" (integers) and "header_timeout",
- * "body_timeout", "keepalive_timeout" (seconds).
+ * plugins/hello_http/config.c: a hello_http instance's config schema
+ * (validated by the host), and its routes pre-rendered into responses,
+ * so that serving a request is a few memcpy()s.
  */
 #include "hello_http.h"
 
@@ -17,70 +11,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 /* Headers every response carries (Date and Connection are added live). */
 #define HELLO_COMMON_HEADERS \
     "Server: ioloop-host\r\n" \
     "Content-Type: text/plain; charset=UTF-8\r\n"
 
-static int config_routes(struct hello *h, json_t *routes, char *err,
+static int config_routes(struct hello *h,
+                         const struct ioloop_config_map *routes, char *err,
                          size_t errlen);
-static int config_limits(struct hello *h, json_t *cfg, char *err,
-                         size_t errlen);
+static void config_limits(struct hello *h, const struct hello_config *c);
 static int route_can_match(const char *path);
 static int response_init(struct hello_response *r, const char *status,
                          const char *extra, const char *body,
                          size_t body_len);
 static void response_free(struct hello_response *r);
 
-const char *const hello__config_keys[] = {
-    "listen", "routes", "backlog", "max_header_size", "max_body_size",
-    "max_connections", "header_timeout", "body_timeout",
-    "keepalive_timeout", NULL
+const struct ioloop_config_field hello__schema[] = {
+    IOLOOP_CONFIG_LISTEN(struct hello_config, listen, NULL,
+                         IOLOOP_CONFIG_REQUIRED,
+                         "Address to listen on: HOST:PORT or [IPV6]:PORT."),
+    IOLOOP_CONFIG_MAP(struct hello_config, routes, IOLOOP_CONFIG_REQUIRED,
+                      "Exact request path (starting with '/') -> the body "
+                      "answered with 200."),
+    IOLOOP_CONFIG_INT(struct hello_config, backlog, 0, INT_MAX, "0", 0,
+                      "listen(2) backlog; 0: SOMAXCONN."),
+    IOLOOP_CONFIG_SIZE(struct hello_config, max_header_size,
+                       HELLO_MAX_HEAD_MIN, HELLO_MAX_HEAD_LIMIT, "8KiB", 0,
+                       "Largest request line and headers; past it: 431."),
+    IOLOOP_CONFIG_SIZE(struct hello_config, max_body_size, 1,
+                       HELLO_MAX_BODY_LIMIT, "1MiB", 0,
+                       "Largest request body; past it: 413."),
+    IOLOOP_CONFIG_INT(struct hello_config, max_connections, 1,
+                      HELLO_MAX_CONNS_LIMIT, "10240", 0,
+                      "Connections past this many are closed at accept."),
+    IOLOOP_CONFIG_DURATION(struct hello_config, header_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "10s", 0,
+                           "Longest a request head may take, from its "
+                           "first byte."),
+    IOLOOP_CONFIG_DURATION(struct hello_config, body_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "30s", 0,
+                           "Longest wait for a body byte, or for the "
+                           "client to read the response."),
+    IOLOOP_CONFIG_DURATION(struct hello_config, keepalive_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "75s", 0,
+                           "Close a kept-alive connection idle this long."),
+    IOLOOP_CONFIG_END,
 };
 
 int
-hello__config_load(struct hello *h, const struct json_t *config,
-                   const char **listen, char *err, size_t errlen)
+hello__config_load(struct hello *h, const struct hello_config *c, char *err,
+                   size_t errlen)
 {
-    /* jansson's iterators take a non-const object; nothing is modified. */
-    json_t *cfg = (json_t *) config;
-    json_t *v;
-    uint64_t n;
     int rc;
 
-    if (cfg != NULL && !json_is_object(cfg)) {
-        snprintf(err, errlen, "config: expected an object");
-        return -EINVAL;
-    }
-    /* Unknown keys were refused by the host (config_keys). */
-    v = json_object_get(cfg, "listen");
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    *listen = json_string_value(v);
-
-    n = 0;
-    rc = http__config_uint(cfg, "backlog", 0, INT_MAX, &n, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
-    h->backlog = (int) n;
-    rc = config_limits(h, cfg, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
-
-    v = json_object_get(cfg, "routes");
-    if (!json_is_object(v)) {
-        snprintf(err, errlen, "config.routes: %s an object of path -> body",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    rc = config_routes(h, v, err, errlen);
+    h->backlog = (int) c->backlog;
+    config_limits(h, c);
+    rc = config_routes(h, &c->routes, err, errlen);
     if (rc < 0) {
         return rc;
     }
@@ -123,44 +109,16 @@ hello__config_free(struct hello *h)
     }
 }
 
-/*
- * Reads the limits, each defaulted, into h; step is the shortest timeout.
- * Returns 0, or -EINVAL with err naming the key and its range.
- */
-static int
-config_limits(struct hello *h, json_t *cfg, char *err, size_t errlen)
+/* Copies the limits into h; step is the shortest timeout. */
+static void
+config_limits(struct hello *h, const struct hello_config *c)
 {
-    uint64_t head = HELLO_MAX_HEAD_DEFAULT, conns = HTTP_MAX_CONNS_DEFAULT;
-    int rc;
-
-    h->max_body = HTTP_MAX_BODY_DEFAULT;
-    h->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
-    h->body_timeout = HTTP_BODY_TIMEOUT_DEFAULT;
-    h->keepalive_timeout = HTTP_KEEPALIVE_TIMEOUT_DEFAULT;
-    rc = http__config_uint(cfg, "max_header_size", HELLO_MAX_HEAD_MIN,
-                           HELLO_MAX_HEAD_LIMIT, &head, err, errlen);
-    if (rc == 0) {
-        rc = http__config_uint(cfg, "max_body_size", 1, HELLO_MAX_BODY_LIMIT,
-                               &h->max_body, err, errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_uint(cfg, "max_connections", 1,
-                               HELLO_MAX_CONNS_LIMIT, &conns, err, errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "header_timeout", &h->header_timeout,
-                                   err, errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "body_timeout", &h->body_timeout,
-                                   err, errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "keepalive_timeout",
-                                   &h->keepalive_timeout, err, errlen);
-    }
-    h->max_head = (uint32_t) head;
-    h->max_conns = (uint32_t) conns;
+    h->max_head = (uint32_t) c->max_header_size;
+    h->max_body = c->max_body_size;
+    h->max_conns = (uint32_t) c->max_connections;
+    h->header_timeout = c->header_timeout;
+    h->body_timeout = c->body_timeout;
+    h->keepalive_timeout = c->keepalive_timeout;
     h->step = h->header_timeout;
     if (h->body_timeout < h->step) {
         h->step = h->body_timeout;
@@ -168,27 +126,26 @@ config_limits(struct hello *h, json_t *cfg, char *err, size_t errlen)
     if (h->keepalive_timeout < h->step) {
         h->step = h->keepalive_timeout;
     }
-    return rc;
 }
 
 /*
- * Builds h->routes from the "routes" object: each key a path starting
- * with '/', each value the body string. Returns 0 or -errno with err set;
- * what was built so far stays in h for hello__config_free.
+ * Builds h->routes from the routes map: each key a path starting with
+ * '/', each value the body. Returns 0 or -errno with err set; what was
+ * built so far stays in h for hello__config_free.
  */
 static int
-config_routes(struct hello *h, json_t *routes, char *err, size_t errlen)
+config_routes(struct hello *h, const struct ioloop_config_map *routes,
+              char *err, size_t errlen)
 {
-    struct hello_route *r;
-    const char *path;
-    json_t *body;
-
-    h->routes = calloc(json_object_size(routes) + 1, sizeof(*h->routes));
+    h->routes = calloc(routes->count + 1, sizeof(*h->routes));
     if (h->routes == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    json_object_foreach(routes, path, body) {
+    for (size_t i = 0; i < routes->count; i++) {
+        const char *path = routes->keys[i], *body = routes->values[i];
+        struct hello_route *r;
+
         if (path[0] != '/') {
             snprintf(err, errlen,
                      "config.routes[\"%s\"]: a path must start with '/'",
@@ -202,19 +159,12 @@ config_routes(struct hello *h, json_t *routes, char *err, size_t errlen)
                      path);
             return -EINVAL;
         }
-        if (!json_is_string(body)) {
-            snprintf(err, errlen,
-                     "config.routes[\"%s\"]: expected a string (the body)",
-                     path);
-            return -EINVAL;
-        }
         r = &h->routes[h->nroutes];
         r->path_len = strlen(path);
         r->path = strdup(path);
         h->nroutes++;
         if (r->path == NULL
-            || response_init(&r->ok, "200 OK", "", json_string_value(body),
-                             json_string_length(body)) < 0) {
+            || response_init(&r->ok, "200 OK", "", body, strlen(body)) < 0) {
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;
         }

@@ -133,7 +133,7 @@ hello__conn_open(struct hello *h, int fd)
     int rc;
 
     if (h->nconns >= h->max_conns) {
-        http__shed(h->api, h->loop, &h->shed_log, fd, h->max_conns);
+        http__shed(h->api, h->inst, &h->shed_log, fd, h->max_conns);
         hello__count(h, h->shed);
         return 0;
     }
@@ -148,13 +148,13 @@ hello__conn_open(struct hello *h, int fd)
     c->flags = CONN_IN_HEAD | CONN_HEAD_TIMED;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    rc = h->api->add_handler(h->loop, fd, IOLOOP_READ, conn_on_io, c);
+    rc = h->api->add_handler(h->inst, fd, IOLOOP_READ, conn_on_io, c);
     if (rc == 0) {
-        rc = http__deadline_set(h->api, h->loop, &c->dl,
-                                h->api->time(h->loop) + h->header_timeout,
+        rc = http__deadline_set(h->api, h->inst, &c->dl,
+                                h->api->time(h->inst) + h->header_timeout,
                                 h->step, conn_on_timer, c);
         if (rc < 0) {
-            h->api->remove_handler(h->loop, fd);
+            h->api->remove_handler(h->inst, fd);
         }
     }
     if (rc < 0) {
@@ -186,7 +186,7 @@ hello__conn_drain(struct hello *h)
     for (struct hello_conn *c = h->conns; c != NULL; c = c->next) {
         c->flags |= CONN_QUIET;
     }
-    if (h->api->call_later(h->loop, HELLO_DRAIN_GRACE, conn_close_quiet, h)
+    if (h->api->call_later(h->inst, HELLO_DRAIN_GRACE, conn_close_quiet, h)
         == 0) {
         hello__conn_close_all(h); /* out of memory: no grace */
     }
@@ -319,8 +319,9 @@ conn_on_timer(ioloop_loop_t *loop, void *arg)
     enum hello_timeout why;
     int rc;
 
-    rc = http__deadline_fired(h->api, loop, &c->dl, h->step, conn_on_timer,
-                              c);
+    (void) loop;
+    rc = http__deadline_fired(h->api, h->inst, &c->dl, h->step,
+                              conn_on_timer, c);
     if (rc == 0) {
         return 0;
     }
@@ -363,8 +364,8 @@ conn_deadline(struct hello_conn *c)
     } else {
         t = h->keepalive_timeout;
     }
-    return http__deadline_set(h->api, h->loop, &c->dl,
-                              h->api->time(h->loop) + t, h->step,
+    return http__deadline_set(h->api, h->inst, &c->dl,
+                              h->api->time(h->inst) + t, h->step,
                               conn_on_timer, c);
 }
 
@@ -474,8 +475,8 @@ conn_settle(struct hello_conn *c)
         }
         shutdown(c->fd, SHUT_WR);
         c->flags |= CONN_LINGERING;
-        rc = http__deadline_set(h->api, h->loop, &c->dl,
-                                h->api->time(h->loop) + HELLO_LINGER,
+        rc = http__deadline_set(h->api, h->inst, &c->dl,
+                                h->api->time(h->inst) + HELLO_LINGER,
                                 h->step, conn_on_timer, c);
         if (rc < 0) {
             return conn_done(c, 0);
@@ -489,7 +490,7 @@ conn_settle(struct hello_conn *c)
     if ((want == IOLOOP_WRITE) == ((c->flags & CONN_WRITING) != 0)) {
         return 0;
     }
-    rc = h->api->update_handler(h->loop, c->fd, want);
+    rc = h->api->update_handler(h->inst, c->fd, want);
     if (rc < 0) {
         return conn_done(c, rc);
     }
@@ -512,9 +513,9 @@ conn_free(struct hello_conn *c)
 {
     struct hello *h = c->h;
 
-    h->api->remove_handler(h->loop, c->fd);
+    h->api->remove_handler(h->inst, c->fd);
     close(c->fd);
-    http__deadline_cancel(h->api, h->loop, &c->dl);
+    http__deadline_cancel(h->api, h->inst, &c->dl);
     h->nconns--;
     free(c->out);
     free(c->in);

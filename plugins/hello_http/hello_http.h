@@ -20,15 +20,14 @@
 #define HELLO_IN_SIZE (64 * 1024)
 /* Responses are built here and written at once. */
 #define HELLO_OUT_SIZE (64 * 1024)
-/* Default and largest max_header_size. libhttp-parser refuses heads over
- * its own compiled-in HTTP_MAX_HEADER_SIZE (80 KiB) whatever we allow. */
-#define HELLO_MAX_HEAD_DEFAULT 8192
+/* Largest max_header_size. libhttp-parser refuses heads over its own
+ * compiled-in HTTP_MAX_HEADER_SIZE (80 KiB) whatever we allow. */
 #define HELLO_MAX_HEAD_LIMIT HTTP_MAX_HEADER_SIZE
 /* Smallest max_header_size: room for a short request line and Host. */
 #define HELLO_MAX_HEAD_MIN 64
 /* Largest max_connections and max_body_size. */
-#define HELLO_MAX_CONNS_LIMIT (1u << 20)
-#define HELLO_MAX_BODY_LIMIT ((uint64_t) 1 << 62)
+#define HELLO_MAX_CONNS_LIMIT (1 << 20)
+#define HELLO_MAX_BODY_LIMIT (INT64_C(1) << 62)
 
 /* The status classes requests are counted by (ioloop_http_requests_total). */
 enum hello_class {
@@ -82,7 +81,7 @@ struct hello_conn;
 /* One plugin instance (a manifest entry): a listener and its connections. */
 struct hello {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
 
     /* --- Configuration, fixed after init. --- */
     struct hello_route *routes;
@@ -126,21 +125,34 @@ static inline void
 hello__count(const struct hello *h, int handle)
 {
     if (handle >= 0) {
-        h->api->counter_add(h->loop, handle, 1);
+        h->api->counter_add(h->inst, handle, 1);
     }
 }
 
-/* The config keys hello_http accepts, NULL-terminated. */
-extern const char *const hello__config_keys[];
+/* What the config sets (hello__schema, which the host validates). */
+struct hello_config {
+    const char *listen;
+    struct ioloop_config_map routes; /* path -> body */
+    int64_t backlog;
+    uint64_t max_header_size;
+    uint64_t max_body_size;
+    int64_t max_connections;
+    ioloop_time_t header_timeout;
+    ioloop_time_t body_timeout;
+    ioloop_time_t keepalive_timeout;
+};
+
+/* hello_http's config schema. */
+extern const struct ioloop_config_field hello__schema[];
 
 /*
- * Validates config and fills h->routes, h->errors, h->backlog and the
- * limits; *listen receives the borrowed "listen" string. Returns 0, or
- * -EINVAL / -ENOMEM with one line in err naming the key and its range.
- * On failure the caller still calls hello__config_free.
+ * Renders the routes of c into h->routes and h->errors, and copies
+ * h->backlog and the limits. Returns 0, or -EINVAL (a route that can
+ * never match) / -ENOMEM with one line in err. On failure the caller
+ * still calls hello__config_free.
  */
-int hello__config_load(struct hello *h, const struct json_t *config,
-                       const char **listen, char *err, size_t errlen);
+int hello__config_load(struct hello *h, const struct hello_config *c,
+                       char *err, size_t errlen);
 
 /* Frees what hello__config_load allocated. Safe on a zeroed instance. */
 void hello__config_free(struct hello *h);

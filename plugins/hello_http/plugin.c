@@ -14,8 +14,8 @@
  * starve the established connections. */
 #define HELLO_ACCEPT_BATCH 64
 
-static int hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                      const struct json_t *config, void **state, char *err,
+static int hello_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+                      const void *config, void **state, char *err,
                       size_t errlen);
 static void hello_fini(void *state);
 static void hello_drain(void *state);
@@ -26,28 +26,29 @@ static void hello_counters(struct hello *h);
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "hello_http",
     .version = "1.0.0",
     .description = "HTTP/1.1 server answering fixed routes with fixed "
                    "bodies (the tornado hello demo)",
-    .config_keys = hello__config_keys,
+    .config_schema = hello__schema,
+    .config_size = sizeof(struct hello_config),
     .init = hello_init,
     .fini = hello_fini,
     .drain = hello_drain,
 };
 
 /*
- * Starts one instance: validates config, listens and registers the
- * listener. Returns 0 with *state set, or -errno with one line in err and
- * nothing left behind.
+ * Starts one instance: renders the routes of config (validated by the
+ * host), listens and registers the listener. Returns 0 with *state set,
+ * or -errno with one line in err and nothing left behind.
  */
 static int
-hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-           const struct json_t *config, void **state, char *err,
-           size_t errlen)
+hello_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+           const void *config, void **state, char *err, size_t errlen)
 {
+    const struct hello_config *cfg = config;
     struct hello *h;
-    const char *listen;
     int rc;
 
     h = calloc(1, sizeof(*h));
@@ -56,21 +57,21 @@ hello_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     h->api = api;
-    h->loop = loop;
+    h->inst = inst;
     h->listen_fd = -1;
     h->date_sec = (time_t) -1;
 
-    rc = hello__config_load(h, config, &listen, err, errlen);
+    rc = hello__config_load(h, cfg, err, errlen);
     if (rc < 0) {
         goto fail;
     }
     hello_counters(h);
-    rc = api->listen_tcp(loop, listen, h->backlog, 0, err, errlen);
+    rc = api->listen_tcp(inst, cfg->listen, h->backlog, 0, err, errlen);
     if (rc < 0) {
         goto fail;
     }
     h->listen_fd = rc;
-    rc = api->add_handler(loop, h->listen_fd, IOLOOP_READ, hello_on_accept,
+    rc = api->add_handler(inst, h->listen_fd, IOLOOP_READ, hello_on_accept,
                           h);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", h->listen_fd,
@@ -95,7 +96,7 @@ hello_fini(void *state)
     struct hello *h = state;
 
     hello__conn_close_all(h);
-    h->api->remove_handler(h->loop, h->listen_fd);
+    h->api->remove_handler(h->inst, h->listen_fd);
     close(h->listen_fd);
     hello__config_free(h);
     free(h);
@@ -108,7 +109,7 @@ hello_drain(void *state)
 {
     struct hello *h = state;
 
-    h->api->remove_handler(h->loop, h->listen_fd);
+    h->api->remove_handler(h->inst, h->listen_fd);
     hello__conn_drain(h);
 }
 
@@ -129,19 +130,19 @@ hello_counters(struct hello *h)
 
     for (i = 0; i < HELLO_NCLASSES; i++) {
         h->requests[i] = has ? api->counter_register(
-                                   h->loop, "ioloop_http_requests_total",
+                                   h->inst, "ioloop_http_requests_total",
                                    "HTTP requests answered, by status class.",
                                    "code", classes[i])
                              : -1;
     }
     for (i = 0; i < HELLO_NTIMEOUTS; i++) {
         h->timed_out[i] = has ? api->counter_register(
-                                    h->loop, HTTP_TIMED_OUT_COUNTER,
+                                    h->inst, HTTP_TIMED_OUT_COUNTER,
                                     HTTP_TIMED_OUT_HELP, "reason",
                                     reasons[i])
                               : -1;
     }
-    h->shed = has ? api->counter_register(h->loop, HTTP_SHED_COUNTER,
+    h->shed = has ? api->counter_register(h->inst, HTTP_SHED_COUNTER,
                                           HTTP_SHED_HELP, NULL, NULL)
                   : -1;
 }
@@ -159,8 +160,9 @@ hello_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct hello *h = arg;
     int fds[HELLO_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = h->api->accept_batch(loop, fd, fds, HELLO_ACCEPT_BATCH);
+    n = h->api->accept_batch(h->inst, fd, fds, HELLO_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }

@@ -98,9 +98,9 @@ status__conn_open(struct status *st, int fd)
     int rc;
 
     if (st->nconns >= st->max_conns) {
-        http__shed(st->api, st->loop, &st->shed_log, fd, st->max_conns);
+        http__shed(st->api, st->inst, &st->shed_log, fd, st->max_conns);
         if (st->shed >= 0) {
-            st->api->counter_add(st->loop, st->shed, 1);
+            st->api->counter_add(st->inst, st->shed, 1);
         }
         return 0;
     }
@@ -110,7 +110,7 @@ status__conn_open(struct status *st, int fd)
         return -ENOMEM;
     }
     opts.arg = c;
-    c->s = st->api->stream_new(st->loop, fd, &opts);
+    c->s = st->api->stream_new(st->inst, fd, &opts);
     if (c->s == NULL) {
         rc = -errno;
         close(fd);
@@ -127,8 +127,8 @@ status__conn_open(struct status *st, int fd)
     st->conns = c;
     st->nconns++;
     c->head_timed = true;
-    if (http__deadline_set(st->api, st->loop, &c->dl,
-                           st->api->time(st->loop) + st->header_timeout,
+    if (http__deadline_set(st->api, st->inst, &c->dl,
+                           st->api->time(st->inst) + st->header_timeout,
                            st->header_timeout, conn_on_timer, c)
         < 0) {
         st->api->stream_close(c->s);
@@ -146,7 +146,7 @@ status__conn_close_all(struct status *st)
         struct status_conn *c = st->conns;
 
         conn_unlink(c);
-        http__deadline_cancel(st->api, st->loop, &c->dl);
+        http__deadline_cancel(st->api, st->inst, &c->dl);
         st->api->stream_close(c->s);
         free(c);
     }
@@ -223,7 +223,7 @@ conn_on_close(ioloop_stream_t *s, void *arg)
 
     (void) s;
     conn_unlink(c);
-    http__deadline_cancel(c->st->api, c->st->loop, &c->dl);
+    http__deadline_cancel(c->st->api, c->st->inst, &c->dl);
     free(c);
 }
 
@@ -233,11 +233,12 @@ static int
 conn_on_timer(ioloop_loop_t *loop, void *arg)
 {
     struct status_conn *c = arg;
-    int rc = http__deadline_fired(c->st->api, loop, &c->dl,
+    int rc = http__deadline_fired(c->st->api, c->st->inst, &c->dl,
                                   c->st->header_timeout, conn_on_timer, c);
 
+    (void) loop;
     if (rc == 1 && c->st->timed_out >= 0) {
-        c->st->api->counter_add(loop, c->st->timed_out, 1);
+        c->st->api->counter_add(c->st->inst, c->st->timed_out, 1);
     }
     if (rc != 0) {
         c->st->api->stream_close(c->s);
@@ -277,8 +278,8 @@ on_message_begin(http_parser *p)
     c->in_request = true;
     if (!c->head_timed) {
         c->head_timed = true;
-        return http__deadline_set(c->st->api, c->st->loop, &c->dl,
-                                  c->st->api->time(c->st->loop)
+        return http__deadline_set(c->st->api, c->st->inst, &c->dl,
+                                  c->st->api->time(c->st->inst)
                                       + c->st->header_timeout,
                                   c->st->header_timeout, conn_on_timer, c);
     }
@@ -301,7 +302,7 @@ on_headers_complete(http_parser *p)
 
     c->head_timed = false;
     /* at 0: the armed timer finds nothing to do (never fails) */
-    return http__deadline_set(c->st->api, c->st->loop, &c->dl, 0,
+    return http__deadline_set(c->st->api, c->st->inst, &c->dl, 0,
                               c->st->header_timeout, conn_on_timer, c);
 }
 
@@ -361,7 +362,7 @@ answer(struct status_conn *c)
         } else {
             r = (struct response){503, "Service Unavailable", TEXT_TYPE, "",
                                   "metrics unavailable\n", 20};
-            st->api->log(st->loop, IOLOOP_LOG_WARN,
+            st->api->log(st->inst, IOLOOP_LOG_WARN,
                          "metrics_render failed: %s", strerror(-n));
         }
     } else if (path_len == strlen(STATUS_HEALTH_PATH)
@@ -420,12 +421,12 @@ render(struct status *st)
     char *body;
 
     if (st->body != NULL) {
-        n = api->metrics_render(st->loop, st->body, st->body_cap);
+        n = api->metrics_render(st->inst, st->body, st->body_cap);
     }
     if (n != -ENOBUFS) {
         return n;
     }
-    need = api->metrics_render(st->loop, NULL, 0);
+    need = api->metrics_render(st->inst, NULL, 0);
     if (need < 0) {
         return need;
     }
@@ -435,5 +436,5 @@ render(struct status *st)
     }
     st->body = body;
     st->body_cap = (size_t) need + (size_t) need / 4 + 1024;
-    return api->metrics_render(st->loop, st->body, st->body_cap);
+    return api->metrics_render(st->inst, st->body, st->body_cap);
 }

@@ -2,10 +2,8 @@
  * plugins/status/plugin.c: the status plugin descriptor, its config,
  * instance init/fini and the listener. HTTP itself is in conn.c.
  *
- * Config: "listen" (required, "HOST:PORT"), "path" (optional, where the
- * metrics are served, default "/metrics"), and the limits it shares with
- * hello_http: "header_timeout", "keepalive_timeout" (seconds) and
- * "max_connections". /health always answers "ok".
+ * Config: status_schema below (the limits are hello_http's).
+ * /health always answers "ok".
  */
 #include "status.h"
 
@@ -15,37 +13,60 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 /* Connections accepted per readiness event. */
 #define STATUS_ACCEPT_BATCH 16
 
-static int status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                       const struct json_t *config, void **state, char *err,
+/* What the config sets (status_schema). */
+struct status_config {
+    const char *listen;
+    const char *path;
+    ioloop_time_t header_timeout;
+    ioloop_time_t keepalive_timeout;
+    int64_t max_connections;
+};
+
+static int status_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+                       const void *config, void **state, char *err,
                        size_t errlen);
 static void status_fini(void *state);
 static void status_drain(void *state);
-static int status_config(struct status *st, const struct json_t *config,
-                         const char **listen, char *err, size_t errlen);
+static int status_config(struct status *st, const struct status_config *c,
+                         char *err, size_t errlen);
 static int status_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                             void *arg);
 
 /* The most connections max_connections allows. */
-#define STATUS_MAX_CONNS_LIMIT (1u << 20)
+#define STATUS_MAX_CONNS_LIMIT (1 << 20)
 
-static const char *const status_config_keys[] = {
-    "listen", "path", "header_timeout", "keepalive_timeout",
-    "max_connections", NULL
+static const struct ioloop_config_field status_schema[] = {
+    IOLOOP_CONFIG_LISTEN(struct status_config, listen, NULL,
+                         IOLOOP_CONFIG_REQUIRED,
+                         "Address to listen on: HOST:PORT or [IPV6]:PORT."),
+    IOLOOP_CONFIG_STRING(struct status_config, path, STATUS_DEFAULT_PATH, 0,
+                         "Where the metrics are served: starts with '/', "
+                         "no query, not /health."),
+    IOLOOP_CONFIG_DURATION(struct status_config, header_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "10s", 0,
+                           "Longest a request head may take to arrive."),
+    IOLOOP_CONFIG_DURATION(struct status_config, keepalive_timeout,
+                           HTTP_DURATION_MIN, HTTP_DURATION_MAX, "75s", 0,
+                           "Close a kept-alive connection idle this long."),
+    IOLOOP_CONFIG_INT(struct status_config, max_connections, 1,
+                      STATUS_MAX_CONNS_LIMIT, "10240", 0,
+                      "Connections past this many are closed at accept."),
+    IOLOOP_CONFIG_END,
 };
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "status",
     .version = "1.0.0",
     .description = "Prometheus metrics (GET /metrics) and a health check "
                    "(GET /health) over HTTP",
-    .config_keys = status_config_keys,
+    .config_schema = status_schema,
+    .config_size = sizeof(struct status_config),
     .init = status_init,
     .fini = status_fini,
     .drain = status_drain,
@@ -57,12 +78,11 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
  * or -errno with one line in err and nothing left behind.
  */
 static int
-status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-            const struct json_t *config, void **state, char *err,
-            size_t errlen)
+status_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+            const void *config, void **state, char *err, size_t errlen)
 {
+    const struct status_config *cfg = config;
     struct status *st;
-    const char *listen;
     int rc;
 
     if (!IOLOOP_API_HAS(api, metrics_render)) {
@@ -76,8 +96,8 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     st->api = api;
-    st->loop = loop;
-    rc = status_config(st, config, &listen, err, errlen);
+    st->inst = inst;
+    rc = status_config(st, cfg, err, errlen);
     if (rc < 0) {
         free(st);
         return rc;
@@ -86,19 +106,19 @@ status_init(const struct ioloop_api *api, ioloop_loop_t *loop,
     st->shed = -1;
     st->timed_out = -1;
     if (IOLOOP_API_HAS(api, counter_add)) {
-        st->shed = api->counter_register(loop, HTTP_SHED_COUNTER,
+        st->shed = api->counter_register(inst, HTTP_SHED_COUNTER,
                                          HTTP_SHED_HELP, NULL, NULL);
-        st->timed_out = api->counter_register(loop, HTTP_TIMED_OUT_COUNTER,
+        st->timed_out = api->counter_register(inst, HTTP_TIMED_OUT_COUNTER,
                                               HTTP_TIMED_OUT_HELP, "reason",
                                               "header");
     }
-    rc = api->listen_tcp(loop, listen, 0, 0, err, errlen);
+    rc = api->listen_tcp(inst, cfg->listen, 0, 0, err, errlen);
     if (rc < 0) {
         free(st);
         return rc;
     }
     st->listen_fd = rc;
-    rc = api->add_handler(loop, st->listen_fd, IOLOOP_READ, status_on_accept,
+    rc = api->add_handler(inst, st->listen_fd, IOLOOP_READ, status_on_accept,
                           st);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", st->listen_fd,
@@ -118,7 +138,7 @@ status_fini(void *state)
 
     status__conn_close_all(st);
     if (st->listen_fd >= 0) {
-        st->api->remove_handler(st->loop, st->listen_fd);
+        st->api->remove_handler(st->inst, st->listen_fd);
         close(st->listen_fd);
     }
     free(st->body);
@@ -134,7 +154,7 @@ status_drain(void *state)
 
     st->draining = true;
     if (st->listen_fd >= 0) {
-        st->api->remove_handler(st->loop, st->listen_fd);
+        st->api->remove_handler(st->inst, st->listen_fd);
         close(st->listen_fd);
         st->listen_fd = -1;
     }
@@ -142,61 +162,30 @@ status_drain(void *state)
 }
 
 /*
- * Validates config: *listen (borrowed) and st->path. Returns 0, or
- * -EINVAL with one line in err naming the key.
+ * Takes the config into st, checking what the schema cannot: that path
+ * is one a request can ask for. Returns 0, or -EINVAL with err set.
  */
 static int
-status_config(struct status *st, const struct json_t *config,
-              const char **listen, char *err, size_t errlen)
+status_config(struct status *st, const struct status_config *c, char *err,
+              size_t errlen)
 {
-    /* jansson's getters take a non-const object; nothing is modified. */
-    json_t *cfg = (json_t *) config;
-    const char *path = STATUS_DEFAULT_PATH;
-    uint64_t conns = HTTP_MAX_CONNS_DEFAULT;
-    json_t *v;
-    int rc;
+    const char *path = c->path;
 
-    if (cfg != NULL && !json_is_object(cfg)) {
-        snprintf(err, errlen, "config: expected an object");
+    if (path[0] != '/' || strlen(path) >= STATUS_MAX_URL
+        || strpbrk(path, "? \t\r\n") != NULL
+        || strcmp(path, STATUS_HEALTH_PATH) == 0) {
+        snprintf(err, errlen,
+                 "config.path: expected a path such as \"/metrics\" "
+                 "(starting with '/', no query, shorter than %d "
+                 "bytes, not \"%s\")",
+                 STATUS_MAX_URL, STATUS_HEALTH_PATH);
         return -EINVAL;
-    }
-    /* Unknown keys were refused by the host (config_keys). */
-    v = json_object_get(cfg, "listen");
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    *listen = json_string_value(v);
-    v = json_object_get(cfg, "path");
-    if (v != NULL) {
-        path = json_string_value(v);
-        if (path == NULL || path[0] != '/' || strlen(path) >= STATUS_MAX_URL
-            || strpbrk(path, "? \t\r\n") != NULL
-            || strcmp(path, STATUS_HEALTH_PATH) == 0) {
-            snprintf(err, errlen,
-                     "config.path: expected a path such as \"/metrics\" "
-                     "(starting with '/', no query, shorter than %d "
-                     "bytes, not \"%s\")",
-                     STATUS_MAX_URL, STATUS_HEALTH_PATH);
-            return -EINVAL;
-        }
     }
     memcpy(st->path, path, strlen(path) + 1);
-    st->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
-    st->keepalive_timeout = HTTP_KEEPALIVE_TIMEOUT_DEFAULT;
-    rc = http__config_duration(cfg, "header_timeout", &st->header_timeout,
-                               err, errlen);
-    if (rc == 0) {
-        rc = http__config_duration(cfg, "keepalive_timeout",
-                                   &st->keepalive_timeout, err, errlen);
-    }
-    if (rc == 0) {
-        rc = http__config_uint(cfg, "max_connections", 1,
-                               STATUS_MAX_CONNS_LIMIT, &conns, err, errlen);
-    }
-    st->max_conns = (uint32_t) conns;
-    return rc;
+    st->header_timeout = c->header_timeout;
+    st->keepalive_timeout = c->keepalive_timeout;
+    st->max_conns = (uint32_t) c->max_connections;
+    return 0;
 }
 
 /*
@@ -210,8 +199,9 @@ status_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct status *st = arg;
     int fds[STATUS_ACCEPT_BATCH], n, rc = 0;
 
+    (void) loop;
     (void) events;
-    n = st->api->accept_batch(loop, fd, fds, STATUS_ACCEPT_BATCH);
+    n = st->api->accept_batch(st->inst, fd, fds, STATUS_ACCEPT_BATCH);
     if (n == -ECONNABORTED || n == -EPROTO || n == -EMFILE || n == -ENFILE) {
         return 0;
     }

@@ -29,7 +29,7 @@ struct status_conn;
 /* One plugin instance: a listener, its connections and a render buffer. */
 struct status {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     char path[STATUS_MAX_URL]; /* the metrics path */
     int listen_fd;             /* -1 once drained */
     bool draining;             /* every response closes its connection */

@@ -204,6 +204,23 @@ host_log_count(struct host_process *hp, const char *text)
     return count;
 }
 
+int
+host_stop_clean(struct host_process *hp)
+{
+    double elapsed;
+
+    if (host_stop(hp, SIGTERM, HOST_TIMEOUT_MS, &elapsed) < 0) {
+        fprintf(stderr, "host: no exit %d ms after SIGTERM\n",
+                HOST_TIMEOUT_MS);
+    } else if (!WIFEXITED(hp->status) || WEXITSTATUS(hp->status) != 0) {
+        fprintf(stderr, "host: ended with status 0x%x\n", hp->status);
+    } else {
+        return 0;
+    }
+    host_dump_log(hp);
+    return -1;
+}
+
 void
 host_dump_log(struct host_process *hp)
 {

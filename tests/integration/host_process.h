@@ -85,6 +85,12 @@ int host_wait(struct host_process *hp, int timeout_ms);
 int host_stop(struct host_process *hp, int sig, int timeout_ms,
               double *elapsed_ms);
 
+/*
+ * Stops the host with SIGTERM and requires a clean exit (status 0) within
+ * HOST_TIMEOUT_MS. Returns 0, or -1 after printing why and the log.
+ */
+int host_stop_clean(struct host_process *hp);
+
 /* Prints the captured stderr to our stderr, under a banner. */
 void host_dump_log(struct host_process *hp);
 

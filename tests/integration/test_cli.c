@@ -192,7 +192,8 @@ test_syntax_error(void **state)
 static void
 test_unknown_key(void **state)
 {
-    const char *const needles[] = {"host.json: bakend: unknown key", NULL};
+    const char *const needles[] = {"host.json:1:12: bakend: unknown key",
+                                   NULL};
 
     (void) state;
     write_manifest("{\"bakend\": \"epoll\"}");
@@ -249,7 +250,7 @@ test_plugin_file_problems(void **state)
     const char *const no_symbol[] = {"plugins[0] \"p\": ", "no symbol "
                                      "'ioloop_plugin_v1'", NULL};
     const char *const major[] = {"plugins[0] \"p\": ", "plugin ABI 2.0, host "
-                                 "plugin ABI 1.1: major versions differ",
+                                 "plugin ABI 1.0: major versions differ",
                                  NULL};
     char path[160];
     FILE *f;
@@ -312,8 +313,9 @@ test_plugin_init_fails(void **state)
 /*
  * --check runs every validation a start runs: each bad config below is
  * refused by `--check` and by a real start with exit 1 and the very same
- * one-line message (the plugins' own config checks, the listen address
- * parser, the backend_swap names). None of them binds anything.
+ * one-line message (the plugins' schemas, with the line:column of the
+ * value, the listen address parser, the plugins' own checks in init, the
+ * backend_swap names). None of them binds anything.
  */
 static void
 test_check_refuses_what_start_refuses(void **state)
@@ -326,42 +328,64 @@ test_check_refuses_what_start_refuses(void **state)
     "\"path\": \"" PLUGINS "/hello_http.so\", \"config\": " cfg "}]}"
     static const struct {
         const char *json;
-        const char *want; /* after "ioloop-host: <manifest>: " */
+        const char *at;   /* the value refused starts after this text (a
+                             schema refusal: "<manifest>:1:COL: "), or
+                             NULL ("<manifest>: ") */
+        const char *want; /* after "ioloop-host: <manifest>..." */
     } cases[] = {
-        {ECHO_WITH("{}"), "plugins[0] \"e\": init failed: config.listen: "
-                          "missing, expected a string \"HOST:PORT\""},
-        {ECHO_WITH("{\"listen\": 8080}"),
-         "plugins[0] \"e\": init failed: config.listen: expected a string "
-         "\"HOST:PORT\""},
-        {ECHO_WITH("{\"listen\": \"127.0.0.1:99999\"}"),
-         "plugins[0] \"e\": init failed: listen \"127.0.0.1:99999\": the "
-         "port must be 0 to 65535 in decimal digits"},
-        {ECHO_WITH("{\"listen\": \"[]:8080\"}"),
-         "plugins[0] \"e\": init failed: listen \"[]:8080\": empty host "
-         "(write 0.0.0.0:8080 or [::]:8080 for every address)"},
+        {ECHO_WITH("{}"), "\"config\": ",
+         "plugins[0].config.listen: missing (a required listen address)"},
+        {ECHO_WITH("{\"listen\": 8080}"), "\"listen\": ",
+         "plugins[0].config.listen: expected a listen address "
+         "(\"HOST:PORT\" or \"[IPV6]:PORT\"), got 8080"},
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:99999\"}"), "\"listen\": ",
+         "plugins[0].config.listen: listen \"127.0.0.1:99999\": the port "
+         "must be 0 to 65535 in decimal digits"},
+        {ECHO_WITH("{\"listen\": \"[]:8080\"}"), "\"listen\": ",
+         "plugins[0].config.listen: listen \"[]:8080\": empty host (write "
+         "0.0.0.0:8080 or [::]:8080 for every address)"},
         {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", \"backlog\": -1}"),
-         "plugins[0] \"e\": init failed: config.backlog: expected an "
-         "integer in [0, 2147483647]"},
-        {HELLO_WITH("{\"routes\": {\"/\": \"hi\"}}"),
-         "plugins[0] \"h\": init failed: config.listen: missing, expected a "
-         "string \"HOST:PORT\""},
+         "\"backlog\": ",
+         "plugins[0].config.backlog: expected an integer in [0, "
+         "2147483647], got -1"},
+        {HELLO_WITH("{\"routes\": {\"/\": \"hi\"}}"), "\"config\": ",
+         "plugins[0].config.listen: missing (a required listen address)"},
         {HELLO_WITH("{\"listen\": [\"127.0.0.1:0\"], \"routes\": "
                     "{\"/\": \"hi\"}}"),
-         "plugins[0] \"h\": init failed: config.listen: expected a string "
-         "\"HOST:PORT\""},
+         "\"listen\": ",
+         "plugins[0].config.listen: expected a listen address "
+         "(\"HOST:PORT\" or \"[IPV6]:PORT\"), got an array"},
         {HELLO_WITH("{\"listen\": \"127.0.0.1:+80\", \"routes\": "
                     "{\"/\": \"hi\"}}"),
-         "plugins[0] \"h\": init failed: listen \"127.0.0.1:+80\": the "
-         "port must be 0 to 65535 in decimal digits"},
+         "\"listen\": ",
+         "plugins[0].config.listen: listen \"127.0.0.1:+80\": the port "
+         "must be 0 to 65535 in decimal digits"},
         /* Found by fuzz_plugin_config: a raw control character of a key
          * broke the one-line message. */
         {ECHO_WITH("{\"listen\": \"127.0.0.1:0\", "
                    "\"li\\nst\\u007fen\": 1}"),
-         "plugins[0] \"e\": config[\"li\\nst\\u007fen\"]: unknown key (echo "
-         "accepts: listen, backlog, idle_timeout, "
-         "max_connections, tls)"},
+         "\"li\\nst\\u007fen\": ",
+         "plugins[0].config[\"li\\nst\\u007fen\"]: unknown key (echo "
+         "accepts: listen, backlog, idle_timeout, max_connections, "
+         "tls_cert, tls_key, tls_min_version)"},
+        {HELLO_WITH("{\"listen\": \"127.0.0.1:0\", \"routes\": {\"x\": "
+                    "\"hi\"}}"),
+         "\"x\": ",
+         "plugins[0] \"h\": init failed: config.routes[\"x\"]: a path must "
+         "start with '/'"},
+        /* An init failure that names no config value has no place. */
+        {"{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "
+         "\"t\", \"path\": \"" MODULES "/test_plugin_default.so\", "
+         "\"config\": {\"fail\": \"config.fail: refused\"}}]}",
+         "\"fail\": ",
+         "plugins[0] \"t\": init failed: config.fail: refused"},
+        {"{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "
+         "\"t\", \"path\": \"" MODULES "/test_plugin_default.so\", "
+         "\"config\": {\"fail\": \"configured badly\"}}]}",
+         NULL, "plugins[0] \"t\": init failed: configured badly"},
         {"{\"backend_dir\": \"" BACKENDS "\", \"backend_swap\": "
          "[\"poll\", \"nosuch\"]}",
+         NULL,
          "backend_swap: unknown backend \"nosuch\": no nosuch.so in "
          BACKENDS},
     };
@@ -376,8 +400,19 @@ test_check_refuses_what_start_refuses(void **state)
         struct run c, r;
 
         write_manifest(cases[i].json);
-        snprintf(want, sizeof(want), "ioloop-host: %s: %s", manifest,
-                 cases[i].want);
+        if (cases[i].at != NULL) {
+            /* The one-line manifest: the column is the value's offset. */
+            const char *v = strstr(cases[i].json, cases[i].at);
+
+            assert_non_null(v);
+            snprintf(want, sizeof(want), "ioloop-host: %s:1:%d: %s",
+                     manifest,
+                     (int) (v - cases[i].json + strlen(cases[i].at)) + 1,
+                     cases[i].want);
+        } else {
+            snprintf(want, sizeof(want), "ioloop-host: %s: %s", manifest,
+                     cases[i].want);
+        }
         run_host(&c, check);
         run_host(&r, start);
         if (c.status != 1 || strncmp(c.err, want, strlen(want)) != 0
@@ -533,6 +568,54 @@ test_check_warns_about_select_limit(void **state)
     assert_null(strstr(r.err, "warn"));
 }
 
+/* --plugin-info prints the whole schema without running the plugin; a
+ * plugin whose schema is wrong is refused. */
+static void
+test_plugin_info(void **state)
+{
+    static const char *const lines[] = {
+        "name:        hello_http\n",
+        "abi:         1.0 (this host: 1.0)\n",
+        "  listen               listen address, required\n"
+        "      Address to listen on: HOST:PORT or [IPV6]:PORT.\n",
+        "  routes               map of strings, required\n",
+        "  backlog              integer, default 0, in 0..2147483647\n",
+        "  max_header_size      size, default 8KiB, in 64..80KiB\n",
+        "  max_body_size        size, default 1MiB, in 1..4194304TiB\n",
+        "  max_connections      integer, default 10240, in 1..1048576\n",
+        "  header_timeout       duration, default 10s, in 1ms..1d\n"
+        "      Longest a request head may take, from its first byte.\n",
+        "  body_timeout         duration, default 30s, in 1ms..1d\n",
+        "  keepalive_timeout    duration, default 75s, in 1ms..1d\n",
+    };
+    const char *info[] = {"--plugin-info", PLUGINS "/hello_http.so", NULL};
+    const char *md[] = {"--plugin-info", PLUGINS "/echo.so", "--markdown",
+                        NULL};
+    const char *bad[] = {"--plugin-info", MODULES "/test_plugin_bad_schema.so",
+                         NULL};
+    struct run r;
+
+    (void) state;
+    run_host(&r, info);
+    assert_int_equal(r.status, 0);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (strstr(r.out, lines[i]) == NULL) {
+            fail_msg("--plugin-info lacks \"%s\":\n%s", lines[i], r.out);
+        }
+    }
+    run_host(&r, md);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "## echo 1.0.0\n\nTCP echo server.\n\n"));
+    assert_non_null(strstr(r.out, "| `idle_timeout` | duration | `300s` | "
+                                  "1ms..1d | Close a connection with no "
+                                  "byte either way for this long. |\n"));
+    run_host(&r, bad);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "test_plugin_bad_schema.so: schema: key "
+                                  "\"sleep_ms\": default: expected an "
+                                  "integer in [0, 10], got 11\n"));
+}
+
 static void
 test_version_help_usage(void **state)
 {
@@ -545,7 +628,7 @@ test_version_help_usage(void **state)
     run_host(&r, version);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "ioloop-host "));
-    assert_non_null(strstr(r.out, "plugin ABI 1.1"));
+    assert_non_null(strstr(r.out, "plugin ABI 1.0"));
     run_host(&r, help);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "--backend NAME"));
@@ -583,6 +666,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_warns_about_select_limit,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_help_usage, setup,
                                         teardown),
     };

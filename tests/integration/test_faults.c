@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
@@ -50,36 +51,12 @@
     "{\"name\": \"db\", \"path\": \"" MODULES "/test_plugin_default.so\", " \
     "\"config\": {}}"
 
-static struct host_process hp;
-
 /* A fake service manager: a datagram socket NOTIFY_SOCKET names. */
 static struct {
     int fd;
     char dir[64];
     char path[128];
 } notify = {.fd = -1};
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Waits up to timeout_ms until text was logged at least n times. */
-static int
-wait_log(const char *text, int n, int timeout_ms)
-{
-    for (int t = 0; t < timeout_ms; t += 10) {
-        if (host_log_count(&hp, text) >= n) {
-            return 0;
-        }
-        sleep_ms(10);
-    }
-    host_dump_log(&hp);
-    return -1;
-}
 
 /* The pid of the newest "worker N: pid P" line for slot, or -1. */
 static pid_t
@@ -203,8 +180,7 @@ setup_notify(void **state)
 static int
 teardown(void **state)
 {
-    (void) state;
-    host_cleanup(&hp);
+    host_teardown(state);
     unsetenv("NOTIFY_SOCKET");
     if (notify.fd >= 0) {
         close(notify.fd);
@@ -246,17 +222,6 @@ wait_notify(const char *prefix, char *buf, size_t len, int timeout_ms)
         }
     }
     return -1;
-}
-
-/* Stops the host with SIGTERM and requires exit status 0. */
-static void
-stop_ok(void)
-{
-    double ms;
-
-    assert_int_equal(host_stop(&hp, SIGTERM, HOST_TIMEOUT_MS, &ms), 0);
-    assert_true(WIFEXITED(hp.status));
-    assert_int_equal(WEXITSTATUS(hp.status), 0);
 }
 
 /*

@@ -106,7 +106,6 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    double elapsed;
     int rc = 0;
 
     for (int i = 0; i < f->nconns; i++) {
@@ -116,19 +115,7 @@ teardown(void **state)
         free(f->conns[i]);
     }
     if (f->host.pid > 0) {
-        if (host_stop(&f->host, SIGTERM, HOST_TIMEOUT_MS, &elapsed) < 0) {
-            fprintf(stderr, "teardown: no exit %d ms after SIGTERM\n",
-                    HOST_TIMEOUT_MS);
-            rc = -1;
-        } else if (!WIFEXITED(f->host.status)
-                   || WEXITSTATUS(f->host.status) != 0) {
-            fprintf(stderr, "teardown: the host ended with status 0x%x\n",
-                    f->host.status);
-            rc = -1;
-        }
-    }
-    if (rc < 0) {
-        host_dump_log(&f->host);
+        rc = host_stop_clean(&f->host);
     }
     host_cleanup(&f->host);
     free(f);
@@ -563,53 +550,82 @@ test_strict_framing(void **state)
                      2);
 }
 
-/* --- Config refusals: exit 1, one line naming the place and the range. */
+/* --- Config refusals: exit 1, one line naming the place and the range,
+ * at its line:column when the schema refuses it. */
 
 struct refusal {
-    const char *plugin; /* hello_http or status */
+    const char *plugin; /* hello_http, status or echo */
     const char *config; /* the members after "listen" */
+    const char *key;    /* refused by the schema, at this key's value
+                           ("host.json:1:COL: plugins[0].config.KEY: "),
+                           or NULL: refused by init */
     const char *needle;
+    const char *token;  /* refused by init: the value it names comes
+                           after this text ("host.json:1:COL: plugins[0]
+                           \"bad\": init failed: NEEDLE") */
 };
 
 static const struct refusal refusals[] = {
-    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"backlog\": -1",
-     "config.backlog: expected an integer in [0, 2147483647]"},
+    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"backlog\": -1", "backlog",
+     "expected an integer in [0, 2147483647], got -1", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_header_size\": 0",
-     "config.max_header_size: expected an integer in [64, 81920]"},
-    {"hello_http", "\"routes\": {\"x\": \"a\"}",
-     "config.routes[\"x\"]: a path must start with '/'"},
-    {"hello_http", "\"routes\": {\"/x?y\": \"a\"}",
-     "config.routes[\"/x?y\"]: can never match"},
-    {"hello_http", "\"routes\": {\"/h#f\": \"a\"}",
-     "config.routes[\"/h#f\"]: can never match"},
+     "max_header_size", "expected a size in [64, 80KiB], got 0", NULL},
+    {"hello_http", "\"routes\": {\"x\": \"a\"}", NULL,
+     "config.routes[\"x\"]: a path must start with '/'", "\"x\": "},
+    {"hello_http", "\"routes\": {\"/x?y\": \"a\"}", NULL,
+     "config.routes[\"/x?y\"]: can never match", "\"/x?y\": "},
+    {"hello_http", "\"routes\": {\"/h#f\": \"a\"}", NULL,
+     "config.routes[\"/h#f\"]: can never match", "\"/h#f\": "},
+    {"hello_http", "\"routes\": {\"/\": 1}", "routes",
+     "expected a string, got 1", NULL},
+    {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": \"abc\"",
+     "header_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"abc\"", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"header_timeout\": 0.0005",
-     "config.header_timeout: expected seconds in [0.001, 86400]"},
+     "header_timeout", "expected a duration in [1ms, 1d], got 0.0005", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"body_timeout\": 0",
-     "config.body_timeout: expected seconds in [0.001, 86400]"},
+     "body_timeout", "expected a duration in [1ms, 1d], got 0", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"keepalive_timeout\": -1",
-     "config.keepalive_timeout: expected seconds in [0.001, 86400]"},
+     "keepalive_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got -1", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_body_size\": 0",
-     "config.max_body_size: expected an integer in [1, "
-     "4611686018427387904]"},
+     "max_body_size", "expected a size in [1, 4194304TiB], got 0", NULL},
     {"hello_http", "\"routes\": {\"/\": \"a\"}, \"max_connections\": 0",
-     "config.max_connections: expected an integer in [1, 1048576]"},
-    {"status", "\"header_timeout\": 0",
-     "config.header_timeout: expected seconds in [0.001, 86400]"},
-    {"status", "\"keepalive_timeout\": \"10\"",
-     "config.keepalive_timeout: expected seconds in [0.001, 86400]"},
-    {"status", "\"max_connections\": 0",
-     "config.max_connections: expected an integer in [1, 1048576]"},
+     "max_connections", "expected an integer in [1, 1048576], got 0", NULL},
+    {"hello_http", "\"routez\": {}", "routez",
+     "unknown key (hello_http accepts: listen, routes, backlog, "
+     "max_header_size, max_body_size, max_connections, header_timeout, "
+     "body_timeout, keepalive_timeout)", NULL},
+    {"status", "\"header_timeout\": 0", "header_timeout",
+     "expected a duration in [1ms, 1d], got 0", NULL},
+    {"status", "\"keepalive_timeout\": \"10\"", "keepalive_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"10\"", NULL},
+    {"status", "\"max_connections\": 0", "max_connections",
+     "expected an integer in [1, 1048576], got 0", NULL},
+    {"status", "\"path\": \"metrics\"", NULL,
+     "config.path: expected a path such as \"/metrics\"",
+     "0\", \"path\": "},
+    {"echo", "\"idle_timeout\": \"5 s\"", "idle_timeout",
+     "expected a duration (\"10s\", \"250ms\" or seconds), got \"5 s\"", NULL},
+    {"echo", "\"backlog\": true", "backlog",
+     "expected an integer in [0, 2147483647], got true", NULL},
+    {"echo", "\"max_connections\": 1.5", "max_connections",
+     "expected an integer in [1, 1048576], got 1.5", NULL},
 };
 
 /*
  * Writes a manifest with one instance "bad" of r to dir and runs the
  * host on it (with --check when check); expects exit 1 and exactly one
- * stderr line naming plugins[0] "bad" and r->needle, within 10 s.
+ * stderr line: for a schema refusal "PATH:1:COL: plugins[0].config.KEY:
+ * NEEDLE" with COL the column of KEY's value, counted here in the text;
+ * for an init refusal "PATH:1:COL: plugins[0] \"bad\": init failed:
+ * NEEDLE", COL that of the value after TOKEN; within 10 s.
  */
 static void
 expect_config_refused(const struct refusal *r, int check)
 {
     char dir[] = "/tmp/ioloop-hostile.XXXXXX", path[64], err[4096];
+    char text[2048], want[1024], key[64];
     const char *argv[] = {HOST_BINARY, "--config", path,
                           check ? "--check" : NULL, NULL};
     int pipefd[2], status, lines = 0;
@@ -619,14 +635,34 @@ expect_config_refused(const struct refusal *r, int check)
 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/host.json", dir);
+    snprintf(text, sizeof(text),
+             "{\"backend\": \"%s\", \"backend_dir\": \"" HOST_BACKEND_DIR
+             "\", \"plugins\": [{\"name\": \"bad\", \"path\": \""
+             HOST_PLUGIN_DIR "/%s.so\", \"config\": {\"listen\": "
+             "\"127.0.0.1:0\", %s}}]}\n",
+             backend, r->plugin, r->config);
+    if (r->key != NULL) {
+        const char *at;
+
+        /* A routes value is refused at its own key, "/". */
+        snprintf(key, sizeof(key), "\"%s\": ",
+                 strcmp(r->key, "routes") == 0 ? "/" : r->key);
+        at = strstr(text, key);
+        assert_non_null(at);
+        snprintf(want, sizeof(want), "%s:1:%d: plugins[0].config.%s%s: %s",
+                 path, (int) (at - text + strlen(key)) + 1, r->key,
+                 strcmp(r->key, "routes") == 0 ? "[\"/\"]" : "", r->needle);
+    } else {
+        const char *at = strstr(text, r->token);
+
+        assert_non_null(at);
+        snprintf(want, sizeof(want),
+                 "%s:1:%d: plugins[0] \"bad\": init failed: %s", path,
+                 (int) (at - text + strlen(r->token)) + 1, r->needle);
+    }
     m = fopen(path, "w");
     assert_non_null(m);
-    fprintf(m,
-            "{\"backend\": \"%s\", \"backend_dir\": \"" HOST_BACKEND_DIR
-            "\", \"plugins\": [{\"name\": \"bad\", \"path\": \""
-            HOST_PLUGIN_DIR "/%s.so\", \"config\": {\"listen\": "
-            "\"127.0.0.1:0\", %s}}]}\n",
-            backend, r->plugin, r->config);
+    fputs(text, m);
     fclose(m);
     assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
     pid = fork();
@@ -660,10 +696,11 @@ expect_config_refused(const struct refusal *r, int check)
         lines += err[i] == '\n';
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || lines != 1
-        || strstr(err, "plugins[0] \"bad\"") == NULL
-        || strstr(err, r->needle) == NULL) {
-        fail_msg("%s{%s}%s: status 0x%x, stderr:\n%s", r->plugin, r->config,
-                 check ? " --check" : "", status, err);
+        || (r->key == NULL && strstr(err, "plugins[0] \"bad\"") == NULL)
+        || strstr(err, want) == NULL) {
+        fail_msg("%s{%s}%s: status 0x%x, want \"%s\", stderr:\n%s",
+                 r->plugin, r->config, check ? " --check" : "", status, want,
+                 err);
     }
 }
 

@@ -316,7 +316,8 @@ test_bad_config_refused(void **state)
 
     start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
              "{\"listen\": 80, \"routes\": {}}}]");
-    expect_refused(f, "config.listen: expected a string \"HOST:PORT\"");
+    expect_refused(f, "config.listen: expected a listen address "
+                      "(\"HOST:PORT\" or \"[IPV6]:PORT\"), got 80");
     host_cleanup(&f->host);
 
     start(f, "[{\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 #include "prom_text.h"
 
@@ -38,37 +39,13 @@
     "/tests/modules/sleeper.so\", \"config\": " config "}"
 #define JSON_LOG "\"log\": {\"format\": \"json\"}"
 
-static struct host_process hp;
 static struct http_response resp;
 
 static int
 teardown(void **state)
 {
-    (void) state;
     unsetenv("LISTEN_FDS");
-    host_cleanup(&hp);
-    return 0;
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int
-wait_log(const char *text, int n, int timeout_ms)
-{
-    for (int t = 0; t < timeout_ms; t += 10) {
-        if (host_log_count(&hp, text) >= n) {
-            return 0;
-        }
-        sleep_ms(10);
-    }
-    host_dump_log(&hp);
-    return -1;
+    return host_teardown(state);
 }
 
 /*

@@ -20,37 +20,13 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 static const char *const plugins =
     "[{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","
     " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "
     "\"hello\"}}}]";
-
-static struct host_process hp;
-
-static int
-teardown(void **state)
-{
-    (void) state;
-    host_cleanup(&hp);
-    return 0;
-}
-
-/* Waits up to 5 s for the host to log text. */
-static int
-wait_log(const char *text)
-{
-    for (int i = 0; i < 500; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-
-        if (host_log_count(&hp, text) > 0) {
-            return 0;
-        }
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
 
 static void
 expect_hello(struct http_conn *hc)
@@ -72,7 +48,6 @@ test_swap_with_connection_in_flight(void **state)
     static struct http_conn hc;
     static struct http_response r;
     char line[128];
-    double ms;
     int port;
 
     (void) state;
@@ -93,7 +68,7 @@ test_swap_with_connection_in_flight(void **state)
         assert_int_equal(kill(hp.pid, SIGUSR2), 0);
         snprintf(line, sizeof(line), "backend swapped: %s -> %s", from,
                  hops[i]);
-        if (wait_log(line) < 0) {
+        if (wait_log(line, 1, 5000) < 0) {
             snprintf(line, sizeof(line), "backend swap %s -> %s failed",
                      from, hops[i]);
             if (strcmp(hops[i], "io_uring") == 0
@@ -116,9 +91,7 @@ test_swap_with_connection_in_flight(void **state)
         }
     }
     assert_int_equal(host_log_count(&hp, " error "), 0);
-    assert_int_equal(host_stop(&hp, SIGTERM, HOST_TIMEOUT_MS, &ms), 0);
-    assert_true(WIFEXITED(hp.status));
-    assert_int_equal(WEXITSTATUS(hp.status), 0);
+    stop_ok();
     close(hc.fd);
 }
 
@@ -127,7 +100,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_swap_with_connection_in_flight,
-                                  teardown),
+                                  host_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,22 +22,13 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 #define HELLO                                                              \
     "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
     " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
     "\"hello\"}}}"
-
-static struct host_process hp;
-
-static int
-teardown(void **state)
-{
-    (void) state;
-    host_cleanup(&hp);
-    return 0;
-}
 
 static double
 now_ms(void)
@@ -220,10 +211,11 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_second_start_refused_workers,
-                                  teardown),
+                                  host_teardown),
         cmocka_unit_test_teardown(test_second_start_refused_single,
-                                  teardown),
-        cmocka_unit_test_teardown(test_stale_pid_file_taken_over, teardown),
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_stale_pid_file_taken_over,
+                                  host_teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);

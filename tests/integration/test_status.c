@@ -116,7 +116,6 @@ static int
 teardown(void **state)
 {
     struct fixture *f = *state;
-    double elapsed;
     int rc = 0;
 
     for (int i = 0; i < f->nconns; i++) {
@@ -126,19 +125,7 @@ teardown(void **state)
         free(f->conns[i]);
     }
     if (f->host.pid > 0) {
-        if (host_stop(&f->host, SIGTERM, HOST_TIMEOUT_MS, &elapsed) < 0) {
-            fprintf(stderr, "teardown: no exit %d ms after SIGTERM\n",
-                    HOST_TIMEOUT_MS);
-            rc = -1;
-        } else if (!WIFEXITED(f->host.status)
-                   || WEXITSTATUS(f->host.status) != 0) {
-            fprintf(stderr, "teardown: the host ended with status 0x%x\n",
-                    f->host.status);
-            rc = -1;
-        }
-    }
-    if (rc < 0) {
-        host_dump_log(&f->host);
+        rc = host_stop_clean(&f->host);
     }
     host_cleanup(&f->host);
     prom_free(&f->before);

@@ -74,7 +74,7 @@ plugins(const char *cert, const char *key)
     snprintf(json, sizeof(json),
              "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR
              "/echo.so\", \"config\": {\"listen\": \"127.0.0.1:0\", "
-             "\"tls\": {\"cert\": \"%s/%s\", \"key\": \"%s/%s\"}}}]",
+             "\"tls_cert\": \"%s/%s\", \"tls_key\": \"%s/%s\"}}]",
              dir, cert, dir, key);
     return json;
 }
@@ -308,13 +308,13 @@ test_sighup_rotation(void **state)
     tls_close(&old);
 }
 
-/* --check loads the certificate and key: a key that does not match is
- * refused with exit 1 and one line naming the file. */
-static void
-test_check_refuses_bad_key(void **state)
+/* Runs --check on a manifest in dir with these plugins; returns its
+ * output, which must be one line, and expects exit 1. */
+static const char *
+check_refused(const char *plugins_json)
 {
-    struct fixture *f = *state;
-    char cmd[1024], out[1024], want[256];
+    static char out[1024];
+    char cmd[1024];
     FILE *m;
     size_t len;
     int rc;
@@ -323,7 +323,7 @@ test_check_refuses_bad_key(void **state)
     m = fopen(cmd, "w");
     assert_non_null(m);
     fprintf(m, "{\"backend_dir\": \"%s\", \"plugins\": %s}\n",
-            HOST_BACKEND_DIR, plugins("srv.pem", "other.key"));
+            HOST_BACKEND_DIR, plugins_json);
     fclose(m);
     snprintf(cmd, sizeof(cmd), "%s --config %s/bad.json --check 2>&1",
              HOST_BINARY, dir);
@@ -333,13 +333,45 @@ test_check_refuses_bad_key(void **state)
     out[len] = '\0';
     rc = pclose(m);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    assert_non_null(strchr(out, '\n'));
+    assert_ptr_equal(strchr(out, '\n'), out + len - 1); /* one line */
+    return out;
+}
+
+/* --check loads the certificate and key: a key that does not match is
+ * refused with exit 1 and one line naming the file; relative paths are
+ * resolved against the manifest's folder; tls_cert without tls_key (or
+ * the reverse) is refused naming both keys. */
+static void
+test_check_refuses_bad_key(void **state)
+{
+    char want[256];
+
+    (void) state;
     snprintf(want, sizeof(want),
              "tls: %s/other.key: key does not match certificate %s/srv.pem",
              dir, dir);
-    assert_non_null(strstr(out, want));
-    assert_non_null(strchr(out, '\n'));
-    assert_ptr_equal(strchr(out, '\n'), out + len - 1); /* one line */
-    (void) f;
+    assert_non_null(strstr(check_refused(plugins("srv.pem", "other.key")),
+                           want));
+    assert_non_null(strstr(
+        check_refused("[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR
+                      "/echo.so\", \"config\": {\"listen\": "
+                      "\"127.0.0.1:0\", \"tls_cert\": \"srv.pem\", "
+                      "\"tls_key\": \"other.key\"}}]"),
+        want));
+    assert_non_null(strstr(
+        check_refused("[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR
+                      "/echo.so\", \"config\": {\"listen\": "
+                      "\"127.0.0.1:0\", \"tls_cert\": \"srv.pem\"}}]"),
+        "config.tls_cert: tls_cert and tls_key go together: set both or "
+        "neither"));
+    assert_non_null(strstr(
+        check_refused("[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR
+                      "/echo.so\", \"config\": {\"listen\": "
+                      "\"127.0.0.1:0\", \"tls_cert\": \"srv.pem\", "
+                      "\"tls_key\": \"srv.key\", \"tls_min_version\": "
+                      "\"1.1\"}}]"),
+        "tls_min_version"));
 }
 
 int

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 #define HELLO                                                              \
@@ -32,37 +33,6 @@
     "{\"name\": \"sleeper\", \"path\": \"" IOLOOP_BUILD_DIR               \
     "/tests/modules/sleeper.so\", \"config\": {\"listen\": "              \
     "\"127.0.0.1:0\", \"sleep_ms\": " #ms "}}"
-
-static struct host_process hp;
-
-static int
-teardown(void **state)
-{
-    (void) state;
-    host_cleanup(&hp);
-    return 0;
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int
-wait_log(const char *text, int n, int timeout_ms)
-{
-    for (int t = 0; t < timeout_ms; t += 10) {
-        if (host_log_count(&hp, text) >= n) {
-            return 0;
-        }
-        sleep_ms(10);
-    }
-    host_dump_log(&hp);
-    return -1;
-}
 
 static int
 get_hello(int port)
@@ -194,9 +164,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sleep_not_cut_short, teardown),
-        cmocka_unit_test_teardown(test_hung_worker_replaced, teardown),
-        cmocka_unit_test_teardown(test_kill_needs_workers, teardown),
+        cmocka_unit_test_teardown(test_sleep_not_cut_short, host_teardown),
+        cmocka_unit_test_teardown(test_hung_worker_replaced, host_teardown),
+        cmocka_unit_test_teardown(test_kill_needs_workers, host_teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fixture.h"
 #include "host_process.h"
 
 #define HELLO                                                              \
@@ -31,49 +32,7 @@
     "\"hello\"}}}"
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
 
-static struct host_process hp;
 static const char *backend = "epoll";
-
-static int
-teardown(void **state)
-{
-    (void) state;
-    host_cleanup(&hp);
-    return 0;
-}
-
-/* Stops the host with SIGTERM and requires exit status 0. */
-static void
-stop_ok(void)
-{
-    double ms;
-
-    assert_int_equal(host_stop(&hp, SIGTERM, HOST_TIMEOUT_MS, &ms), 0);
-    assert_true(WIFEXITED(hp.status));
-    assert_int_equal(WEXITSTATUS(hp.status), 0);
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Waits up to timeout_ms until text was logged at least n times. */
-static int
-wait_log(const char *text, int n, int timeout_ms)
-{
-    for (int t = 0; t < timeout_ms; t += 10) {
-        if (host_log_count(&hp, text) >= n) {
-            return 0;
-        }
-        sleep_ms(10);
-    }
-    host_dump_log(&hp);
-    return -1;
-}
 
 /* The pid of the newest "worker N: pid P" line for slot, or -1. */
 static pid_t
@@ -174,17 +133,18 @@ test_workers_share_load(void **state)
 }
 
 /*
- * A plugin config that fails init, with 2 workers: the master runs
- * --check's validation first and exits 1 at once with its one line
- * naming the instance; no worker is forked (before, each worker failed
- * and was restarted, for about 3 s).
+ * A plugin whose init fails (its config passes the schema), with 2
+ * workers: the master runs --check's validation, every init and fini,
+ * first and exits 1 at once with its one line naming the instance; no
+ * worker is forked (before, each worker failed and was restarted, for
+ * about 3 s).
  */
 static void
 test_bad_plugin_config_fails_before_fork(void **state)
 {
     static const char echo[] =
-        "[{\"name\": \"e\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","
-        " \"config\": {\"listen\": \"127.0.0.1:0\", \"backlog\": -1}}]";
+        "[{\"name\": \"e\", \"path\": \"" MODULES "/sleeper.so\","
+        " \"config\": {\"fail\": \"no database\"}}]";
     struct timespec t0, t1;
     char want[512];
     double ms;
@@ -450,20 +410,65 @@ test_watchdog_names_the_plugin(void **state)
     stop_ok();
 }
 
+/*
+ * Workers are visible to plugins: every instance learns its worker index
+ * and the count; one that must not split (the manifest's "one_process",
+ * or the descriptor's IOLOOP_PLUGIN_ONE_PROCESS) runs in worker 0 only,
+ * again in worker 0's replacement; every worker line carries its index.
+ */
+#define REPORTER(name, so, extra)                                          \
+    "{\"name\": \"" name "\", \"path\": \"" MODULES "/test_plugin_" so    \
+    ".so\", " extra "\"config\": {\"report_worker\": true}}"
+
+static void
+test_one_process_in_worker_zero(void **state)
+{
+    pid_t victim;
+
+    (void) state;
+    assert_int_equal(
+        start_workers("{\"workers\": 2}",
+                      "[" REPORTER("a", "default", "") ","
+                      REPORTER("b", "default", "\"one_process\": true, ")
+                      "," REPORTER("c", "one_process", "") "]",
+                      2),
+        0);
+    assert_int_equal(wait_log("w0 info [a] worker 0 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w1 info [a] worker 1 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [b] worker 0 of 2", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [c] worker 0 of 2", 1, 5000), 0);
+    victim = worker_pid(0);
+    assert_true(victim > 0);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_int_equal(wait_log("worker 0: killed by signal 9", 1, 5000), 0);
+    assert_int_equal(wait_log("w0 info [b] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(wait_log("w0 info [c] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(wait_log("w0 info [a] worker 0 of 2", 2, 5000), 0);
+    assert_int_equal(host_log_count(&hp, "[b] worker 1"), 0);
+    assert_int_equal(host_log_count(&hp, "[c] worker 1"), 0);
+    assert_int_equal(host_log_count(&hp, "w1 info [a] worker 1 of 2"), 1);
+    stop_ok();
+}
+
 int
 main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_workers_share_load, teardown),
+        cmocka_unit_test_teardown(test_workers_share_load, host_teardown),
         cmocka_unit_test_teardown(test_bad_plugin_config_fails_before_fork,
-                                  teardown),
-        cmocka_unit_test_teardown(test_killed_worker_restarted, teardown),
-        cmocka_unit_test_teardown(test_crashing_plugin_quarantined, teardown),
-        cmocka_unit_test_teardown(test_reload_under_load, teardown),
-        cmocka_unit_test_teardown(test_broken_reload_keeps_serving, teardown),
-        cmocka_unit_test_teardown(test_sigterm_drains_in_flight, teardown),
-        cmocka_unit_test_teardown(test_signal_through_pid_file, teardown),
-        cmocka_unit_test_teardown(test_watchdog_names_the_plugin, teardown),
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_killed_worker_restarted, host_teardown),
+        cmocka_unit_test_teardown(test_crashing_plugin_quarantined,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_reload_under_load, host_teardown),
+        cmocka_unit_test_teardown(test_broken_reload_keeps_serving,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_sigterm_drains_in_flight, host_teardown),
+        cmocka_unit_test_teardown(test_signal_through_pid_file, host_teardown),
+        cmocka_unit_test_teardown(test_watchdog_names_the_plugin,
+                                  host_teardown),
+        cmocka_unit_test_teardown(test_one_process_in_worker_zero,
+                                  host_teardown),
     };
 
     if (argc > 1) {

@@ -23,7 +23,8 @@
 
 #include <cmocka.h>
 #include <ioloop/testing.h>
-#include <jansson.h>
+#include <ioloop/config.h>
+#include <stdbool.h>
 
 /* hello_http's descriptor (plugins/hello_http/plugin.c). */
 extern const struct ioloop_plugin ioloop_plugin_v1;
@@ -32,7 +33,7 @@ extern const struct ioloop_plugin ioloop_plugin_v1;
 
 struct probe {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int fd;                   /* "handler": its readiness is recorded */
     ioloop_stream_t *stream;  /* "echo": lines come back prefixed */
     ioloop_timer_t timer;     /* "delay_ms": a one-shot */
@@ -48,8 +49,28 @@ static struct {
     int finis;
 } seen;
 
-static const char *const probe_keys[] = {"handler", "echo", "delay_ms",
-                                         "signal", "spin", NULL};
+/* The probe's config: what init registers (-1 or 0: nothing). */
+struct probe_config {
+    int64_t handler;  /* an fd to watch for reading */
+    int64_t echo;     /* an fd to wrap in a line-echoing stream */
+    int64_t delay_ms; /* a timer */
+    int64_t signal;   /* a signal to subscribe to */
+    bool spin;        /* a callback that re-adds itself */
+};
+
+static const struct ioloop_config_field probe_schema[] = {
+    IOLOOP_CONFIG_INT(struct probe_config, handler, -1, 1 << 20, "-1", 0,
+                      "fd to watch for reading (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, echo, -1, 1 << 20, "-1", 0,
+                      "fd to echo lines on (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, delay_ms, -1, 1 << 30, "-1", 0,
+                      "a timer after this many ms (-1: none)"),
+    IOLOOP_CONFIG_INT(struct probe_config, signal, 0, 64, "0", 0,
+                      "signal to subscribe to (0: none)"),
+    IOLOOP_CONFIG_BOOL(struct probe_config, spin, "false", 0,
+                       "post a callback that re-adds itself"),
+    IOLOOP_CONFIG_END,
+};
 
 static int
 probe_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
@@ -70,7 +91,7 @@ probe_timer(ioloop_loop_t *loop, void *arg)
     (void) loop;
     p->timer = 0;
     seen.timers++;
-    p->api->log(p->loop, IOLOOP_LOG_INFO, "timer %d", seen.timers);
+    p->api->log(p->inst, IOLOOP_LOG_INFO, "timer %d", seen.timers);
     return 0;
 }
 
@@ -89,7 +110,8 @@ probe_spin(ioloop_loop_t *loop, void *arg)
 {
     struct probe *p = arg;
 
-    p->api->add_callback(loop, probe_spin, p);
+    (void) loop;
+    p->api->add_callback(p->inst, probe_spin, p);
     return p->spins++ == 0 ? -EIO : 0;
 }
 
@@ -107,51 +129,42 @@ probe_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
 }
 
 static int
-probe_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-           const struct json_t *config, void **state, char *err,
-           size_t errlen)
+probe_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+           const void *config, void **state, char *err, size_t errlen)
 {
+    const struct probe_config *c = config;
     struct probe *p = calloc(1, sizeof(*p));
-    json_t *v;
 
+    (void) err;
+    (void) errlen;
     if (p == NULL) {
         return -ENOMEM;
     }
     p->api = api;
-    p->loop = loop;
+    p->inst = inst;
     p->fd = -1;
-    v = json_object_get(config, "delay_ms");
-    if (v != NULL && !json_is_integer(v)) {
-        snprintf(err, errlen, "config.delay_ms: expected an integer");
-        free(p);
-        return -EINVAL;
-    }
-    if (v != NULL) {
-        p->timer = api->call_later(loop, json_integer_value(v)
-                                             * IOLOOP_NS_PER_MS,
+    if (c->delay_ms >= 0) {
+        p->timer = api->call_later(inst, c->delay_ms * IOLOOP_NS_PER_MS,
                                    probe_timer, p);
     }
-    v = json_object_get(config, "handler");
-    if (v != NULL) {
-        p->fd = (int) json_integer_value(v);
-        api->add_handler(loop, p->fd, IOLOOP_READ, probe_io, p);
+    if (c->handler >= 0) {
+        p->fd = (int) c->handler;
+        api->add_handler(inst, p->fd, IOLOOP_READ, probe_io, p);
     }
-    v = json_object_get(config, "signal");
-    if (v != NULL) {
-        p->signal = api->signal_subscribe(loop, (int) json_integer_value(v),
+    if (c->signal > 0) {
+        p->signal = api->signal_subscribe(inst, (int) c->signal,
                                           probe_signal, p);
     }
-    if (json_is_true(json_object_get(config, "spin"))) {
-        api->add_callback(loop, probe_spin, p);
+    if (c->spin) {
+        api->add_callback(inst, probe_spin, p);
     }
-    v = json_object_get(config, "echo");
-    if (v != NULL) {
+    if (c->echo >= 0) {
         struct ioloop_stream_options o = {.size = sizeof(o), .arg = p};
 
-        p->stream = api->stream_new(loop, (int) json_integer_value(v), &o);
+        p->stream = api->stream_new(inst, (int) c->echo, &o);
         api->stream_read_until(p->stream, "\n", 1, probe_line);
     }
-    api->log(loop, IOLOOP_LOG_INFO, "probe up");
+    api->log(inst, IOLOOP_LOG_INFO, "probe up");
     *state = p;
     return 0;
 }
@@ -163,14 +176,14 @@ probe_fini(void *state)
 
     seen.finis++;
     if (p->fd >= 0) {
-        p->api->remove_handler(p->loop, p->fd);
+        p->api->remove_handler(p->inst, p->fd);
     }
     if (p->stream != NULL) {
         p->api->stream_close(p->stream);
     }
-    p->api->cancel(p->loop, p->timer);
+    p->api->cancel(p->inst, p->timer);
     if (p->signal > 0) {
-        p->api->signal_unsubscribe(p->loop, p->signal);
+        p->api->signal_unsubscribe(p->inst, p->signal);
     }
     free(p);
 }
@@ -178,9 +191,11 @@ probe_fini(void *state)
 static const struct ioloop_plugin probe = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "probe",
     .version = "1",
-    .config_keys = probe_keys,
+    .config_schema = probe_schema,
+    .config_size = sizeof(struct probe_config),
     .init = probe_init,
     .fini = probe_fini,
 };
@@ -442,8 +457,8 @@ test_refused_descriptor_and_init_failure(void **state)
                                           "{\"delay_ms\": \"x\"}", NULL),
                      -EINVAL);
     assert_string_equal(ioloop_testing_error(t),
-                        "plugins[0] \"p\": init failed: config.delay_ms: "
-                        "expected an integer");
+                        "plugins[0].config.delay_ms: expected an integer in "
+                        "[-1, 1073741824], got \"x\"");
     assert_int_equal(ioloop_testing_start(t, &probe, "p", "{\"a\": ", NULL),
                      -EINVAL);
     assert_non_null(strstr(ioloop_testing_error(t), "config:1:"));
@@ -514,8 +529,14 @@ test_config_errors_match_the_host(void **state)
         assert_true(ioloop_testing_start(t, &ioloop_plugin_v1, "web",
                                          configs[i], NULL)
                     < 0);
-        snprintf(want, sizeof(want), "ioloop-host: %s: %s\n", manifest,
-                 ioloop_testing_error(t));
+        /* The host adds the value's line:column in its manifest. */
+        snprintf(want, sizeof(want), "ioloop-host: %s", manifest);
+        assert_memory_equal(host, want, strlen(want));
+        host += strlen(want);
+        if (host[0] == ':' && host[1] >= '0' && host[1] <= '9') {
+            host += 1 + strspn(host + 1, "0123456789:") - 1; /* to ": " */
+        }
+        snprintf(want, sizeof(want), ": %s\n", ioloop_testing_error(t));
         assert_string_equal(host, want);
         ioloop_testing_free(t);
     }

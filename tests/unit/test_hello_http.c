@@ -44,26 +44,26 @@ static struct ioloop_api counting_api;
 static int timer_ops; /* call_at, call_later and cancel calls */
 
 static ioloop_timer_t
-counting_call_at(ioloop_loop_t *loop, ioloop_time_t deadline, ioloop_cb cb,
-                 void *arg)
+counting_call_at(ioloop_instance_t *instance, ioloop_time_t deadline,
+                 ioloop_cb cb, void *arg)
 {
     timer_ops++;
-    return host_api->call_at(loop, deadline, cb, arg);
+    return host_api->call_at(instance, deadline, cb, arg);
 }
 
 static ioloop_timer_t
-counting_call_later(ioloop_loop_t *loop, ioloop_time_t delay, ioloop_cb cb,
-                    void *arg)
+counting_call_later(ioloop_instance_t *instance, ioloop_time_t delay,
+                    ioloop_cb cb, void *arg)
 {
     timer_ops++;
-    return host_api->call_later(loop, delay, cb, arg);
+    return host_api->call_later(instance, delay, cb, arg);
 }
 
 static int
-counting_cancel(ioloop_loop_t *loop, ioloop_timer_t timer)
+counting_cancel(ioloop_instance_t *instance, ioloop_timer_t timer)
 {
     timer_ops++;
-    return host_api->cancel(loop, timer);
+    return host_api->cancel(instance, timer);
 }
 
 static int

@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "fakes/fake_backend.h"
+#include "loader.h"
 #include "log.h"
 #include "loop.h"
 
@@ -229,6 +230,34 @@ test_json_format(void **state)
     assert_string_equal(field(obj, "msg"), "listening on 127.0.0.1");
     json_decref(obj);
     free(text);
+}
+
+/* A worker tags every line with its index, in both formats. */
+static void
+test_worker_tag(void **state)
+{
+    struct capture c;
+    json_t *obj;
+    char *text;
+
+    (void) state;
+    ioloop__log_set_worker(3);
+    capture_begin(&c);
+    ioloop__log(IOLOOP_LOG_INFO, "hello", "plain");
+    text = capture_end(&c);
+    assert_matches(text, "^" TS_RE " w3 info \\[hello\\] plain\n$");
+    free(text);
+    ioloop__log_set_format(1);
+    capture_begin(&c);
+    ioloop__log(IOLOOP_LOG_INFO, "hello", "json");
+    text = capture_end(&c);
+    obj = parse_line(text, strlen(text));
+    assert_int_equal(json_object_size(obj), 6);
+    assert_int_equal(json_integer_value(json_object_get(obj, "worker")), 3);
+    assert_string_equal(field(obj, "msg"), "json");
+    json_decref(obj);
+    free(text);
+    ioloop__log_set_worker(-1);
 }
 
 /* What goes in comes back out of a strict parser, bit for bit. */
@@ -505,17 +534,19 @@ test_overrides_by_tag(void **state)
     free(text);
 }
 
-/* A plugin logs through the API as the loop's current owner: its own
- * level when the manifest gave one, else log.level. The threshold stays
- * the cap. */
+/* A plugin logs through the API as the instance it names, whatever the
+ * loop's current owner: its own level when the manifest gave one, else
+ * log.level. The threshold stays the cap. */
 static void
 test_overrides_by_owner(void **state)
 {
-    struct ioloop_owner chatty = {.name = "chatty", .has_log_level = true,
-                                  .log_level = IOLOOP_LOG_DEBUG};
-    struct ioloop_owner quiet = {.name = "quiet", .has_log_level = true,
-                                 .log_level = IOLOOP_LOG_ERROR};
-    struct ioloop_owner plain = {.name = "plain"};
+    ioloop_instance_t chatty = {.owner = {.name = "chatty",
+                                          .has_log_level = true,
+                                          .log_level = IOLOOP_LOG_DEBUG}};
+    ioloop_instance_t quiet = {.owner = {.name = "quiet",
+                                         .has_log_level = true,
+                                         .log_level = IOLOOP_LOG_ERROR}};
+    ioloop_instance_t plain = {.owner = {.name = "plain"}};
     const struct ioloop_api *api = ioloop__api();
     struct ioloop_log_override p[3];
     char names[3][8], err[256], *text;
@@ -525,30 +556,24 @@ test_overrides_by_owner(void **state)
     (void) state;
     loop = ioloop_loop_new(&fake_backend_ops, err, sizeof(err));
     assert_non_null(loop);
+    chatty.loop = quiet.loop = plain.loop = loop;
     plugin_levels(p, names);
     assert_int_equal(ioloop__log_configure(IOLOOP_LOG_INFO, 0, p, 3), 0);
     capture_begin(&c);
-    ioloop__set_owner(loop, &chatty);
-    api->log(loop, IOLOOP_LOG_DEBUG, "chatty %s", "debug");
-    ioloop__set_owner(loop, &quiet);
-    api->log(loop, IOLOOP_LOG_INFO, "quiet info");
-    api->log(loop, IOLOOP_LOG_WARN, "quiet warn");
-    api->log(loop, IOLOOP_LOG_ERROR, "quiet error");
-    ioloop__set_owner(loop, &plain);
-    api->log(loop, IOLOOP_LOG_DEBUG, "plain debug");
-    api->log(loop, IOLOOP_LOG_INFO, "plain info");
+    ioloop__set_owner(loop, &quiet.owner); /* not who logs next */
+    api->log(&chatty, IOLOOP_LOG_DEBUG, "chatty %s", "debug");
     ioloop__set_owner(loop, NULL);
-    api->log(loop, IOLOOP_LOG_DEBUG, "host debug");
-    api->log(loop, IOLOOP_LOG_INFO, "host info");
+    api->log(&quiet, IOLOOP_LOG_INFO, "quiet info");
+    api->log(&quiet, IOLOOP_LOG_WARN, "quiet warn");
+    api->log(&quiet, IOLOOP_LOG_ERROR, "quiet error");
+    api->log(&plain, IOLOOP_LOG_DEBUG, "plain debug");
+    api->log(&plain, IOLOOP_LOG_INFO, "plain info");
     ioloop__log_threshold = IOLOOP_LOG_WARN;
-    ioloop__set_owner(loop, &chatty);
-    api->log(loop, IOLOOP_LOG_DEBUG, "chatty capped");
-    ioloop__set_owner(loop, NULL);
+    api->log(&chatty, IOLOOP_LOG_DEBUG, "chatty capped");
     text = capture_end(&c);
     assert_matches(text, "^" TS_RE " debug \\[chatty\\] chatty debug\n"
                          TS_RE " error \\[quiet\\] quiet error\n"
-                         TS_RE " info \\[plain\\] plain info\n"
-                         TS_RE " info \\[host\\] host info\n$");
+                         TS_RE " info \\[plain\\] plain info\n$");
     free(text);
     ioloop_loop_free(loop);
 }
@@ -692,6 +717,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plain_format, reset, reset),
         cmocka_unit_test_setup_teardown(test_plain_escapes, reset, reset),
         cmocka_unit_test_setup_teardown(test_json_format, reset, reset),
+        cmocka_unit_test_setup_teardown(test_worker_tag, reset, reset),
         cmocka_unit_test_setup_teardown(test_json_escaping_roundtrip, reset,
                                         reset),
         cmocka_unit_test_setup_teardown(test_json_invalid_utf8, reset,

@@ -413,7 +413,7 @@ test_err_top_level_array(void **state)
 {
     (void) state;
     expect_error("[{'backend': 'auto'}]",
-                 "m.json: expected an object at the top level, got array");
+                 "m.json:1:1: expected an object at the top level, got array");
 }
 
 static void
@@ -421,7 +421,7 @@ test_err_top_level_string(void **state)
 {
     (void) state;
     expect_error("'auto'",
-                 "m.json: expected an object at the top level, got string");
+                 "m.json:1:1: expected an object at the top level, got string");
 }
 
 
@@ -431,7 +431,7 @@ static void
 test_err_unknown_key_top(void **state)
 {
     (void) state;
-    expect_error("{'bakend': 'auto'}", "m.json: bakend: unknown key");
+    expect_error("{'bakend': 'auto'}", "m.json:1:12: bakend: unknown key");
 }
 
 /* "workers" and "pid_file" are not part of the schema yet. */
@@ -439,8 +439,8 @@ static void
 test_err_unknown_key_not_yet(void **state)
 {
     (void) state;
-    expect_error("{'threads': 4}", "m.json: threads: unknown key");
-    expect_error("{'daemon': true}", "m.json: daemon: unknown key");
+    expect_error("{'threads': 4}", "m.json:1:13: threads: unknown key");
+    expect_error("{'daemon': true}", "m.json:1:12: daemon: unknown key");
 }
 
 /* The process model and logging keys, and their defaults. */
@@ -486,39 +486,66 @@ test_process_and_log_keys(void **state)
     load_ok("m.json", &m);
     assert_int_equal(m.watchdog_kill_ms, 5000);
     ioloop__manifest_free(&m);
+
+    /* Durations with a unit, as plugin configs write them. */
+    write_json("m.json", "{'shutdown_timeout': '1.5m', "
+                         "'log': {'level': 'warn'}}");
+    load_ok("m.json", &m);
+    assert_int_equal(m.shutdown_timeout, 90 * IOLOOP_NS_PER_S);
+    assert_int_equal(m.log_level, IOLOOP_LOG_WARN);
+    ioloop__manifest_free(&m);
+}
+
+/* A value on a later line is located there, columns in characters. */
+static void
+test_err_located_multiline(void **state)
+{
+    (void) state;
+    expect_error("{\n  'plugins': [\n    {'name': '\xc3\xa9', 'path': 'a.so'}\n"
+                 "  ]\n}\n",
+                 "m.json:3:14: plugins[0].name: invalid plugin name "
+                 "\"\xc3\xa9\" (expected 1 to 64 letters, digits, '_', '.' "
+                 "or '-')");
+    expect_error("{\n  'log': {\n    'level': 'loud'}\n}\n",
+                 "m.json:3:14: log.level: expected one of "
+                 "error|warn|info|debug, got \"loud\"");
+    expect_error("{\n  'plugins': [{'name': 'a', 'path': 'a.so'}],\n"
+                 "  'log': {'plugins': {'b': 'debug'}}\n}\n",
+                 "m.json:3:28: log.plugins.b: no plugin instance named "
+                 "\"b\"");
 }
 
 static void
 test_err_process_and_log_keys(void **state)
 {
     (void) state;
-    expect_error("{'workers': 0}", "m.json: workers: expected an integer in "
-                                   "[1, 1024] or \"auto\", got integer");
-    expect_error("{'workers': 'many'}", "m.json: workers: expected an integer"
-                                        " in [1, 1024] or \"auto\", got "
+    expect_error("{'workers': 0}", "m.json:1:13: workers: expected an integer "
+                                   "in [1, 1024] or \"auto\", got integer");
+    expect_error("{'workers': 'many'}", "m.json:1:13: workers: expected an "
+                                        "integer in [1, 1024] or \"auto\", got "
                                         "string");
-    expect_error("{'shutdown_timeout': -1}", "m.json: shutdown_timeout: "
-                                             "expected seconds in [0.001, "
-                                             "3600], got -1");
-    expect_error("{'watchdog_ms': 'x'}", "m.json: watchdog_ms: expected 0 "
-                                         "(off) or an integer in [1, "
-                                         "3600000], got string");
+    expect_error("{'shutdown_timeout': -1}", "m.json:1:22: shutdown_timeout: "
+                                             "expected a duration (\"10s\", "
+                                             "\"250ms\" or seconds), got -1");
+    expect_error("{'watchdog_ms': 'x'}", "m.json:1:17: watchdog_ms: expected "
+                                         "an integer in [0, 3600000], got "
+                                         "\"x\"");
     expect_error("{'workers': 1, 'watchdog_kill_ms': -1}",
-                 "m.json: watchdog_kill_ms: expected an integer in "
-                 "[0, 3600000], got one out of range");
+                 "m.json:1:36: watchdog_kill_ms: expected an integer in [0, "
+                 "3600000], got -1");
     expect_error("{'watchdog_kill_ms': 100}",
-                 "m.json: watchdog_kill_ms: needs \"workers\" (the master "
+                 "m.json:1:22: watchdog_kill_ms: needs \"workers\" (the master "
                  "replaces a blocked worker)");
-    expect_error("{'pid_file': 3}", "m.json: pid_file: expected a string, "
-                                    "got integer");
-    expect_error("{'log': {'format': 'xml'}}", "m.json: log.format: unknown "
-                                               "format \"xml\" (expected "
-                                               "plain or json)");
+    expect_error("{'pid_file': 3}", "m.json:1:14: pid_file: expected a path "
+                                    "string, got 3");
+    expect_error("{'log': {'format': 'xml'}}", "m.json:1:20: log.format: "
+                                               "expected one of plain|json, "
+                                               "got \"xml\"");
     expect_error("{'log': {'plugins': {'x': 'debug'}}}",
-                 "m.json: log.plugins.x: no plugin instance named \"x\"");
+                 "m.json:1:27: log.plugins.x: no plugin instance named \"x\"");
     expect_error("{'log': {'plugins': {'a': 'loud'}}, 'plugins': [{'name': "
                  "'a', 'path': 'a.so'}]}",
-                 "m.json: log.plugins.a: unknown level \"loud\" (expected "
+                 "m.json:1:27: log.plugins.a: unknown level \"loud\" (expected "
                  "error, warn, info or debug)");
 }
 
@@ -530,25 +557,37 @@ static void
 test_err_duration_ranges(void **state)
 {
     (void) state;
-    expect_error("{'shutdown_timeout': 1e-12}", "m.json: shutdown_timeout: "
-                 "expected seconds in [0.001, 3600], got 1e-12");
-    expect_error("{'shutdown_timeout': 0}", "m.json: shutdown_timeout: "
-                 "expected seconds in [0.001, 3600], got 0");
-    expect_error("{'shutdown_timeout': 0.0009}", "m.json: shutdown_timeout: "
-                 "expected seconds in [0.001, 3600], got 0.0009");
-    expect_error("{'shutdown_timeout': 3600.5}", "m.json: shutdown_timeout: "
-                 "expected seconds in [0.001, 3600], got 3600.5");
-    expect_error("{'shutdown_timeout': '10'}", "m.json: shutdown_timeout: "
-                 "expected seconds in [0.001, 3600], got string");
-    expect_error("{'watchdog_ms': -1}", "m.json: watchdog_ms: expected 0 "
-                 "(off) or an integer in [1, 3600000], got -1");
-    expect_error("{'watchdog_ms': 3600001}", "m.json: watchdog_ms: expected "
-                 "0 (off) or an integer in [1, 3600000], got 3600001");
-    expect_error("{'watchdog_ms': 0.5}", "m.json: watchdog_ms: expected 0 "
-                 "(off) or an integer in [1, 3600000], got 0.5");
-    expect_error("{'watchdog_ms': 9223372036854775807}", "m.json: "
-                 "watchdog_ms: expected 0 (off) or an integer in [1, "
-                 "3600000], got 9223372036854775807");
+    expect_error("{'shutdown_timeout': 1e-12}", "m.json:1:22: "
+                                                "shutdown_timeout: expected a "
+                                                "duration in [1ms, 1h], got "
+                                                "1e-12");
+    expect_error("{'shutdown_timeout': 0}", "m.json:1:22: shutdown_timeout: "
+                                            "expected a duration in [1ms, 1h], "
+                                            "got 0");
+    expect_error("{'shutdown_timeout': 0.0009}", "m.json:1:22: "
+                                                 "shutdown_timeout: expected a "
+                                                 "duration in [1ms, 1h], got "
+                                                 "0.0009");
+    expect_error("{'shutdown_timeout': 3600.5}", "m.json:1:22: "
+                                                 "shutdown_timeout: expected a "
+                                                 "duration in [1ms, 1h], got "
+                                                 "3600.5");
+    expect_error("{'shutdown_timeout': '10'}", "m.json:1:22: shutdown_timeout: "
+                                               "expected a duration (\"10s\", "
+                                               "\"250ms\" or seconds), got "
+                                               "\"10\"");
+    expect_error("{'watchdog_ms': -1}", "m.json:1:17: watchdog_ms: expected an "
+                                        "integer in [0, 3600000], got -1");
+    expect_error("{'watchdog_ms': 3600001}", "m.json:1:17: watchdog_ms: "
+                                             "expected an integer in [0, "
+                                             "3600000], got 3600001");
+    expect_error("{'watchdog_ms': 0.5}", "m.json:1:17: watchdog_ms: expected "
+                                         "an integer in [0, 3600000], got 0.5");
+    expect_error("{'watchdog_ms': 9223372036854775807}", "m.json:1:17: "
+                                                         "watchdog_ms: "
+                                                         "expected an integer "
+                                                         "in [0, 3600000], got "
+                                                         "9223372036854775807");
 }
 
 /* The bounds themselves are accepted. */
@@ -591,7 +630,7 @@ test_err_plugin_name_length(void **state)
     name[65] = '\0';
     snprintf(text, sizeof text,
              "{'plugins': [{'name': '%s', 'path': 'a.so'}]}", name);
-    snprintf(want, sizeof want, "m.json: plugins[0].name: invalid plugin "
+    snprintf(want, sizeof want, "m.json:1:23: plugins[0].name: invalid plugin "
              "name \"%.65s\" (expected 1 to 64 letters, digits, '_', '.' or "
              "'-')", name);
     expect_error(text, want);
@@ -600,7 +639,7 @@ test_err_plugin_name_length(void **state)
     name[10000] = '\0';
     snprintf(text, sizeof text,
              "{'plugins': [{'name': '%s', 'path': 'a.so'}]}", name);
-    snprintf(want, sizeof want, "m.json: plugins[0].name: invalid plugin "
+    snprintf(want, sizeof want, "m.json:1:23: plugins[0].name: invalid plugin "
              "name \"%.*s...\" (expected 1 to 64 letters, digits, '_', '.' "
              "or '-')", 122, name);
     expect_error(text, want);
@@ -612,14 +651,15 @@ test_err_unknown_key_document_order(void **state)
 {
     (void) state;
     expect_error("{'log': {}, 'zzz': 1, 'aaa': 2}",
-                 "m.json: zzz: unknown key");
+                 "m.json:1:20: zzz: unknown key");
 }
 
 static void
 test_err_unknown_key_log(void **state)
 {
     (void) state;
-    expect_error("{'log': {'levl': 'info'}}", "m.json: log.levl: unknown key");
+    expect_error("{'log': {'levl': 'info'}}", "m.json:1:18: log.levl: unknown "
+                                              "key");
 }
 
 static void
@@ -628,7 +668,7 @@ test_err_unknown_key_plugin(void **state)
     (void) state;
     expect_error("{'plugins': [{'name': 'a', 'path': 'a.so'},"
                  " {'name': 'b', 'pth': 'b.so'}]}",
-                 "m.json: plugins[1].pth: unknown key");
+                 "m.json:1:66: plugins[1].pth: unknown key");
 }
 
 /* A key that is not a plain word is quoted, so it cannot pass for a path
@@ -638,10 +678,10 @@ test_err_unknown_key_quoted(void **state)
 {
     (void) state;
     expect_error("{'log.level': 'info'}",
-                 "m.json: [\"log.level\"]: unknown key");
-    expect_error("{'': 1}", "m.json: [\"\"]: unknown key");
+                 "m.json:1:15: [\"log.level\"]: unknown key");
+    expect_error("{'': 1}", "m.json:1:6: [\"\"]: unknown key");
     expect_error("{'log': {'a\\nb': 1}}",
-                 "m.json: log[\"a\\nb\"]: unknown key");
+                 "m.json:1:18: log[\"a\\nb\"]: unknown key");
 }
 
 
@@ -651,10 +691,10 @@ static void
 test_err_type_backend(void **state)
 {
     (void) state;
-    expect_error("{'backend': 1}", "m.json: backend: expected a string or"
-                 " an array of strings, got integer");
-    expect_error("{'backend': null}", "m.json: backend: expected a string or"
-                 " an array of strings, got null");
+    expect_error("{'backend': 1}", "m.json:1:13: backend: expected a string or "
+                                   "an array of strings, got integer");
+    expect_error("{'backend': null}", "m.json:1:13: backend: expected a string "
+                                      "or an array of strings, got null");
 }
 
 static void
@@ -662,7 +702,7 @@ test_err_type_backend_item(void **state)
 {
     (void) state;
     expect_error("{'backend': ['epoll', ['poll']]}",
-                 "m.json: backend[1]: expected a string, got array");
+                 "m.json:1:23: backend[1]: expected a string, got array");
 }
 
 static void
@@ -670,7 +710,7 @@ test_err_type_backend_dir(void **state)
 {
     (void) state;
     expect_error("{'backend_dir': true}",
-                 "m.json: backend_dir: expected a string, got true");
+                 "m.json:1:17: backend_dir: expected a path string, got true");
 }
 
 static void
@@ -678,7 +718,7 @@ test_err_type_plugin_dir(void **state)
 {
     (void) state;
     expect_error("{'plugin_dir': 1.5}",
-                 "m.json: plugin_dir: expected a string, got real");
+                 "m.json:1:16: plugin_dir: expected a path string, got 1.5");
 }
 
 static void
@@ -686,7 +726,7 @@ test_err_type_log(void **state)
 {
     (void) state;
     expect_error("{'log': 'info'}",
-                 "m.json: log: expected an object, got string");
+                 "m.json:1:9: log: expected an object, got string");
 }
 
 static void
@@ -694,7 +734,8 @@ test_err_type_log_level(void **state)
 {
     (void) state;
     expect_error("{'log': {'level': 2}}",
-                 "m.json: log.level: expected a string, got integer");
+                 "m.json:1:19: log.level: expected one of "
+                 "error|warn|info|debug, got 2");
 }
 
 static void
@@ -702,7 +743,7 @@ test_err_type_plugins(void **state)
 {
     (void) state;
     expect_error("{'plugins': {'name': 'a'}}",
-                 "m.json: plugins: expected an array, got object");
+                 "m.json:1:13: plugins: expected an array, got object");
 }
 
 static void
@@ -710,7 +751,7 @@ test_err_type_plugin_entry(void **state)
 {
     (void) state;
     expect_error("{'plugins': ['hello_http.so']}",
-                 "m.json: plugins[0]: expected an object, got string");
+                 "m.json:1:14: plugins[0]: expected an object, got string");
 }
 
 static void
@@ -718,7 +759,7 @@ test_err_type_plugin_name(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': false, 'path': 'a.so'}]}",
-                 "m.json: plugins[0].name: expected a string, got false");
+                 "m.json:1:23: plugins[0].name: expected a string, got false");
 }
 
 static void
@@ -726,7 +767,7 @@ test_err_type_plugin_path(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': 'a', 'path': ['a.so']}]}",
-                 "m.json: plugins[0].path: expected a string, got array");
+                 "m.json:1:36: plugins[0].path: expected a string, got array");
 }
 
 static void
@@ -735,10 +776,22 @@ test_err_config_not_object(void **state)
     (void) state;
     expect_error("{'plugins': [{'name': 'a', 'path': 'a.so',"
                  " 'config': []}]}",
-                 "m.json: plugins[0].config: expected an object, got array");
+                 "m.json:1:54: plugins[0].config: expected an object, got "
+                 "array");
     expect_error("{'plugins': [{'name': 'a', 'path': 'a.so',"
                  " 'config': null}]}",
-                 "m.json: plugins[0].config: expected an object, got null");
+                 "m.json:1:54: plugins[0].config: expected an object, got "
+                 "null");
+}
+
+static void
+test_err_one_process_not_boolean(void **state)
+{
+    (void) state;
+    expect_error("{'plugins': [{'name': 'a', 'path': 'a.so',"
+                 " 'one_process': 1}]}",
+                 "m.json:1:59: plugins[0].one_process: expected true or "
+                 "false, got integer");
 }
 
 
@@ -749,8 +802,8 @@ test_err_bad_level(void **state)
 {
     (void) state;
     expect_error("{'log': {'level': 'verbose'}}",
-                 "m.json: log.level: unknown level \"verbose\" (expected"
-                 " error, warn, info or debug)");
+                 "m.json:1:19: log.level: expected one of "
+                 "error|warn|info|debug, got \"verbose\"");
 }
 
 static void
@@ -758,7 +811,7 @@ test_err_bad_backend_name_in_list(void **state)
 {
     (void) state;
     expect_error("{'backend': ['epoll', 'poll', 'ep oll']}",
-                 "m.json: backend[2]: invalid backend name \"ep oll\"");
+                 "m.json:1:31: backend[2]: invalid backend name \"ep oll\"");
 }
 
 static void
@@ -766,27 +819,28 @@ test_err_bad_backend_name(void **state)
 {
     (void) state;
     expect_error("{'backend': 'EPOLL'}",
-                 "m.json: backend: invalid backend name \"EPOLL\"");
+                 "m.json:1:13: backend: invalid backend name \"EPOLL\"");
     expect_error("{'backend': '../evil'}",
-                 "m.json: backend: invalid backend name \"../evil\"");
+                 "m.json:1:13: backend: invalid backend name \"../evil\"");
     expect_error("{'backend': 'epoll.so'}",
-                 "m.json: backend: invalid backend name \"epoll.so\"");
+                 "m.json:1:13: backend: invalid backend name \"epoll.so\"");
     expect_error("{'backend': ''}",
-                 "m.json: backend: invalid backend name \"\"");
+                 "m.json:1:13: backend: invalid backend name \"\"");
 }
 
 static void
 test_err_empty_backend_list(void **state)
 {
     (void) state;
-    expect_error("{'backend': []}", "m.json: backend: empty list");
+    expect_error("{'backend': []}", "m.json:1:13: backend: empty list");
 }
 
 static void
 test_err_empty_dir(void **state)
 {
     (void) state;
-    expect_error("{'plugin_dir': ''}", "m.json: plugin_dir: empty path");
+    expect_error("{'plugin_dir': ''}", "m.json:1:16: plugin_dir: expected a "
+                                       "path, got \"\"");
 }
 
 static void
@@ -796,8 +850,8 @@ test_err_duplicate_plugin_name(void **state)
     expect_error("{'plugins': [{'name': 'hello', 'path': 'a.so'},"
                  " {'name': 'other', 'path': 'b.so'},"
                  " {'name': 'hello', 'path': 'c.so'}]}",
-                 "m.json: plugins[2].name: duplicate of plugins[0].name"
-                 " \"hello\"");
+                 "m.json:1:93: plugins[2].name: duplicate of plugins[0].name "
+                 "\"hello\"");
 }
 
 static void
@@ -805,7 +859,7 @@ test_err_empty_plugin_name(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': '', 'path': 'a.so'}]}",
-                 "m.json: plugins[0].name: empty name");
+                 "m.json:1:23: plugins[0].name: empty name");
 }
 
 static void
@@ -813,8 +867,8 @@ test_err_invalid_plugin_name(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': 'a/b', 'path': 'a.so'}]}",
-                 "m.json: plugins[0].name: invalid plugin name \"a/b\""
-                 " (expected 1 to 64 letters, digits, '_', '.' or '-')");
+                 "m.json:1:23: plugins[0].name: invalid plugin name \"a/b\" "
+                 "(expected 1 to 64 letters, digits, '_', '.' or '-')");
 }
 
 static void
@@ -822,9 +876,9 @@ test_err_missing_plugin_keys(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'path': 'a.so'}]}",
-                 "m.json: plugins[0]: missing key \"name\"");
+                 "m.json:1:14: plugins[0]: missing key \"name\"");
     expect_error("{'plugins': [{'name': 'a'}]}",
-                 "m.json: plugins[0]: missing key \"path\"");
+                 "m.json:1:14: plugins[0]: missing key \"path\"");
 }
 
 static void
@@ -832,7 +886,7 @@ test_err_empty_plugin_path(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': 'a', 'path': ''}]}",
-                 "m.json: plugins[0].path: empty path");
+                 "m.json:1:36: plugins[0].path: empty path");
 }
 
 /* A value with a newline or a quote is escaped: the message is one line. */
@@ -841,8 +895,9 @@ test_err_value_escaped(void **state)
 {
     (void) state;
     expect_error("{'plugins': [{'name': 'a\\nb\\'c', 'path': 'a.so'}]}",
-                 "m.json: plugins[0].name: invalid plugin name \"a\\nb\\\"c\""
-                 " (expected 1 to 64 letters, digits, '_', '.' or '-')");
+                 "m.json:1:23: plugins[0].name: invalid plugin name "
+                 "\"a\\nb\\\"c\" (expected 1 to 64 letters, digits, '_', '.' "
+                 "or '-')");
 }
 
 /* A short buffer gets a cut, terminated message; no buffer is fine. */
@@ -857,7 +912,7 @@ test_err_truncated(void **state)
     memset(err, 'x', sizeof err);
     assert_int_equal(ioloop__manifest_load("m.json", &m, err, sizeof err),
                      -1);
-    assert_string_equal(err, "m.json: bakend:");
+    assert_string_equal(err, "m.json:1:12: ba");
     assert_true(is_zeroed(&m));
     assert_int_equal(ioloop__manifest_load("m.json", &m, NULL, 0), -1);
     assert_true(is_zeroed(&m));
@@ -1001,6 +1056,7 @@ main(void)
         TEST(test_err_unknown_key_top),
         TEST(test_err_unknown_key_not_yet),
         TEST(test_process_and_log_keys),
+        TEST(test_err_located_multiline),
         TEST(test_err_process_and_log_keys),
         TEST(test_err_duration_ranges),
         TEST(test_duration_bounds),
@@ -1020,6 +1076,7 @@ main(void)
         TEST(test_err_type_plugin_name),
         TEST(test_err_type_plugin_path),
         TEST(test_err_config_not_object),
+        TEST(test_err_one_process_not_boolean),
         TEST(test_err_bad_level),
         TEST(test_err_bad_backend_name_in_list),
         TEST(test_err_bad_backend_name),

@@ -1480,6 +1480,58 @@ test_close_while_stopped(void **state)
     assert_int_equal(P.closes, 1);
 }
 
+/* The close callback of another owner's stream. */
+static int other_closes;
+
+static void
+cb_other_close(ioloop_stream_t *s, void *arg)
+{
+    (void) s;
+    (void) arg;
+    other_closes++;
+    ioloop_stop(P.loop);
+}
+
+/* Releasing an instance's streams (it failed init, or its fini ran)
+ * frees its open and its closed ones at once, without any of their
+ * callbacks, and leaves another owner's closed stream on the close queue:
+ * that one's close callback still runs (LSan checks the frees). */
+static void
+test_release_owner(void **state)
+{
+    static struct ioloop_owner other = {.name = "other"};
+    struct ioloop_stream_options o = {.size = sizeof(o),
+                                      .close_cb = cb_other_close};
+    ioloop_loop_t *loop = new_epoll_loop(64);
+    const struct ioloop_owner *previous;
+    ioloop_stream_t *kept;
+    int a[2], b[2], c[2];
+
+    (void) state;
+    other_closes = 0;
+    new_pair(a);
+    ioloop_stream_close(new_stream(loop, a[0], 0, 0)); /* closed */
+    new_pair(b);
+    new_stream(loop, b[0], 0, 0); /* open, a read pending */
+    assert_int_equal(ioloop_stream_read_some(P.s, 16, cb_read), 0);
+    new_pair(c);
+    previous = ioloop__set_owner(loop, &other);
+    kept = ioloop_stream_new(loop, c[0], &o);
+    ioloop__set_owner(loop, previous);
+    assert_non_null(kept);
+    ioloop_stream_close(kept);
+
+    assert_int_equal(ioloop__streams_release_owner(loop, &plugin), 1);
+    assert_int_equal(fcntl(b[0], F_GETFD), -1);
+    assert_int_equal(ioloop__handler_count(loop), 0);
+    assert_int_equal(ioloop_start(loop), 0); /* cb_other_close stops it */
+    assert_int_equal(other_closes, 1);
+    assert_int_equal(P.closes + P.reads, 0);
+    close(a[1]);
+    close(b[1]);
+    finish(loop); /* closes c[1], the last peer */
+}
+
 static int
 group_setup(void **state)
 {
@@ -1532,6 +1584,7 @@ main(void)
         cmocka_unit_test(test_second_read_busy),
         cmocka_unit_test(test_idle_stream_is_small),
         cmocka_unit_test(test_close_while_stopped),
+        cmocka_unit_test(test_release_owner),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -2,11 +2,14 @@
  * tests/unit/test_tls.c: host/runtime/tls.c on a real epoll loop. The
  * server is a TLS stream made as a plugin's would be (the API's
  * stream_new); the client is OpenSSL (or a plain socket) on its own thread
- * with a blocking socket. The certificates come from tests/tls_certs.sh,
+ * with a non-blocking socket: each of its steps waits in poll() until
+ * CLIENT_DEADLINE, so a broken server fails the test in seconds instead of
+ * hanging it. The certificates come from tests/tls_certs.sh,
  * run at test time.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
@@ -33,6 +36,9 @@
 
 #define CHUNK 16384
 #define ROUNDS 20 /* CHUNK-sized round trips: 320 KiB each way */
+/* The most a client waits for anything, from its start (the loop's own
+ * watchdog, in new_server, is 20 s: the client gives up first). */
+#define CLIENT_DEADLINE (10 * IOLOOP_NS_PER_S)
 
 static char dir[64];     /* the certificates */
 static char ca[128];     /* dir/ca.pem, the CA the clients trust */
@@ -56,14 +62,17 @@ struct client {
     int verify_failed;
     int echoed_ok;
     int saw_close_notify;
+    int timed_out; /* a step passed CLIENT_DEADLINE */
     char issuer[128];
     char alpn_got[32];
+    ioloop_time_t deadline; /* set by client_main */
 };
 
 /* The server side. */
 static struct server {
     ioloop_loop_t *loop;
     ioloop_tls_t *tls;
+    ioloop_tls_t *owned; /* the contexts' owner list, as an instance's */
     int closes;
     int error;
     int timeout;
@@ -102,6 +111,75 @@ now(void)
     return (ioloop_time_t) ts.tv_sec * IOLOOP_NS_PER_S + ts.tv_nsec;
 }
 
+/* Waits until fd is ready for events or c's deadline passes (then
+ * c->timed_out). Returns 1 when ready, 0 on the deadline. */
+static int
+client_wait(struct client *c, short events)
+{
+    struct pollfd p = {.fd = c->fd, .events = events};
+
+    for (;;) {
+        ioloop_time_t t = now();
+        int rc;
+
+        if (t >= c->deadline) {
+            c->timed_out = 1;
+            return 0;
+        }
+        rc = poll(&p, 1, (int) ((c->deadline - t) / IOLOOP_NS_PER_MS) + 1);
+        if (rc > 0) {
+            return 1;
+        }
+        if (rc < 0 && errno != EINTR) {
+            c->timed_out = 1; /* not expected: fail the test the same way */
+            return 0;
+        }
+    }
+}
+
+/* One SSL_connect, SSL_read or SSL_write step (op 'c', 'r', 'w') on the
+ * non-blocking socket, waiting in poll() for what OpenSSL wants. Returns
+ * what OpenSSL returned last; -1 (and c->timed_out) on the deadline. */
+static int
+client_ssl(struct client *c, SSL *ssl, int op, void *buf, int len)
+{
+    for (;;) {
+        int n = op == 'c'   ? SSL_connect(ssl)
+                : op == 'r' ? SSL_read(ssl, buf, len)
+                            : SSL_write(ssl, buf, len);
+        int e;
+
+        if (n > 0) {
+            return n;
+        }
+        e = SSL_get_error(ssl, n);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            return n;
+        }
+        if (!client_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) {
+            return -1;
+        }
+    }
+}
+
+/* Plain client: sends what it has, then reads until EOF or the deadline. */
+static void
+client_plain(struct client *c)
+{
+    char buf[CHUNK];
+
+    if (c->plain != NULL && client_wait(c, POLLOUT)) {
+        (void) !write(c->fd, c->plain, strlen(c->plain));
+    }
+    while (client_wait(c, POLLIN)) {
+        ssize_t n = read(c->fd, buf, sizeof(buf));
+
+        if (n == 0 || (n < 0 && errno != EAGAIN)) {
+            break;
+        }
+    }
+}
+
 static void *
 client_main(void *arg)
 {
@@ -110,12 +188,16 @@ client_main(void *arg)
     SSL *ssl;
     char buf[CHUNK], back[CHUNK];
 
+    /* No cmocka assertion on this thread: it would jump into the main
+     * thread's stack. Failures land in c's results. */
+    c->deadline = now() + CLIENT_DEADLINE;
+    if (fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0) {
+        c->timed_out = 1;
+        close(c->fd);
+        return NULL;
+    }
     if (c->ca == NULL) {
-        if (c->plain != NULL) {
-            (void) !write(c->fd, c->plain, strlen(c->plain));
-        }
-        while (read(c->fd, buf, sizeof(buf)) > 0) {
-        }
+        client_plain(c);
         close(c->fd);
         return NULL;
     }
@@ -132,7 +214,7 @@ client_main(void *arg)
         SSL_set_alpn_protos(ssl, (const unsigned char *) c->alpn,
                             (unsigned) strlen(c->alpn));
     }
-    if (SSL_connect(ssl) != 1) {
+    if (client_ssl(c, ssl, 'c', NULL, 0) != 1) {
         c->verify_failed = SSL_get_verify_result(ssl) != X509_V_OK;
         goto done;
     }
@@ -150,7 +232,8 @@ client_main(void *arg)
                  (const char *) proto);
     }
     if (c->expect_greeting
-        && (SSL_read(ssl, back, 3) != 3 || memcmp(back, "hi\n", 3) != 0)) {
+        && (client_ssl(c, ssl, 'r', back, 3) != 3
+            || memcmp(back, "hi\n", 3) != 0)) {
         goto done;
     }
     c->echoed_ok = 1;
@@ -158,14 +241,23 @@ client_main(void *arg)
         size_t got = 0;
 
         if (r == 1 && c->pause != NULL) {
-            sem_wait(c->pause);
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CLIENT_DEADLINE / IOLOOP_NS_PER_S;
+            if (sem_timedwait(c->pause, &ts) != 0) {
+                c->timed_out = 1;
+                c->echoed_ok = 0;
+                break;
+            }
         }
         for (size_t i = 0; i < sizeof(buf); i++) {
             buf[i] = (char) (i * 7 + (size_t) r);
         }
-        c->echoed_ok = SSL_write(ssl, buf, sizeof(buf)) == CHUNK;
+        c->echoed_ok = client_ssl(c, ssl, 'w', buf, CHUNK) == CHUNK;
         while (c->echoed_ok && got < sizeof(back)) {
-            int n = SSL_read(ssl, back + got, (int) (sizeof(back) - got));
+            int n = client_ssl(c, ssl, 'r', back + got,
+                               (int) (sizeof(back) - got));
 
             c->echoed_ok = n > 0;
             got += n > 0 ? (size_t) n : 0;
@@ -173,12 +265,12 @@ client_main(void *arg)
         c->echoed_ok = c->echoed_ok && memcmp(buf, back, CHUNK) == 0;
     }
     if (c->expect_close) {
-        int n = SSL_read(ssl, back, 1);
+        int n = client_ssl(c, ssl, 'r', back, 1);
 
         c->saw_close_notify = n == 0
                               && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN;
     } else {
-        SSL_shutdown(ssl);
+        SSL_shutdown(ssl); /* best effort: the socket buffer takes it */
     }
 
 done:
@@ -187,6 +279,15 @@ done:
     ERR_clear_error();
     close(c->fd);
     return NULL;
+}
+
+/* Waits for the client thread, which ends by its deadline: a client
+ * that waited that long failed the test. */
+static void
+join(struct client *c)
+{
+    assert_int_equal(pthread_join(c->thread, NULL), 0);
+    assert_false(c->timed_out);
 }
 
 static void on_data(ioloop_stream_t *s, const char *data, size_t len,
@@ -282,7 +383,7 @@ new_server(const char *cert, const char *key, const char *min_version,
     S.loop = ioloop_loop_new(epoll_lib.ops, err, sizeof(err));
     assert_non_null(S.loop);
     ioloop_call_later(S.loop, 20 * IOLOOP_NS_PER_S, on_watchdog, NULL);
-    S.tls = ioloop__tls_new(S.loop, &o, err, sizeof(err));
+    S.tls = ioloop__tls_new(&S.owned, &o, err, sizeof(err));
     if (S.tls == NULL) {
         fail_msg("%s", err);
     }
@@ -292,7 +393,8 @@ static void
 free_server(void)
 {
     assert_int_equal(S.watchdog_fired, 0);
-    ioloop__tls_free(S.loop, S.tls);
+    ioloop__tls_free(S.tls);
+    assert_null(S.owned);
     ioloop_loop_free(S.loop);
 }
 
@@ -317,7 +419,7 @@ test_echo_and_close_notify(void **state)
     S.close_after = (size_t) ROUNDS * CHUNK;
     serve(&c, 0, 1);
     run();
-    pthread_join(c.thread, NULL);
+    join(&c);
     assert_true(c.handshake_ok);
     assert_true(c.echoed_ok);
     assert_true(c.saw_close_notify);
@@ -338,7 +440,7 @@ test_wrong_ca(void **state)
     new_server("srv.pem", "srv.key", NULL, NULL);
     serve(&c, 0, 0);
     run();
-    pthread_join(c.thread, NULL);
+    join(&c);
     assert_false(c.handshake_ok);
     assert_true(c.verify_failed);
     assert_int_equal(S.closes, 1);
@@ -356,7 +458,7 @@ test_plain_client(void **state)
     new_server("srv.pem", "srv.key", NULL, NULL);
     serve(&c, 0, 0);
     run();
-    pthread_join(c.thread, NULL);
+    join(&c);
     assert_int_equal(S.closes, 1);
     assert_int_equal(S.error, EPROTO);
     free_server();
@@ -377,7 +479,7 @@ test_silent_client_times_out(void **state)
     run();
     assert_true(now() - start < (300 + 2000) * IOLOOP_NS_PER_MS);
     assert_true(now() - start >= 300 * IOLOOP_NS_PER_MS);
-    pthread_join(c.thread, NULL);
+    join(&c);
     assert_int_equal(S.closes, 1);
     assert_int_equal(S.error, ETIMEDOUT);
     assert_int_equal(S.timeout, IOLOOP_STREAM_TIMEOUT_READ);
@@ -398,17 +500,17 @@ test_min_version_and_alpn(void **state)
     new_server("srv.pem", "srv.key", "1.3", "http/1.1");
     serve(&old, 0, 0);
     run();
-    pthread_join(old.thread, NULL);
+    join(&old);
     assert_false(old.handshake_ok);
     assert_int_equal(S.error, EPROTO);
     serve(&h11, 0, 0);
     run();
-    pthread_join(h11.thread, NULL);
+    join(&h11);
     assert_true(h11.echoed_ok);
     assert_string_equal(h11.alpn_got, "http/1.1");
     serve(&h2, 0, 0);
     run();
-    pthread_join(h2.thread, NULL);
+    join(&h2);
     assert_false(h2.handshake_ok);
     assert_int_equal(S.error, EPROTO);
     assert_int_equal(S.closes, 3);
@@ -437,6 +539,7 @@ test_context_errors(void **state)
          "\"1.2\" or \"1.3\"", EINVAL},
     };
     char err[512], want[512];
+    ioloop_tls_t *owned = NULL;
 
     (void) state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -449,7 +552,8 @@ test_context_errors(void **state)
 
         snprintf(want, sizeof(want), cases[i].want, dir, dir);
         errno = 0;
-        assert_null(ioloop__tls_new(NULL, &o, err, sizeof(err)));
+        assert_null(ioloop__tls_new(&owned, &o, err, sizeof(err)));
+        assert_null(owned);
         assert_int_equal(errno, cases[i].err);
         assert_int_equal(strncmp(err, want, strlen(want)), 0);
         assert_null(strchr(err, '\n'));
@@ -477,32 +581,57 @@ test_reload(void **state)
     serve(&a, 0, 0); /* stays open across the reloads below */
 
     copy_file("other.key", "live.key");
-    assert_int_equal(ioloop__tls_reload(S.loop, S.tls, err, sizeof(err)),
+    assert_int_equal(ioloop__tls_reload(S.tls, err, sizeof(err)),
                      -EINVAL);
     assert_non_null(strstr(err, "key does not match certificate"));
     serve(&b, 0, 0);
     run(); /* b closes: the old certificate still served */
-    pthread_join(b.thread, NULL);
+    join(&b);
     assert_true(b.echoed_ok);
 
     copy_file("srv2.pem", "live.pem");
     copy_file("srv2.key", "live.key");
-    assert_int_equal(ioloop__tls_reload(S.loop, S.tls, err, sizeof(err)), 0);
+    assert_int_equal(ioloop__tls_reload(S.tls, err, sizeof(err)), 0);
     serve(&c, 0, 0);
     run();
-    pthread_join(c.thread, NULL);
+    join(&c);
     assert_true(c.echoed_ok);
     assert_non_null(strstr(c.issuer, "ioloop test ca2"));
 
     sem_post(&pause); /* a's second round, over the old session */
     run();
-    pthread_join(a.thread, NULL);
+    join(&a);
     assert_true(a.echoed_ok);
     assert_non_null(strstr(a.issuer, "ioloop test ca"));
     assert_null(strstr(a.issuer, "ca2"));
     assert_int_equal(S.closes, 3);
     sem_destroy(&pause);
     free_server();
+}
+
+/* The owner's list: tls_free unlinks from anywhere in it, and
+ * release_owned frees the rest and counts them. */
+static void
+test_owned_contexts_released(void **state)
+{
+    struct ioloop_tls_options o = {
+        .size = sizeof(o),
+        .cert = path("srv.pem"),
+        .key = path("srv.key"),
+    };
+    ioloop_tls_t *owned = NULL, *t[3];
+    char err[256];
+
+    (void) state;
+    for (int i = 0; i < 3; i++) {
+        t[i] = ioloop__tls_new(&owned, &o, err, sizeof(err));
+        assert_non_null(t[i]);
+    }
+    ioloop__tls_free(t[1]);
+    ioloop__tls_free(NULL);
+    assert_int_equal(ioloop__tls_release_owned(&owned), 2);
+    assert_null(owned);
+    assert_int_equal(ioloop__tls_release_owned(&owned), 0);
 }
 
 static int
@@ -549,6 +678,7 @@ main(void)
         cmocka_unit_test(test_min_version_and_alpn),
         cmocka_unit_test(test_context_errors),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_owned_contexts_released),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

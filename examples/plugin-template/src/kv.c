@@ -2,12 +2,9 @@
  * kv.c: a line-based key/value store over TCP, as an ioloop-host plugin.
  * This is the plugin template: copy the folder, rename, and keep the shape.
  *
- * Config (the manifest entry's "config" object):
- *   "listen"        "HOST:PORT" or "[IPV6]:PORT" (required; port 0 picks
- *                   a free one, which the host logs)
- *   "max_keys"      most keys the instance holds (default 10000)
- *   "idle_timeout"  seconds without traffic before a connection is closed
- *                   (default 0: never)
+ * Config: kv_schema below declares every key (type, range, default,
+ * doc); the host validates the manifest entry's "config" against it and
+ * hands init a filled struct kv_config (kv_config.h).
  *
  * Each instance (a manifest entry) has its own listener and store. Every
  * connection is a host stream: read a line, run it (kv_store.c), write the
@@ -17,7 +14,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +21,8 @@
 #include <unistd.h>
 
 #include <ioloop/plugin.h>
-#include <jansson.h>
 
+#include "kv_config.h"
 #include "kv_store.h"
 
 /* Connections accepted per readiness event of the listener. */
@@ -34,16 +30,14 @@
 /* Longest command line, "\n" included; longer is answered with an error
  * and closes the connection. */
 #define KV_MAX_LINE (64 * 1024)
-#define KV_DEFAULT_MAX_KEYS 10000
 #define KV_MAX_MAX_KEYS 100000000
-#define KV_MAX_IDLE_TIMEOUT 86400.0
 
 struct kv_conn;
 
 /* One instance. */
 struct kv {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     ioloop_time_t idle_timeout;
     struct kv_store *store;
@@ -59,19 +53,11 @@ struct kv_conn {
     ioloop_stream_t *s;
 };
 
-struct kv_config {
-    const char *listen; /* borrowed from the config object */
-    size_t max_keys;
-    ioloop_time_t idle_timeout;
-};
-
-static int kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-                   const struct json_t *config, void **state, char *err,
+static int kv_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+                   const void *config, void **state, char *err,
                    size_t errlen);
 static void kv_fini(void *state);
 static void kv_drain(void *state);
-static int kv_parse_config(const struct json_t *config, struct kv_config *c,
-                           char *err, size_t errlen);
 static int kv_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                         void *arg);
 static int kv_conn_open(struct kv *kv, int fd);
@@ -81,53 +67,66 @@ static void kv_conn_replied(ioloop_stream_t *s, void *arg);
 static void kv_conn_overflow(ioloop_stream_t *s, void *arg);
 static void kv_conn_closed(ioloop_stream_t *s, void *arg);
 
-static const char *const kv_config_keys[] = {"listen", "max_keys",
-                                             "idle_timeout", NULL};
+/* The config: one line per key; the member's name is the key. */
+static const struct ioloop_config_field kv_schema[] = {
+    IOLOOP_CONFIG_LISTEN(struct kv_config, listen, NULL,
+                         IOLOOP_CONFIG_REQUIRED,
+                         "HOST:PORT or [IPV6]:PORT; port 0 picks a free "
+                         "one, which the host logs."),
+    IOLOOP_CONFIG_INT(struct kv_config, max_keys, 1, KV_MAX_MAX_KEYS,
+                      "10000", 0,
+                      "Most keys the instance holds; a SET of a new key "
+                      "beyond it replies ERR store full."),
+    IOLOOP_CONFIG_DURATION(struct kv_config, idle_timeout, 0,
+                           86400 * IOLOOP_NS_PER_S, "0s", 0,
+                           "Close a connection without traffic this long "
+                           "(0: never)."),
+    IOLOOP_CONFIG_END,
+};
 
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "kv",
     .version = "1.0.0",
     .description = "line-based key/value store over TCP (SET/GET/DEL/COUNT)",
-    .config_keys = kv_config_keys,
+    .config_schema = kv_schema,
+    .config_size = sizeof(struct kv_config),
     .init = kv_init,
     .fini = kv_fini,
     .drain = kv_drain,
 };
 
 /*
- * Starts one instance: validates config, creates the store, listens and
- * watches the listener. Returns 0 with *state set, or -errno with one line
- * in err and nothing left behind.
+ * Starts one instance: creates the store, listens and watches the
+ * listener (the host validated config). Returns 0 with *state set, or
+ * -errno with one line in err and nothing left behind.
  */
 static int
-kv_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-        const struct json_t *config, void **state, char *err, size_t errlen)
+kv_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+        const void *config, void **state, char *err, size_t errlen)
 {
-    struct kv_config c;
+    const struct kv_config *c = config;
     struct kv *kv;
     int rc;
 
-    rc = kv_parse_config(config, &c, err, errlen);
-    if (rc < 0) {
-        return rc;
-    }
     kv = calloc(1, sizeof(*kv));
-    if (kv == NULL || (kv->store = kv_store_new(c.max_keys)) == NULL) {
+    if (kv == NULL
+        || (kv->store = kv_store_new((size_t) c->max_keys)) == NULL) {
         free(kv);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     kv->api = api;
-    kv->loop = loop;
-    kv->idle_timeout = c.idle_timeout;
-    kv->listen_fd = api->listen_tcp(loop, c.listen, 0, 0, err, errlen);
+    kv->inst = inst;
+    kv->idle_timeout = c->idle_timeout;
+    kv->listen_fd = api->listen_tcp(inst, c->listen, 0, 0, err, errlen);
     if (kv->listen_fd < 0) {
         rc = kv->listen_fd;
         goto fail;
     }
-    rc = api->add_handler(loop, kv->listen_fd, IOLOOP_READ, kv_on_accept, kv);
+    rc = api->add_handler(inst, kv->listen_fd, IOLOOP_READ, kv_on_accept, kv);
     if (rc < 0) {
         snprintf(err, errlen, "add_handler(%d): %s", kv->listen_fd,
                  strerror(-rc));
@@ -159,16 +158,12 @@ kv_fini(void *state)
         kv->api->stream_close(c->s);
         free(c);
     }
-    kv->api->remove_handler(kv->loop, kv->listen_fd);
+    kv->api->remove_handler(kv->inst, kv->listen_fd);
     close(kv->listen_fd);
     kv_store_free(kv->store);
     free(kv);
 }
 
-/*
- * Validates config into *c (defaults filled in). Returns 0, or -EINVAL
- * with one line in err that names the key and the reason.
- */
 /*
  * Graceful stop (SIGTERM, or a reload): no new connections; a connection
  * waiting for its next command closes now, one being answered after its
@@ -180,80 +175,12 @@ kv_drain(void *state)
     struct kv *kv = state;
 
     kv->draining = 1;
-    kv->api->remove_handler(kv->loop, kv->listen_fd);
+    kv->api->remove_handler(kv->inst, kv->listen_fd);
     for (struct kv_conn *c = kv->conns; c != NULL; c = c->next) {
         if (kv->api->stream_pending(c->s) == 0) {
             kv->api->stream_close(c->s); /* kv_conn_closed frees c later */
         }
     }
-}
-
-static int
-kv_parse_config(const struct json_t *config, struct kv_config *c, char *err,
-                size_t errlen)
-{
-    /* jansson's getters take a non-const object; nothing is modified. */
-    json_t *cfg = (json_t *) config, *v;
-    const char *const *known;
-    const char *key;
-
-    if (!json_is_object(cfg)) {
-        snprintf(err, errlen, "config: %s",
-                 cfg == NULL ? "missing (\"listen\" is required)"
-                             : "expected an object");
-        return -EINVAL;
-    }
-    json_object_foreach(cfg, key, v) {
-        for (known = kv_config_keys; *known != NULL; known++) {
-            if (strcmp(key, *known) == 0) {
-                break;
-            }
-        }
-        if (*known == NULL) {
-            snprintf(err, errlen,
-                     "config.%s: unknown key (expected listen, max_keys, "
-                     "idle_timeout)",
-                     key);
-            return -EINVAL;
-        }
-    }
-
-    v = json_object_get(cfg, "listen");
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "config.listen: %s a string \"HOST:PORT\"",
-                 v == NULL ? "missing, expected" : "expected");
-        return -EINVAL;
-    }
-    c->listen = json_string_value(v);
-
-    c->max_keys = KV_DEFAULT_MAX_KEYS;
-    v = json_object_get(cfg, "max_keys");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1
-            || json_integer_value(v) > KV_MAX_MAX_KEYS) {
-            snprintf(err, errlen,
-                     "config.max_keys: expected an integer in [1, %d]",
-                     KV_MAX_MAX_KEYS);
-            return -EINVAL;
-        }
-        c->max_keys = (size_t) json_integer_value(v);
-    }
-
-    c->idle_timeout = 0;
-    v = json_object_get(cfg, "idle_timeout");
-    if (v != NULL) {
-        double secs = json_number_value(v);
-
-        if (!json_is_number(v) || !isfinite(secs) || secs < 0
-            || secs > KV_MAX_IDLE_TIMEOUT) {
-            snprintf(err, errlen,
-                     "config.idle_timeout: expected seconds in [0, %.0f]",
-                     KV_MAX_IDLE_TIMEOUT);
-            return -EINVAL;
-        }
-        c->idle_timeout = (ioloop_time_t) (secs * (double) IOLOOP_NS_PER_S);
-    }
-    return 0;
 }
 
 /*
@@ -268,8 +195,9 @@ kv_on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     int fds[KV_ACCEPT_BATCH];
     int n, rc, first = 0;
 
+    (void) loop;
     (void) events;
-    n = kv->api->accept_batch(loop, fd, fds, KV_ACCEPT_BATCH);
+    n = kv->api->accept_batch(kv->inst, fd, fds, KV_ACCEPT_BATCH);
     if (n == -EAGAIN || n == -ECONNABORTED || n == -EMFILE
         || n == -ENFILE) {
         return 0;
@@ -307,10 +235,10 @@ kv_conn_open(struct kv *kv, int fd)
     }
     opts.arg = c;
     c->kv = kv;
-    c->s = kv->api->stream_new(kv->loop, fd, &opts);
+    c->s = kv->api->stream_new(kv->inst, fd, &opts);
     if (c->s == NULL) {
         rc = -errno;
-        kv->api->log(kv->loop, IOLOOP_LOG_WARN, "stream_new(%d): %s", fd,
+        kv->api->log(kv->inst, IOLOOP_LOG_WARN, "stream_new(%d): %s", fd,
                      strerror(errno));
         close(fd); /* on failure the fd is still ours */
         free(c);
@@ -386,13 +314,13 @@ kv_conn_closed(ioloop_stream_t *s, void *arg)
     int error = kv->api->stream_error(s);
 
     if (error == ETIMEDOUT) {
-        kv->api->log(kv->loop, IOLOOP_LOG_DEBUG, "idle connection closed");
+        kv->api->log(kv->inst, IOLOOP_LOG_DEBUG, "idle connection closed");
     } else if (error == ENOBUFS) {
-        kv->api->log(kv->loop, IOLOOP_LOG_WARN,
+        kv->api->log(kv->inst, IOLOOP_LOG_WARN,
                      "connection closed: a line longer than %d bytes",
                      KV_MAX_LINE);
     } else if (error != 0 && error != ECONNRESET && error != EPIPE) {
-        kv->api->log(kv->loop, IOLOOP_LOG_INFO, "connection closed: %s",
+        kv->api->log(kv->inst, IOLOOP_LOG_INFO, "connection closed: %s",
                      strerror(error));
     }
     if (c->prev != NULL) {

@@ -358,8 +358,8 @@ test_idle_timeout(void **state)
     close(p.fd);
 }
 
-/* A bad config: the host names the instance, the key and the reason, and
- * exits 1. */
+/* A bad config: the host refuses it before init, naming the manifest's
+ * line:column, the key's JSON path and the reason, and exits 1. */
 static void
 test_bad_config_is_refused(void **state)
 {
@@ -375,9 +375,9 @@ test_bad_config_is_refused(void **state)
     status = host_exit(&bad, TIMEOUT_MS);
     assert_true(status != -1 && WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    assert_non_null(strstr(bad.log, "\"broken\": init failed: "
-                                    "config.max_keys: expected an integer "
-                                    "in [1, 100000000]"));
+    assert_non_null(strstr(bad.log, ": plugins[0].config.max_keys: "
+                                    "expected an integer in [1, 100000000], "
+                                    "got 0"));
     host_cleanup(&bad);
 }
 

@@ -35,7 +35,9 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "config_schema.h"
 #include "hello_http.h"
+#include "loader.h"
 #include "loop.h"
 
 /* The backend and plugin descriptors, compiled into this binary. */
@@ -73,6 +75,7 @@ struct run {
 };
 
 static ioloop_loop_t *loop;
+static ioloop_instance_t instance = {.owner = {.name = "hello_http"}};
 static struct hello *hello;
 
 static int setup(void);
@@ -123,6 +126,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static int
 setup(void)
 {
+    static struct ioloop__config filled;
+    struct ioloop__config_error bad = {"", "json_loads"};
     char err[256], *big, *text;
     json_t *config;
     void *state;
@@ -144,10 +149,22 @@ setup(void)
     config = json_loads(text, 0, NULL);
     free(big);
     free(text);
-    rc = config == NULL ? -EINVAL
-                        : ioloop_plugin_v1.init(ioloop__api(), loop, config,
-                                                &state, err, sizeof(err));
+    /* Filled as the host fills it before init; kept for the process. */
+    rc = config == NULL
+             ? -EINVAL
+             : ioloop__config_fill(ioloop_plugin_v1.config_schema,
+                                   ioloop_plugin_v1.config_size, config,
+                                   "config", NULL, "hello_http", &filled,
+                                   &bad);
     json_decref(config);
+    if (rc < 0) {
+        fprintf(stderr, "harness: config: %s: %s\n", bad.path, bad.msg);
+        return -1;
+    }
+    instance.loop = loop;
+    instance.workers = 1;
+    rc = ioloop_plugin_v1.init(ioloop__api(), &instance, filled.data,
+                               &state, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "harness: init: %s\n", err);
         return -1;

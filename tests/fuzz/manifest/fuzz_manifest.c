@@ -5,6 +5,8 @@
  * Beyond "no crash, no leak", it checks the contract of every outcome:
  *   - a refusal is one line, starting with the file name, the manifest
  *     zeroed; a syntax error reads "<file>:<line>:<column>: syntax error";
+ *     any other "<file>:<line>:<column>: " (a value located by
+ *     host/runtime/json_path.c) points inside the input;
  *   - an accepted manifest holds only what validation promises: names of
  *     1 to 64 bytes of [A-Za-z0-9_.-], durations of at least 1 ms.
  * A broken contract aborts, which libFuzzer reports as a crash.
@@ -24,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char path[64];
 static int memfd = -1;
 
-static void check_refusal(const struct ioloop_manifest *m, const char *err);
+static void check_refusal(const struct ioloop_manifest *m, const char *err,
+                          const uint8_t *data, size_t size);
 static void check_accepted(const struct ioloop_manifest *m);
 
 int
@@ -57,18 +60,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_accepted(&m);
     } else {
-        check_refusal(&m, err);
+        check_refusal(&m, err, data, size);
     }
     ioloop__manifest_free(&m);
     return 0;
 }
 
-/* One line, naming the file; a syntax error also names line and column. */
+/* One line, naming the file; a syntax error also names line and column,
+ * and so does a refused value, one inside the input. */
 static void
-check_refusal(const struct ioloop_manifest *m, const char *err)
+check_refusal(const struct ioloop_manifest *m, const char *err,
+              const uint8_t *data, size_t size)
 {
     static const struct ioloop_manifest zero;
-    size_t plen = strlen(path);
+    size_t plen = strlen(path), at = 0, width;
     int line, column, used = 0;
 
     if (memcmp(m, &zero, sizeof(zero)) != 0 || strncmp(err, path, plen) != 0
@@ -80,11 +85,31 @@ check_refusal(const struct ioloop_manifest *m, const char *err)
             abort();
         }
     }
-    /* "<file>:" then a digit is jansson's place; the rest must follow. */
-    if (err[plen + 1] >= '0' && err[plen + 1] <= '9'
-        && (sscanf(err + plen, ":%d:%d: syntax error: %n", &line, &column,
-                   &used) != 2
-            || used == 0 || line < 1 || column < 0)) {
+    /* "<file>:" then a digit is a place; the rest must follow. */
+    if (err[plen + 1] < '0' || err[plen + 1] > '9') {
+        return;
+    }
+    if (sscanf(err + plen, ":%d:%d: %n", &line, &column, &used) != 2
+        || used == 0 || line < 1 || column < 0) {
+        abort();
+    }
+    if (strncmp(err + plen + used, "syntax error: ", 14) == 0) {
+        return;
+    }
+    /* A located value: its line exists and its column is within it
+     * (columns count characters, at most the line's bytes). */
+    for (int l = 1; l < line; l++) {
+        while (at < size && data[at] != '\n') {
+            at++;
+        }
+        if (at == size) {
+            abort();
+        }
+        at++;
+    }
+    for (width = 0; at + width < size && data[at + width] != '\n'; width++) {
+    }
+    if (column < 1 || (size_t) column > width) {
         abort();
     }
 }

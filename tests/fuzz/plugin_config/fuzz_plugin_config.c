@@ -2,15 +2,17 @@
  * tests/fuzz/plugin_config/fuzz_plugin_config.c: libFuzzer harness for the
  * bundled plugins' config validation, through exactly what --check runs:
  * a manifest naming one plugin with the fuzzed config is loaded by
- * ioloop__setup_load (keys checked against config_keys), then
+ * ioloop__setup_load (the config validated and filled from the plugin's
+ * schema, a refusal located in the manifest's text), then
  * ioloop__setup_check runs the plugin's real init and fini against the
  * real API table, the listen helpers in check mode.
  *
  * Input: one byte that picks the plugin ('e' echo, 'h' hello_http,
  * 's' status, any other byte by its value mod 3), then the config as JSON
  * text. Checked beyond "no crash, no leak": every refusal is one line
- * naming the manifest; nothing is left behind (no handler on the loop, no
- * fd open). The harness stays offline: a listen host that is not a
+ * naming the manifest, and a located one points inside it (the manifest
+ * is one line); nothing is left behind (no handler on the loop, no fd
+ * open). The harness stays offline: a listen host that is not a
  * numeric IPv4 address (getaddrinfo would ask DNS) becomes 127.0.0.1.
  */
 #include <arpa/inet.h>
@@ -45,7 +47,7 @@ static struct ioloop_backend_lib backend;
 static ioloop_loop_t *loop;
 
 static void keep_offline(json_t *config);
-static void check_one_line(const char *err);
+static void check_one_line(const char *err, size_t text_len);
 static int lowest_free_fd(void);
 
 int
@@ -82,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *config, *manifest;
     json_error_t jerr;
     char err[2048], *text;
-    size_t which;
+    size_t which, len;
     int fd_before;
 
     if (size < 1) {
@@ -105,15 +107,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         || pwrite(memfd, text, strlen(text), 0) != (ssize_t) strlen(text)) {
         abort();
     }
+    len = strlen(text);
     free(text);
 
     fd_before = lowest_free_fd();
     if (ioloop__setup_load(&s, path, NULL, err, sizeof(err)) < 0) {
-        check_one_line(err);
+        check_one_line(err, len);
         return 0;
     }
     if (ioloop__setup_check(&s, loop, err, sizeof(err)) < 0) {
-        check_one_line(err);
+        check_one_line(err, len);
     }
     ioloop__setup_free(&s);
     if (ioloop__handler_count(loop) != 0 || lowest_free_fd() != fd_before) {
@@ -161,14 +164,26 @@ keep_offline(json_t *config)
     free(fixed);
 }
 
-/* A refusal is one line that names the manifest. */
+/* A refusal is one line that names the manifest; "PATH:1:COL: " points
+ * inside the text_len bytes of the one-line manifest. */
 static void
-check_one_line(const char *err)
+check_one_line(const char *err, size_t text_len)
 {
-    if (strncmp(err, path, strlen(path)) != 0
-        && strncmp(err, "plugins[0]", 10) != 0) {
+    size_t n = strlen(path);
+    unsigned long line, col;
+    char *end;
+
+    if (strncmp(err, path, n) != 0 && strncmp(err, "plugins[0]", 10) != 0) {
         fprintf(stderr, "fuzz_plugin_config: unprefixed: %s\n", err);
         abort();
+    }
+    if (strncmp(err, path, n) == 0 && err[n] == ':' && err[n + 1] != ' ') {
+        line = strtoul(err + n + 1, &end, 10);
+        col = *end == ':' ? strtoul(end + 1, &end, 10) : 0;
+        if (line != 1 || col < 1 || col > text_len || *end != ':') {
+            fprintf(stderr, "fuzz_plugin_config: bad place: %s\n", err);
+            abort();
+        }
     }
     for (const char *c = err; *c != '\0'; c++) {
         if ((unsigned char) *c < 0x20 || *c == 0x7f) {

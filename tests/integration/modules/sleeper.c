@@ -14,13 +14,27 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include <ioloop/plugin.h>
+
+struct sleeper_config {
+    const char *listen;
+    int64_t sleep_ms;
+    const char *fail;
+};
+
+static const struct ioloop_config_field sleeper_schema[] = {
+    IOLOOP_CONFIG_STRING(struct sleeper_config, listen, NULL, 0,
+                         "Listen there."),
+    IOLOOP_CONFIG_INT(struct sleeper_config, sleep_ms, 0, 3600000, "0", 0,
+                      "How long each accept blocks the loop."),
+    IOLOOP_CONFIG_STRING(struct sleeper_config, fail, NULL, 0,
+                         "Fail init with this message."),
+    IOLOOP_CONFIG_END,
+};
 
 struct sleeper {
     const struct ioloop_api *api;
-    ioloop_loop_t *loop;
+    ioloop_instance_t *inst;
     int listen_fd;
     int sleep_ms;
 };
@@ -40,11 +54,12 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     struct sleeper *in = arg;
     struct timespec ts = {in->sleep_ms / 1000,
                           (long) (in->sleep_ms % 1000) * 1000000L};
-    int c = in->api->accept(loop, fd), rc, e;
+    int c = in->api->accept(in->inst, fd), rc, e;
     char line[96];
     long t0, took;
     ssize_t n;
 
+    (void) loop;
     (void) events;
     if (c < 0) {
         return 0;
@@ -53,8 +68,9 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     rc = nanosleep(&ts, NULL);
     e = rc < 0 ? errno : 0;
     took = now_ms() - t0;
-    in->api->log(loop, IOLOOP_LOG_INFO, "slept %ld ms: nanosleep returned "
-                 "%d (%s)", took, rc, e != 0 ? strerror(e) : "ok");
+    in->api->log(in->inst, IOLOOP_LOG_INFO,
+                 "slept %ld ms: nanosleep returned %d (%s)", took, rc,
+                 e != 0 ? strerror(e) : "ok");
     snprintf(line, sizeof(line), "slept %ld rc %d errno %d\n", took, rc, e);
     n = write(c, line, strlen(line));
     (void) n;
@@ -63,16 +79,14 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 }
 
 static int
-sleeper_init(const struct ioloop_api *api, ioloop_loop_t *loop,
-             const struct json_t *config, void **state, char *err,
-             size_t errlen)
+sleeper_init(const struct ioloop_api *api, ioloop_instance_t *inst,
+             const void *config, void **state, char *err, size_t errlen)
 {
-    const json_t *cfg = (const json_t *) config;
-    const char *why = json_string_value(json_object_get(cfg, "fail"));
+    const struct sleeper_config *cfg = config;
     struct sleeper *in;
 
-    if (why != NULL) {
-        snprintf(err, errlen, "%s", why);
+    if (cfg->fail != NULL) {
+        snprintf(err, errlen, "%s", cfg->fail);
         return -EINVAL;
     }
     in = calloc(1, sizeof(*in));
@@ -80,14 +94,11 @@ sleeper_init(const struct ioloop_api *api, ioloop_loop_t *loop,
         return -ENOMEM;
     }
     in->api = api;
-    in->loop = loop;
-    in->sleep_ms = (int) json_integer_value(json_object_get(cfg,
-                                                            "sleep_ms"));
-    in->listen_fd = api->listen_tcp(
-        loop, json_string_value(json_object_get(cfg, "listen")), 0, 0, err,
-        errlen);
+    in->inst = inst;
+    in->sleep_ms = (int) cfg->sleep_ms;
+    in->listen_fd = api->listen_tcp(inst, cfg->listen, 0, 0, err, errlen);
     if (in->listen_fd < 0
-        || api->add_handler(loop, in->listen_fd, IOLOOP_READ, on_accept, in)
+        || api->add_handler(inst, in->listen_fd, IOLOOP_READ, on_accept, in)
                < 0) {
         if (in->listen_fd >= 0) {
             close(in->listen_fd);
@@ -104,7 +115,7 @@ sleeper_fini(void *state)
 {
     struct sleeper *in = state;
 
-    in->api->remove_handler(in->loop, in->listen_fd);
+    in->api->remove_handler(in->inst, in->listen_fd);
     close(in->listen_fd);
     free(in);
 }
@@ -112,9 +123,12 @@ sleeper_fini(void *state)
 IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .abi_version = IOLOOP_PLUGIN_ABI,
     .size = sizeof(struct ioloop_plugin),
+    .build = IOLOOP_BUILD_SIGNATURE,
     .name = "sleeper",
     .version = "0.0.1",
     .description = "blocks its loop on purpose (watchdog tests)",
+    .config_schema = sleeper_schema,
+    .config_size = sizeof(struct sleeper_config),
     .init = sleeper_init,
     .fini = sleeper_fini,
 };
