@@ -1,6 +1,7 @@
 /*
  * plugins/echo.c: TCP echo plugin on the host's buffered streams. Every
- * byte a client sends is written back. Config: echo_schema below.
+ * byte a client sends is written back. Config: echo_schema below;
+ * with tls_cert and tls_key it echoes over TLS, and SIGHUP re-reads them.
  *
  * Each connection reads some bytes, writes them back, and reads again
  * only once the write reached the kernel: backpressure with at most one
@@ -8,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,9 @@ struct echo_config {
     int64_t backlog;
     ioloop_time_t idle_timeout;
     int64_t max_connections;
+    const char *tls_cert; /* NULL: plain TCP */
+    const char *tls_key;
+    int tls_min_version; /* index in echo_tls_versions */
 };
 
 /* One plugin instance: a listener and its connections. */
@@ -46,6 +51,8 @@ struct echo {
     const struct echo_config *cfg; /* the host's, valid until fini */
     struct http_shed shed;
     int shed_counter; /* counter_register handle, < 0: none */
+    ioloop_tls_t *tls; /* NULL: plain TCP */
+    int sighup;        /* signal_subscribe id (reloads tls), < 0: none */
 };
 
 struct echo_conn {
@@ -67,6 +74,12 @@ static void echo_on_data(ioloop_stream_t *s, const char *data, size_t len,
                          void *arg);
 static void echo_on_written(ioloop_stream_t *s, void *arg);
 static void echo_on_close(ioloop_stream_t *s, void *arg);
+static int echo_tls_start(struct echo *e, char *err, size_t errlen);
+static void echo_tls_stop(struct echo *e);
+static int echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg);
+
+/* tls_min_version's choices; the index is echo_config.tls_min_version. */
+static const char *const echo_tls_versions[] = {"1.2", "1.3", NULL};
 
 static const struct ioloop_config_field echo_schema[] = {
     IOLOOP_CONFIG_LISTEN(struct echo_config, listen, NULL,
@@ -81,6 +94,14 @@ static const struct ioloop_config_field echo_schema[] = {
     IOLOOP_CONFIG_INT(struct echo_config, max_connections, 1,
                       ECHO_MAX_CONNS_MAX, "10240", 0,
                       "Connections past this many are closed at accept."),
+    IOLOOP_CONFIG_PATH(struct echo_config, tls_cert, NULL, 0,
+                       "PEM certificate chain (leaf first): echo over TLS. "
+                       "Needs tls_key; SIGHUP re-reads both."),
+    IOLOOP_CONFIG_PATH(struct echo_config, tls_key, NULL, 0,
+                       "PEM private key of tls_cert."),
+    IOLOOP_CONFIG_ENUM(struct echo_config, tls_min_version,
+                       echo_tls_versions, "1.2", 0,
+                       "Lowest TLS version accepted."),
     IOLOOP_CONFIG_END,
 };
 
@@ -123,9 +144,16 @@ echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                           ? api->counter_register(inst, HTTP_SHED_COUNTER,
                                                   HTTP_SHED_HELP, NULL, NULL)
                           : -1;
+    e->sighup = -1;
+    rc = echo_tls_start(e, err, errlen);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
     rc = api->listen_tcp(inst, cfg->listen, (int) cfg->backlog, 0, err,
                          errlen);
     if (rc < 0) {
+        echo_tls_stop(e);
         free(e);
         return rc;
     }
@@ -136,6 +164,7 @@ echo_init(const struct ioloop_api *api, ioloop_instance_t *inst,
         snprintf(err, errlen, "add_handler(%d): %s", e->listen_fd,
                  strerror(-rc));
         close(e->listen_fd);
+        echo_tls_stop(e);
         free(e);
         return rc;
     }
@@ -158,6 +187,7 @@ echo_fini(void *state)
     }
     e->api->remove_handler(e->inst, e->listen_fd);
     close(e->listen_fd);
+    echo_tls_stop(e);
     free(e);
 }
 
@@ -175,6 +205,80 @@ echo_drain(void *state)
             e->api->stream_close(c->s); /* echo_on_close unlinks it later */
         }
     }
+}
+
+/*
+ * The TLS context when tls_cert and tls_key are set (loaded now, so
+ * --check refuses bad files too) and its reload on SIGHUP. Returns 0 or
+ * -errno with one line in err.
+ */
+static int
+echo_tls_start(struct echo *e, char *err, size_t errlen)
+{
+    const struct echo_config *cfg = e->cfg;
+    struct ioloop_tls_options o = {
+        .size = sizeof(o),
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .min_version = echo_tls_versions[cfg->tls_min_version],
+    };
+
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        snprintf(err, errlen, "config.%s: tls_cert and tls_key go together: "
+                 "set both or neither",
+                 cfg->tls_cert == NULL ? "tls_key" : "tls_cert");
+        return -EINVAL;
+    }
+    if (cfg->tls_cert == NULL) {
+        return 0;
+    }
+    if (!IOLOOP_API_HAS(e->api, tls_free)) {
+        snprintf(err, errlen, "config.tls_cert: this host has no TLS");
+        return -ENOTSUP;
+    }
+    e->tls = e->api->tls_new(e->inst, &o, err, errlen);
+    if (e->tls == NULL) {
+        return -errno;
+    }
+    e->sighup = e->api->signal_subscribe(e->inst, SIGHUP, echo_on_sighup, e);
+    if (e->sighup < 0) {
+        snprintf(err, errlen, "signal_subscribe(SIGHUP): %s",
+                 strerror(-e->sighup));
+        e->api->tls_free(e->inst, e->tls);
+        e->tls = NULL;
+        return e->sighup;
+    }
+    return 0;
+}
+
+static void
+echo_tls_stop(struct echo *e)
+{
+    if (e->sighup >= 0) {
+        e->api->signal_unsubscribe(e->inst, e->sighup);
+    }
+    if (e->tls != NULL) {
+        e->api->tls_free(e->inst, e->tls);
+    }
+}
+
+/* Certificate rotation: new connections get the files' current cert and
+ * key, established ones keep theirs; bad files keep the old ones. */
+static int
+echo_on_sighup(ioloop_loop_t *loop, int signo, void *arg)
+{
+    struct echo *e = arg;
+    char err[256];
+
+    (void) loop;
+    (void) signo;
+    if (e->api->tls_reload(e->inst, e->tls, err, sizeof(err)) < 0) {
+        e->api->log(e->inst, IOLOOP_LOG_ERROR,
+                    "%s (the old ones stay in use)", err);
+    } else {
+        e->api->log(e->inst, IOLOOP_LOG_INFO, "tls: certificate reloaded");
+    }
+    return 0;
 }
 
 /*
@@ -212,6 +316,7 @@ echo_conn_open(struct echo *e, int fd)
         .close_cb = echo_on_close,
         .arg = c,
         .idle_timeout = e->cfg->idle_timeout,
+        .tls = e->tls,
     };
 
     if (e->nconns >= (uint64_t) e->cfg->max_connections) {
@@ -276,7 +381,7 @@ echo_on_close(ioloop_stream_t *s, void *arg)
 
     e->nconns--;
     if (error != 0 && error != ECONNRESET && error != EPIPE
-        && error != ETIMEDOUT) {
+        && error != ETIMEDOUT && error != EPROTO) {
         e->api->log(e->inst, IOLOOP_LOG_WARN, "connection closed: %s",
                     strerror(error));
     }

@@ -113,6 +113,26 @@ typedef struct ioloop_instance_s ioloop_instance_t;
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
 
+/* A server TLS context: certificate, key and settings (see tls_new).
+ * Opaque. */
+typedef struct ioloop_tls_s ioloop_tls_t;
+
+/* Options of tls_new; zero members take the default. */
+struct ioloop_tls_options {
+    /* sizeof(struct ioloop_tls_options), for forward compatibility. */
+    size_t size;
+    /* PEM files: the certificate (chain, leaf first) and its private
+     * key. Required. Re-read from the same paths by tls_reload. */
+    const char *cert;
+    const char *key;
+    /* The lowest protocol version accepted: "1.2" (default) or "1.3". */
+    const char *min_version;
+    /* ALPN protocols the server offers, comma-separated in order of
+     * preference ("h2,http/1.1"); a client offering none of them is
+     * refused. NULL: no ALPN. */
+    const char *alpn;
+};
+
 /* Called on the loop thread after signo was delivered. Returns 0 or
  * -errno, as ioloop_cb does. */
 typedef int (*ioloop_signal_cb)(ioloop_loop_t *loop, int signo, void *arg);
@@ -171,6 +191,13 @@ struct ioloop_stream_options {
      * write_high_water, after the write's done callback (not if done
      * queued past the mark again). May be NULL. */
     ioloop_stream_cb drained_cb;
+    /* Speak TLS as the server on this fd with this context (tls_new):
+     * the handshake runs first, bounded by read_timeout (10 s
+     * without one), then reads and writes carry plaintext exactly as on a
+     * plain stream; stream_close sends close_notify. The stream keeps
+     * what it needs of the context: tls_free and tls_reload do not touch
+     * it. NULL: plain. */
+    ioloop_tls_t *tls;
 };
 
 /* An outbound connection being made (see connect_tcp). Opaque. */
@@ -540,6 +567,35 @@ struct ioloop_api {
      */
     unsigned (*worker_index)(ioloop_instance_t *inst);
     unsigned (*worker_count)(ioloop_instance_t *inst);
+
+    /* --- TLS (since 1.0; OpenSSL in the host). Loop thread only. --- */
+
+    /*
+     * A server TLS context from opts (see struct ioloop_tls_options):
+     * loads and checks the certificate and key now, so a plugin calling it
+     * from init has a bad file refused by --check too. Returns NULL with
+     * one line in err naming the file ("tls: /x/key.pem: No such file or
+     * directory", "tls: /x/key.pem: key does not match certificate
+     * /x/cert.pem") and errno set (ENOENT, EACCES, EINVAL, ENOMEM).
+     * The context belongs to inst: one not freed by tls_free when init
+     * fails or fini returns is freed by the host (with a warning).
+     */
+    ioloop_tls_t *(*tls_new)(ioloop_instance_t *inst,
+                             const struct ioloop_tls_options *opts,
+                             char *err, size_t errlen);
+
+    /*
+     * Re-reads the certificate and key from the paths given to tls_new
+     * (certificate rotation): streams made from now on use the new ones,
+     * established streams keep theirs. On failure the context keeps the
+     * old ones and err has the same one line as tls_new. Returns 0 or
+     * -errno.
+     */
+    int (*tls_reload)(ioloop_instance_t *inst, ioloop_tls_t *tls, char *err,
+                      size_t errlen);
+
+    /* Frees the context (NULL: no-op); streams made from it go on. */
+    void (*tls_free)(ioloop_instance_t *inst, ioloop_tls_t *tls);
 };
 
 /*

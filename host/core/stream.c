@@ -58,6 +58,8 @@ enum read_kind { R_NONE = 0, R_UNTIL, R_BYTES, R_SOME, R_CLOSE };
 #define F_SERVE  0x04u /* the input buffer satisfies the pending read */
 #define F_HIGH   0x08u /* output passed write_high_water: drained_cb due */
 #define F_LINGER 0x10u /* read limit passed: flushing, then ENOBUFS */
+#define F_HANDSHAKE 0x20u /* the transport's handshake runs */
+#define F_HS_TIMEOUT 0x40u /* read_timeout is the handshake's default */
 
 /* How long an overflow reply may make no progress when the stream has no
  * write_timeout. */
@@ -76,6 +78,7 @@ struct ioloop_stream_s {
     ioloop_stream_cb overflow_cb;
     ioloop_stream_cb drained_cb;
     void *arg;
+    struct ioloop_transport *tr; /* NULL: read(2) and write(2) */
     union {
         struct {
             ioloop_stream_read_cb read_cb; /* the pending read's */
@@ -107,9 +110,10 @@ struct ioloop_stream_s {
     uint8_t kind;
     uint8_t flags;
     uint8_t timed_out; /* IOLOOP_STREAM_TIMEOUT_* that closed it */
+    uint8_t tr_want;   /* events the transport's blocked calls wait for */
 };
 
-_Static_assert(sizeof(struct ioloop_stream_s) <= 224, "stream too large");
+_Static_assert(sizeof(struct ioloop_stream_s) <= 232, "stream too large");
 _Static_assert(IOLOOP_STREAM_MAX_BUFFER <= UINT32_MAX / 2,
                "buffer sizes must double within uint32_t");
 
@@ -129,6 +133,10 @@ static void overflow(ioloop_stream_t *s);
 static void discard_input(ioloop_stream_t *s);
 static void flush(ioloop_stream_t *s);
 static ssize_t writev_fd(int fd, const struct iovec *iov, int iovcnt);
+static void handshake(ioloop_stream_t *s);
+static ssize_t io_read(ioloop_stream_t *s, void *dst, size_t len);
+static ssize_t io_writev(ioloop_stream_t *s, const struct iovec *iov,
+                         int iovcnt);
 static int on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg);
 static int on_timer(ioloop_loop_t *loop, void *arg);
 static ioloop_time_t next_deadline(const ioloop_stream_t *s, int *which);
@@ -152,6 +160,14 @@ static void buf_drop(struct buf *b);
 ioloop_stream_t *
 ioloop_stream_new(ioloop_loop_t *loop, int fd,
                   const struct ioloop_stream_options *opts)
+{
+    return ioloop__stream_new_over(loop, fd, opts, NULL);
+}
+
+ioloop_stream_t *
+ioloop__stream_new_over(ioloop_loop_t *loop, int fd,
+                        const struct ioloop_stream_options *opts,
+                        struct ioloop_transport *t)
 {
     struct ioloop_stream_options o = {0};
     ioloop_stream_t *s;
@@ -182,17 +198,31 @@ ioloop_stream_new(ioloop_loop_t *loop, int fd,
                                     ? o.write_high_water
                                     : s->max_write);
     s->fd = fd;
-    rc = ioloop_add_handler(loop, fd, 0, on_io, s);
+    if (t != NULL) {
+        /* The server's handshake starts with the client's hello. */
+        s->tr = t;
+        s->tr_want = IOLOOP_READ;
+        s->flags = F_HANDSHAKE;
+    }
+    rc = ioloop_add_handler(loop, fd, s->tr_want, on_io, s);
     if (rc < 0) {
         goto fail;
     }
     s->timeout[T_IDLE] = o.idle_timeout > 0 ? o.idle_timeout : 0;
     s->timeout[T_READ] = o.read_timeout > 0 ? o.read_timeout : 0;
     s->timeout[T_WRITE] = o.write_timeout > 0 ? o.write_timeout : 0;
-    s->mark[T_IDLE] = ioloop_time(loop);
-    if (s->timeout[T_IDLE] > 0
-        && arm(s, s->mark[T_IDLE] + s->timeout[T_IDLE]) < 0) {
+    if (t != NULL && s->timeout[T_READ] == 0) {
+        s->timeout[T_READ] = IOLOOP_STREAM_HANDSHAKE_TIMEOUT;
+        s->flags |= F_HS_TIMEOUT;
+    }
+    s->mark[T_IDLE] = s->mark[T_READ] = ioloop_time(loop);
+    if ((s->timeout[T_IDLE] > 0
+         && arm(s, s->mark[T_IDLE] + s->timeout[T_IDLE]) < 0)
+        || (t != NULL && arm(s, s->mark[T_READ] + s->timeout[T_READ]) < 0)) {
         rc = -ENOMEM;
+        if (s->timer != 0) {
+            ioloop_cancel(loop, s->timer);
+        }
         ioloop_remove_handler(loop, fd);
         goto fail;
     }
@@ -265,8 +295,8 @@ ioloop_stream_writev(ioloop_stream_t *s, const struct iovec *iov, int iovcnt,
         }
         len += iov[i].iov_len;
     }
-    if (s->out.len == 0 && len > 0) {
-        n = writev_fd(s->fd, iov, iovcnt);
+    if (s->out.len == 0 && len > 0 && !(s->flags & F_HANDSHAKE)) {
+        n = io_writev(s, iov, iovcnt);
         if (n == -EAGAIN) {
             n = 0;
         } else if (n < 0) {
@@ -467,7 +497,7 @@ match(ioloop_stream_t *s, const char *data, size_t len, size_t from)
 static void
 do_read(ioloop_stream_t *s)
 {
-    bool direct = s->kind == R_BYTES
+    bool direct = s->kind == R_BYTES && s->tr == NULL
                   && (s->in.len > 0 || s->want > IOLOOP_STREAM_SCRATCH);
     size_t room = IOLOOP_STREAM_SCRATCH, len, k;
     char *dst = scratch;
@@ -481,17 +511,17 @@ do_read(ioloop_stream_t *s)
         }
         dst = s->in.p + s->in.off + s->in.len;
         room = s->want - s->in.len;
+    } else if (s->tr != NULL) {
+        /* The whole scratch: see stream.h on transports. */
     } else if (s->kind == R_UNTIL && s->max_read - s->in.len < room) {
         room = s->max_read - s->in.len;
     } else if (s->kind == R_BYTES || s->kind == R_SOME) {
         room = s->want; /* <= the scratch here; nothing is buffered */
     }
-    do {
-        n = read(s->fd, dst, room);
-    } while (n < 0 && errno == EINTR);
+    n = io_read(s, dst, room);
     if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            close_with(s, n == 0 ? 0 : errno);
+        if (n != -EAGAIN) {
+            close_with(s, (int) -n);
         }
         return;
     }
@@ -626,7 +656,8 @@ flush(ioloop_stream_t *s)
 {
     ioloop_stream_cb done;
     bool drained = s->flags & F_HIGH;
-    ssize_t n = write_fd(s->fd, s->out.p + s->out.off, s->out.len);
+    struct iovec iov = {s->out.p + s->out.off, s->out.len};
+    ssize_t n = io_writev(s, &iov, 1);
 
     if (n < 0) {
         if (n != -EAGAIN) {
@@ -674,21 +705,103 @@ on_io(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
     ioloop_stream_t *s = arg;
     unsigned failed = events & (IOLOOP_ERROR | IOLOOP_HUP);
+    /* Over a transport either event may be what a read or a write waits
+     * for: both are retried (a call that still waits says EAGAIN). */
+    unsigned rd = s->tr != NULL ? IOLOOP_READ | IOLOOP_WRITE : IOLOOP_READ;
+    unsigned wr = s->tr != NULL ? IOLOOP_READ | IOLOOP_WRITE : IOLOOP_WRITE;
 
     (void) loop;
+    if (s->flags & F_HANDSHAKE) {
+        handshake(s);
+        if (s->flags & (F_CLOSED | F_HANDSHAKE)) {
+            return 0;
+        }
+    }
+    s->tr_want = 0;
     if (s->kind != R_NONE && !(s->flags & F_SERVE)
-        && ((events & IOLOOP_READ) || failed)) {
+        && ((events & rd) || failed)) {
         do_read(s);
     }
     if (!(s->flags & F_CLOSED) && s->out.len > 0
-        && ((events & IOLOOP_WRITE) || failed)) {
+        && ((events & wr) || failed)) {
         flush(s);
     }
     if (!(s->flags & F_CLOSED) && failed && s->kind == R_NONE
         && s->out.len == 0) {
         close_with(s, socket_error(fd));
     }
+    if (!(s->flags & F_CLOSED) && s->tr != NULL) {
+        update_interest(s); /* with what the calls above wait for now */
+    }
     return 0;
+}
+
+/*
+ * One step of the transport's handshake: on completion the stream works
+ * as any other from here (the handshake's default read timeout ends),
+ * while it waits the fd is watched for what it waits for, and a failure
+ * closes the stream with its error.
+ */
+static void
+handshake(ioloop_stream_t *s)
+{
+    unsigned want = 0;
+    int rc = s->tr->ops->handshake(s->tr, &want);
+
+    if (rc == -EAGAIN) {
+        s->tr_want = (uint8_t) want;
+        update_interest(s);
+        return;
+    }
+    if (rc < 0) {
+        close_with(s, -rc);
+        return;
+    }
+    s->flags &= (uint8_t) ~F_HANDSHAKE;
+    if (s->flags & F_HS_TIMEOUT) {
+        s->flags &= (uint8_t) ~F_HS_TIMEOUT;
+        s->timeout[T_READ] = 0;
+    }
+    s->tr_want = 0;
+    s->mark[T_IDLE] = s->mark[T_READ] = ioloop_time(s->loop);
+    update_interest(s);
+}
+
+/* Reads up to len bytes from the fd or the transport. Returns the bytes
+ * read, 0 at EOF, or -errno (-EAGAIN: try again when the fd is ready). */
+static ssize_t
+io_read(ioloop_stream_t *s, void *dst, size_t len)
+{
+    unsigned want = 0;
+    ssize_t n;
+
+    if (s->tr != NULL) {
+        n = s->tr->ops->read(s->tr, dst, len, &want);
+        s->tr_want |= (uint8_t) (n == -EAGAIN ? want : 0);
+        return n;
+    }
+    do {
+        n = read(s->fd, dst, len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return n;
+}
+
+/* writev_fd through the transport when there is one. */
+static ssize_t
+io_writev(ioloop_stream_t *s, const struct iovec *iov, int iovcnt)
+{
+    unsigned want = 0;
+    ssize_t n;
+
+    if (s->tr == NULL) {
+        return writev_fd(s->fd, iov, iovcnt);
+    }
+    n = s->tr->ops->writev(s->tr, iov, iovcnt, &want);
+    s->tr_want |= (uint8_t) (n == -EAGAIN ? want : 0);
+    return n;
 }
 
 /*
@@ -734,7 +847,8 @@ next_deadline(const ioloop_stream_t *s, int *which)
 {
     bool runs[T_COUNT] = {
         true,
-        s->kind != R_NONE && !(s->flags & F_SERVE),
+        (s->kind != R_NONE && !(s->flags & F_SERVE))
+            || (s->flags & F_HANDSHAKE),
         s->out.len > 0,
     };
     ioloop_time_t best = NO_DEADLINE;
@@ -844,18 +958,20 @@ queue_as_owner(ioloop_stream_t *s, ioloop_cb cb)
     return ioloop__add_callback_as(s->loop, s->owner, cb, s);
 }
 
-/* READ while a read waits for the fd, WRITE while output is queued.
+/* READ while a read waits for the fd, WRITE while output is queued,
+ * plus what the transport waits for (only that during its handshake).
  * Returns 0 or -errno (the stream is then closed). */
 static int
 update_interest(ioloop_stream_t *s)
 {
-    unsigned events = 0;
+    unsigned events = s->tr_want;
     int rc;
 
-    if (s->kind != R_NONE && !(s->flags & F_SERVE)) {
+    if (!(s->flags & F_HANDSHAKE) && s->kind != R_NONE
+        && !(s->flags & F_SERVE)) {
         events |= IOLOOP_READ;
     }
-    if (s->out.len > 0) {
+    if (!(s->flags & F_HANDSHAKE) && s->out.len > 0) {
         events |= IOLOOP_WRITE;
     }
     rc = ioloop_update_handler(s->loop, s->fd, events);
@@ -882,6 +998,10 @@ close_with(ioloop_stream_t *s, int error)
     s->error = error;
     ioloop__count_streams(s->loop, -1);
     ioloop_remove_handler(s->loop, s->fd);
+    if (s->tr != NULL) {
+        s->tr->ops->close(s->tr);
+        s->tr = NULL;
+    }
     close(s->fd);
     s->fd = -1;
     if (s->timer != 0) {

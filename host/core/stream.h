@@ -61,6 +61,8 @@
 #define IOLOOP_HOST_STREAM_H
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <ioloop/plugin.h>
 
@@ -77,6 +79,44 @@
  * failure the fd stays the caller's. */
 ioloop_stream_t *ioloop_stream_new(ioloop_loop_t *loop, int fd,
                                    const struct ioloop_stream_options *opts);
+
+/*
+ * A transport the stream reads and writes through instead of the fd (TLS,
+ * filled by the runtime: the core knows no protocol). Each call returns
+ * 0 (handshake done), the bytes moved, 0 at EOF (read), or -errno;
+ * -EAGAIN with *want set to IOLOOP_READ and/or IOLOOP_WRITE, what it
+ * waits for (a TLS read may have to write first). close sends what a
+ * clean end needs, best effort and without blocking, then frees the
+ * transport; the stream closes the fd after it.
+ *
+ * On a stream with a transport: the handshake runs first (reads and
+ * writes issued meanwhile wait for it), bounded by read_timeout, or
+ * IOLOOP_STREAM_HANDSHAKE_TIMEOUT without one (a timeout is reported as
+ * IOLOOP_STREAM_TIMEOUT_READ); every read asks the transport for a whole
+ * scratch buffer, so decrypted bytes never wait inside the transport
+ * unseen by the poller, and the input buffer may pass max_read_buffer by
+ * up to one such read.
+ */
+struct ioloop_transport;
+struct ioloop_transport_ops {
+    int (*handshake)(struct ioloop_transport *t, unsigned *want);
+    ssize_t (*read)(struct ioloop_transport *t, void *buf, size_t len,
+                    unsigned *want);
+    ssize_t (*writev)(struct ioloop_transport *t, const struct iovec *iov,
+                      int iovcnt, unsigned *want);
+    void (*close)(struct ioloop_transport *t);
+};
+struct ioloop_transport {
+    const struct ioloop_transport_ops *ops;
+};
+
+#define IOLOOP_STREAM_HANDSHAKE_TIMEOUT (10 * IOLOOP_NS_PER_S)
+
+/* ioloop_stream_new over transport t (NULL: the fd itself). On success
+ * the stream owns t; on failure t stays the caller's. */
+ioloop_stream_t *ioloop__stream_new_over(ioloop_loop_t *loop, int fd,
+                                   const struct ioloop_stream_options *opts,
+                                   struct ioloop_transport *t);
 int ioloop_stream_read_until(ioloop_stream_t *s, const void *delim,
                              size_t dlen, ioloop_stream_read_cb cb);
 int ioloop_stream_read_bytes(ioloop_stream_t *s, size_t n,

@@ -21,6 +21,7 @@
 #include "net.h"
 #include "signals.h"
 #include "stream.h"
+#include "tls.h"
 
 /*
  * Runs expr on the instance's loop with the instance as the loop's
@@ -92,6 +93,12 @@ static int api_counter_register(ioloop_instance_t *inst, const char *name,
 static void api_counter_add(ioloop_instance_t *inst, int handle, uint64_t n);
 static unsigned api_worker_index(ioloop_instance_t *inst);
 static unsigned api_worker_count(ioloop_instance_t *inst);
+static ioloop_tls_t *api_tls_new(ioloop_instance_t *inst,
+                                 const struct ioloop_tls_options *opts,
+                                 char *err, size_t errlen);
+static int api_tls_reload(ioloop_instance_t *inst, ioloop_tls_t *tls,
+                          char *err, size_t errlen);
+static void api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -134,6 +141,9 @@ static const struct ioloop_api api = {
     .counter_add = api_counter_add,
     .worker_index = api_worker_index,
     .worker_count = api_worker_count,
+    .tls_new = api_tls_new,
+    .tls_reload = api_tls_reload,
+    .tls_free = api_tls_free,
 };
 
 const struct ioloop_api *
@@ -308,7 +318,7 @@ api_stream_new(ioloop_instance_t *inst, int fd,
                const struct ioloop_stream_options *opts)
 {
     AS_INSTANCE(inst, ioloop_stream_t *,
-                ioloop_stream_new(inst->loop, fd, opts));
+                ioloop__tls_stream_new(inst->loop, fd, opts));
 }
 
 static int
@@ -342,4 +352,26 @@ static unsigned
 api_worker_count(ioloop_instance_t *inst)
 {
     return inst->workers;
+}
+
+static ioloop_tls_t *
+api_tls_new(ioloop_instance_t *inst, const struct ioloop_tls_options *opts,
+            char *err, size_t errlen)
+{
+    return ioloop__tls_new(&inst->tls, opts, err, errlen);
+}
+
+static int
+api_tls_reload(ioloop_instance_t *inst, ioloop_tls_t *tls, char *err,
+               size_t errlen)
+{
+    (void) inst;
+    return ioloop__tls_reload(tls, err, errlen);
+}
+
+static void
+api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls)
+{
+    (void) inst;
+    ioloop__tls_free(tls);
 }

@@ -15,6 +15,7 @@
 #include "path.h"
 #include "signals.h"
 #include "stream.h"
+#include "tls.h"
 
 /* The smallest descriptors ABI 1.0 allows: every 1.0 member present. */
 #define BACKEND_MIN_SIZE \
@@ -319,7 +320,7 @@ release(ioloop_instance_t *p, const char *after)
 {
     const struct ioloop_owner *o = &p->owner;
     size_t connects, streams, periodics, timers, callbacks, handlers;
-    size_t listeners;
+    size_t listeners, tls;
     int signals;
 
     /* First: an attempt cancels its own timers, handler and lookup. */
@@ -331,16 +332,19 @@ release(ioloop_instance_t *p, const char *after)
     signals = ioloop__signal_unsubscribe_owner(p->loop, o);
     handlers = ioloop__remove_owner_handlers(p->loop, o);
     listeners = ioloop__listeners_release(p->loop, o);
+    /* Streams keep their own reference to a context: freeing it is safe
+     * in any order. */
+    tls = ioloop__tls_release_owned(&p->tls);
     if (connects + streams + periodics + timers + callbacks + handlers
-                + listeners > 0
+                + listeners + tls > 0
         || signals > 0) {
         IOLOOP_LOG(IOLOOP_LOG_WARN, o->name,
                    "%s left %zu connect attempt(s), %zu stream(s), %zu "
                    "periodic(s), %zu timer(s), %zu callback(s), %d signal "
-                   "subscription(s), %zu handler(s) and %zu open "
-                   "listener(s); released them",
+                   "subscription(s), %zu handler(s), %zu open listener(s) "
+                   "and %zu TLS context(s); released them",
                    after, connects, streams, periodics, timers, callbacks,
-                   signals, handlers, listeners);
+                   signals, handlers, listeners, tls);
     }
 }
 

@@ -60,6 +60,7 @@ struct ioloop_instance_s {
     const struct ioloop_plugin *desc;
     void *state;
     ioloop_connect_t *connects; /* pending connect_tcp attempts */
+    ioloop_tls_t *tls;          /* its TLS contexts (tls_new) */
     bool started; /* init succeeded; fini is due */
     bool quarantined; /* set by the master before it forks: the workers
                          run without this instance (init never runs) */

@@ -366,7 +366,8 @@ test_check_refuses_what_start_refuses(void **state)
                    "\"li\\nst\\u007fen\": 1}"),
          "\"li\\nst\\u007fen\": ",
          "plugins[0].config[\"li\\nst\\u007fen\"]: unknown key (echo "
-         "accepts: listen, backlog, idle_timeout, max_connections)"},
+         "accepts: listen, backlog, idle_timeout, max_connections, "
+         "tls_cert, tls_key, tls_min_version)"},
         {HELLO_WITH("{\"listen\": \"127.0.0.1:0\", \"routes\": {\"x\": "
                     "\"hi\"}}"),
          "\"x\": ",

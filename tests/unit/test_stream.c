@@ -1426,7 +1426,7 @@ test_idle_stream_is_small(void **state)
     int sv[2];
 
     (void) state;
-    assert_true(ioloop__stream_struct_size() <= 224);
+    assert_true(ioloop__stream_struct_size() <= 232);
     new_pair(sv);
     new_stream(loop, sv[0], 0, 0);
     assert_int_equal(ioloop__stream_buffered(P.s), 0);

@@ -20,6 +20,9 @@
  *                            succeeds and has a fini that releases
  *                            nothing: the host must free it all, and none
  *                            of it may ever run
+ *   {"tls_cert": PATH, "tls_key": PATH}
+ *                            makes a TLS context from them (tls_new), then
+ *                            fails init without freeing it
  *   {"listen": "H:P", "on_accept": "crash" | "sleep", "sleep_ms": N}
  *                            listens; each accepted connection crashes
  *                            the process (SIGSEGV) or blocks the loop
@@ -48,6 +51,8 @@ struct test_config {
     int64_t sleep_ms;
     bool report_worker;
     int everything; /* index in everything_choices */
+    const char *tls_cert;
+    const char *tls_key;
 };
 
 static const char *const on_accept_choices[] = {"close", "crash", "sleep",
@@ -76,6 +81,10 @@ __attribute__((unused)) static const struct ioloop_config_field
                            everything_choices, "none", 0,
                            "Register one of everything, then fail init "
                            "or keep it all past fini."),
+        IOLOOP_CONFIG_PATH(struct test_config, tls_cert, NULL, 0,
+                           "Make a TLS context, then fail init."),
+        IOLOOP_CONFIG_PATH(struct test_config, tls_key, NULL, 0,
+                           "The key of tls_cert."),
         IOLOOP_CONFIG_END,
 };
 
@@ -248,6 +257,17 @@ test_init(const struct ioloop_api *api, ioloop_instance_t *inst,
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return -EINVAL;
+    }
+    if (cfg->tls_cert != NULL) {
+        struct ioloop_tls_options o = {
+            .size = sizeof(o), .cert = cfg->tls_cert, .key = cfg->tls_key};
+
+        /* A sloppy plugin: leaves the context to the host. */
+        if (api->tls_new(inst, &o, err, errlen) == NULL) {
+            return -errno;
+        }
+        snprintf(err, errlen, "failed after making a TLS context");
+        return -EIO;
     }
     in = calloc(1, sizeof(*in));
     if (in == NULL) {
