@@ -30,17 +30,5 @@ if(NOT rc EQUAL 0)
 endif()
 string(APPEND text "${table}")
 
-if(MODE STREQUAL "write")
-  file(WRITE ${DOC} "${text}")
-  message(STATUS "wrote ${DOC}")
-else()
-  file(READ ${DOC} current)
-  if(NOT current STREQUAL text)
-    # In the working directory (the build folder under ctest), for a diff.
-    file(WRITE manifest-reference.generated.md "${text}")
-    message(FATAL_ERROR
-      "${DOC} differs from the manifest's schema (the generated text is in "
-      "manifest-reference.generated.md): run "
-      "`cmake --build <build> --target manifest-reference`")
-  endif()
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/generated_doc.cmake)
+generated_doc(manifest-reference "${text}")

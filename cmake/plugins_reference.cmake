@@ -31,17 +31,5 @@ foreach(plugin ${plugins})
   string(APPEND text "\n${section}")
 endforeach()
 
-if(MODE STREQUAL "write")
-  file(WRITE ${DOC} "${text}")
-  message(STATUS "wrote ${DOC}")
-else()
-  file(READ ${DOC} current)
-  if(NOT current STREQUAL text)
-    # In the working directory (the build folder under ctest), for a diff.
-    file(WRITE plugins-reference.generated.md "${text}")
-    message(FATAL_ERROR
-      "${DOC} differs from the plugins' schemas (the generated text is in "
-      "plugins-reference.generated.md): run "
-      "`cmake --build <build> --target plugins-reference`")
-  endif()
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/generated_doc.cmake)
+generated_doc(plugins-reference "${text}")
