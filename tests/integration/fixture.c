@@ -1,13 +1,20 @@
-/* tests/integration/fixture.c: one host per test, and the waits on it. */
+/* tests/integration/fixture.c: one host per test, the waits on it, and the
+ * probes several tests make (a worker's pid, one GET /). */
 #include "fixture.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "client.h"
 
 struct host_process hp;
 
@@ -44,4 +51,38 @@ void
 stop_ok(void)
 {
     assert_int_equal(host_stop_clean(&hp), 0);
+}
+
+pid_t
+worker_pid(int slot)
+{
+    char prefix[32], *p;
+    pid_t pid = -1;
+
+    snprintf(prefix, sizeof(prefix), "worker %d: pid ", slot);
+    pthread_mutex_lock(&hp.lock);
+    for (p = strstr(hp.log, prefix); p != NULL;
+         p = strstr(p + 1, prefix)) {
+        pid = (pid_t) atoi(p + strlen(prefix));
+    }
+    pthread_mutex_unlock(&hp.lock);
+    return pid;
+}
+
+int
+get_root(int port, const char *body)
+{
+    static struct http_conn hc;
+    static struct http_response r;
+    int rc;
+
+    if (http_connect(&hc, port) < 0) {
+        return -1;
+    }
+    rc = http_get(&hc, "/", &r);
+    close(hc.fd);
+    if (rc < 0 || r.status != 200) {
+        return -1;
+    }
+    return body == NULL || strcmp(r.body, body) == 0 ? 0 : -1;
 }

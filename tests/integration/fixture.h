@@ -8,6 +8,8 @@
 #ifndef IOLOOP_TEST_FIXTURE_H
 #define IOLOOP_TEST_FIXTURE_H
 
+#include <sys/types.h>
+
 #include "host_process.h"
 
 /* The host of the running test. */
@@ -24,5 +26,12 @@ int wait_log(const char *text, int n, int timeout_ms);
 
 /* Stops hp with SIGTERM and fails the test unless it exits with 0. */
 void stop_ok(void);
+
+/* The pid of the newest "worker N: pid P" line hp logged for slot, or -1. */
+pid_t worker_pid(int slot);
+
+/* One GET / on a new connection to 127.0.0.1:port: 0 when it answered 200
+ * (with body exactly, unless body is NULL), else -1. */
+int get_root(int port, const char *body);
 
 #endif /* IOLOOP_TEST_FIXTURE_H */

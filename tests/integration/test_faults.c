@@ -58,40 +58,6 @@ static struct {
     char path[128];
 } notify = {.fd = -1};
 
-/* The pid of the newest "worker N: pid P" line for slot, or -1. */
-static pid_t
-worker_pid(int slot)
-{
-    char prefix[32], *p;
-    pid_t pid = -1;
-
-    snprintf(prefix, sizeof(prefix), "worker %d: pid ", slot);
-    pthread_mutex_lock(&hp.lock);
-    for (p = strstr(hp.log, prefix); p != NULL;
-         p = strstr(p + 1, prefix)) {
-        pid = (pid_t) atoi(p + strlen(prefix));
-    }
-    pthread_mutex_unlock(&hp.lock);
-    return pid;
-}
-
-/* One GET / on a new connection; 0 when it answered "hello". */
-static int
-get_hello(int port)
-{
-    static struct http_conn hc;
-    static struct http_response r;
-    int rc;
-
-    if (http_connect(&hc, port) < 0) {
-        return -1;
-    }
-    rc = http_get(&hc, "/", &r);
-    close(hc.fd);
-    return (rc == 0 && r.status == 200 && strcmp(r.body, "hello") == 0) ? 0
-                                                                       : -1;
-}
-
 /* GET /metrics from the status instance into r; 0 or -1. */
 static int
 get_metrics(int port, struct http_response *r)
@@ -250,7 +216,7 @@ test_quarantine_keeps_the_others(void **state)
     for (int i = 1; i <= 5; i++) {
         for (int k = 0; k < 20; k++) {
             asked++;
-            answered += get_hello(hello) == 0;
+            answered += get_root(hello, "hello") == 0;
         }
         hit_crasher(crasher);
         assert_int_equal(wait_log("(in plugin \"crasher\")", i, 10000), 0);
@@ -270,7 +236,7 @@ test_quarantine_keeps_the_others(void **state)
     assert_true(refused(crasher));
     for (int i = 0; i < 50; i++) {
         asked++;
-        answered += get_hello(hello) == 0;
+        answered += get_root(hello, "hello") == 0;
     }
     print_message("%d of %d GETs to hello answered around the quarantine\n",
                   answered, asked);
@@ -308,7 +274,7 @@ quarantine_crasher(void)
     assert_int_equal(wait_log("quarantined: its listeners", 1, 10000), 0);
     /* The start, 4 restarts after a backoff, then one without it. */
     assert_int_equal(wait_log("started: backend", 6, 10000), 0);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, "hello"), 0);
     assert_true(refused(crasher));
     return hello;
 }
@@ -329,7 +295,7 @@ test_reload_lifts_quarantine_of_a_changed_plugin(void **state)
                                          "quarantined"),
                      1);
     assert_int_equal(host_log_count(&hp, "[crasher] listening on"), 5);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, "hello"), 0);
     /* A reload waits until the previous generation has drained. */
     assert_int_equal(wait_log("worker 0: exited", 1, HOST_TIMEOUT_MS), 0);
 
@@ -343,7 +309,7 @@ test_reload_lifts_quarantine_of_a_changed_plugin(void **state)
                      1);
     assert_int_equal(wait_log("[crasher] listening on", 6, HOST_TIMEOUT_MS),
                      0);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, "hello"), 0);
     stop_ok();
 }
 
@@ -392,7 +358,7 @@ test_failed_init_refuses_the_reload(void **state)
     assert_int_equal(host_log_count(&hp, "quarantine"), 0);
     assert_int_equal(host_log_count(&hp, "(generation 1): draining"), 0);
     for (int i = 0; i < 20; i++) {
-        assert_int_equal(get_hello(hello), 0);
+        assert_int_equal(get_root(hello, "hello"), 0);
     }
     assert_int_equal(worker_pid(0), w0);
     assert_int_equal(worker_pid(1), w1);
@@ -408,7 +374,7 @@ test_failed_init_refuses_the_reload(void **state)
     assert_int_equal(wait_log("(generation 1): draining", 2,
                               HOST_TIMEOUT_MS),
                      0);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, "hello"), 0);
     stop_ok();
 }
 

@@ -86,21 +86,6 @@ run_second(const char *manifest, char *err, size_t len, double *ms)
     return status;
 }
 
-static int
-get_hello(int port)
-{
-    static struct http_conn hc;
-    static struct http_response r;
-    int rc;
-
-    if (http_connect(&hc, port) < 0) {
-        return -1;
-    }
-    rc = http_get(&hc, "/", &r);
-    close(hc.fd);
-    return rc == 0 && r.status == 200 ? 0 : -1;
-}
-
 static void
 second_start_refused(const char *extra)
 {
@@ -129,7 +114,7 @@ second_start_refused(const char *extra)
 
     /* The first host is untouched: same pid_file, still serving. */
     assert_int_equal(pid_in(path), (long) hp.pid);
-    assert_int_equal(get_hello(port), 0);
+    assert_int_equal(get_root(port, NULL), 0);
     snprintf(cmd, sizeof(cmd), "%s --config %s -s stop", HOST_BINARY,
              hp.manifest);
     assert_int_equal(system(cmd), 0);

@@ -34,21 +34,6 @@
     "/tests/modules/sleeper.so\", \"config\": {\"listen\": "              \
     "\"127.0.0.1:0\", \"sleep_ms\": " #ms "}}"
 
-static int
-get_hello(int port)
-{
-    static struct http_conn hc;
-    static struct http_response r;
-    int rc;
-
-    if (http_connect(&hc, port) < 0) {
-        return -1;
-    }
-    rc = http_get(&hc, "/", &r);
-    close(hc.fd);
-    return rc == 0 && r.status == 200 ? 0 : -1;
-}
-
 /* A 2 s sleep in a handler, with watchdog_ms 50: reported while it lasts
  * (the warn line and the stack line), and it still sleeps 2 s. Before the
  * watchdog read stacks from outside, its signal cut the sleep short:
@@ -114,7 +99,7 @@ test_hung_worker_replaced(void **state)
     hello = host_port(&hp, "hello", HOST_TIMEOUT_MS);
     sleeper = host_port(&hp, "sleeper", HOST_TIMEOUT_MS);
     assert_true(hello > 0 && sleeper > 0);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, NULL), 0);
     first_pid = host_log_count(&hp, "worker 0: pid");
     assert_int_equal(first_pid, 1);
 
@@ -137,7 +122,7 @@ test_hung_worker_replaced(void **state)
     assert_int_equal(wait_log("worker 0: pid", 2, 5000), 0);
     assert_int_equal(wait_log("started: backend", 2, 5000), 0);
     close(fd);
-    assert_int_equal(get_hello(hello), 0);
+    assert_int_equal(get_root(hello, NULL), 0);
     assert_int_equal(host_stop(&hp, SIGTERM, HOST_TIMEOUT_MS, &ms), 0);
     assert_int_equal(WEXITSTATUS(hp.status), 0);
 }

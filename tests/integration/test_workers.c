@@ -34,40 +34,6 @@
 
 static const char *backend = "epoll";
 
-/* The pid of the newest "worker N: pid P" line for slot, or -1. */
-static pid_t
-worker_pid(int slot)
-{
-    char prefix[32], *p;
-    pid_t pid = -1;
-
-    snprintf(prefix, sizeof(prefix), "worker %d: pid ", slot);
-    pthread_mutex_lock(&hp.lock);
-    for (p = strstr(hp.log, prefix); p != NULL;
-         p = strstr(p + 1, prefix)) {
-        pid = (pid_t) atoi(p + strlen(prefix));
-    }
-    pthread_mutex_unlock(&hp.lock);
-    return pid;
-}
-
-/* One GET / on a new connection; 0 when it answered "hello". */
-static int
-get_once(int port)
-{
-    static struct http_conn hc;
-    static struct http_response r;
-    int rc;
-
-    if (http_connect(&hc, port) < 0) {
-        return -1;
-    }
-    rc = http_get(&hc, "/", &r);
-    close(hc.fd);
-    return (rc == 0 && r.status == 200 && strcmp(r.body, "hello") == 0) ? 0
-                                                                       : -1;
-}
-
 static int
 start_workers(const char *extra, const char *plugins, int workers_ready)
 {
@@ -187,7 +153,7 @@ test_killed_worker_restarted(void **state)
         if (i == 50) {
             assert_int_equal(kill(victim, SIGSEGV), 0);
         }
-        if (get_once(port) == 0) {
+        if (get_root(port, "hello") == 0) {
             ok++;
         } else {
             failed++;
@@ -200,7 +166,7 @@ test_killed_worker_restarted(void **state)
     print_message("%d answered, %d failed around the kill\n", ok, failed);
     assert_true(ok >= 290); /* at most what was in flight on the victim */
     assert_int_equal(wait_log("started: backend", 3, 5000), 0);
-    assert_int_equal(get_once(port), 0);
+    assert_int_equal(get_root(port, "hello"), 0);
     stop_ok();
 }
 
@@ -288,7 +254,7 @@ test_reload_under_load(void **state)
     assert_null(strstr(report, "Socket errors"));
     assert_non_null(strstr(report, "requests in"));
     assert_true(worker_pid(0) != old0 || worker_pid(2) > 0);
-    assert_int_equal(get_once(port), 0);
+    assert_int_equal(get_root(port, "hello"), 0);
     stop_ok();
 }
 
@@ -314,7 +280,7 @@ test_broken_reload_keeps_serving(void **state)
                      0);
     assert_true(host_log_count(&hp, "syntax error") > 0);
     for (int i = 0; i < 20; i++) {
-        assert_int_equal(get_once(port), 0);
+        assert_int_equal(get_root(port, "hello"), 0);
     }
     assert_int_equal(worker_pid(0), w0);
     assert_int_equal(host_log_count(&hp, "generation 2"), 0);
