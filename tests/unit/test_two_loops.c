@@ -246,6 +246,8 @@ run_side(void *arg)
     }
     sd->contended_rc = ioloop__signal_subscribe_host(sd->loop, SIGHUP,
                                                      on_signal, sd);
+    /* Both tried SIGHUP before either loop runs (and frees its own). */
+    pthread_barrier_wait(&barrier);
     for (int i = 0; rc >= 0 && i < CONNS; i++) {
         rc = connect_client(sd, bound_port(sd->listen_fd));
     }
