@@ -27,11 +27,11 @@
 
 #include "client.h"
 #include "host_process.h"
+#include "tls_certs.h"
 
 #define CHUNK 16384
 
 static const char *backend = "epoll";
-static char dir[64]; /* the certificates */
 
 struct fixture {
     struct host_process host;
@@ -45,26 +45,6 @@ struct conn {
     int fd;
 };
 
-static char *
-path(const char *name)
-{
-    static char buf[4][128];
-    static int next;
-    char *p = buf[next++ % 4];
-
-    snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
-    return p;
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "cp %s/%s %s/%s", dir, from, dir, to);
-    assert_int_equal(system(cmd), 0);
-}
-
 /* The plugins array: echo on 127.0.0.1:0 over TLS with dir/cert, dir/key. */
 static const char *
 plugins(const char *cert, const char *key)
@@ -75,7 +55,7 @@ plugins(const char *cert, const char *key)
              "[{\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR
              "/echo.so\", \"config\": {\"listen\": \"127.0.0.1:0\", "
              "\"tls_cert\": \"%s/%s\", \"tls_key\": \"%s/%s\"}}]",
-             dir, cert, dir, key);
+             tls_dir, cert, tls_dir, key);
     return json;
 }
 
@@ -88,8 +68,8 @@ setup(void **state)
         return -1;
     }
     *state = f;
-    copy_file("srv.pem", "live.pem");
-    copy_file("srv.key", "live.key");
+    tls_copy("srv.pem", "live.pem");
+    tls_copy("srv.key", "live.key");
     if (host_start(&f->host, backend, plugins("live.pem", "live.key")) < 0
         || (f->port = host_port(&f->host, "echo", HOST_TIMEOUT_MS)) <= 0) {
         host_dump_log(&f->host);
@@ -131,7 +111,7 @@ tls_connect(struct conn *c, int port, const char *ca_file)
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     c->ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(c->ctx);
-    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, path(ca_file),
+    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, tls_path(ca_file),
                                                    NULL),
                      1);
     SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
@@ -222,7 +202,7 @@ test_s_client(void **state)
              "(printf 'ping over tls\\n'; sleep 1) | timeout 10 openssl "
              "s_client -no_ign_eof -verify_return_error -CAfile %s "
              "-verify_ip 127.0.0.1 -connect 127.0.0.1:%d 2>&1",
-             path("ca.pem"), f->port);
+             tls_path("ca.pem"), f->port);
     p = popen(cmd, "r");
     assert_non_null(p);
     while (fgets(line, sizeof(line), p) != NULL) {
@@ -287,8 +267,8 @@ test_sighup_rotation(void **state)
 
     assert_int_equal(tls_connect(&old, f->port, "ca.pem"), 0);
     tls_round_trips(&old, 1, 1);
-    copy_file("srv2.pem", "live.pem");
-    copy_file("srv2.key", "live.key");
+    tls_copy("srv2.pem", "live.pem");
+    tls_copy("srv2.key", "live.key");
     assert_int_equal(kill(f->host.pid, SIGHUP), 0);
     wait_log(f, "[echo] tls: certificate reloaded", 1);
     assert_int_equal(tls_connect(&fresh, f->port, "ca2.pem"), 0);
@@ -297,7 +277,7 @@ test_sighup_rotation(void **state)
     tls_round_trips(&fresh, 1, 2);
     tls_round_trips(&old, 4, 3);
 
-    copy_file("other.key", "live.key");
+    tls_copy("other.key", "live.key");
     assert_int_equal(kill(f->host.pid, SIGHUP), 0);
     wait_log(f, "live.key: key does not match certificate", 1);
     assert_int_equal(tls_connect(&after_bad, f->port, "ca2.pem"), 0);
@@ -308,7 +288,7 @@ test_sighup_rotation(void **state)
     tls_close(&old);
 }
 
-/* Runs --check on a manifest in dir with these plugins; returns its
+/* Runs --check on a manifest in tls_dir with these plugins; returns its
  * output, which must be one line, and expects exit 1. */
 static const char *
 check_refused(const char *plugins_json)
@@ -319,14 +299,14 @@ check_refused(const char *plugins_json)
     size_t len;
     int rc;
 
-    snprintf(cmd, sizeof(cmd), "%s/bad.json", dir);
+    snprintf(cmd, sizeof(cmd), "%s/bad.json", tls_dir);
     m = fopen(cmd, "w");
     assert_non_null(m);
     fprintf(m, "{\"backend_dir\": \"%s\", \"plugins\": %s}\n",
             HOST_BACKEND_DIR, plugins_json);
     fclose(m);
     snprintf(cmd, sizeof(cmd), "%s --config %s/bad.json --check 2>&1",
-             HOST_BINARY, dir);
+             HOST_BINARY, tls_dir);
     m = popen(cmd, "r");
     assert_non_null(m);
     len = fread(out, 1, sizeof(out) - 1, m);
@@ -350,7 +330,7 @@ test_check_refuses_bad_key(void **state)
     (void) state;
     snprintf(want, sizeof(want),
              "tls: %s/other.key: key does not match certificate %s/srv.pem",
-             dir, dir);
+             tls_dir, tls_dir);
     assert_non_null(strstr(check_refused(plugins("srv.pem", "other.key")),
                            want));
     assert_non_null(strstr(
@@ -387,20 +367,14 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_check_refuses_bad_key, setup,
                                         teardown),
     };
-    char cmd[256];
     int failed;
 
     if (argc > 1) {
         backend = argv[1];
     }
     signal(SIGPIPE, SIG_IGN);
-    snprintf(dir, sizeof(dir), "/tmp/test_tls_echo.XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        return 1;
-    }
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls_certs.sh %s",
-             IOLOOP_SOURCE_DIR, dir);
-    failed = system(cmd) != 0 ? 1 : cmocka_run_group_tests(tests, NULL, NULL);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? failed : 1;
+    failed = tls_certs_make("test_tls_echo") < 0
+                 ? 1
+                 : cmocka_run_group_tests(tests, NULL, NULL);
+    return tls_certs_remove() == 0 ? failed : 1;
 }

@@ -33,6 +33,7 @@
 #include "loop.h"
 #include "stream.h"
 #include "tls.h"
+#include "tls_certs.h"
 
 #define CHUNK 16384
 #define ROUNDS 20 /* CHUNK-sized round trips: 320 KiB each way */
@@ -40,7 +41,6 @@
  * watchdog, in new_server, is 20 s: the client gives up first). */
 #define CLIENT_DEADLINE (10 * IOLOOP_NS_PER_S)
 
-static char dir[64];     /* the certificates */
 static char ca[128];     /* dir/ca.pem, the CA the clients trust */
 static char ca2[128];    /* dir/ca2.pem, the other CA */
 static struct ioloop_backend_lib epoll_lib;
@@ -80,27 +80,6 @@ static struct server {
     size_t close_after; /* close once this much was echoed (0: never) */
     int watchdog_fired;
 } S;
-
-/* dir/name, valid until the fourth call after this one. */
-static char *
-path(const char *name)
-{
-    static char buf[4][128];
-    static int next;
-    char *p = buf[next++ % 4];
-
-    snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
-    return p;
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "cp %s %s", path(from), path(to));
-    assert_int_equal(system(cmd), 0);
-}
 
 static ioloop_time_t
 now(void)
@@ -372,8 +351,8 @@ new_server(const char *cert, const char *key, const char *min_version,
 {
     struct ioloop_tls_options o = {
         .size = sizeof(o),
-        .cert = path(cert),
-        .key = path(key),
+        .cert = tls_path(cert),
+        .key = tls_path(key),
         .min_version = min_version,
         .alpn = alpn,
     };
@@ -545,12 +524,12 @@ test_context_errors(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ioloop_tls_options o = {
             .size = sizeof(o),
-            .cert = path(cases[i].cert),
-            .key = path(cases[i].key),
+            .cert = tls_path(cases[i].cert),
+            .key = tls_path(cases[i].key),
             .min_version = cases[i].min,
         };
 
-        snprintf(want, sizeof(want), cases[i].want, dir, dir);
+        snprintf(want, sizeof(want), cases[i].want, tls_dir, tls_dir);
         errno = 0;
         assert_null(ioloop__tls_new(&owned, &o, err, sizeof(err)));
         assert_null(owned);
@@ -573,14 +552,14 @@ test_reload(void **state)
     char err[256];
 
     (void) state;
-    copy_file("srv.pem", "live.pem");
-    copy_file("srv.key", "live.key");
+    tls_copy("srv.pem", "live.pem");
+    tls_copy("srv.key", "live.key");
     new_server("live.pem", "live.key", NULL, NULL);
     assert_int_equal(sem_init(&pause, 0, 0), 0);
     a.pause = &pause;
     serve(&a, 0, 0); /* stays open across the reloads below */
 
-    copy_file("other.key", "live.key");
+    tls_copy("other.key", "live.key");
     assert_int_equal(ioloop__tls_reload(S.tls, err, sizeof(err)),
                      -EINVAL);
     assert_non_null(strstr(err, "key does not match certificate"));
@@ -589,8 +568,8 @@ test_reload(void **state)
     join(&b);
     assert_true(b.echoed_ok);
 
-    copy_file("srv2.pem", "live.pem");
-    copy_file("srv2.key", "live.key");
+    tls_copy("srv2.pem", "live.pem");
+    tls_copy("srv2.key", "live.key");
     assert_int_equal(ioloop__tls_reload(S.tls, err, sizeof(err)), 0);
     serve(&c, 0, 0);
     run();
@@ -616,8 +595,8 @@ test_owned_contexts_released(void **state)
 {
     struct ioloop_tls_options o = {
         .size = sizeof(o),
-        .cert = path("srv.pem"),
-        .key = path("srv.key"),
+        .cert = tls_path("srv.pem"),
+        .key = tls_path("srv.key"),
     };
     ioloop_tls_t *owned = NULL, *t[3];
     char err[256];
@@ -637,21 +616,15 @@ test_owned_contexts_released(void **state)
 static int
 group_setup(void **state)
 {
-    char err[512], cmd[256];
+    char err[512];
 
     (void) state;
     signal(SIGPIPE, SIG_IGN); /* as the host does */
-    snprintf(dir, sizeof(dir), "/tmp/test_tls.XXXXXX");
-    if (mkdtemp(dir) == NULL) {
+    if (tls_certs_make("test_tls") < 0) {
         return -1;
     }
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls_certs.sh %s",
-             IOLOOP_SOURCE_DIR, dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    snprintf(ca, sizeof(ca), "%s", path("ca.pem"));
-    snprintf(ca2, sizeof(ca2), "%s", path("ca2.pem"));
+    snprintf(ca, sizeof(ca), "%s", tls_path("ca.pem"));
+    snprintf(ca2, sizeof(ca2), "%s", tls_path("ca2.pem"));
     return ioloop__backend_open(IOLOOP_BUILD_DIR "/backends/epoll.so",
                                 &epoll_lib, err, sizeof(err));
 }
@@ -659,12 +632,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-    char cmd[128];
-
     (void) state;
     ioloop__backend_close(&epoll_lib);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tls_certs_remove();
 }
 
 int
