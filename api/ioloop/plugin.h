@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include <ioloop/config.h>
+#include <ioloop/http.h>
 #include <ioloop/loop.h>
 
 #ifdef __cplusplus
@@ -49,7 +50,7 @@ extern "C" {
 #endif
 
 #define IOLOOP_PLUGIN_ABI_MAJOR 1
-#define IOLOOP_PLUGIN_ABI_MINOR 0
+#define IOLOOP_PLUGIN_ABI_MINOR 1
 #define IOLOOP_PLUGIN_ABI \
     IOLOOP_ABI_VERSION(IOLOOP_PLUGIN_ABI_MAJOR, IOLOOP_PLUGIN_ABI_MINOR)
 
@@ -596,6 +597,123 @@ struct ioloop_api {
 
     /* Frees the context (NULL: no-op); streams made from it go on. */
     void (*tls_free)(ioloop_instance_t *inst, ioloop_tls_t *tls);
+
+    /* --- HTTP (since 1.1; <ioloop/http.h>). Loop thread only. --- */
+
+    /*
+     * Registers a request handler (see struct ioloop_http_handler and
+     * <ioloop/http.h>). Call it from init: the servers accept only once
+     * every instance has started, and a route of the manifest whose
+     * instance registered no handler is refused then. Errors, with one
+     * line in err: -EINVAL (cb NULL, both path and prefix, a path not
+     * starting with "/", a bad methods list), -ENOENT (no server of that
+     * name), -EEXIST (a second manifest-route handler for the instance,
+     * or a route another handler already has: same path, or same
+     * prefix), -ENOTSUP (the host runs no HTTP server: no "servers" in
+     * the manifest).
+     */
+    int (*http_handle)(ioloop_instance_t *inst,
+                       const struct ioloop_http_handler *handler, char *err,
+                       size_t errlen);
+
+    /* The request's method ("GET"), its target as sent ("/a%20b?x=1"),
+     * its path (the target up to "?", not decoded: "/a%20b"), and what
+     * follows the matched prefix ("b" for prefix "/a%20", "" for an
+     * exact path). */
+    const char *(*http_method)(const ioloop_http_request_t *req);
+    const char *(*http_target)(const ioloop_http_request_t *req);
+    const char *(*http_path)(const ioloop_http_request_t *req);
+    const char *(*http_path_rest)(const ioloop_http_request_t *req);
+
+    /* The first query argument called name, percent- and "+"-decoded
+     * (NULL: none; "" for "?name" or "?name="). */
+    const char *(*http_query)(const ioloop_http_request_t *req,
+                              const char *name);
+
+    /* Iterates over the query arguments in order, decoded: set *it = 0,
+     * then each call stores one pair and returns 1, and 0 past the last. */
+    int (*http_query_next)(const ioloop_http_request_t *req, size_t *it,
+                           const char **name, const char **value);
+
+    /* The first header called name (case-insensitive), its value
+     * without surrounding blanks; NULL: none. */
+    const char *(*http_header)(const ioloop_http_request_t *req,
+                               const char *name);
+
+    /* Iterates over the headers in the order received (names as sent),
+     * as http_query_next does. */
+    int (*http_header_next)(const ioloop_http_request_t *req, size_t *it,
+                            const char **name, const char **value);
+
+    /* The client's address ("127.0.0.1", "::1"), and "http" or "https". */
+    const char *(*http_remote_ip)(const ioloop_http_request_t *req);
+    const char *(*http_scheme)(const ioloop_http_request_t *req);
+
+    /* The buffered body and its length (NULL and 0: none, or the handler
+     * streams it). Binary: may contain NUL bytes; a NUL follows it. */
+    const char *(*http_body)(const ioloop_http_request_t *req, size_t *len);
+
+    /*
+     * For a IOLOOP_HTTP_STREAM_BODY handler, from the handler itself:
+     * on_data runs with each piece of the body as it arrives, then on_end
+     * once after the last (at once, in a later iteration, when there is
+     * no body). A body past max_body_size ends the request: on_close runs
+     * and the host answers 413. -EALREADY: not the handler's first call,
+     * or the handler is not a streaming one.
+     */
+    int (*http_read_body)(ioloop_http_request_t *req,
+                          ioloop_http_body_cb on_data, ioloop_http_cb on_end,
+                          void *arg);
+
+    /* Runs cb once, in the iteration after the client closed the
+     * connection or it was closed for a timeout or a limit, if that
+     * happens before http_finish. The request stays valid: finish it. */
+    void (*http_on_close)(ioloop_http_request_t *req, ioloop_http_cb cb,
+                          void *arg);
+
+    /* Sets the status (100..999; the reason phrase is the standard one).
+     * Default 200. -EALREADY once the head was sent. */
+    int (*http_set_status)(ioloop_http_request_t *req, int status);
+
+    /*
+     * Adds a response header. The host writes Date, Server,
+     * Content-Length (unless set here: then exactly that many bytes must
+     * be written), Transfer-Encoding and Connection itself; setting
+     * Transfer-Encoding or Date is -EPERM, "Connection: close" closes the
+     * connection after this response. -EINVAL: a name that is not a token
+     * or a value with CR, LF or NUL; -EALREADY once the head was sent;
+     * -ENOBUFS past 64 headers or 16 KiB of them.
+     */
+    int (*http_add_header)(ioloop_http_request_t *req, const char *name,
+                           const char *value);
+
+    /*
+     * Writes a piece of the body (copied): the first write sends the head
+     * too. Without Content-Length the body goes chunked (to an HTTP/1.0
+     * client: delimited by closing the connection). Nothing is written
+     * for HEAD. Returns 0, or 1 when the response's queued output passed
+     * 1 MiB: wait for http_flush's callback before writing more.
+     * -EPIPE: the client is gone. -EALREADY after http_finish.
+     */
+    int (*http_write)(ioloop_http_request_t *req, const void *data,
+                      size_t len);
+
+    /* Runs cb once everything written so far reached the kernel (or the
+     * client went away: then after on_close). -EALREADY: a flush is
+     * already pending. */
+    int (*http_flush)(ioloop_http_request_t *req, ioloop_http_cb cb,
+                      void *arg);
+
+    /*
+     * Ends the response, writing data first (len 0: nothing). Nothing
+     * written before: the response goes out whole, with Content-Length
+     * len. The request is the host's again: the plugin must not touch it
+     * any more. Returns 0, or -EPIPE (the client went away: the request
+     * is freed all the same), -EPROTO (fewer bytes than a Content-Length
+     * the plugin set: the connection is closed).
+     */
+    int (*http_finish)(ioloop_http_request_t *req, const void *data,
+                       size_t len);
 };
 
 /*

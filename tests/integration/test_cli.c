@@ -250,7 +250,7 @@ test_plugin_file_problems(void **state)
     const char *const no_symbol[] = {"plugins[0] \"p\": ", "no symbol "
                                      "'ioloop_plugin_v1'", NULL};
     const char *const major[] = {"plugins[0] \"p\": ", "plugin ABI 2.0, host "
-                                 "plugin ABI 1.0: major versions differ",
+                                 "plugin ABI 1.1: major versions differ",
                                  NULL};
     char path[160];
     FILE *f;
@@ -575,7 +575,7 @@ test_plugin_info(void **state)
 {
     static const char *const lines[] = {
         "name:        hello_http\n",
-        "abi:         1.0 (this host: 1.0)\n",
+        "abi:         1.1 (this host: 1.1)\n",
         "  listen               listen address, required\n"
         "      Address to listen on: HOST:PORT or [IPV6]:PORT.\n",
         "  routes               map of strings, required\n",
@@ -657,7 +657,7 @@ test_version_help_usage(void **state)
     run_host(&r, version);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "ioloop-host "));
-    assert_non_null(strstr(r.out, "plugin ABI 1.0"));
+    assert_non_null(strstr(r.out, "plugin ABI 1.1"));
     run_host(&r, help);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "--backend NAME"));
