@@ -140,6 +140,7 @@ enum ioloop_loop_slot {
     IOLOOP_SLOT_SIGNALS, /* core/signals.c: the loop's subscriptions */
     IOLOOP_SLOT_NET,     /* the socket helpers: listeners, EMFILE reserve */
     IOLOOP_SLOT_RESOLVE, /* runtime/resolve.c: lookups the loop may see */
+    IOLOOP_SLOT_HTTP,    /* runtime/http_server.c: the HTTP servers */
     IOLOOP_SLOT_COUNT
 };
 

@@ -5,15 +5,17 @@
  * registers belongs to the instance whichever thread calls.
  *
  * Naming: the table holds only this file's api_* adapters (members that
- * take the instance) and the core's public ioloop_stream_* functions
- * (members that take a stream, which remembers its owner); never a
- * private ioloop__ function.
+ * take the instance), the core's public ioloop_stream_* functions
+ * (members that take a stream, which remembers its owner) and the HTTP
+ * layer's public ioloop_http_* functions (members that take a request,
+ * which knows its instance); never a private ioloop__ function.
  */
 #include "api.h"
 
 #include <stdarg.h>
 
 #include "connect.h"
+#include "http_internal.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -99,6 +101,9 @@ static ioloop_tls_t *api_tls_new(ioloop_instance_t *inst,
 static int api_tls_reload(ioloop_instance_t *inst, ioloop_tls_t *tls,
                           char *err, size_t errlen);
 static void api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls);
+static int api_http_handle(ioloop_instance_t *inst,
+                           const struct ioloop_http_handler *handler,
+                           char *err, size_t errlen);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -144,6 +149,25 @@ static const struct ioloop_api api = {
     .tls_new = api_tls_new,
     .tls_reload = api_tls_reload,
     .tls_free = api_tls_free,
+    .http_handle = api_http_handle,
+    .http_method = ioloop_http_method,
+    .http_target = ioloop_http_target,
+    .http_path = ioloop_http_path,
+    .http_path_rest = ioloop_http_path_rest,
+    .http_query = ioloop_http_query,
+    .http_query_next = ioloop_http_query_next,
+    .http_header = ioloop_http_header,
+    .http_header_next = ioloop_http_header_next,
+    .http_remote_ip = ioloop_http_remote_ip,
+    .http_scheme = ioloop_http_scheme,
+    .http_body = ioloop_http_body,
+    .http_read_body = ioloop_http_read_body,
+    .http_on_close = ioloop_http_on_close,
+    .http_set_status = ioloop_http_set_status,
+    .http_add_header = ioloop_http_add_header,
+    .http_write = ioloop_http_write,
+    .http_flush = ioloop_http_flush,
+    .http_finish = ioloop_http_finish,
 };
 
 const struct ioloop_api *
@@ -374,4 +398,12 @@ api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls)
 {
     (void) inst;
     ioloop__tls_free(tls);
+}
+
+static int
+api_http_handle(ioloop_instance_t *inst,
+                const struct ioloop_http_handler *handler, char *err,
+                size_t errlen)
+{
+    return ioloop__http_handle(inst, handler, err, errlen);
 }

@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "connect.h"
+#include "http_server.h"
 #include "json_path.h"
 #include "log.h"
 #include "net.h"
@@ -323,6 +324,8 @@ release(ioloop_instance_t *p, const char *after)
     size_t listeners, tls;
     int signals;
 
+    /* Its HTTP handlers go, its unfinished requests are answered 503. */
+    ioloop__http_release_instance(p->loop, p);
     /* First: an attempt cancels its own timers, handler and lookup. */
     connects = ioloop__connect_release_owned(&p->connects);
     streams = ioloop__streams_release_owner(p->loop, o);

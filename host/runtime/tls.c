@@ -475,3 +475,69 @@ conn_error(struct tls_conn *c, int rc, unsigned *want, int eof)
         return -EPROTO;
     }
 }
+
+struct ssl_st *
+ioloop__tls_ssl_new(ioloop_tls_t *tls, int fd)
+{
+    SSL *ssl = SSL_new(tls->ctx);
+
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        ERR_clear_error();
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+/* What rc <= 0 of SSL_read or SSL_write means (as conn_error). */
+static ssize_t
+ssl_result(SSL *ssl, int rc, unsigned *want, int eof)
+{
+    int saved = errno;
+
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        *want = IOLOOP_READ;
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *want = IOLOOP_WRITE;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return eof;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return saved != 0 ? -saved : eof;
+    default:
+        ERR_clear_error();
+        return -EPROTO;
+    }
+}
+
+ssize_t
+ioloop__tls_ssl_read(struct ssl_st *ssl, void *buf, size_t len,
+                     unsigned *want)
+{
+    int rc = SSL_read(ssl, buf, len < INT_MAX ? (int) len : INT_MAX);
+
+    return rc > 0 ? rc : ssl_result(ssl, rc, want, 0);
+}
+
+ssize_t
+ioloop__tls_ssl_write(struct ssl_st *ssl, const void *buf, size_t len,
+                      unsigned *want)
+{
+    int rc = SSL_write(ssl, buf, len < INT_MAX ? (int) len : INT_MAX);
+
+    return rc > 0 ? rc : ssl_result(ssl, rc, want, -EPIPE);
+}
+
+void
+ioloop__tls_ssl_free(struct ssl_st *ssl, int clean)
+{
+    if (clean && SSL_is_init_finished(ssl)) {
+        SSL_shutdown(ssl);
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+}

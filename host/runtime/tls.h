@@ -18,8 +18,11 @@
 #define IOLOOP_HOST_TLS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <ioloop/plugin.h>
+
+struct ssl_st;
 
 /*
  * tls_new: the context is linked into *owned (the instance's list), so
@@ -40,5 +43,19 @@ size_t ioloop__tls_release_owned(ioloop_tls_t **owned);
  * set. On failure (errno set) the fd stays the caller's. */
 ioloop_stream_t *ioloop__tls_stream_new(ioloop_loop_t *loop, int fd,
                                   const struct ioloop_stream_options *opts);
+
+/*
+ * TLS on a raw fd, for a connection that does its own I/O (the HTTP
+ * server): an SSL object in accept state over fd (NULL: out of memory),
+ * its reads and writes (bytes, 0 for the peer's end of a read, -EAGAIN
+ * with *want the fd event to wait for, -errno), and its end (a
+ * close_notify first when clean). The fd stays the caller's.
+ */
+struct ssl_st *ioloop__tls_ssl_new(ioloop_tls_t *tls, int fd);
+ssize_t ioloop__tls_ssl_read(struct ssl_st *ssl, void *buf, size_t len,
+                             unsigned *want);
+ssize_t ioloop__tls_ssl_write(struct ssl_st *ssl, const void *buf,
+                              size_t len, unsigned *want);
+void ioloop__tls_ssl_free(struct ssl_st *ssl, int clean);
 
 #endif /* IOLOOP_HOST_TLS_H */
