@@ -28,6 +28,7 @@
 #include "config_schema.h"
 #include "file_read.h"
 #include "json_path.h"
+#include "manifest_servers.h"
 
 /* A manifest is a few hundred bytes. Anything this large is a mistake (or
  * /dev/zero) and is refused with EFBIG instead of being read forever. */
@@ -208,6 +209,14 @@ const struct ioloop_config_field ioloop__manifest_schema[] = {
                       IOLOOP__CONFIG_EXT(&manifest_plugins_ext), NULL, 0,
                       "The plugin instances, started in this order and "
                       "stopped in reverse."),
+    IOLOOP__CONFIG_AT("servers", IOLOOP__CONFIG_T_OBJECTS,
+                      struct ioloop_manifest, server_conf,
+                      struct ioloop__manifest_server *, 0, 0,
+                      IOLOOP__CONFIG_EXT(&ioloop__manifest_servers_ext), NULL,
+                      0,
+                      "The host's HTTP servers: each listens on its "
+                      "addresses and routes requests to the HTTP handlers "
+                      "of plugin instances."),
     IOLOOP__CONFIG_AT("workers", IOLOOP__CONFIG_T_CUSTOM,
                       struct ioloop_manifest, workers, int, 1, 1024,
                       IOLOOP__CONFIG_EXT(&manifest_workers_ext), NULL, 0,
@@ -592,14 +601,16 @@ manifest_check_object(const struct ioloop__config_hook *h, const json_t *v)
 
 /*
  * What the tables cannot say: instance names are unique (O(n^2), and n
- * is a handful), log.plugins names instances, and watchdog_kill_ms needs
- * workers (the master replaces the worker). Also sets each entry's where.
+ * is a handful), log.plugins names instances, the servers' rules
+ * (manifest_servers.c), and watchdog_kill_ms needs workers (the master
+ * replaces the worker). Also sets each entry's where.
  */
 static int
 manifest_check_rules(struct manifest_parse *p)
 {
     struct ioloop_manifest *m = p->m;
     char q[MANIFEST_QUOTE_MAX], where[MANIFEST_PATH_MAX];
+    struct ioloop__config_error e;
 
     for (size_t i = 0; i < m->nplugins; i++) {
         snprintf(m->plugins[i].where, sizeof m->plugins[i].where,
@@ -617,6 +628,13 @@ manifest_check_rules(struct manifest_parse *p)
     if (manifest_apply_levels(p) != 0) {
         return -1;
     }
+    if (ioloop__manifest_servers_build(m->server_conf, m->nserver_conf,
+                                       json_object_get(m->root, "servers"),
+                                       m->plugins, m->nplugins, &m->values,
+                                       &m->servers, &e) != 0) {
+        return manifest_fail(p, e.path, "%s", e.msg);
+    }
+    m->nservers = m->nserver_conf;
     if (m->watchdog_kill_ms > 0 && m->workers == 0) {
         return manifest_fail(p, "watchdog_kill_ms", "needs \"workers\" (the "
                              "master replaces a blocked worker)");

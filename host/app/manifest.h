@@ -14,6 +14,9 @@
 #include <ioloop/loop.h>
 
 #include "config_schema.h"
+#include "http_server.h"
+
+struct ioloop__manifest_server;
 
 /* One entry of "plugins". */
 struct ioloop_manifest_plugin {
@@ -48,6 +51,13 @@ struct ioloop_manifest {
     const char *pid_file; /* absolute, or NULL */
     struct ioloop_manifest_plugin *plugins;
     size_t nplugins;
+    struct ioloop_http_server_spec *servers; /* "servers", validated: routes
+                                               name instances of plugins */
+    size_t nservers;
+    struct ioloop__manifest_server *server_conf; /* "servers" as the tables
+                                                    read it (the specs'
+                                                    source) */
+    size_t nserver_conf;
     const json_t *log_levels; /* "log.plugins" as given, or NULL; applied
                                  to plugins[].log_level */
     struct ioloop__config values; /* owns what the strings and arrays

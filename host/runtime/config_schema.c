@@ -378,7 +378,7 @@ fill_object(struct fill *f, const struct ioloop_config_field *schema,
         }
         if (fd->flags & IOLOOP_CONFIG_REQUIRED) {
             fail(f, path, "missing (a required %s)",
-                 ioloop__config_type_name(fd->type));
+                 ioloop__config_field_type(fd));
             goto done;
         }
         if (fd->def == NULL) {

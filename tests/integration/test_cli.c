@@ -616,6 +616,132 @@ test_plugin_info(void **state)
                                   "integer in [0, 10], got 11\n"));
 }
 
+/* A manifest with one hello_http instance "hello" and the given
+ * "servers" array. */
+#define WITH_SERVERS(servers)                                              \
+    "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "        \
+    "\"hello\", \"path\": \"" PLUGINS "/hello_http.so\", \"config\": "     \
+    "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}], "    \
+    "\"servers\": " servers "}"
+#define ROUTE_HELLO "[{\"path\": \"/\", \"plugin\": \"hello\"}]"
+
+/*
+ * Every refusal of the manifest's "servers" (host/app/manifest_servers.c;
+ * test_manifest_servers pins each message whole) through the real host:
+ * exit 1, one line naming the file, the line:column and the JSON path,
+ * at --check and at a start alike, nothing bound.
+ */
+static void
+test_servers_refused(void **state)
+{
+    static const struct {
+        const char *servers;
+        const char *want;
+    } cases[] = {
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\"}]",
+         "servers[0].routes: missing (a required array of objects)"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": []}]",
+         "servers[0].routes: empty list"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"plugin\": \"hello\"}]}]",
+         "servers[0].routes[0]: expected exactly one of \"path\" and "
+         "\"prefix\", got neither"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"prefix\": \"/\", \"plugin\": \"hello\"}]}]",
+         "got both"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"prefix\": \"api/\", \"plugin\": \"hello\"}]}]",
+         "servers[0].routes[0].prefix: \"api/\" does not start with '/'"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"plugin\": \"kv\"}]}]",
+         "servers[0].routes[0].plugin: no plugin instance named \"kv\""},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"plugin\": \"hello\"}, {\"prefix\": \"/a/\", "
+         "\"plugin\": \"hello\"}, {\"path\": \"/\", \"plugin\": "
+         "\"hello\"}]}]",
+         "servers[0].routes[2].path: duplicate of servers[0].routes[0].path "
+         "\"/\" (this route could never be reached)"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"plugin\": \"hello\", \"methods\": []}]}]",
+         "servers[0].routes[0].methods: empty list (this route could never "
+         "be reached)"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"plugin\": \"hello\", \"methods\": "
+         "[\"GET\\r\\n\"]}]}]",
+         "servers[0].routes[0].methods[0]: \"GET\\u000d\\n\" is not a method "
+         "token"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         "[{\"path\": \"/\", \"plugin\": \"hello\", \"methods\": "
+         "[\"FETCH\"]}]}]",
+         "servers[0].routes[0].methods[0]: unknown method \"FETCH\""},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"routes\": "
+         ROUTE_HELLO "}, {\"name\": \"web\", \"listen\": \"127.0.0.1:0\", "
+         "\"routes\": " ROUTE_HELLO "}]",
+         "servers[1].name: duplicate of servers[0].name \"web\""},
+        {"[{\"name\": \"a\", \"listen\": \"127.0.0.1:8\", \"routes\": "
+         ROUTE_HELLO "}, {\"name\": \"b\", \"listen\": [\"[::1]:8\", "
+         "\"0.0.0.0:8\"], \"routes\": " ROUTE_HELLO "}]",
+         "servers[1].listen[1]: \"0.0.0.0:8\" is also listened on at "
+         "servers[0].listen"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"tls\": "
+         "{\"cert\": \"c.pem\"}, \"routes\": " ROUTE_HELLO "}]",
+         "servers[0].tls: missing key \"key\""},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"tls\": "
+         "{\"cert\": \"c.pem\", \"key\": \"k.pem\", \"min_version\": "
+         "\"1.0\"}, \"routes\": " ROUTE_HELLO "}]",
+         "servers[0].tls.min_version: expected one of 1.2|1.3, got "
+         "\"1.0\""},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", \"header_timeout\""
+         ": \"2h\", \"routes\": " ROUTE_HELLO "}]",
+         "servers[0].header_timeout: expected a duration in [1ms, 1h]"},
+        {"[{\"name\": \"web\", \"listen\": \"127.0.0.1:0\", "
+         "\"max_header_size\": \"96KiB\", \"routes\": " ROUTE_HELLO "}]",
+         "servers[0].max_header_size: expected a size in [1KiB, 80KiB], got "
+         "\"96KiB\""},
+    };
+    char json[2048];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const needles[] = {"host.json:1:", cases[i].want, NULL};
+
+        snprintf(json, sizeof(json), WITH_SERVERS("%s"), cases[i].servers);
+        write_manifest(json);
+        expect_refusal("--check", needles);
+        expect_refusal(NULL, needles);
+    }
+}
+
+/* A valid "servers" passes --check, which binds none of its addresses
+ * (the port is taken here: a --check that bound would fail). */
+static void
+test_servers_check(void **state)
+{
+    const char *args[] = {"--config", manifest, "--check", NULL};
+    int port, fd = listen_somewhere(&port);
+    char json[2048], servers[1024];
+    struct run r;
+
+    (void) state;
+    snprintf(servers, sizeof(servers),
+             "[{\"name\": \"web\", \"listen\": [\"127.0.0.1:%d\", "
+             "\"[::1]:0\"], \"max_body_size\": \"64KiB\", "
+             "\"keepalive_timeout\": \"5s\", \"access_log\": {\"path\": "
+             "\"access.log\", \"format\": \"json\"}, \"routes\": "
+             "[{\"path\": \"/\", \"plugin\": \"hello\"}, {\"prefix\": "
+             "\"/api/\", \"plugin\": \"hello\", \"methods\": [\"GET\", "
+             "\"PUT\"], \"max_body_size\": \"8MiB\"}]}]",
+             port);
+    snprintf(json, sizeof(json), WITH_SERVERS("%s"), servers);
+    write_manifest(json);
+    run_host(&r, args);
+    if (r.status != 0) {
+        fail_msg("status %d, stderr:\n%s", r.status, r.err);
+    }
+    assert_non_null(strstr(r.out, ": OK (backend epoll, 1 plugin)"));
+    close(fd);
+}
+
 /* --manifest-info prints every manifest key from the schema the host
  * checks, nested ones by their path; --markdown alone is refused. */
 static void
@@ -695,6 +821,9 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_warns_about_select_limit,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_servers_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_servers_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plugin_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_help_usage, setup,

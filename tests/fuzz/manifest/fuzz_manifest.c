@@ -8,7 +8,9 @@
  *     any other "<file>:<line>:<column>: " (a value located by
  *     host/runtime/json_path.c) points inside the input;
  *   - an accepted manifest holds only what validation promises: names of
- *     1 to 64 bytes of [A-Za-z0-9_.-], durations of at least 1 ms.
+ *     1 to 64 bytes of [A-Za-z0-9_.-], durations of at least 1 ms; each
+ *     server with a name, addresses, limits in range and routes of
+ *     exactly one path or prefix starting with '/' to an instance.
  * A broken contract aborts, which libFuzzer reports as a crash.
  */
 #include <stdint.h>
@@ -29,6 +31,8 @@ static int memfd = -1;
 static void check_refusal(const struct ioloop_manifest *m, const char *err,
                           const uint8_t *data, size_t size);
 static void check_accepted(const struct ioloop_manifest *m);
+static void check_server(const struct ioloop_manifest *m,
+                         const struct ioloop_http_server_spec *s);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -130,6 +134,53 @@ check_accepted(const struct ioloop_manifest *m)
             || strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                          "0123456789_.-") != len
             || m->plugins[i].path == NULL || m->plugins[i].path[0] == '\0') {
+            abort();
+        }
+    }
+    if ((m->nservers == 0) != (m->servers == NULL)) {
+        abort();
+    }
+    for (size_t i = 0; i < m->nservers; i++) {
+        check_server(m, &m->servers[i]);
+    }
+}
+
+/* One server of an accepted manifest. */
+static void
+check_server(const struct ioloop_manifest *m,
+             const struct ioloop_http_server_spec *s)
+{
+    const struct ioloop_http_limits *l = &s->limits;
+    size_t len = strlen(s->name);
+
+    if (len < 1 || len > 64
+        || strspn(s->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len
+        || s->nlisten == 0 || s->nroutes == 0 || s->where == NULL
+        || l->max_header_size < 1024 || l->max_header_size > 80 * 1024
+        || l->max_connections < 1 || l->max_pipeline < 1
+        || l->max_body_size < 1 || l->header_timeout < IOLOOP_NS_PER_MS
+        || l->body_timeout < IOLOOP_NS_PER_MS
+        || l->send_timeout < IOLOOP_NS_PER_MS
+        || l->keepalive_timeout < IOLOOP_NS_PER_MS
+        || (s->tls_cert == NULL) != (s->tls_key == NULL)) {
+        abort();
+    }
+    for (size_t r = 0; r < s->nroutes; r++) {
+        const struct ioloop_http_route_spec *rt = &s->routes[r];
+        const char *p = rt->path != NULL ? rt->path : rt->prefix;
+        size_t i;
+
+        if ((rt->path == NULL) == (rt->prefix == NULL) || p[0] != '/'
+            || strpbrk(p, "?# ") != NULL
+            || (rt->methods != NULL && rt->methods[0] == '\0')) {
+            abort();
+        }
+        for (i = 0; i < m->nplugins; i++) {
+            if (strcmp(m->plugins[i].name, rt->plugin) == 0) {
+                break;
+            }
+        }
+        if (i == m->nplugins) {
             abort();
         }
     }
