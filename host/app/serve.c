@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "http_server.h"
 #include "listenfds.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,8 @@ static struct {
 static int on_stop_signal(ioloop_loop_t *loop, int signo, void *arg);
 static int drain_check(ioloop_loop_t *loop, void *arg);
 static int on_swap_signal(ioloop_loop_t *loop, int signo, void *arg);
+static int on_reload_signal(ioloop_loop_t *loop, int signo, void *arg);
+static void report(const struct ioloop_setup *s, const char *err);
 
 int
 ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
@@ -50,20 +53,36 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
         || ioloop__signal_subscribe_host(loop, SIGTERM, on_stop_signal, NULL)
                < 0
         || ioloop__signal_subscribe_host(loop, SIGUSR2, on_swap_signal, NULL)
-               < 0) {
+               < 0
+        /* Without a master, SIGHUP re-reads the servers' certificates
+         * (a master reloads by starting new workers instead). */
+        || (ioloop__broker_fd() < 0
+            && ioloop__signal_subscribe_host(loop, SIGHUP, on_reload_signal,
+                                             NULL)
+                   < 0)) {
         ioloop__log_cli("cannot subscribe to signals");
         return 1;
     }
     ioloop__metrics_set_plugins(loop, &s->plugins);
+    /* The servers exist before any init (which may declare routes on
+     * them) and accept once every instance has started. */
+    if (ioloop__http_servers_create(loop, s->m.servers, s->m.nservers, err,
+                                    sizeof(err))
+        < 0) {
+        report(s, err);
+        ioloop__signal_unsubscribe_owner(loop, NULL);
+        return 1;
+    }
     if (ioloop__plugins_init(&s->plugins, loop, err, sizeof(err)) < 0) {
-        if (ioloop__broker_fd() >= 0) { /* the master logs it, once */
-            ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
-        } else {
-            char line[sizeof(err) + PATH_MAX];
-
-            ioloop__setup_message(s, err, line, sizeof(line));
-            ioloop__log_cli("%s", line);
-        }
+        report(s, err);
+        ioloop__http_servers_free(loop);
+        ioloop__signal_unsubscribe_owner(loop, NULL);
+        return 1;
+    }
+    if (ioloop__http_servers_start(loop, err, sizeof(err)) < 0) {
+        report(s, err);
+        ioloop__plugins_fini(&s->plugins, loop);
+        ioloop__http_servers_free(loop);
         ioloop__signal_unsubscribe_owner(loop, NULL);
         return 1;
     }
@@ -83,6 +102,7 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
         ioloop__watchdog_stop();
     }
     ioloop__plugins_fini(&s->plugins, loop);
+    ioloop__http_servers_free(loop);
     ioloop__signal_unsubscribe_owner(loop, NULL);
     if (rc < 0) {
         return 1;
@@ -113,6 +133,7 @@ on_stop_signal(ioloop_loop_t *loop, int signo, void *arg)
                "%s: draining (up to %.1f s for what is in flight)",
                signo == SIGINT ? "SIGINT" : "SIGTERM",
                (double) serving.s->m.shutdown_timeout / IOLOOP_NS_PER_S);
+    ioloop__http_servers_drain(loop);
     ioloop__plugins_drain(&serving.s->plugins, loop);
     return drain_check(loop, NULL);
 }
@@ -164,4 +185,30 @@ on_swap_signal(ioloop_loop_t *loop, int signo, void *arg)
         IOLOOP_LOG(IOLOOP_LOG_ERROR, "host", "%s", err);
     }
     return 0;
+}
+
+/* SIGHUP without a master: new certificates for new connections. */
+static int
+on_reload_signal(ioloop_loop_t *loop, int signo, void *arg)
+{
+    (void) signo;
+    (void) arg;
+    IOLOOP_LOG(IOLOOP_LOG_INFO, "host", "SIGHUP: reloading the servers' "
+               "certificates");
+    ioloop__http_servers_reload(loop);
+    return 0;
+}
+
+/* A start that failed: the master logs it (once), or we do. */
+static void
+report(const struct ioloop_setup *s, const char *err)
+{
+    if (ioloop__broker_fd() >= 0) {
+        ioloop__broker_note(IOLOOP_BROKER_FAILED, err);
+    } else {
+        char line[2048 + PATH_MAX];
+
+        ioloop__setup_message(s, err, line, sizeof(line));
+        ioloop__log_cli("%s", line);
+    }
 }

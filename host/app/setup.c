@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_server.h"
 #include "json_path.h"
 #include "log.h"
 #include "net.h"
@@ -79,9 +80,17 @@ ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
     int rc;
 
     ioloop__net_set_check_mode(1);
-    rc = ioloop__plugins_init(&s->plugins, loop, err, errlen);
+    /* The servers as a start makes them (addresses, certificates), and
+     * every route's instance must register its handler. */
+    rc = ioloop__http_servers_create(loop, s->m.servers, s->m.nservers, err,
+                                     errlen);
     if (rc == 0) {
-        ioloop__plugins_fini(&s->plugins, loop);
+        rc = ioloop__plugins_init(&s->plugins, loop, err, errlen);
+        if (rc == 0) {
+            rc = ioloop__http_servers_start(loop, err, errlen);
+            ioloop__plugins_fini(&s->plugins, loop);
+        }
+        ioloop__http_servers_free(loop);
     }
     ioloop__net_set_check_mode(0);
     return rc;

@@ -127,6 +127,25 @@ limits_step(const struct ioloop_http_limits *l)
     return t > 0 ? t : IOLOOP_NS_PER_S;
 }
 
+/* "servers[0].tls.cert: /x/cert.pem: reason" from tls.c's
+ * "tls: /x/cert.pem: reason" (the key's path: .tls.key). */
+static void
+tls_error(const struct ioloop_http_server_spec *s, const char *why,
+          char *err, size_t errlen)
+{
+    const char *k = s->tls_key != NULL ? strstr(why, s->tls_key) : NULL;
+    const char *c = strstr(why, s->tls_cert);
+
+    if (strncmp(why, "tls: ", 5) == 0) {
+        why += 5;
+    }
+    snprintf(err, errlen, "%s.tls.%s: %s", s->where,
+             k != NULL && (c == NULL || k < c) ? "key"
+             : c != NULL                      ? "cert"
+                                              : "min_version",
+             why);
+}
+
 /* Sets up one server from its spec. -errno with err. */
 static int
 server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
@@ -163,7 +182,7 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
         srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
         if (srv->tls == NULL) {
             rc = -errno;
-            snprintf(err, errlen, "%s.tls: %s", s->where, why);
+            tls_error(s, why, err, errlen);
             return rc;
         }
     }
@@ -373,9 +392,11 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
 
         if (srv->tls != NULL
             && ioloop__tls_reload(srv->tls, why, sizeof(why)) < 0) {
-            IOLOOP_LOG(IOLOOP_LOG_ERROR, "http",
-                       "%s.tls: %s (the previous certificate stays in use)",
-                       srv->spec->where, why);
+            char line[768];
+
+            tls_error(srv->spec, why, line, sizeof(line));
+            IOLOOP_LOG(IOLOOP_LOG_ERROR, "host",
+                       "%s (the previous certificate stays in use)", line);
         }
     }
 }
