@@ -732,7 +732,12 @@ test_servers_check(void **state)
              "\"/api/\", \"plugin\": \"hello\", \"methods\": [\"GET\", "
              "\"PUT\"], \"max_body_size\": \"8MiB\"}]}]",
              port);
-    snprintf(json, sizeof(json), WITH_SERVERS("%s"), servers);
+    /* "hello" is an instance of http_test here: a route's instance must
+     * register its HTTP handler, which --check checks too. */
+    snprintf(json, sizeof(json),
+             "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": "
+             "[{\"name\": \"hello\", \"path\": \"" MODULES
+             "/http_test.so\"}], \"servers\": %s}", servers);
     write_manifest(json);
     run_host(&r, args);
     if (r.status != 0) {
