@@ -61,13 +61,16 @@ servers_json(const char *tls)
              " \"max_connections\": 6, \"max_header_size\": \"1KiB\","
              " \"max_body_size\": 1000, \"max_pipeline\": 4,"
              " \"header_timeout\": \"500ms\", \"body_timeout\": \"500ms\","
-             " \"send_timeout\": \"2s\", \"keepalive_timeout\": \"1s\"%s%s,"
+             " \"send_timeout\": \"2s\", \"keepalive_timeout\": \"%s\"%s%s,"
              " \"routes\": [{\"prefix\": \"/a/\", \"plugin\": \"a\"},"
              "  {\"prefix\": \"/b/\", \"plugin\": \"b\","
              "   \"methods\": [\"GET\"]},"
              "  {\"prefix\": \"/s/\", \"plugin\": \"s\","
              "   \"max_body_size\": \"1MiB\"}]}]}",
-             tls != NULL ? ", \"tls\": " : "", tls != NULL ? tls : "");
+             /* The TLS tests keep a connection across many handshakes,
+              * which a loaded machine makes slow. */
+             tls != NULL ? "30s" : "1s", tls != NULL ? ", \"tls\": " : "",
+             tls != NULL ? tls : "");
     return json;
 }
 
@@ -273,6 +276,18 @@ expect_close(const char *request, int status)
     close(hc.fd);
 }
 
+static void
+wait_log(const char *text, int count)
+{
+    for (int ms = 0; host_log_count(&host, text) < count; ms += 10) {
+        if (ms >= HOST_TIMEOUT_MS) {
+            host_dump_log(&host);
+            fail_msg("no \"%s\" in the host's log", text);
+        }
+        usleep(10000);
+    }
+}
+
 /* Every limit and timeout of the server. */
 static void
 test_limits(void **state)
@@ -321,10 +336,8 @@ test_limits(void **state)
     for (int i = 0; i < 6; i++) {
         close(fds[i]);
     }
-    if (host_log_count(&host, "max_connections (6) reached") < 1) {
-        host_dump_log(&host);
-        fail_msg("the shed connection was not logged");
-    }
+    /* The host closes the shed connection before it logs it. */
+    wait_log("max_connections (6) reached", 1);
 }
 
 /* SIGTERM with a request in flight: it is answered (Connection: close),
@@ -442,17 +455,6 @@ tls_shut(struct tls_client *c)
     close(c->fd);
 }
 
-static void
-wait_log(const char *text, int count)
-{
-    for (int ms = 0; host_log_count(&host, text) < count; ms += 10) {
-        if (ms >= HOST_TIMEOUT_MS) {
-            host_dump_log(&host);
-            fail_msg("no \"%s\" in the host's log", text);
-        }
-        usleep(10000);
-    }
-}
 
 /* SIGHUP rotates the certificate under a stream of requests: none fails,
  * an established connection keeps working, new ones get the new one. */
