@@ -85,7 +85,8 @@ struct identity {
 };
 
 struct family;
-typedef void (*family_fn)(struct ioloop__metrics_out *o, const struct family *f,
+typedef void (*family_fn)(struct ioloop__metrics_out *o,
+                          const struct family *f,
                           const struct ioloop_metrics *m);
 
 /* One metric family: its HELP and TYPE lines, then the samples fn prints
@@ -98,15 +99,20 @@ struct family {
     size_t offset;
 };
 
-static void u64_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void u64_samples(struct ioloop__metrics_out *o,
+                        const struct family *f,
                         const struct ioloop_metrics *m);
-static void poll_wait_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void poll_wait_samples(struct ioloop__metrics_out *o,
+                              const struct family *f,
                               const struct ioloop_metrics *m);
-static void stall_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void stall_samples(struct ioloop__metrics_out *o,
+                          const struct family *f,
                           const struct ioloop_metrics *m);
-static void backend_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void backend_samples(struct ioloop__metrics_out *o,
+                            const struct family *f,
                             const struct ioloop_metrics *m);
-static void uptime_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void uptime_samples(struct ioloop__metrics_out *o,
+                           const struct family *f,
                            const struct ioloop_metrics *m);
 static void u64_sum(struct ioloop__metrics_out *o, const char *name,
                     const struct ioloop_metrics *m, unsigned w,
@@ -115,7 +121,8 @@ static uint64_t stall_sum(const struct ioloop_metrics *m, unsigned w,
                           const char *plugin);
 static int worker_live(const struct ioloop_metrics *m, unsigned w);
 static void carry_counters(ioloop_loop_t *loop, struct metrics_slot *s);
-static void quarantine_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void quarantine_samples(struct ioloop__metrics_out *o,
+                               const struct family *f,
                                const struct ioloop_metrics *m);
 static uint64_t load(const uint64_t *p);
 static void bump(uint64_t *p, int64_t delta);
@@ -125,7 +132,8 @@ static void names_begin(struct metrics_slot *s);
 static void names_end(struct metrics_slot *s);
 static void names_read(const struct metrics_slot *s, struct identity *id);
 static void name_copy(char *dst, const char *src, size_t index);
-static void timeout_samples(struct ioloop__metrics_out *o, const struct family *f,
+static void timeout_samples(struct ioloop__metrics_out *o,
+                            const struct family *f,
                             const struct ioloop_metrics *m);
 static const struct ioloop__series_table *slot_table(const void *m,
                                                      unsigned i, int *live);
@@ -554,8 +562,8 @@ ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         const struct family *f = &families[i];
 
-        ioloop__metrics_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
-                   f->name, f->type);
+        ioloop__metrics_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", f->name,
+                               f->help, f->name, f->type);
         f->fn(&o, f, self.m);
     }
     view.m = self.m;
@@ -601,8 +609,9 @@ worker_live(const struct ioloop_metrics *m, unsigned w)
 
 /* name{worker="w"} <the sum of the uint64_t at offset of w's slots>. */
 static void
-u64_sum(struct ioloop__metrics_out *o, const char *name, const struct ioloop_metrics *m,
-        unsigned w, size_t offset, int counter)
+u64_sum(struct ioloop__metrics_out *o, const char *name,
+        const struct ioloop_metrics *m, unsigned w, size_t offset,
+        int counter)
 {
     uint64_t sum = 0;
 
@@ -644,8 +653,11 @@ poll_wait_samples(struct ioloop__metrics_out *o, const struct family *f,
                 ns += load(&m->slots[i].stats.poll_wait_ns);
             }
         }
-        ioloop__metrics_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64 "\n",
-                   f->name, w, ns / 1000000000u, ns % 1000000000u);
+        ioloop__metrics_printf(o,
+                               "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64
+                               "\n",
+                               f->name, w, ns / 1000000000u,
+                               ns % 1000000000u);
     }
 }
 
@@ -669,8 +681,10 @@ timeout_samples(struct ioloop__metrics_out *o, const struct family *f,
                     sum += load(&m->slots[i].stats.stream_timeouts[r]);
                 }
             }
-            ioloop__metrics_printf(o, "%s{worker=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
-                       f->name, w, reasons[r], sum);
+            ioloop__metrics_printf(o,
+                                   "%s{worker=\"%u\",reason=\"%s\"} %" PRIu64
+                                   "\n",
+                                   f->name, w, reasons[r], sum);
         }
     }
 }
@@ -706,7 +720,8 @@ stall_samples(struct ioloop__metrics_out *o, const struct family *f,
                 if (dup) {
                     continue;
                 }
-                ioloop__metrics_printf(o, "%s{worker=\"%u\",plugin=\"", f->name, w);
+                ioloop__metrics_printf(o, "%s{worker=\"%u\",plugin=\"",
+                                       f->name, w);
                 ioloop__metrics_label_value(o, id.plugins[k]);
                 ioloop__metrics_printf(o, "\"} %" PRIu64 "\n",
                            stall_sum(m, w, id.plugins[k]));
@@ -759,7 +774,8 @@ backend_samples(struct ioloop__metrics_out *o, const struct family *f,
                 }
             }
             if (!dup) {
-                ioloop__metrics_printf(o, "%s{worker=\"%u\",backend=\"", f->name, w);
+                ioloop__metrics_printf(o, "%s{worker=\"%u\",backend=\"",
+                                       f->name, w);
                 ioloop__metrics_label_value(o, id.backend);
                 ioloop__metrics_printf(o, "\"} 1\n");
             }
@@ -787,8 +803,10 @@ uptime_samples(struct ioloop__metrics_out *o, const struct family *f,
             }
         }
         if (ms != UINT64_MAX) {
-            ioloop__metrics_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
-                       f->name, w, ms / 1000u, ms % 1000u);
+            ioloop__metrics_printf(o,
+                                   "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64
+                                   "\n",
+                                   f->name, w, ms / 1000u, ms % 1000u);
         }
     }
 }
@@ -798,7 +816,8 @@ uptime_samples(struct ioloop__metrics_out *o, const struct family *f,
 static const struct ioloop__series_table *
 slot_table(const void *m, unsigned i, int *live)
 {
-    const struct metrics_slot *s = &((const struct ioloop_metrics *) m)->slots[i];
+    const struct ioloop_metrics *segment = m;
+    const struct metrics_slot *s = &segment->slots[i];
 
     if (!slot_used(s)) {
         return NULL;
