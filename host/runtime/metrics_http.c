@@ -5,10 +5,11 @@
  *
  * A route is six consecutive series of its slot: the counters of classes
  * 1xx to 5xx, then the histogram; its handle is the first one's, so that
- * observe finds them all with no lookup. Registration makes them in one
- * go, so a route from an earlier worker of the slot is found consecutive
- * too; only a slot filled up half-way through a route could break that,
- * and then the route is refused (-ENOSPC) rather than counted wrongly.
+ * observe finds them all with no lookup. Registration makes all six in
+ * one go or none (it checks the room first), so a route from an earlier
+ * worker of the slot is found consecutive too; should it not be (a
+ * plugin's series of the same name and labels in between), the route is
+ * refused (-ENOSPC) rather than counted wrongly.
  */
 #include "metrics_http.h"
 
@@ -18,6 +19,7 @@
 #include "metrics_series.h"
 
 #define NCLASSES 5
+#define NBOUNDS (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
 
 /* The help of requests_total is the one hello_http gives its own series of
  * the same family (a family has one HELP line). */
@@ -48,6 +50,15 @@ ioloop__metrics_http_route(ioloop_loop_t *loop, const char *server,
     if (server == NULL || route == NULL) {
         return -EINVAL;
     }
+    /* All six or none: without room for a whole route, only one made
+     * earlier in the slot (then every series is found, none added). */
+    labels[5] = classes[0];
+    if (!ioloop__series_room(t, NCLASSES + 1, NCLASSES + NBOUNDS + 2)
+        && (h = ioloop__series_find(t, IOLOOP__SERIES_COUNTER, REQUESTS,
+                                    REQUESTS_HELP, "", labels, NULL, 0))
+               < 0) {
+        return h == -ENOENT ? -ENOSPC : h;
+    }
     for (int c = 0; c <= NCLASSES; c++) {
         if (c < NCLASSES) {
             labels[5] = classes[c];
@@ -57,8 +68,7 @@ ioloop__metrics_http_route(ioloop_loop_t *loop, const char *server,
             labels[4] = NULL; /* no code label */
             h = ioloop__series_register(
                 t, IOLOOP__SERIES_HISTOGRAM, DURATION, DURATION_HELP, "",
-                labels, duration_bounds,
-                sizeof(duration_bounds) / sizeof(duration_bounds[0]));
+                labels, duration_bounds, NBOUNDS);
         }
         if (h < 0) {
             return h;
@@ -66,7 +76,7 @@ ioloop__metrics_http_route(ioloop_loop_t *loop, const char *server,
         if (c == 0) {
             first = h;
         } else if (h != first + c) {
-            return -ENOSPC;
+            return -ENOSPC; /* see the file comment */
         }
     }
     return first;

@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int series_get(struct ioloop__series_table *t, int kind,
+                      const char *name, const char *help,
+                      const char *instance, const char *const *labels,
+                      const double *bounds, size_t nbounds, int add);
 static int valid_metric_name(const char *s, int kind);
 static int label_name_ok(const char *s, int kind);
 static int render_labels(char *dst, const char *const *labels, int kind);
@@ -52,6 +56,26 @@ ioloop__series_register(struct ioloop__series_table *t, int kind,
                         const char *name, const char *help,
                         const char *instance, const char *const *labels,
                         const double *bounds, size_t nbounds)
+{
+    return series_get(t, kind, name, help, instance, labels, bounds, nbounds,
+                      1);
+}
+
+int
+ioloop__series_find(struct ioloop__series_table *t, int kind,
+                    const char *name, const char *help, const char *instance,
+                    const char *const *labels, const double *bounds,
+                    size_t nbounds)
+{
+    return series_get(t, kind, name, help, instance, labels, bounds, nbounds,
+                      0);
+}
+
+/* register (add 1) or find (add 0: -ENOENT when t lacks the series). */
+static int
+series_get(struct ioloop__series_table *t, int kind, const char *name,
+           const char *help, const char *instance, const char *const *labels,
+           const double *bounds, size_t nbounds, int add)
 {
     struct ioloop__series want;
     uint32_t n = count(t), ncells;
@@ -105,6 +129,9 @@ ioloop__series_register(struct ioloop__series_table *t, int kind,
             __atomic_store_n(&t->gens[k], t->gen, __ATOMIC_RELAXED);
             return (int) k;
         }
+    }
+    if (!add) {
+        return -ENOENT;
     }
     ncells = kind == IOLOOP__SERIES_HISTOGRAM ? want.nbuckets + 2u : 1u;
     if (n == IOLOOP_METRICS_MAX_SERIES

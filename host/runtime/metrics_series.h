@@ -104,6 +104,22 @@ int ioloop__series_register(struct ioloop__series_table *t, int kind,
                             const char *instance, const char *const *labels,
                             const double *bounds, size_t nbounds);
 
+/* As register, but never adds: -ENOENT when t lacks the series. */
+int ioloop__series_find(struct ioloop__series_table *t, int kind,
+                        const char *name, const char *help,
+                        const char *instance, const char *const *labels,
+                        const double *bounds, size_t nbounds);
+
+/* Whether t has room for nseries more series holding ncells cells. */
+static inline int
+ioloop__series_room(const struct ioloop__series_table *t, unsigned nseries,
+                    unsigned ncells)
+{
+    return __atomic_load_n(&t->nseries, __ATOMIC_RELAXED) + nseries
+               <= IOLOOP_METRICS_MAX_SERIES
+           && t->ncells + ncells <= IOLOOP_METRICS_MAX_CELLS;
+}
+
 /* A new worker took the slot: its gauges restart at 0 and are not
  * rendered until it registers them. */
 void ioloop__series_attach(struct ioloop__series_table *t);
