@@ -99,6 +99,9 @@ series_get(struct ioloop__series_table *t, int kind, const char *name,
             }
             want.bounds[i] = bounds[i];
         }
+        for (size_t i = nbounds; i < IOLOOP_METRICS_MAX_BUCKETS; i++) {
+            want.bounds[i] = INFINITY; /* see ioloop__series_observe */
+        }
         want.nbuckets = (uint8_t) nbounds;
     } else if (bounds != NULL || nbounds != 0) {
         return -EINVAL;
@@ -204,30 +207,33 @@ ioloop__series_gauge_add(struct ioloop__series_table *t, int h,
     }
 }
 
-/* A binary search for the first bound >= v (nbuckets: +Inf), then one
- * count and the sum. NaN is dropped: it would poison the sum for good. */
+/*
+ * The first bound >= v (nbuckets: the +Inf bucket), then one count and the
+ * sum. The bounds are padded with +Inf to IOLOOP_METRICS_MAX_BUCKETS, so
+ * the search is the same five steps whatever the histogram, without a
+ * branch to mispredict: half the instructions of a plain binary search.
+ * NaN is dropped: it would poison the sum for good.
+ */
 void
 ioloop__series_observe(struct ioloop__series_table *t, int h, double v)
 {
     const struct ioloop__series *s = hot(t, h, IOLOOP__SERIES_HISTOGRAM);
-    unsigned lo = 0, hi;
+    const double *b;
+    unsigned i = 0;
     uint64_t *c;
 
     if (s == NULL || isnan(v)) {
         return;
     }
-    hi = s->nbuckets;
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-
-        if (v <= s->bounds[mid]) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
+    b = s->bounds;
+    _Static_assert(IOLOOP_METRICS_MAX_BUCKETS == 16, "four halvings");
+    i += (v > b[i + 7]) * 8u;
+    i += (v > b[i + 3]) * 4u;
+    i += (v > b[i + 1]) * 2u;
+    i += v > b[i];
+    i += v > b[i]; /* past a sixteenth finite bound: +Inf */
     c = &t->cells[s->cell];
-    store(&c[lo], load(&c[lo]) + 1);
+    store(&c[i], load(&c[i]) + 1);
     store_double(&c[s->nbuckets + 1], load_double(&c[s->nbuckets + 1]) + v);
 }
 

@@ -40,7 +40,8 @@ struct ioloop__series {
     uint8_t kind;     /* enum ioloop__series_kind */
     uint8_t nbuckets; /* histograms: bounds in use */
     uint16_t cell;    /* the first of its cells */
-    double bounds[IOLOOP_METRICS_MAX_BUCKETS]; /* strictly increasing */
+    /* Strictly increasing; past nbuckets, +Inf. */
+    double bounds[IOLOOP_METRICS_MAX_BUCKETS];
 };
 
 struct ioloop__series_table {

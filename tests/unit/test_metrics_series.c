@@ -389,6 +389,57 @@ test_render(void **state)
     free(text);
 }
 
+/* Every bucket of histograms of 1 to IOLOOP_METRICS_MAX_BUCKETS bounds
+ * (1, 2, ... n): values on and between the bounds land where they
+ * belong, cumulatively. */
+static void
+test_buckets(void **state)
+{
+    static const int sizes[] = {1, 2, 3, 5, 11, 15, IOLOOP_METRICS_MAX_BUCKETS};
+    double bounds[IOLOOP_METRICS_MAX_BUCKETS];
+    struct ioloop_metrics *m = ioloop__metrics_create(1);
+    char *text = malloc(TEXT_MAX), name[32], labels[64];
+    struct prom_doc doc;
+    ioloop_loop_t *loop;
+    int h[sizeof(sizes) / sizeof(sizes[0])];
+
+    (void) state;
+    assert_non_null(m);
+    assert_non_null(text);
+    loop = attached_loop(m, 0);
+    assert_non_null(loop);
+    for (int k = 0; k < IOLOOP_METRICS_MAX_BUCKETS; k++) {
+        bounds[k] = k + 1;
+    }
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        snprintf(name, sizeof(name), "b%d", sizes[i]);
+        h[i] = ioloop__metrics_histogram_register(loop, name, "B.", NULL,
+                                                  bounds, (size_t) sizes[i]);
+        assert_true(h[i] >= 0);
+        /* 0, 0.5, 1, ..., n + 1: two values per bucket, one on its bound. */
+        for (int j = 0; j <= 2 * sizes[i] + 2; j++) {
+            ioloop__metrics_observe(loop, h[i], j * 0.5);
+        }
+    }
+    render_and_parse(loop, text, &doc);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        snprintf(name, sizeof(name), "b%d_bucket", sizes[i]);
+        for (int k = 0; k < sizes[i]; k++) {
+            snprintf(labels, sizeof(labels),
+                     "instance=\"p\",le=\"%d\",worker=\"0\"", k + 1);
+            /* 0, 0.5, ..., k + 1: 2k + 3 values. */
+            assert_int_equal(value(&doc, name, labels), 2 * k + 3);
+        }
+        assert_int_equal(value(&doc, name,
+                               "instance=\"p\",le=\"+Inf\",worker=\"0\""),
+                         2 * sizes[i] + 3);
+    }
+    prom_free(&doc);
+    release(loop);
+    ioloop__metrics_free(m);
+    free(text);
+}
+
 /*
  * A child (a worker) registers and counts in slot 1 and exits; the parent
  * renders it. Retired, its gauge goes and its counter and histogram stay;
@@ -493,6 +544,7 @@ main(void)
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_across_fork),
     };
 
