@@ -34,7 +34,7 @@ static int same_series(const struct ioloop__series *a,
 static uint32_t count(const struct ioloop__series_table *t);
 static int shown(const struct ioloop__series_table *t, uint32_t k, int live);
 static int family_seen(const struct ioloop__series_view *v, unsigned i,
-                       uint32_t k, const char *name);
+                       uint32_t k, const struct ioloop__series *f);
 static int series_before(const struct ioloop__series_view *v, unsigned j,
                          uint32_t q, const struct ioloop__series *s);
 static void family_samples(struct ioloop__metrics_out *o,
@@ -46,6 +46,7 @@ static void sample(struct ioloop__metrics_out *o,
 static void print_labels(struct ioloop__metrics_out *o, unsigned w,
                          const struct ioloop__series *s);
 static void print_double(struct ioloop__metrics_out *o, double d);
+static uint32_t fnv1a(uint32_t h, const char *s);
 static uint64_t load(const uint64_t *p);
 static void store(uint64_t *p, uint64_t v);
 static double load_double(const uint64_t *p);
@@ -112,6 +113,9 @@ series_get(struct ioloop__series_table *t, int kind, const char *name,
     ilen = ilen < sizeof(want.instance) ? ilen : sizeof(want.instance) - 1;
     memcpy(want.instance, instance, ilen);
     want.kind = (uint8_t) kind;
+    want.family_hash = fnv1a(2166136261u, want.name);
+    want.series_hash = fnv1a(fnv1a(want.family_hash, want.instance),
+                             want.labels);
 
     for (uint32_t k = 0; k < n; k++) {
         const struct ioloop__series *s = &t->series[k];
@@ -265,7 +269,7 @@ ioloop__series_render(struct ioloop__metrics_out *o,
         for (uint32_t k = 0; k < n; k++) {
             const struct ioloop__series *f = &t->series[k];
 
-            if (family_seen(v, i, k, f->name)) {
+            if (family_seen(v, i, k, f)) {
                 continue;
             }
             /* register refused a help that would need escaping */
@@ -293,7 +297,8 @@ family_samples(struct ioloop__metrics_out *o,
         for (uint32_t q = 0; q < n; q++) {
             const struct ioloop__series *s = &u->series[q];
 
-            if (strcmp(s->name, f->name) == 0 && s->kind == f->kind
+            if (s->family_hash == f->family_hash
+                && strcmp(s->name, f->name) == 0 && s->kind == f->kind
                 && shown(u, q, live) && !series_before(v, j, q, s)) {
                 sample(o, v, j, s);
             }
@@ -413,7 +418,8 @@ append(char *dst, size_t *pos, const char *s, int escape)
 static int
 same_series(const struct ioloop__series *a, const struct ioloop__series *b)
 {
-    return a->kind == b->kind && strcmp(a->name, b->name) == 0
+    return a->series_hash == b->series_hash && a->kind == b->kind
+           && strcmp(a->name, b->name) == 0
            && strcmp(a->instance, b->instance) == 0
            && strcmp(a->labels, b->labels) == 0;
 }
@@ -439,10 +445,10 @@ shown(const struct ioloop__series_table *t, uint32_t k, int live)
                       == __atomic_load_n(&t->gen, __ATOMIC_RELAXED));
 }
 
-/* Whether a series before (slot i, k) already has name. */
+/* Whether a series before (slot i, k) already has f's name. */
 static int
 family_seen(const struct ioloop__series_view *v, unsigned i, uint32_t k,
-            const char *name)
+            const struct ioloop__series *f)
 {
     for (unsigned j = 0; j <= i; j++) {
         int live;
@@ -450,7 +456,8 @@ family_seen(const struct ioloop__series_view *v, unsigned i, uint32_t k,
         uint32_t n = t != NULL ? count(t) : 0;
 
         for (uint32_t q = 0; q < n && (j < i || q < k); q++) {
-            if (strcmp(t->series[q].name, name) == 0) {
+            if (t->series[q].family_hash == f->family_hash
+                && strcmp(t->series[q].name, f->name) == 0) {
                 return 1;
             }
         }
@@ -577,6 +584,16 @@ print_double(struct ioloop__metrics_out *o, double d)
         }
         ioloop__metrics_printf(o, "%s", text);
     }
+}
+
+/* FNV-1a over s, NUL included (so that "ab","c" and "a","bc" differ). */
+static uint32_t
+fnv1a(uint32_t h, const char *s)
+{
+    do {
+        h = (h ^ (uint8_t) *s) * 16777619u;
+    } while (*s++ != '\0');
+    return h;
 }
 
 static uint64_t

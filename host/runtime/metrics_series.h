@@ -37,6 +37,10 @@ struct ioloop__series {
     /* The labels as rendered, sorted by name and escaped:
      * a="1",b="x" ("" without labels). */
     char labels[IOLOOP_METRICS_LABELS_LEN];
+    /* FNV-1a of name, and of name, instance and labels: the scrape's
+     * comparisons (quadratic in the series) look at these first. */
+    uint32_t family_hash;
+    uint32_t series_hash;
     uint8_t kind;     /* enum ioloop__series_kind */
     uint8_t nbuckets; /* histograms: bounds in use */
     uint16_t cell;    /* the first of its cells */
