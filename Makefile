@@ -18,7 +18,11 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 
-.PHONY: all setup build build-asan build-tsan run test bench fuzz clean
+# make deb: the Debian packages, in $(DEB_BUILD)/ (see debian/build-debs.sh).
+DEB_PACKAGES := devscripts debhelper lintian fakeroot
+DEB_BUILD    ?= build-deb
+
+.PHONY: all setup build build-asan build-tsan run test bench fuzz deb clean
 
 all: build
 
@@ -101,5 +105,11 @@ fuzz: setup
 	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/$$name/corpus || exit 1; \
 	done
 
+# ioloop-host and libioloop-dev .deb files, checked by lintian (no error).
+deb: setup
+	$(call apt_install,$(DEB_PACKAGES))
+	debian/build-debs.sh $(DEB_BUILD)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-bench \
+	    $(DEB_BUILD)
