@@ -75,6 +75,11 @@ test: build build-asan build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
 	    ctest --test-dir $(TSAN_BUILD) -L threads --output-on-failure \
 	    -j $(JOBS)
+	@if [ "$(IOLOOP_TEST_DEB)" = 1 ]; then \
+	    $(MAKE) deb && tests/package/test_package.sh $(DEB_BUILD); \
+	else \
+	    echo "test: package test skipped (IOLOOP_TEST_DEB=1 runs it)"; \
+	fi
 
 # Benchmarks beside libev, libevent, libuv, nginx and the tornado demo, in
 # their own build (build-bench/); not part of `make test`. BENCH_QUICK=1 for
