@@ -11,7 +11,8 @@ WERROR     ?= ON
 
 # Debian packages the build and the tests need.
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
-            libhttp-parser-dev liburing-dev libssl-dev openssl curl wrk
+            libhttp-parser-dev liburing-dev libssl-dev openssl curl wrk \
+            python3-yaml
 
 # make fuzz: clang with libFuzzer's runtime (a Recommends of clang).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
