@@ -46,8 +46,10 @@ deb() {
 
 root=$tmp/root
 step "dpkg -x into $root"
-dpkg -x "$(deb ioloop-host)" "$root"
-dpkg -x "$(deb libioloop-dev)" "$root"
+host_deb=$(deb ioloop-host)
+dev_deb=$(deb libioloop-dev)
+dpkg -x "$host_deb" "$root"
+dpkg -x "$dev_deb" "$root"
 
 usr=$root/usr
 host=$usr/bin/ioloop-host
