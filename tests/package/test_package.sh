@@ -39,8 +39,9 @@ step() {
 
 # The one package of each name in DEBDIR (make deb empties it first).
 deb() {
-    set -- "$debdir"/"$1"_*_*.deb
-    [ $# -eq 1 ] && [ -f "$1" ] || fail "$debdir: want exactly one $1 .deb"
+    name=$1
+    set -- "$debdir"/"$name"_*_*.deb
+    [ $# -eq 1 ] && [ -f "$1" ] || fail "$debdir: want exactly one $name .deb"
     echo "$1"
 }
 
