@@ -53,6 +53,12 @@ def listen_port(addr):
     return host, int(port)
 
 
+def addresses(server):
+    """A server's "listen": one address or a list of them."""
+    listen = server.get("listen", [])
+    return [listen] if isinstance(listen, str) else listen
+
+
 def load_yaml(path, c):
     """Every document of path, as (kind, object) pairs."""
     with open(path, encoding="utf-8") as f:
@@ -102,7 +108,7 @@ def check_probe(c, where, container, kind, want_path, routes):
                    % (kind, path, STATUS_SO)):
         return
     port = container_port(container, probe.get("port"))
-    ports = {listen_port(a)[1] for a in server["listen"]}
+    ports = {listen_port(a)[1] for a in addresses(server)}
     c.check(port in ports, where,
             "%s: port %r, but server %r of host.json listens on %s"
             % (kind, port, server["name"], sorted(ports)))
@@ -146,7 +152,7 @@ def main(deploy_dir):
     check_probe(c, where, host, "readinessProbe", "/readyz", routes)
     check_probe(c, where, host, "livenessProbe", "/healthz", routes)
     for path in ("/healthz", "/readyz"):
-        for addr in routes.get(path, {}).get("listen", []):
+        for addr in addresses(routes.get(path, {})):
             c.check(listen_port(addr)[0] in ("0.0.0.0", "[::]"), mpath,
                     "%s is served on %s: the kubelet probes the pod's IP"
                     % (path, addr))
@@ -160,7 +166,7 @@ def main(deploy_dir):
     if c.check(server is not None, dpath,
                "annotation prometheus.io/path %r is not a route to %s"
                % (mpath_ann, STATUS_SO)):
-        ports = {str(listen_port(a)[1]) for a in server["listen"]}
+        ports = {str(listen_port(a)[1]) for a in addresses(server)}
         c.check(ann.get("prometheus.io/port") in ports, dpath,
                 "annotation prometheus.io/port %r, but %r listens on %s"
                 % (ann.get("prometheus.io/port"), server["name"],
@@ -187,7 +193,7 @@ def main(deploy_dir):
             spath, "selector %r does not select the Deployment's pods"
             % selector)
     web = {listen_port(a)[1] for s in manifest.get("servers", [])
-           for a in s["listen"]}
+           for a in addresses(s)}
     for p in svc["spec"].get("ports", []):
         target = container_port(host, p.get("targetPort", p.get("port")))
         c.check(target in web, spath,
