@@ -29,6 +29,7 @@ static int valid_metric_name(const char *s, int kind);
 static int label_name_ok(const char *s, int kind);
 static int render_labels(char *dst, const char *const *labels, int kind);
 static int append(char *dst, size_t *pos, const char *s, int escape);
+static int utf8_valid(const char *s);
 static int same_series(const struct ioloop__series *a,
                        const struct ioloop__series *b);
 static uint32_t count(const struct ioloop__series_table *t);
@@ -85,7 +86,7 @@ series_get(struct ioloop__series_table *t, int kind, const char *name,
     memset(&want, 0, sizeof(want));
     if (name == NULL || !valid_metric_name(name, kind) || help == NULL
         || strlen(help) >= sizeof(want.help) || strchr(help, '\n') != NULL
-        || strchr(help, '\\') != NULL
+        || strchr(help, '\\') != NULL || !utf8_valid(help)
         || render_labels(want.labels, labels, kind) < 0) {
         return -EINVAL;
     }
@@ -360,7 +361,8 @@ render_labels(char *dst, const char *const *labels, int kind)
         size_t i = n;
 
         if (n == IOLOOP_METRICS_MAX_LABELS || labels[2 * n + 1] == NULL
-            || !label_name_ok(labels[2 * n], kind)) {
+            || !label_name_ok(labels[2 * n], kind)
+            || !utf8_valid(labels[2 * n + 1])) {
             return -1;
         }
         for (; i > 0; i--) { /* insertion sort: eight at most */
@@ -412,6 +414,42 @@ append(char *dst, size_t *pos, const char *s, int escape)
     }
     dst[*pos] = '\0';
     return 0;
+}
+
+/* Whether s is UTF-8 (no overlong form, surrogate or code point past
+ * U+10FFFF), as the format requires of label values and HELP text: one
+ * bad byte would fail the whole scrape. */
+static int
+utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+
+    while (*p != '\0') {
+        unsigned c = *p, n, cp;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+        if (n == 0 || c > 0xf4) {
+            return 0;
+        }
+        cp = c & (0x3fu >> n);
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0; /* also stops at the NUL */
+            }
+            cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800)
+            || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+        p += n + 1;
+    }
+    return 1;
 }
 
 /* One series, the worker label aside. */
