@@ -725,12 +725,12 @@ struct ioloop_api {
      * label). Call it from init; the strings are copied. Label names as
      * counter_register's, each at most once; the labels are rendered
      * sorted by name, after worker and instance, and must fit 191 bytes
-     * once escaped (a value may hold any character: \, " and newline are
-     * escaped). Register each label set as its own series. Returns a
-     * handle for counter_add (>= 0), -EINVAL, -ENOSPC (the worker's 256
-     * series or their values are used up), or -ENOTSUP (the host keeps
-     * no metrics for this loop). A plugin may ignore a failure: the calls
-     * below ignore a negative handle.
+     * once escaped (a value is UTF-8 and may hold any character: \, "
+     * and newline are escaped). Register each label set as its own
+     * series. Returns a handle for counter_add (>= 0), -EINVAL, -ENOSPC
+     * (the worker's 256 series or their values are used up), or -ENOTSUP
+     * (the host keeps no metrics for this loop). A plugin may ignore a
+     * failure: the calls below ignore a negative handle.
      */
     int (*counter_register_labels)(ioloop_instance_t *inst, const char *name,
                                    const char *help,
