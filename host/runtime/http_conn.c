@@ -1059,17 +1059,31 @@ int
 ioloop__http_buf_append(struct http_buf **bp, const char *p, size_t n)
 {
     struct http_buf *b = *bp;
-    size_t len = b != NULL ? b->len : 0;
+    size_t cap;
 
-    b = realloc(b, sizeof(*b) + len + n);
-    if (b == NULL) {
-        return -ENOMEM;
-    }
-    if (*bp == NULL) {
+    if (b != NULL && b->off > 0 && b->len + n > b->cap) {
+        /* What was written makes room first. */
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
         b->off = 0;
     }
-    memcpy(b->data + len, p, n);
-    b->len = len + n;
-    *bp = b;
+    if (b == NULL || b->len + n > b->cap) {
+        cap = b != NULL ? b->cap * 2 : 0;
+        if (cap < (b != NULL ? b->len : 0) + n) {
+            cap = (b != NULL ? b->len : 0) + n;
+        }
+        b = realloc(b, sizeof(*b) + cap);
+        if (b == NULL) {
+            return -ENOMEM;
+        }
+        if (*bp == NULL) {
+            b->off = 0;
+            b->len = 0;
+        }
+        b->cap = cap;
+        *bp = b;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
     return 0;
 }

@@ -42,10 +42,13 @@ struct ssl_st;
 #define HTTP_RESP_HEADERS_MAX 64
 #define HTTP_RESP_HEADERS_BYTES (16 * 1024)
 
-/* A heap buffer of bytes data[off..len) still to be used. */
+/* A heap buffer of bytes data[off..len) still to be used, cap bytes of
+ * room (grown geometrically: a large response appended in small writes
+ * is not copied over and over). */
 struct http_buf {
     size_t off;
     size_t len;
+    size_t cap;
     char data[];
 };
 
