@@ -437,11 +437,11 @@ ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
     }
     /* Requests whose handler has not run yet: the host answers them. */
     for (c = hl->conns; c != NULL; c = c->next) {
-        if (c->cur != NULL && c->cur->handler != NULL
-            && c->cur->handler->inst == inst
-            && !(c->cur->flags & REQ_HANDLED)) {
-            c->cur->handler = NULL;
-            c->cur->status = 503;
+        req = ioloop__http_conn_cur(c);
+        if (req != NULL && req->handler != NULL && req->handler->inst == inst
+            && !(req->flags & REQ_HANDLED)) {
+            req->handler = NULL;
+            req->status = 503;
         }
     }
     for (c = hl->conns; c != NULL; c = cnext) {
