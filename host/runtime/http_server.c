@@ -404,7 +404,7 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
 size_t
 ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
 {
-    struct http_loop *hl = http_loop(loop);
+    struct http_loop *hl = loop != NULL ? http_loop(loop) : NULL;
     ioloop_http_request_t *req, *next;
     struct http_handler **pp;
     struct http_conn *c, *cnext;
