@@ -146,6 +146,33 @@ tls_error(const struct ioloop_http_server_spec *s, const char *why,
              why);
 }
 
+/* A server's TLS context (none without a certificate). -errno with err. */
+static int
+server_tls(struct http_server *srv, const struct ioloop_http_server_spec *s,
+           char *err, size_t errlen)
+{
+    char why[512];
+    int rc;
+
+    if (s->tls_cert != NULL) {
+        struct ioloop_tls_options o = {
+            .size = sizeof(o),
+            .cert = s->tls_cert,
+            .key = s->tls_key,
+            .min_version = s->tls_min_version,
+            .alpn = "http/1.1",
+        };
+
+        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
+        if (srv->tls == NULL) {
+            rc = -errno;
+            tls_error(s, why, err, errlen);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Sets up one server from its spec. -errno with err. */
 static int
 server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
@@ -169,22 +196,6 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
             return rc;
         }
         srv->fds[srv->nfds++] = rc;
-    }
-    if (s->tls_cert != NULL) {
-        struct ioloop_tls_options o = {
-            .size = sizeof(o),
-            .cert = s->tls_cert,
-            .key = s->tls_key,
-            .min_version = s->tls_min_version,
-            .alpn = "http/1.1",
-        };
-
-        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
-        if (srv->tls == NULL) {
-            rc = -errno;
-            tls_error(s, why, err, errlen);
-            return rc;
-        }
     }
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct ioloop_http_route_spec *rs = &s->routes[i];
@@ -294,9 +305,16 @@ ioloop__http_servers_create(ioloop_loop_t *loop,
         rc = -ENOMEM;
         goto fail;
     }
+    /* Every certificate first: a bad one binds nothing. */
     for (size_t i = 0; i < n; i++) {
         hl->servers[i].hl = hl;
         hl->nservers = i + 1;
+        rc = server_tls(&hl->servers[i], &specs[i], err, errlen);
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
         err[0] = '\0';
         rc = server_create(&hl->servers[i], &specs[i], err, errlen);
         if (rc < 0) {
