@@ -714,6 +714,63 @@ struct ioloop_api {
      */
     int (*http_finish)(ioloop_http_request_t *req, const void *data,
                        size_t len);
+
+    /* --- Metrics with labels (since 1.1). Loop thread only. --- */
+
+    /*
+     * Registers a counter series owned by the calling instance, as
+     * counter_register does, with any number of labels up to 8: labels
+     * holds name, value pairs and ends with NULL, e.g.
+     * (const char *[]){"method", "GET", "code", "200", NULL} (NULL: no
+     * label). Call it from init; the strings are copied. Label names as
+     * counter_register's, each at most once; the labels are rendered
+     * sorted by name, after worker and instance, and must fit 191 bytes
+     * once escaped (a value may hold any character: \, " and newline are
+     * escaped). Register each label set as its own series. Returns a
+     * handle for counter_add (>= 0), -EINVAL, -ENOSPC (the worker's 256
+     * series or their values are used up), or -ENOTSUP (the host keeps
+     * no metrics for this loop). A plugin may ignore a failure: the calls
+     * below ignore a negative handle.
+     */
+    int (*counter_register_labels)(ioloop_instance_t *inst, const char *name,
+                                   const char *help,
+                                   const char *const *labels);
+
+    /*
+     * Registers a gauge series (a double, starting at 0): as
+     * counter_register_labels, but name must not end in "_total". Rendered
+     * under "# TYPE NAME gauge" with the value of each live worker that
+     * registered it. Returns a handle for gauge_set and gauge_add.
+     */
+    int (*gauge_register)(ioloop_instance_t *inst, const char *name,
+                          const char *help, const char *const *labels);
+
+    /*
+     * Registers a histogram series: as gauge_register, name ending in
+     * none of "_total", "_bucket", "_sum", "_count", and no label "le".
+     * bounds: the upper bounds of its buckets, 1 to 16 finite values in
+     * strictly increasing order, copied (+Inf is implied), fixed for the
+     * series' life. Rendered as NAME_bucket{...,le="B"} (cumulative),
+     * NAME_sum and NAME_count. Returns a handle for histogram_observe.
+     */
+    int (*histogram_register)(ioloop_instance_t *inst, const char *name,
+                              const char *help, const char *const *labels,
+                              const double *bounds, size_t nbounds);
+
+    /* Sets a gauge, or adds delta (maybe negative) to it. O(1): no
+     * lookup, lock or allocation. A handle that is not a gauge's is a
+     * no-op. */
+    void (*gauge_set)(ioloop_instance_t *inst, int handle, double value);
+    void (*gauge_add)(ioloop_instance_t *inst, int handle, double delta);
+
+    /*
+     * Counts value in its bucket (the first bound >= value) and adds it to
+     * the sum. O(1): a binary search over the bounds, no lookup, lock or
+     * allocation, fine per request. NaN is ignored; a handle that is not a
+     * histogram's is a no-op.
+     */
+    void (*histogram_observe)(ioloop_instance_t *inst, int handle,
+                              double value);
 };
 
 /*

@@ -171,6 +171,17 @@ int ioloop_testing_failures(const ioloop_testing_t *t);
 long long ioloop_testing_counter(ioloop_testing_t *t, const char *name,
                                  const char *value);
 
+/*
+ * The value of the first sample name{worker="0",instance="I",LABELS} (any
+ * instance I) as the API's metrics_render shows it, of any type: labels is
+ * what follows the instance label, exactly as rendered (the series' own
+ * labels sorted by name and escaped, then le for a histogram's bucket),
+ * e.g. "command=\"GET\",outcome=\"ok\"" or "le=\"+Inf\"", NULL for
+ * none; NaN when there is no such sample. Since 1.1.
+ */
+double ioloop_testing_metric(ioloop_testing_t *t, const char *name,
+                             const char *labels);
+
 #ifdef __cplusplus
 }
 #endif

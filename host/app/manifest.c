@@ -628,13 +628,9 @@ manifest_check_rules(struct manifest_parse *p)
     if (manifest_apply_levels(p) != 0) {
         return -1;
     }
-    if (ioloop__manifest_servers_build(m->server_conf, m->nserver_conf,
-                                       json_object_get(m->root, "servers"),
-                                       m->plugins, m->nplugins, &m->values,
-                                       &m->servers, &e) != 0) {
+    if (ioloop__manifest_servers_build(m, &e) != 0) {
         return manifest_fail(p, e.path, "%s", e.msg);
     }
-    m->nservers = m->nserver_conf;
     if (m->watchdog_kill_ms > 0 && m->workers == 0) {
         return manifest_fail(p, "watchdog_kill_ms", "needs \"workers\" (the "
                              "master replaces a blocked worker)");

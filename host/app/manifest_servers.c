@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include <http_parser.h>
+#include <jansson.h>
 
 #include "json_path.h"
 #include "manifest.h"
@@ -75,25 +76,23 @@ static int servers_check_listen(const struct ioloop__config_hook *h,
                                 const json_t *v);
 static int servers_check_log_path(const struct ioloop__config_hook *h,
                                   const json_t *v);
-static int servers_build_one(const struct ioloop__manifest_server *s,
-                             size_t i, const json_t *js,
-                             const struct ioloop_manifest_plugin *plugins,
-                             size_t nplugins, struct ioloop__config *c,
+static int servers_build_one(struct ioloop_manifest *m, size_t i,
                              struct ioloop_http_server_spec *spec,
                              struct ioloop__config_error *e);
-static int servers_build_route(const struct ioloop__manifest_server *s,
-                               size_t i, size_t r, const json_t *jr,
-                               const struct ioloop_manifest_plugin *plugins,
-                               size_t nplugins, struct ioloop__config *c,
-                               struct ioloop_http_route_spec *spec,
+static int servers_build_route(struct ioloop_manifest *m, size_t i,
+                               size_t r, struct ioloop_http_route_spec *spec,
                                struct ioloop__config_error *e);
+static int servers_route_plugin(const struct ioloop_manifest *m,
+                                const struct manifest_route *rt,
+                                const char *where,
+                                struct ioloop__config_error *e);
 static int servers_check_target(const char *s, const char *path,
                                 struct ioloop__config_error *e);
 static int servers_methods(const struct manifest_route *rt, const char *where,
                            struct ioloop__config *c, const char **out,
                            struct ioloop__config_error *e);
-static int servers_addrs(const struct ioloop__manifest_server *raw, size_t n,
-                         const json_t *json, struct ioloop__config_error *e);
+static int servers_addrs(const struct ioloop_manifest *m,
+                         struct ioloop__config_error *e);
 static bool servers_addr_clash(const struct sockaddr_storage *a,
                                const struct sockaddr_storage *b);
 static bool servers_is_token(const char *s);
@@ -272,21 +271,18 @@ const struct ioloop__config_ext ioloop__manifest_servers_ext = {
 };
 
 int
-ioloop__manifest_servers_build(const struct ioloop__manifest_server *raw,
-                               size_t n, const json_t *json,
-                               const struct ioloop_manifest_plugin *plugins,
-                               size_t nplugins, struct ioloop__config *c,
-                               struct ioloop_http_server_spec **out,
+ioloop__manifest_servers_build(struct ioloop_manifest *m,
                                struct ioloop__config_error *e)
 {
+    const struct ioloop__manifest_server *raw = m->server_conf;
     struct ioloop_http_server_spec *specs;
+    size_t n = m->nserver_conf;
     char q[SERVERS_QUOTE_MAX];
 
-    *out = NULL;
     if (n == 0) {
         return 0;
     }
-    specs = ioloop__config_alloc(c, n * sizeof(*specs));
+    specs = ioloop__config_alloc(&m->values, n * sizeof(*specs));
     if (specs == NULL) {
         return ioloop__config_fail(e, "servers", "out of memory");
     }
@@ -301,15 +297,15 @@ ioloop__manifest_servers_build(const struct ioloop__manifest_server *raw,
                                            "servers[%zu].name %s", j, q);
             }
         }
-        if (servers_build_one(&raw[i], i, json_array_get(json, i), plugins,
-                              nplugins, c, &specs[i], e) != 0) {
+        if (servers_build_one(m, i, &specs[i], e) != 0) {
             return -1;
         }
     }
-    if (servers_addrs(raw, n, json, e) != 0) {
+    if (servers_addrs(m, e) != 0) {
         return -1;
     }
-    *out = specs;
+    m->servers = specs;
+    m->nservers = n;
     return 0;
 }
 
@@ -434,18 +430,18 @@ servers_check_log_path(const struct ioloop__config_hook *h, const json_t *v)
     return 0;
 }
 
-/* Checks servers[i] (s, its JSON js) and fills its spec. */
+/* Checks servers[i] and fills its spec. */
 static int
-servers_build_one(const struct ioloop__manifest_server *s, size_t i,
-                  const json_t *js,
-                  const struct ioloop_manifest_plugin *plugins,
-                  size_t nplugins, struct ioloop__config *c,
+servers_build_one(struct ioloop_manifest *m, size_t i,
                   struct ioloop_http_server_spec *spec,
                   struct ioloop__config_error *e)
 {
+    const struct ioloop__manifest_server *s = &m->server_conf[i];
+    const json_t *js = json_array_get(json_object_get(m->root, "servers"),
+                                      i);
+    struct ioloop__config *c = &m->values;
     char where[48], at[SERVERS_PATH_MAX];
     struct ioloop_http_route_spec *routes;
-    const json_t *jroutes = json_object_get(js, "routes");
 
     snprintf(where, sizeof(where), "servers[%zu]", i);
     spec->where = ioloop__config_strdup(c, where);
@@ -473,8 +469,7 @@ servers_build_one(const struct ioloop__manifest_server *s, size_t i,
         return ioloop__config_fail(e, at, "out of memory");
     }
     for (size_t r = 0; r < s->nroutes; r++) {
-        if (servers_build_route(s, i, r, json_array_get(jroutes, r),
-                                plugins, nplugins, c, &routes[r], e) != 0) {
+        if (servers_build_route(m, i, r, &routes[r], e) != 0) {
             return -1;
         }
     }
@@ -506,24 +501,25 @@ servers_build_one(const struct ioloop__manifest_server *s, size_t i,
 }
 
 /*
- * Checks routes[r] of servers[i] (s; the route's JSON jr) and
- * fills its spec: exactly one of path and prefix, a path a request can
- * carry, not given before in this server, an instance of plugins, and
- * methods the parser knows.
+ * Checks routes[r] of servers[i] and fills its spec: exactly one of path
+ * and prefix, a path a request can carry, not given before in this
+ * server, an instance that serves in every worker, and methods the parser
+ * knows.
  */
 static int
-servers_build_route(const struct ioloop__manifest_server *s, size_t i,
-                    size_t r, const json_t *jr,
-                    const struct ioloop_manifest_plugin *plugins,
-                    size_t nplugins, struct ioloop__config *c,
+servers_build_route(struct ioloop_manifest *m, size_t i, size_t r,
                     struct ioloop_http_route_spec *spec,
                     struct ioloop__config_error *e)
 {
+    const struct ioloop__manifest_server *s = &m->server_conf[i];
     const struct manifest_route *rt = &s->routes[r];
+    const json_t *jr = json_array_get(
+        json_object_get(json_array_get(json_object_get(m->root, "servers"),
+                                       i), "routes"), r);
+    struct ioloop__config *c = &m->values;
     char at[SERVERS_PATH_MAX], q[SERVERS_QUOTE_MAX];
     const char *key = rt->path != NULL ? "path" : "prefix";
     const char *value = rt->path != NULL ? rt->path : rt->prefix;
-    size_t p;
 
     snprintf(at, sizeof(at), "servers[%zu].routes[%zu]", i, r);
     spec->where = ioloop__config_strdup(c, at);
@@ -551,15 +547,8 @@ servers_build_route(const struct ioloop__manifest_server *s, size_t i,
                                        key, q);
         }
     }
-    for (p = 0; p < nplugins; p++) {
-        if (strcmp(plugins[p].name, rt->plugin) == 0) {
-            break;
-        }
-    }
-    if (p == nplugins) {
-        snprintf(at, sizeof(at), "%s.plugin", spec->where);
-        ioloop__json_quote(q, sizeof(q), rt->plugin);
-        return ioloop__config_fail(e, at, "no plugin instance named %s", q);
+    if (servers_route_plugin(m, rt, spec->where, e) != 0) {
+        return -1;
     }
     spec->methods = NULL;
     if (json_object_get(jr, "methods") != NULL
@@ -571,6 +560,35 @@ servers_build_route(const struct ioloop__manifest_server *s, size_t i,
     spec->plugin = rt->plugin;
     spec->max_body_size = rt->max_body_size;
     return 0;
+}
+
+/*
+ * The route's instance is in plugins, and not one_process when there are
+ * workers: every worker accepts on the server's sockets, and only worker
+ * 0 would have the handler.
+ */
+static int
+servers_route_plugin(const struct ioloop_manifest *m,
+                     const struct manifest_route *rt, const char *where,
+                     struct ioloop__config_error *e)
+{
+    char at[SERVERS_PATH_MAX], q[SERVERS_QUOTE_MAX];
+
+    snprintf(at, sizeof(at), "%s.plugin", where);
+    ioloop__json_quote(q, sizeof(q), rt->plugin);
+    for (size_t p = 0; p < m->nplugins; p++) {
+        if (strcmp(m->plugins[p].name, rt->plugin) != 0) {
+            continue;
+        }
+        if (m->plugins[p].one_process && m->workers > 0) {
+            return ioloop__config_fail(e, at, "instance %s is one_process: "
+                                       "the other workers, which accept on "
+                                       "this server too, could not answer "
+                                       "its route", q);
+        }
+        return 0;
+    }
+    return ioloop__config_fail(e, at, "no plugin instance named %s", q);
 }
 
 /*
@@ -659,9 +677,11 @@ servers_methods(const struct manifest_route *rt, const char *where,
  * never clashes. O(n^2) over a handful of addresses.
  */
 static int
-servers_addrs(const struct ioloop__manifest_server *raw, size_t n,
-              const json_t *json, struct ioloop__config_error *e)
+servers_addrs(const struct ioloop_manifest *m, struct ioloop__config_error *e)
 {
+    const struct ioloop__manifest_server *raw = m->server_conf;
+    const json_t *json = json_object_get(m->root, "servers");
+    size_t n = m->nserver_conf;
     struct servers_addr *seen;
     size_t total = 0, k = 0;
     socklen_t sslen;

@@ -536,6 +536,12 @@ ioloop__escape_line(char *buf, size_t len, const char *s)
     buf[o] = '\0';
 }
 
+size_t
+ioloop__utf8_sequence(const unsigned char *s, size_t n)
+{
+    return utf8_sequence(s, n);
+}
+
 /* Writes the JSON escape of ASCII c ('"', '\\', a control byte or 0x7f)
  * to esc (8 bytes); returns its length. */
 static size_t

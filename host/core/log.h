@@ -156,6 +156,14 @@ void ioloop__vlog_write(int level, const char *tag, const char *fmt,
  */
 void ioloop__escape_line(char *buf, size_t len, const char *s);
 
+/*
+ * The length of the well-formed UTF-8 sequence of a non-ASCII code point
+ * at s (n > 0 bytes left), or 0 for a byte JSON text cannot carry as is:
+ * a continuation byte, a truncated sequence, an overlong form, a
+ * surrogate or past U+10FFFF (the access log's JSON escapes as this log's).
+ */
+size_t ioloop__utf8_sequence(const unsigned char *s, size_t n);
+
 #define IOLOOP_LOG(level, tag, ...)                                        \
     do {                                                                   \
         if ((level) <= ioloop__log_threshold) {                            \

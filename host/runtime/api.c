@@ -104,6 +104,19 @@ static void api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls);
 static int api_http_handle(ioloop_instance_t *inst,
                            const struct ioloop_http_handler *handler,
                            char *err, size_t errlen);
+static int api_counter_register_labels(ioloop_instance_t *inst,
+                                       const char *name, const char *help,
+                                       const char *const *labels);
+static int api_gauge_register(ioloop_instance_t *inst, const char *name,
+                              const char *help, const char *const *labels);
+static int api_histogram_register(ioloop_instance_t *inst, const char *name,
+                                  const char *help,
+                                  const char *const *labels,
+                                  const double *bounds, size_t nbounds);
+static void api_gauge_set(ioloop_instance_t *inst, int handle, double value);
+static void api_gauge_add(ioloop_instance_t *inst, int handle, double delta);
+static void api_histogram_observe(ioloop_instance_t *inst, int handle,
+                                  double value);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -168,6 +181,12 @@ static const struct ioloop_api api = {
     .http_write = ioloop_http_write,
     .http_flush = ioloop_http_flush,
     .http_finish = ioloop_http_finish,
+    .counter_register_labels = api_counter_register_labels,
+    .gauge_register = api_gauge_register,
+    .histogram_register = api_histogram_register,
+    .gauge_set = api_gauge_set,
+    .gauge_add = api_gauge_add,
+    .histogram_observe = api_histogram_observe,
 };
 
 const struct ioloop_api *
@@ -406,4 +425,50 @@ api_http_handle(ioloop_instance_t *inst,
                 size_t errlen)
 {
     return ioloop__http_handle(inst, handler, err, errlen);
+}
+
+static int
+api_counter_register_labels(ioloop_instance_t *inst, const char *name,
+                            const char *help, const char *const *labels)
+{
+    AS_INSTANCE(inst, int,
+                ioloop__metrics_counter_labels(inst->loop, name, help,
+                                               labels));
+}
+
+static int
+api_gauge_register(ioloop_instance_t *inst, const char *name,
+                   const char *help, const char *const *labels)
+{
+    AS_INSTANCE(inst, int,
+                ioloop__metrics_gauge_register(inst->loop, name, help,
+                                               labels));
+}
+
+static int
+api_histogram_register(ioloop_instance_t *inst, const char *name,
+                       const char *help, const char *const *labels,
+                       const double *bounds, size_t nbounds)
+{
+    AS_INSTANCE(inst, int,
+                ioloop__metrics_histogram_register(inst->loop, name, help,
+                                                   labels, bounds, nbounds));
+}
+
+static void
+api_gauge_set(ioloop_instance_t *inst, int handle, double value)
+{
+    ioloop__metrics_gauge_set(inst->loop, handle, value);
+}
+
+static void
+api_gauge_add(ioloop_instance_t *inst, int handle, double delta)
+{
+    ioloop__metrics_gauge_add(inst->loop, handle, delta);
+}
+
+static void
+api_histogram_observe(ioloop_instance_t *inst, int handle, double value)
+{
+    ioloop__metrics_observe(inst->loop, handle, value);
 }

@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics_series.h"
 
 #define METRICS_MAGIC UINT64_C(0x52544d504f4f4c49) /* "ILOOPMTR" */
 #define METRICS_VERSION 1u
@@ -35,16 +36,6 @@
 
 _Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
                "count_stall must be async-signal-safe");
-
-/* A plugin counter series (counter_register): its family, its instance
- * and its one label. */
-struct counter_name {
-    char name[IOLOOP_METRICS_NAME_LEN];
-    char help[IOLOOP_METRICS_HELP_LEN];
-    char label[IOLOOP_METRICS_LABEL_LEN];
-    char value[IOLOOP_METRICS_LABEL_LEN];
-    char instance[IOLOOP_METRICS_NAME_LEN];
-};
 
 /* One worker. Aligned to a cache line: workers do not share lines. */
 struct metrics_slot {
@@ -60,10 +51,8 @@ struct metrics_slot {
     uint64_t accepted;
     uint64_t stalls[IOLOOP_METRICS_MAX_PLUGINS]; /* by plugins[] index */
     struct ioloop_stats stats; /* the loop counts here */
-    /* --- Plugin counters: names under seq, values one writer each. --- */
-    uint32_t ncounters;
-    struct counter_name counter_names[IOLOOP_METRICS_MAX_COUNTERS];
-    uint64_t counters[IOLOOP_METRICS_MAX_COUNTERS];
+    /* --- Registered series (metrics_series.c): its own protocol. --- */
+    struct ioloop__series_table series;
     /* --- The watchdog's (watchdog_kill_ms), read by the master. --- */
     uint64_t blocked_since; /* CLOCK_MONOTONIC ns; 0: not blocked */
     uint64_t blocked_by;    /* plugins[] index + 1; 0: the host */
@@ -95,15 +84,9 @@ struct identity {
     char plugins[IOLOOP_METRICS_MAX_PLUGINS][IOLOOP_METRICS_NAME_LEN];
 };
 
-/* The render buffer: pos counts every byte asked for, even past len. */
-struct out {
-    char *buf;
-    size_t len;
-    size_t pos;
-};
-
 struct family;
-typedef void (*family_fn)(struct out *o, const struct family *f,
+typedef void (*family_fn)(struct ioloop__metrics_out *o,
+                          const struct family *f,
                           const struct ioloop_metrics *m);
 
 /* One metric family: its HELP and TYPE lines, then the samples fn prints
@@ -116,24 +99,30 @@ struct family {
     size_t offset;
 };
 
-static void u64_samples(struct out *o, const struct family *f,
+static void u64_samples(struct ioloop__metrics_out *o,
+                        const struct family *f,
                         const struct ioloop_metrics *m);
-static void poll_wait_samples(struct out *o, const struct family *f,
+static void poll_wait_samples(struct ioloop__metrics_out *o,
+                              const struct family *f,
                               const struct ioloop_metrics *m);
-static void stall_samples(struct out *o, const struct family *f,
+static void stall_samples(struct ioloop__metrics_out *o,
+                          const struct family *f,
                           const struct ioloop_metrics *m);
-static void backend_samples(struct out *o, const struct family *f,
+static void backend_samples(struct ioloop__metrics_out *o,
+                            const struct family *f,
                             const struct ioloop_metrics *m);
-static void uptime_samples(struct out *o, const struct family *f,
+static void uptime_samples(struct ioloop__metrics_out *o,
+                           const struct family *f,
                            const struct ioloop_metrics *m);
-static void u64_sum(struct out *o, const char *name,
+static void u64_sum(struct ioloop__metrics_out *o, const char *name,
                     const struct ioloop_metrics *m, unsigned w,
                     size_t offset, int counter);
 static uint64_t stall_sum(const struct ioloop_metrics *m, unsigned w,
                           const char *plugin);
 static int worker_live(const struct ioloop_metrics *m, unsigned w);
 static void carry_counters(ioloop_loop_t *loop, struct metrics_slot *s);
-static void quarantine_samples(struct out *o, const struct family *f,
+static void quarantine_samples(struct ioloop__metrics_out *o,
+                               const struct family *f,
                                const struct ioloop_metrics *m);
 static uint64_t load(const uint64_t *p);
 static void bump(uint64_t *p, int64_t delta);
@@ -143,23 +132,12 @@ static void names_begin(struct metrics_slot *s);
 static void names_end(struct metrics_slot *s);
 static void names_read(const struct metrics_slot *s, struct identity *id);
 static void name_copy(char *dst, const char *src, size_t index);
-static void out_printf(struct out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void out_label_value(struct out *o, const char *s);
-static void timeout_samples(struct out *o, const struct family *f,
+static void timeout_samples(struct ioloop__metrics_out *o,
+                            const struct family *f,
                             const struct ioloop_metrics *m);
-static void counter_families(struct out *o, const struct ioloop_metrics *m);
-static int counter_read(const struct metrics_slot *s, uint32_t k,
-                        struct counter_name *c);
-static int counter_seen(const struct ioloop_metrics *m, unsigned slot,
-                        uint32_t k, const char *name);
-static int same_series(const struct counter_name *a,
-                       const struct counter_name *b);
-static int counter_series_before(const struct ioloop_metrics *m, unsigned j,
-                                 uint32_t q, const struct counter_name *c);
-static uint64_t counter_series_sum(const struct ioloop_metrics *m, unsigned j,
-                                   const struct counter_name *c);
-static int valid_name(const char *s, int colon);
+static const struct ioloop__series_table *slot_table(const void *m,
+                                                     unsigned i, int *live);
+static int host_family(const char *name);
 
 #define SLOT_FIELD(field) offsetof(struct metrics_slot, field)
 
@@ -284,6 +262,7 @@ ioloop__metrics_attach(ioloop_loop_t *loop, struct ioloop_metrics *m,
     __atomic_store_n(&s->started_at, (uint64_t) ioloop__monotonic_now(),
                      __ATOMIC_RELAXED);
     carry_counters(loop, s);
+    ioloop__series_attach(&s->series);
     ioloop__set_stats(loop, &s->stats);
     __atomic_store_n(&s->pid, (uint64_t) getpid(), __ATOMIC_RELEASE);
     self.loop = loop;
@@ -467,80 +446,112 @@ ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
                                  const char *help, const char *label,
                                  const char *value)
 {
-    struct metrics_slot *s = self.slot;
-    struct counter_name want, *c;
-    size_t n;
-    uint32_t k;
+    const char *labels[] = {label, value, NULL};
 
     if (loop == NULL || loop != self.loop) {
         return -ENOTSUP;
     }
-    n = name != NULL ? strlen(name) : 0;
-    if (n < sizeof("_total") || n >= IOLOOP_METRICS_NAME_LEN
-        || !valid_name(name, 1) || strcmp(name + n - 6, "_total") != 0
-        || help == NULL || strlen(help) >= IOLOOP_METRICS_HELP_LEN
-        || strchr(help, '\n') != NULL || strchr(help, '\\') != NULL
-        || (label == NULL) != (value == NULL)
-        || (label != NULL
-            && (strlen(label) >= IOLOOP_METRICS_LABEL_LEN
-                || !valid_name(label, 0) || strcmp(label, "worker") == 0
-                || strcmp(label, "instance") == 0
-                || strlen(value) >= IOLOOP_METRICS_LABEL_LEN))) {
+    /* Its own rules on top of counter_register_labels': one label or
+     * none, both under IOLOOP_METRICS_LABEL_LEN. */
+    if ((label == NULL) != (value == NULL)
+        || (label != NULL && strlen(value) >= IOLOOP_METRICS_LABEL_LEN)) {
         return -EINVAL;
     }
-    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-        if (strcmp(families[i].name, name) == 0) {
-            return -EINVAL;
-        }
+    return ioloop__metrics_counter_labels(loop, name, help,
+                                          label != NULL ? labels : NULL);
+}
+
+int
+ioloop__metrics_counter_labels(ioloop_loop_t *loop, const char *name,
+                               const char *help, const char *const *labels)
+{
+    if (loop == NULL || loop != self.loop) {
+        return -ENOTSUP;
     }
-    for (k = 0; k < s->ncounters; k++) {
-        if (strcmp(s->counter_names[k].name, name) == 0
-            && strcmp(s->counter_names[k].help, help) != 0) {
-            return -EINVAL; /* one family, one HELP line */
-        }
+    if (name == NULL || host_family(name)) {
+        return -EINVAL;
     }
-    memset(&want, 0, sizeof(want));
-    memcpy(want.name, name, n + 1);
-    memcpy(want.help, help, strlen(help) + 1);
-    if (label != NULL) {
-        memcpy(want.label, label, strlen(label) + 1);
-        memcpy(want.value, value, strlen(value) + 1);
+    return ioloop__series_register(&self.slot->series,
+                                   IOLOOP__SERIES_COUNTER, name, help,
+                                   ioloop__owner_name(loop), labels, NULL, 0);
+}
+
+int
+ioloop__metrics_gauge_register(ioloop_loop_t *loop, const char *name,
+                               const char *help, const char *const *labels)
+{
+    if (loop == NULL || loop != self.loop) {
+        return -ENOTSUP;
     }
-    name_copy(want.instance, ioloop__owner_name(loop), SIZE_MAX);
-    /* The slot keeps its series across the workers that use it: the same
-     * series carries on from its predecessor's total (a counter never goes
-     * back across a restart or a reload). */
-    for (k = 0; k < s->ncounters; k++) {
-        if (same_series(&s->counter_names[k], &want)) {
-            return (int) k;
-        }
+    if (name == NULL || host_family(name)) {
+        return -EINVAL;
     }
-    if (s->ncounters == IOLOOP_METRICS_MAX_COUNTERS) {
-        return -ENOSPC;
+    return ioloop__series_register(&self.slot->series, IOLOOP__SERIES_GAUGE,
+                                   name, help, ioloop__owner_name(loop),
+                                   labels, NULL, 0);
+}
+
+int
+ioloop__metrics_histogram_register(ioloop_loop_t *loop, const char *name,
+                                   const char *help,
+                                   const char *const *labels,
+                                   const double *bounds, size_t nbounds)
+{
+    if (loop == NULL || loop != self.loop) {
+        return -ENOTSUP;
     }
-    k = s->ncounters;
-    names_begin(s);
-    c = &s->counter_names[k];
-    *c = want;
-    __atomic_store_n(&s->counters[k], 0, __ATOMIC_RELAXED);
-    s->ncounters = k + 1;
-    names_end(s);
-    return (int) k;
+    if (name == NULL || host_family(name)) {
+        return -EINVAL;
+    }
+    return ioloop__series_register(&self.slot->series,
+                                   IOLOOP__SERIES_HISTOGRAM, name, help,
+                                   ioloop__owner_name(loop), labels, bounds,
+                                   nbounds);
 }
 
 void
 ioloop__metrics_counter_add(ioloop_loop_t *loop, int handle, uint64_t n)
 {
-    if (loop == self.loop && loop != NULL && handle >= 0
-        && (uint32_t) handle < self.slot->ncounters) {
-        bump(&self.slot->counters[handle], (int64_t) n);
+    if (loop == self.loop && loop != NULL) {
+        ioloop__series_add(&self.slot->series, handle, n);
     }
+}
+
+void
+ioloop__metrics_gauge_set(ioloop_loop_t *loop, int handle, double v)
+{
+    if (loop == self.loop && loop != NULL) {
+        ioloop__series_set(&self.slot->series, handle, v);
+    }
+}
+
+void
+ioloop__metrics_gauge_add(ioloop_loop_t *loop, int handle, double delta)
+{
+    if (loop == self.loop && loop != NULL) {
+        ioloop__series_gauge_add(&self.slot->series, handle, delta);
+    }
+}
+
+void
+ioloop__metrics_observe(ioloop_loop_t *loop, int handle, double v)
+{
+    if (loop == self.loop && loop != NULL) {
+        ioloop__series_observe(&self.slot->series, handle, v);
+    }
+}
+
+struct ioloop__series_table *
+ioloop__metrics_series(ioloop_loop_t *loop)
+{
+    return loop != NULL && loop == self.loop ? &self.slot->series : NULL;
 }
 
 int
 ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
 {
-    struct out o = {buf, len, 0};
+    struct ioloop__metrics_out o = {buf, len, 0};
+    struct ioloop__series_view view;
 
     if (loop == NULL || loop != self.loop) {
         return -ENOTSUP;
@@ -551,11 +562,15 @@ ioloop__metrics_render(ioloop_loop_t *loop, char *buf, size_t len)
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         const struct family *f = &families[i];
 
-        out_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
-                   f->name, f->type);
+        ioloop__metrics_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", f->name,
+                               f->help, f->name, f->type);
         f->fn(&o, f, self.m);
     }
-    counter_families(&o, self.m);
+    view.m = self.m;
+    view.nslots = self.m->nslots;
+    view.nworkers = self.m->nworkers;
+    view.table = slot_table;
+    ioloop__series_render(&o, &view);
     if (o.pos > INT_MAX) {
         return -EOVERFLOW;
     }
@@ -594,8 +609,9 @@ worker_live(const struct ioloop_metrics *m, unsigned w)
 
 /* name{worker="w"} <the sum of the uint64_t at offset of w's slots>. */
 static void
-u64_sum(struct out *o, const char *name, const struct ioloop_metrics *m,
-        unsigned w, size_t offset, int counter)
+u64_sum(struct ioloop__metrics_out *o, const char *name,
+        const struct ioloop_metrics *m, unsigned w, size_t offset,
+        int counter)
 {
     uint64_t sum = 0;
 
@@ -606,11 +622,11 @@ u64_sum(struct out *o, const char *name, const struct ioloop_metrics *m,
             sum += load((const uint64_t *) ((const char *) s + offset));
         }
     }
-    out_printf(o, "%s{worker=\"%u\"} %" PRIu64 "\n", name, w, sum);
+    ioloop__metrics_printf(o, "%s{worker=\"%u\"} %" PRIu64 "\n", name, w, sum);
 }
 
 static void
-u64_samples(struct out *o, const struct family *f,
+u64_samples(struct ioloop__metrics_out *o, const struct family *f,
             const struct ioloop_metrics *m)
 {
     for (unsigned w = 0; w < m->nworkers; w++) {
@@ -623,7 +639,7 @@ u64_samples(struct out *o, const struct family *f,
 
 /* Nanoseconds printed as exact decimal seconds. */
 static void
-poll_wait_samples(struct out *o, const struct family *f,
+poll_wait_samples(struct ioloop__metrics_out *o, const struct family *f,
                   const struct ioloop_metrics *m)
 {
     for (unsigned w = 0; w < m->nworkers; w++) {
@@ -637,15 +653,18 @@ poll_wait_samples(struct out *o, const struct family *f,
                 ns += load(&m->slots[i].stats.poll_wait_ns);
             }
         }
-        out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64 "\n",
-                   f->name, w, ns / 1000000000u, ns % 1000000000u);
+        ioloop__metrics_printf(o,
+                               "%s{worker=\"%u\"} %" PRIu64 ".%09" PRIu64
+                               "\n",
+                               f->name, w, ns / 1000000000u,
+                               ns % 1000000000u);
     }
 }
 
 /* One series per worker and plugin instance name any of its slots had. */
 /* ioloop_stream_timeouts_total: one sample per worker and reason. */
 static void
-timeout_samples(struct out *o, const struct family *f,
+timeout_samples(struct ioloop__metrics_out *o, const struct family *f,
                 const struct ioloop_metrics *m)
 {
     static const char *const reasons[] = {"idle", "read", "write"};
@@ -662,14 +681,16 @@ timeout_samples(struct out *o, const struct family *f,
                     sum += load(&m->slots[i].stats.stream_timeouts[r]);
                 }
             }
-            out_printf(o, "%s{worker=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
-                       f->name, w, reasons[r], sum);
+            ioloop__metrics_printf(o,
+                                   "%s{worker=\"%u\",reason=\"%s\"} %" PRIu64
+                                   "\n",
+                                   f->name, w, reasons[r], sum);
         }
     }
 }
 
 static void
-stall_samples(struct out *o, const struct family *f,
+stall_samples(struct ioloop__metrics_out *o, const struct family *f,
               const struct ioloop_metrics *m)
 {
     struct identity id, seen;
@@ -699,9 +720,10 @@ stall_samples(struct out *o, const struct family *f,
                 if (dup) {
                     continue;
                 }
-                out_printf(o, "%s{worker=\"%u\",plugin=\"", f->name, w);
-                out_label_value(o, id.plugins[k]);
-                out_printf(o, "\"} %" PRIu64 "\n",
+                ioloop__metrics_printf(o, "%s{worker=\"%u\",plugin=\"",
+                                       f->name, w);
+                ioloop__metrics_label_value(o, id.plugins[k]);
+                ioloop__metrics_printf(o, "\"} %" PRIu64 "\n",
                            stall_sum(m, w, id.plugins[k]));
             }
         }
@@ -732,7 +754,7 @@ stall_sum(const struct ioloop_metrics *m, unsigned w, const char *plugin)
 /* An info metric: the value is always 1, the backend is a label (one
  * series per backend the worker's live slots run). */
 static void
-backend_samples(struct out *o, const struct family *f,
+backend_samples(struct ioloop__metrics_out *o, const struct family *f,
                 const struct ioloop_metrics *m)
 {
     struct identity id, seen;
@@ -752,9 +774,10 @@ backend_samples(struct out *o, const struct family *f,
                 }
             }
             if (!dup) {
-                out_printf(o, "%s{worker=\"%u\",backend=\"", f->name, w);
-                out_label_value(o, id.backend);
-                out_printf(o, "\"} 1\n");
+                ioloop__metrics_printf(o, "%s{worker=\"%u\",backend=\"",
+                                       f->name, w);
+                ioloop__metrics_label_value(o, id.backend);
+                ioloop__metrics_printf(o, "\"} 1\n");
             }
         }
     }
@@ -763,7 +786,7 @@ backend_samples(struct out *o, const struct family *f,
 /* The newest live process of the worker. CLOCK_MONOTONIC is system-wide,
  * so any process can subtract. */
 static void
-uptime_samples(struct out *o, const struct family *f,
+uptime_samples(struct ioloop__metrics_out *o, const struct family *f,
                const struct ioloop_metrics *m)
 {
     uint64_t now = (uint64_t) ioloop__monotonic_now();
@@ -780,167 +803,37 @@ uptime_samples(struct out *o, const struct family *f,
             }
         }
         if (ms != UINT64_MAX) {
-            out_printf(o, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
-                       f->name, w, ms / 1000u, ms % 1000u);
+            ioloop__metrics_printf(o,
+                                   "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64
+                                   "\n",
+                                   f->name, w, ms / 1000u, ms % 1000u);
         }
     }
 }
 
-/*
- * The plugin counters, one family at a time as the format requires:
- * a family's HELP and TYPE where its name first occurs (slot by slot),
- * then its series, one per worker label: the slots of one label (a worker
- * and those before it, running or not) are summed. Quadratic in the series,
- * which only the scrape pays (IOLOOP_METRICS_MAX_COUNTERS per worker
- * bounds it).
- */
-static void
-counter_families(struct out *o, const struct ioloop_metrics *m)
+/* ioloop__series_view's table: slot i's series, NULL when no worker ever
+ * attached it. */
+static const struct ioloop__series_table *
+slot_table(const void *m, unsigned i, int *live)
 {
-    struct counter_name fam, c;
+    const struct ioloop_metrics *segment = m;
+    const struct metrics_slot *s = &segment->slots[i];
 
-    for (unsigned i = 0; i < m->nslots; i++) {
-        const struct metrics_slot *s = &m->slots[i];
-
-        if (!slot_used(s)) {
-            continue;
-        }
-        for (uint32_t k = 0; counter_read(s, k, &fam) == 0; k++) {
-            if (counter_seen(m, i, k, fam.name)) {
-                continue;
-            }
-            /* register refused a help that would need escaping */
-            out_printf(o, "# HELP %s %s\n# TYPE %s counter\n", fam.name,
-                       fam.help, fam.name);
-            for (unsigned w = 0; w < m->nworkers; w++) {
-                for (unsigned j = w; j < m->nslots; j += m->nworkers) {
-                    const struct metrics_slot *t = &m->slots[j];
-
-                    if (!slot_used(t)) {
-                        continue;
-                    }
-                    for (uint32_t q = 0; counter_read(t, q, &c) == 0; q++) {
-                        if (strcmp(c.name, fam.name) != 0
-                            || counter_series_before(m, j, q, &c)) {
-                            continue;
-                        }
-                        out_printf(o, "%s{worker=\"%u\",instance=\"", c.name,
-                                   w);
-                        out_label_value(o, c.instance);
-                        if (c.label[0] != '\0') {
-                            out_printf(o, "\",%s=\"", c.label);
-                            out_label_value(o, c.value);
-                        }
-                        out_printf(o, "\"} %" PRIu64 "\n",
-                                   counter_series_sum(m, j, &c));
-                    }
-                }
-            }
-        }
+    if (!slot_used(s)) {
+        return NULL;
     }
+    *live = slot_live(s);
+    return &s->series;
 }
 
-/* Whether two counters are one series (a worker label aside). */
+/* Whether name is one of the host's own families (a plugin's series may
+ * not take it). */
 static int
-same_series(const struct counter_name *a, const struct counter_name *b)
+host_family(const char *name)
 {
-    return strcmp(a->name, b->name) == 0
-           && strcmp(a->instance, b->instance) == 0
-           && strcmp(a->label, b->label) == 0
-           && strcmp(a->value, b->value) == 0;
-}
-
-/* Whether counter q of slot j's series already showed in an earlier slot
- * of the same worker label, or earlier in slot j. */
-static int
-counter_series_before(const struct ioloop_metrics *m, unsigned j, uint32_t q,
-                      const struct counter_name *c)
-{
-    struct counter_name d;
-
-    for (unsigned i = j % m->nworkers; i <= j; i += m->nworkers) {
-        if (!slot_used(&m->slots[i])) {
-            continue;
-        }
-        for (uint32_t k = 0; (i < j || k < q)
-                             && counter_read(&m->slots[i], k, &d) == 0;
-             k++) {
-            if (same_series(c, &d)) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* The sum of c's series over slot j and the later slots of its label. */
-static uint64_t
-counter_series_sum(const struct ioloop_metrics *m, unsigned j,
-                   const struct counter_name *c)
-{
-    struct counter_name d;
-    uint64_t sum = 0;
-
-    for (unsigned i = j; i < m->nslots; i += m->nworkers) {
-        const struct metrics_slot *t = &m->slots[i];
-
-        if (!slot_used(t)) {
-            continue;
-        }
-        for (uint32_t k = 0; counter_read(t, k, &d) == 0; k++) {
-            if (same_series(c, &d)) {
-                sum += load(&t->counters[k]);
-            }
-        }
-    }
-    return sum;
-}
-
-/* Copies counter k of s under the sequence lock. -ENOENT past the last. */
-static int
-counter_read(const struct metrics_slot *s, uint32_t k,
-             struct counter_name *c)
-{
-    uint32_t before, after, n;
-    int tries = 0;
-
-    do {
-        before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-        n = s->ncounters;
-        if (k < n && k < IOLOOP_METRICS_MAX_COUNTERS) {
-            memcpy(c, &s->counter_names[k], sizeof(*c));
-        }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        after = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-    } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
-    if (k >= n || k >= IOLOOP_METRICS_MAX_COUNTERS) {
-        return -ENOENT;
-    }
-    c->name[sizeof(c->name) - 1] = '\0';
-    c->help[sizeof(c->help) - 1] = '\0';
-    c->label[sizeof(c->label) - 1] = '\0';
-    c->value[sizeof(c->value) - 1] = '\0';
-    c->instance[sizeof(c->instance) - 1] = '\0';
-    return 0;
-}
-
-/* Whether a counter before (slot, k) already has name. */
-static int
-counter_seen(const struct ioloop_metrics *m, unsigned slot, uint32_t k,
-             const char *name)
-{
-    struct counter_name c;
-
-    for (unsigned i = 0; i <= slot; i++) {
-        if (!slot_used(&m->slots[i])) {
-            continue;
-        }
-        for (uint32_t q = 0; (i < slot || q < k)
-                             && counter_read(&m->slots[i], q, &c) == 0;
-             q++) {
-            if (strcmp(c.name, name) == 0) {
-                return 1;
-            }
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        if (strcmp(families[i].name, name) == 0) {
+            return 1;
         }
     }
     return 0;
@@ -948,8 +841,8 @@ counter_seen(const struct ioloop_metrics *m, unsigned slot, uint32_t k,
 
 /* A Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, colon 1) or label
  * name ([a-zA-Z_][a-zA-Z0-9_]*, colon 0). */
-static int
-valid_name(const char *s, int colon)
+int
+ioloop__metrics_valid_name(const char *s, int colon)
 {
     for (size_t i = 0; s[i] != '\0'; i++) {
         char ch = s[i];
@@ -987,7 +880,7 @@ carry_counters(ioloop_loop_t *loop, struct metrics_slot *s)
 
 /* One series per instance of the master's manifest; none without one. */
 static void
-quarantine_samples(struct out *o, const struct family *f,
+quarantine_samples(struct ioloop__metrics_out *o, const struct family *f,
                    const struct ioloop_metrics *m)
 {
     struct quarantine q; /* a copy, taken under the sequence lock */
@@ -1002,9 +895,9 @@ quarantine_samples(struct out *o, const struct family *f,
     } while ((before != after || (before & 1u)) && ++tries < MAX_TRIES);
     for (uint32_t i = 0; i < q.n && i < IOLOOP_METRICS_MAX_PLUGINS; i++) {
         q.names[i][IOLOOP_METRICS_NAME_LEN - 1] = '\0';
-        out_printf(o, "%s{instance=\"", f->name);
-        out_label_value(o, q.names[i]);
-        out_printf(o, "\"} %d\n", q.on[i] != 0);
+        ioloop__metrics_printf(o, "%s{instance=\"", f->name);
+        ioloop__metrics_label_value(o, q.names[i]);
+        ioloop__metrics_printf(o, "\"} %d\n", q.on[i] != 0);
     }
 }
 
@@ -1102,8 +995,8 @@ name_copy(char *dst, const char *src, size_t index)
 }
 
 /* snprintf at o->pos; counts what did not fit, writes nothing past len. */
-static void
-out_printf(struct out *o, const char *fmt, ...)
+void
+ioloop__metrics_printf(struct ioloop__metrics_out *o, const char *fmt, ...)
 {
     size_t room = o->pos < o->len ? o->len - o->pos : 0;
     va_list ap;
@@ -1118,22 +1011,22 @@ out_printf(struct out *o, const char *fmt, ...)
 }
 
 /* A label value, with \, " and newline escaped as the format requires. */
-static void
-out_label_value(struct out *o, const char *s)
+void
+ioloop__metrics_label_value(struct ioloop__metrics_out *o, const char *s)
 {
     for (; *s != '\0'; s++) {
         switch (*s) {
         case '\\':
-            out_printf(o, "\\\\");
+            ioloop__metrics_printf(o, "\\\\");
             break;
         case '"':
-            out_printf(o, "\\\"");
+            ioloop__metrics_printf(o, "\\\"");
             break;
         case '\n':
-            out_printf(o, "\\n");
+            ioloop__metrics_printf(o, "\\n");
             break;
         default:
-            out_printf(o, "%c", *s);
+            ioloop__metrics_printf(o, "%c", *s);
         }
     }
 }

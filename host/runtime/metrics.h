@@ -25,6 +25,7 @@
 #define IOLOOP_HOST_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <ioloop/loop.h>
@@ -37,9 +38,20 @@
 #define IOLOOP_METRICS_MAX_PLUGINS 64
 /* Room for a backend or instance name, NUL included. */
 #define IOLOOP_METRICS_NAME_LEN 64
-/* Plugin counter series (counter_register) per slot, and the room for
- * their HELP text and for a label name or value, NUL included. */
-#define IOLOOP_METRICS_MAX_COUNTERS 128
+/* Registered series (counters, gauges, histograms: the plugins' and the
+ * host's HTTP layer's) per slot, and the 64-bit cells holding their values
+ * (a counter or gauge takes one, a histogram its buckets + 2). Both are
+ * kept across the workers that use a slot, so a reload that renames
+ * series uses up room: 256 series of about 600 bytes and 32 KiB of cells
+ * make a slot about 190 KiB, touched only as far as it is used. */
+#define IOLOOP_METRICS_MAX_SERIES 256
+#define IOLOOP_METRICS_MAX_CELLS 4096
+/* Bounds per histogram (+Inf aside), label pairs per series, the room for
+ * a series' labels as rendered (escaped), HELP text, and a label name or
+ * (counter_register) value, NUL included. */
+#define IOLOOP_METRICS_MAX_BUCKETS 16
+#define IOLOOP_METRICS_MAX_LABELS 8
+#define IOLOOP_METRICS_LABELS_LEN 192
 #define IOLOOP_METRICS_HELP_LEN 128
 #define IOLOOP_METRICS_LABEL_LEN 32
 
@@ -164,15 +176,45 @@ void ioloop__metrics_count_stall(const struct ioloop_owner *owner);
  * or is a host family; a label that is not [a-zA-Z_][a-zA-Z0-9_]* or is
  * "worker" or "instance"; a help with a newline or backslash, or other
  * than the family's; a string too long), -ENOSPC (the slot holds
- * IOLOOP_METRICS_MAX_COUNTERS), -ENOTSUP (loop not attached).
+ * IOLOOP_METRICS_MAX_SERIES series or its cells are used up), -ENOTSUP
+ * (loop not attached).
  */
 int ioloop__metrics_counter_register(ioloop_loop_t *loop, const char *name,
                                      const char *help, const char *label,
                                      const char *value);
 
-/* The API's counter_add: adds n to the series of handle. O(1), no lock,
- * loop thread only; a handle that is not one (e.g. negative) is a no-op. */
+/*
+ * The API's counter_register_labels, gauge_register and
+ * histogram_register: as counter_register, with labels given as name,
+ * value pairs, NULL-terminated (NULL: none; at most
+ * IOLOOP_METRICS_MAX_LABELS, rendered sorted by name, together under
+ * IOLOOP_METRICS_LABELS_LEN bytes once escaped; a name at most once).
+ * A gauge's or histogram's name must not end in _total, a histogram's
+ * neither in _bucket, _sum nor _count, nor may it use the label le; its
+ * bounds are 1 to IOLOOP_METRICS_MAX_BUCKETS finite, strictly increasing
+ * values (+Inf is implied). The same series registered again (by the same
+ * worker, or by the next one in the slot) is the same handle: a counter
+ * and a histogram carry on from their totals, a gauge starts at 0.
+ */
+int ioloop__metrics_counter_labels(ioloop_loop_t *loop, const char *name,
+                                   const char *help,
+                                   const char *const *labels);
+int ioloop__metrics_gauge_register(ioloop_loop_t *loop, const char *name,
+                                   const char *help,
+                                   const char *const *labels);
+int ioloop__metrics_histogram_register(ioloop_loop_t *loop, const char *name,
+                                       const char *help,
+                                       const char *const *labels,
+                                       const double *bounds, size_t nbounds);
+
+/* The hot calls (counter_add, gauge_set, gauge_add, histogram_observe):
+ * O(1), no lock, no allocation, no lookup; loop thread only; a handle
+ * that is not a series of that kind (e.g. negative) is a no-op. */
 void ioloop__metrics_counter_add(ioloop_loop_t *loop, int handle, uint64_t n);
+void ioloop__metrics_gauge_set(ioloop_loop_t *loop, int handle, double v);
+void ioloop__metrics_gauge_add(ioloop_loop_t *loop, int handle,
+                               double delta);
+void ioloop__metrics_observe(ioloop_loop_t *loop, int handle, double v);
 
 /*
  * The API's metrics_render: renders every slot of loop's segment that a

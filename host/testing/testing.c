@@ -6,6 +6,7 @@
 #include <ioloop/testing.h>
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ static const char *json_type_name(const json_t *v);
 static void instance_free(ioloop_testing_instance_t *inst);
 static bool series_is(const char *labels, const char *end,
                       const char *value);
+static char *render(ioloop_testing_t *t);
 
 ioloop_testing_t *
 ioloop_testing_new(unsigned flags)
@@ -372,27 +374,10 @@ ioloop_testing_counter(ioloop_testing_t *t, const char *name,
                        const char *value)
 {
     size_t nlen = strlen(name);
-    int len;
-    char *line;
+    char *line = render(t);
 
-    len = ioloop__metrics_render(t->loop, NULL, 0);
-    if (len < 0) {
-        return -1;
-    }
-    if ((size_t) len + 256 > t->rendercap) {
-        char *p = realloc(t->render, (size_t) len + 256);
-
-        if (p == NULL) {
-            return -1;
-        }
-        t->render = p;
-        t->rendercap = (size_t) len + 256;
-    }
-    if (ioloop__metrics_render(t->loop, t->render, t->rendercap) < 0) {
-        return -1;
-    }
     /* NAME{worker="0",instance="I"[,LABEL="VALUE"]} N, one per line. */
-    for (line = t->render; line != NULL; line = strchr(line, '\n')) {
+    for (; line != NULL; line = strchr(line, '\n')) {
         const char *close;
 
         line += line[0] == '\n';
@@ -405,6 +390,60 @@ ioloop_testing_counter(ioloop_testing_t *t, const char *name,
         }
     }
     return -1;
+}
+
+double
+ioloop_testing_metric(ioloop_testing_t *t, const char *name,
+                      const char *labels)
+{
+    size_t nlen = strlen(name), llen = labels != NULL ? strlen(labels) : 0;
+    char *line = render(t);
+
+    /* NAME{worker="0",instance="I"[,LABELS]} V: I holds no quote. */
+    for (; line != NULL; line = strchr(line, '\n')) {
+        const char *rest, *close;
+
+        line += line[0] == '\n';
+        if (strncmp(line, name, nlen) != 0 || line[nlen] != '{'
+            || (rest = strstr(line, ",instance=\"")) == NULL
+            || (rest = strchr(rest + 11, '"')) == NULL
+            || (close = strchr(rest, '}')) == NULL
+            || memchr(line, '\n', (size_t) (close - line)) != NULL) {
+            continue;
+        }
+        rest++;
+        if (labels == NULL ? rest == close
+                           : (size_t) (close - rest) == llen + 1
+                                 && rest[0] == ','
+                                 && memcmp(rest + 1, labels, llen) == 0) {
+            return strtod(close + 2, NULL);
+        }
+    }
+    return NAN;
+}
+
+/* metrics_render into t->render (grown as needed): the text, or NULL. */
+static char *
+render(ioloop_testing_t *t)
+{
+    int len = ioloop__metrics_render(t->loop, NULL, 0);
+
+    if (len < 0) {
+        return NULL;
+    }
+    if ((size_t) len + 256 > t->rendercap) {
+        char *p = realloc(t->render, (size_t) len + 256);
+
+        if (p == NULL) {
+            return NULL;
+        }
+        t->render = p;
+        t->rendercap = (size_t) len + 256;
+    }
+    if (ioloop__metrics_render(t->loop, t->render, t->rendercap) < 0) {
+        return NULL;
+    }
+    return t->render;
 }
 
 static ioloop_time_t

@@ -145,6 +145,13 @@ test_defaults(void **state)
     assert_string_equal(s->routes[0].where, "servers[0].routes[0]");
     ioloop__manifest_free(&m);
 
+    /* Without workers, one_process changes nothing. */
+    load_ok("{'plugins': [{'name': 'h', 'path': 'h.so', 'one_process': "
+            "true}], 'servers': [{'name': 'web', 'listen': '127.0.0.1:0', "
+            "'routes': [{'path': '/', 'plugin': 'h'}]}]}", &m);
+    assert_int_equal(m.nservers, 1);
+    ioloop__manifest_free(&m);
+
     load_ok("{}", &m);
     assert_int_equal(m.nservers, 0);
     assert_null(m.servers);
@@ -321,6 +328,13 @@ test_refused_routes(void **state)
     refused(SERVER("", "[{'path': '/', 'plugin': 'nobody'}]"), "'plugin': ",
             "servers[0].routes[0].plugin: no plugin instance named "
             "\"nobody\"");
+    /* With workers, a one_process instance runs in worker 0 only. */
+    refused("{'workers': 2, 'plugins': [{'name': 'h', 'path': 'h.so', "
+            "'one_process': true}], 'servers': [{'name': 'web', 'listen': "
+            "'127.0.0.1:0', 'routes': " ROOT "}]}", "'plugin': ",
+            "servers[0].routes[0].plugin: instance \"h\" is one_process: "
+            "the other workers, which accept on this server too, could not "
+            "answer its route");
     refused(SERVER("", "[{'path': '/'}]"), "'routes': [",
             "servers[0].routes[0].plugin: missing (a required string)");
     refused(SERVER("", "[{'path': '/x', 'plugin': 'h'}, "

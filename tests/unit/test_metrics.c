@@ -877,7 +877,7 @@ test_plugin_counters(void **state)
     /* The table is bounded. The same series registered again is the same
      * handle, also by the next worker in the slot, which carries on from
      * its predecessor's total. */
-    for (h = 2; h < IOLOOP_METRICS_MAX_COUNTERS; h++) {
+    for (h = 2; h < IOLOOP_METRICS_MAX_SERIES; h++) {
         char v[16];
 
         snprintf(v, sizeof(v), "%d", h);

@@ -10,6 +10,10 @@
  * connection is a host stream: read a line, run it (kv_store.c), write the
  * reply, and read the next line only once the reply reached the kernel, so
  * a client that sends without reading is held back by TCP, not buffered.
+ *
+ * Metrics (status's /metrics): kv_commands_total{command,outcome}, the
+ * kv_keys gauge and the kv_line_bytes histogram, registered at init and
+ * counted per command through their handles.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -31,6 +35,13 @@
  * and closes the connection. */
 #define KV_MAX_LINE (64 * 1024)
 #define KV_MAX_MAX_KEYS 100000000
+/* The commands counted by name; anything else counts as "other". */
+#define KV_NCOMMANDS 5
+
+static const char *const kv_commands[KV_NCOMMANDS] = {"SET", "GET", "DEL",
+                                                      "COUNT", "other"};
+/* kv_line_bytes's buckets. */
+static const double kv_line_bounds[] = {8, 32, 128, 512, 2048, 8192, 65536};
 
 struct kv_conn;
 
@@ -43,6 +54,11 @@ struct kv {
     struct kv_store *store;
     int draining;          /* graceful stop: close after each reply */
     struct kv_conn *conns; /* doubly linked, for fini */
+    /* Metric handles (< 0: not registered, then every call ignores it):
+     * commands[command][0: ok, 1: error]. */
+    int commands[KV_NCOMMANDS][2];
+    int keys;
+    int line_bytes;
 };
 
 /* One connection; freed by its stream's close callback, or by fini. */
@@ -66,6 +82,9 @@ static void kv_conn_on_line(ioloop_stream_t *s, const char *data,
 static void kv_conn_replied(ioloop_stream_t *s, void *arg);
 static void kv_conn_overflow(ioloop_stream_t *s, void *arg);
 static void kv_conn_closed(ioloop_stream_t *s, void *arg);
+static void kv_metrics_register(struct kv *kv);
+static void kv_metrics_count(struct kv *kv, const char *line, size_t len,
+                             const struct kv_reply *reply);
 
 /* The config: one line per key; the member's name is the key. */
 static const struct ioloop_config_field kv_schema[] = {
@@ -121,6 +140,7 @@ kv_init(const struct ioloop_api *api, ioloop_instance_t *inst,
     kv->api = api;
     kv->inst = inst;
     kv->idle_timeout = c->idle_timeout;
+    kv_metrics_register(kv);
     kv->listen_fd = api->listen_tcp(inst, c->listen, 0, 0, err, errlen);
     if (kv->listen_fd < 0) {
         rc = kv->listen_fd;
@@ -271,6 +291,7 @@ kv_conn_on_line(ioloop_stream_t *s, const char *data, size_t len, void *arg)
     int rc;
 
     kv_execute(c->kv->store, data, len - 1, &reply);
+    kv_metrics_count(c->kv, data, len, &reply);
     iov[0] = (struct iovec){(void *) reply.head, strlen(reply.head)};
     iov[1] = (struct iovec){(void *) reply.body, reply.body_len};
     iov[2] = (struct iovec){"\n", 1};
@@ -332,4 +353,66 @@ kv_conn_closed(ioloop_stream_t *s, void *arg)
         c->next->prev = c->prev;
     }
     free(c);
+}
+
+/*
+ * Registers the instance's series (the host labels each with worker and
+ * instance). Failures are not fatal: a host without metrics (or without
+ * this 1.1 API) leaves the handles at -1, which every call ignores.
+ */
+static void
+kv_metrics_register(struct kv *kv)
+{
+    static const char *const outcomes[2] = {"ok", "error"};
+    const struct ioloop_api *api = kv->api;
+    int has = IOLOOP_API_HAS(api, histogram_observe);
+
+    for (int i = 0; i < KV_NCOMMANDS; i++) {
+        for (int o = 0; o < 2; o++) {
+            kv->commands[i][o] =
+                has ? api->counter_register_labels(
+                          kv->inst, "kv_commands_total",
+                          "Commands run, by command and outcome.",
+                          (const char *[]){"command", kv_commands[i],
+                                           "outcome", outcomes[o], NULL})
+                    : -1;
+        }
+    }
+    kv->keys = has ? api->gauge_register(kv->inst, "kv_keys",
+                                         "Keys stored.", NULL)
+                   : -1;
+    kv->line_bytes =
+        has ? api->histogram_register(
+                  kv->inst, "kv_line_bytes",
+                  "Command lines received, by length in bytes.", NULL,
+                  kv_line_bounds,
+                  sizeof(kv_line_bounds) / sizeof(kv_line_bounds[0]))
+            : -1;
+}
+
+/* Counts one command line (len bytes, "\n" included) and its reply: O(1),
+ * through the handles. */
+static void
+kv_metrics_count(struct kv *kv, const char *line, size_t len,
+                 const struct kv_reply *reply)
+{
+    const struct ioloop_api *api = kv->api;
+    int i = 0;
+
+    if (!IOLOOP_API_HAS(api, histogram_observe)) {
+        return;
+    }
+    for (; i < KV_NCOMMANDS - 1; i++) {
+        size_t n = strlen(kv_commands[i]);
+
+        if (len > n && memcmp(line, kv_commands[i], n) == 0
+            && (line[n] == ' ' || line[n] == '\r' || line[n] == '\n')) {
+            break;
+        }
+    }
+    api->counter_add(kv->inst,
+                     kv->commands[i][strncmp(reply->head, "ERR", 3) == 0],
+                     1);
+    api->gauge_set(kv->inst, kv->keys, (double) kv_store_count(kv->store));
+    api->histogram_observe(kv->inst, kv->line_bytes, (double) len);
 }

@@ -336,6 +336,49 @@ test_conversation(void **state)
     ioloop_testing_stop(kv);
 }
 
+/* The instance's metrics move with the commands: a counter with labels,
+ * a gauge and a histogram, read back through metrics_render. */
+static void
+test_metrics(void **state)
+{
+    ioloop_testing_instance_t *kv;
+    int lfd = lowest_free_fd(), c;
+
+    (void) state;
+    assert_int_equal(ioloop_testing_start(t, &ioloop_plugin_v1, "kv",
+                                          "{\"listen\": \"127.0.0.1:0\"}",
+                                          &kv),
+                     0);
+    c = client_of(lfd);
+    assert_string_equal(ask(c, "SET a 1\nSET b 2\nGET a\nGET\nnope\n"),
+                        "OK\nOK\nVALUE 1\nERR usage: GET key\n"
+                        "ERR unknown command 'nope'\n");
+    assert_true(ioloop_testing_metric(t, "kv_commands_total",
+                                      "command=\"SET\",outcome=\"ok\"")
+                == 2);
+    assert_true(ioloop_testing_metric(t, "kv_commands_total",
+                                      "command=\"GET\",outcome=\"ok\"")
+                == 1);
+    assert_true(ioloop_testing_metric(t, "kv_commands_total",
+                                      "command=\"GET\",outcome=\"error\"")
+                == 1);
+    assert_true(ioloop_testing_metric(t, "kv_commands_total",
+                                      "command=\"other\",outcome=\"error\"")
+                == 1);
+    assert_true(ioloop_testing_metric(t, "kv_commands_total",
+                                      "command=\"DEL\",outcome=\"ok\"")
+                == 0);
+    assert_true(ioloop_testing_metric(t, "kv_keys", NULL) == 2);
+    /* Lines of 8, 8, 6, 4 and 5 bytes ("\n" included). */
+    assert_true(ioloop_testing_metric(t, "kv_line_bytes_bucket",
+                                      "le=\"8\"")
+                == 5);
+    assert_true(ioloop_testing_metric(t, "kv_line_bytes_count", NULL) == 5);
+    assert_true(ioloop_testing_metric(t, "kv_line_bytes_sum", NULL) == 31);
+    close(c);
+    ioloop_testing_stop(kv);
+}
+
 /* idle_timeout runs on the fake clock: the connection closes exactly when
  * it is due, and not a nanosecond before. */
 static void
@@ -398,6 +441,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_listen_failure_is_reported,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_conversation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
     };
