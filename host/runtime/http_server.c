@@ -45,7 +45,7 @@ methods_parse(const char *list, uint64_t *bits, char **allow)
     char *a;
 
     *bits = 0;
-    a = malloc(len + sizeof(", HEAD"));
+    a = malloc(2 * len + sizeof(", HEAD")); /* ", " for each ',' */
     if (a == NULL) {
         return -ENOMEM;
     }
