@@ -99,6 +99,11 @@ static ioloop_tls_t *api_tls_new(ioloop_instance_t *inst,
 static int api_tls_reload(ioloop_instance_t *inst, ioloop_tls_t *tls,
                           char *err, size_t errlen);
 static void api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls);
+static ioloop_tls_t *api_tls_client_new(ioloop_instance_t *inst,
+                                        const struct ioloop_tls_options *opts,
+                                        char *err, size_t errlen);
+static int api_stream_tls_alpn(const ioloop_stream_t *s, char *buf,
+                               size_t len);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -144,6 +149,8 @@ static const struct ioloop_api api = {
     .tls_new = api_tls_new,
     .tls_reload = api_tls_reload,
     .tls_free = api_tls_free,
+    .tls_client_new = api_tls_client_new,
+    .stream_tls_alpn = api_stream_tls_alpn,
 };
 
 const struct ioloop_api *
@@ -374,4 +381,18 @@ api_tls_free(ioloop_instance_t *inst, ioloop_tls_t *tls)
 {
     (void) inst;
     ioloop__tls_free(tls);
+}
+
+static ioloop_tls_t *
+api_tls_client_new(ioloop_instance_t *inst,
+                   const struct ioloop_tls_options *opts, char *err,
+                   size_t errlen)
+{
+    return ioloop__tls_client_new(&inst->tls, opts, err, errlen);
+}
+
+static int
+api_stream_tls_alpn(const ioloop_stream_t *s, char *buf, size_t len)
+{
+    return ioloop__tls_stream_alpn(s, buf, len);
 }
