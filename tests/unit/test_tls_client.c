@@ -289,7 +289,7 @@ echo_start(ioloop_loop_t *loop, int family, const char *cert,
     return port;
 }
 
-/* Frees the loop (and the echo server's streams), the listener and every
+/* Frees the echo server's listener and streams, the loop and every
  * context. */
 static void
 finish_loop(ioloop_loop_t *loop)
@@ -299,6 +299,8 @@ finish_loop(ioloop_loop_t *loop)
         close(E.fd);
         E.fd = 0;
     }
+    /* The echo's streams (the test's own owner), open or closing. */
+    ioloop__streams_release_owner(loop, ioloop__current_owner(loop));
     ioloop_loop_free(loop);
     ioloop__tls_release_owned(&contexts);
     assert_null(owned);
