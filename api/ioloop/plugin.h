@@ -118,12 +118,15 @@ typedef struct ioloop_periodic_s ioloop_periodic_t;
  * (tls_new) or the client side (tls_client_new, since 1.1). Opaque. */
 typedef struct ioloop_tls_s ioloop_tls_t;
 
-/* Options of tls_new; zero members take the default. */
+/* Options of tls_new and tls_client_new; zero members take the
+ * default. */
 struct ioloop_tls_options {
     /* sizeof(struct ioloop_tls_options), for forward compatibility. */
     size_t size;
     /* PEM files: the certificate (chain, leaf first) and its private
-     * key. Required. Re-read from the same paths by tls_reload. */
+     * key. Required by tls_new; for tls_client_new, both or neither: the
+     * client certificate (mutual TLS). Re-read from the same paths by
+     * tls_reload. */
     const char *cert;
     const char *key;
     /* The lowest protocol version accepted: "1.2" (default) or "1.3". */
