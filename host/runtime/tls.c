@@ -123,11 +123,16 @@ make(ioloop_tls_t **owned, const struct ioloop_tls_options *opts, int client,
     if (opts != NULL && opts->size > 0) {
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     }
-    if ((!client || o.cert != NULL || o.key != NULL)
-        && (o.cert == NULL || o.key == NULL)) {
-        snprintf(err, errlen, "tls: %s is required%s",
-                 o.cert == NULL ? "cert" : "key",
-                 client ? " with the other" : "");
+    if (client && (o.cert == NULL) != (o.key == NULL)) {
+        snprintf(err, errlen, "tls: %s without %s: set both or neither",
+                 o.cert == NULL ? "key" : "cert",
+                 o.cert == NULL ? "cert" : "key");
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!client && (o.cert == NULL || o.key == NULL)) {
+        snprintf(err, errlen, "tls: %s is required",
+                 o.cert == NULL ? "cert" : "key");
         errno = EINVAL;
         return NULL;
     }
@@ -198,20 +203,6 @@ ioloop__tls_reload(ioloop_tls_t *tls, char *err, size_t errlen)
     SSL_CTX_free(tls->ctx); /* streams made from it keep their reference */
     tls->ctx = ctx;
     return 0;
-}
-
-/* *dst = a copy of path (NULL: none) at at; returns where the next goes. */
-static char *
-copy_path(char **dst, char *at, const char *path)
-{
-    size_t len;
-
-    if (path == NULL) {
-        return at;
-    }
-    len = strlen(path) + 1;
-    *dst = memcpy(at, path, len);
-    return at + len;
 }
 
 void
@@ -546,6 +537,20 @@ load_client(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+/* *dst = a copy of path (NULL: none) at at; returns where the next goes. */
+static char *
+copy_path(char **dst, char *at, const char *path)
+{
+    size_t len;
+
+    if (path == NULL) {
+        return at;
+    }
+    len = strlen(path) + 1;
+    *dst = memcpy(at, path, len);
+    return at + len;
 }
 
 /* Whether name is an IPv4 or IPv6 address literal. */
