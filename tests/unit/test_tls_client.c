@@ -613,6 +613,46 @@ test_mutual_tls(void **state)
     finish_loop(loop);
 }
 
+/*
+ * Under TLS 1.2 (s_server -tls1_2) the server judges the client's
+ * certificate inside the handshake: a client without one fails in
+ * connect_tcp. And a client whose min_version is 1.3 refuses that server.
+ */
+static void
+test_tls12(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    ioloop_tls_t *with = client_ctx(tls_path("ca.pem"), tls_path("srv.pem"),
+                                    tls_path("srv.key"), NULL);
+    ioloop_tls_t *without = client_ctx(tls_path("ca.pem"), NULL, NULL, NULL);
+    struct ioloop_tls_options o13 = {
+        .size = sizeof(o13), .ca = tls_path("ca.pem"), .min_version = "1.3"};
+    const char *extra[] = {"-tls1_2", "-Verify", "1", "-CAfile", NULL, NULL};
+    struct s_server srv;
+    ioloop_tls_t *only13;
+    char addr[64], ca[128], err[256];
+
+    (void) state;
+    only13 = ioloop__tls_client_new(&contexts, &o13, err, sizeof(err));
+    assert_non_null(only13);
+    snprintf(ca, sizeof(ca), "%s", tls_path("ca.pem"));
+    extra[4] = ca;
+    s_server_start(&srv, extra);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", srv.port);
+    assert_int_equal(connect_tls(loop, addr, with, NULL, 0), 0);
+    assert_string_equal(round_trip(loop), "olleh\n");
+    close_client(loop);
+    assert_int_equal(connect_tls(loop, addr, without, NULL, 0), -EPROTO);
+    assert_non_null(strstr(P.log, "handshake failed: sslv3 alert handshake "
+                                  "failure"));
+    P.log[0] = '\0';
+    assert_int_equal(connect_tls(loop, addr, only13, NULL, 0), -EPROTO);
+    assert_non_null(strstr(P.log, "handshake failed: tlsv1 alert protocol "
+                                  "version"));
+    s_server_stop(&srv);
+    finish_loop(loop);
+}
+
 /* The host's own TLS echo over IPv6: the IP literal [::1] is verified
  * against the certificate's IP:::1, and 256 KiB go both ways. */
 static void
@@ -812,6 +852,7 @@ main(void)
         cmocka_unit_test(test_sni),
         cmocka_unit_test(test_alpn),
         cmocka_unit_test(test_mutual_tls),
+        cmocka_unit_test(test_tls12),
         cmocka_unit_test(test_own_server_ipv6),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_cancel_in_handshake),
