@@ -208,8 +208,10 @@ struct ioloop_stream_options {
      * plain stream; stream_close sends close_notify. The stream keeps
      * what it needs of the context: tls_free and tls_reload do not touch
      * it. NULL: plain. With connect_tcp (since 1.1): a client context
-     * (tls_client_new), and the stream speaks TLS as the client; a server
-     * context is refused there, as a client context is by stream_new. */
+     * (tls_client_new), and the stream speaks TLS as the client (what it
+     * needs of the context is kept likewise from the connect_tcp call
+     * on); a server context is refused there, as a client context is by
+     * stream_new. */
     ioloop_tls_t *tls;
     /* Since 1.1, connect_tcp with tls only: the name sent as SNI and that
      * the server's certificate must carry (copied). NULL: the host part

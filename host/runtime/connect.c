@@ -48,8 +48,8 @@ struct ioloop_connect_s {
     struct sockaddr_storage literal_ss;
     int fd;                           /* connecting, or -1 */
     int error;                        /* the last attempt's, -errno */
-    struct ioloop_tls_client *hs;     /* TLS: the handshake, once connected */
-    char *server_name;                /* TLS: SNI and the name to verify */
+    struct ioloop_tls_client *hs;     /* TLS: the handshake to run */
+    int handshaking;                  /* TLS: connected, hs is running */
     char *addr;                       /* TLS: addr as given, for the log */
 };
 
@@ -278,8 +278,8 @@ on_writable(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
     socklen_t len = sizeof(int);
     int error = 0, rc;
 
-    if (c->hs != NULL) {
-        return on_handshake(loop, fd, events, c); /* TLS, connected */
+    if (c->handshaking) {
+        return on_handshake(loop, fd, events, c);
     }
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0) {
         error = errno;
@@ -290,23 +290,26 @@ on_writable(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
         try_next(c);
         return 0;
     }
-    if (c->opts.tls == NULL) {
+    if (c->hs == NULL) {
         connected(c);
         return 0;
     }
-    rc = ioloop__tls_client_start(c->opts.tls, fd, c->server_name, &c->hs);
+    rc = ioloop__tls_client_attach(c->hs, fd);
     if (rc < 0) {
         close_attempt(c);
         finish(c, NULL, rc);
         return 0;
     }
+    c->handshaking = 1; /* no other address is tried from here */
     return on_handshake(loop, fd, events, c);
 }
 
 /*
- * TLS: copies the server name (opts' tls_server_name, or addr's host) and
- * addr for the log line, and checks that opts' tls is a client context.
- * Returns 0, -EINVAL or -ENOMEM.
+ * TLS: the handshake to run once connected, made now with the server
+ * name (opts' tls_server_name, or addr's host), so that it holds what it
+ * needs of the context; and a copy of addr for the log line. The caller's
+ * pointers are not kept. Returns 0, -EINVAL (a server context, a name
+ * SNI cannot carry) or -ENOMEM.
  */
 static int
 tls_setup(struct ioloop_connect_s *c, const char *addr, const char *host)
@@ -315,20 +318,15 @@ tls_setup(struct ioloop_connect_s *c, const char *addr, const char *host)
     const char *name = c->opts.tls_server_name != NULL
                            ? c->opts.tls_server_name
                            : host;
-    size_t ln = strlen(name) + 1, la = strlen(addr) + 1;
+    int rc = ioloop__tls_client_new_handshake(c->opts.tls, name, &c->hs);
 
-    if (ln > 256) {
-        return -EINVAL; /* SNI carries 255 bytes at most */
+    c->opts.tls = NULL;
+    c->opts.tls_server_name = NULL;
+    if (rc < 0) {
+        return rc;
     }
-
-    c->server_name = malloc(ln + la); /* one block: server_name frees it */
-    if (c->server_name == NULL) {
-        return -ENOMEM;
-    }
-    memcpy(c->server_name, name, ln);
-    c->addr = memcpy(c->server_name + ln, addr, la);
-    c->opts.tls_server_name = NULL; /* the caller's pointer */
-    return ioloop__tls_is_client(c->opts.tls) ? 0 : -EINVAL;
+    c->addr = strdup(addr);
+    return c->addr != NULL ? 0 : -ENOMEM;
 }
 
 /* TLS: the next step of the handshake, when the fd is ready for it. */
@@ -423,8 +421,6 @@ try_next(struct ioloop_connect_s *c)
 static void
 close_attempt(struct ioloop_connect_s *c)
 {
-    ioloop__tls_client_free(c->hs);
-    c->hs = NULL;
     if (c->fd >= 0) {
         ioloop_remove_handler(c->loop, c->fd);
         close(c->fd);
@@ -458,7 +454,8 @@ release(struct ioloop_connect_s *c)
     if (c->list != NULL) {
         freeaddrinfo(c->list);
     }
-    free(c->server_name);
+    ioloop__tls_client_free(c->hs);
+    free(c->addr);
     free(c);
 }
 

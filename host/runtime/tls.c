@@ -283,8 +283,8 @@ ioloop__tls_is_client(const ioloop_tls_t *tls)
 }
 
 int
-ioloop__tls_client_start(ioloop_tls_t *tls, int fd, const char *name,
-                         struct ioloop_tls_client **out)
+ioloop__tls_client_new_handshake(ioloop_tls_t *tls, const char *name,
+                                 struct ioloop_tls_client **out)
 {
     struct ioloop_tls_client *h;
     SSL *ssl;
@@ -300,7 +300,7 @@ ioloop__tls_client_start(ioloop_tls_t *tls, int fd, const char *name,
     h->conn.t.ops = &client_ops;
     ssl = SSL_new(tls->ctx);
     h->conn.ssl = ssl;
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+    if (ssl == NULL) {
         ioloop__tls_client_free(h);
         return -ENOMEM;
     }
@@ -317,6 +317,16 @@ ioloop__tls_client_start(ioloop_tls_t *tls, int fd, const char *name,
         return -EINVAL;
     }
     *out = h;
+    return 0;
+}
+
+int
+ioloop__tls_client_attach(struct ioloop_tls_client *h, int fd)
+{
+    if (SSL_set_fd(h->conn.ssl, fd) != 1) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -510,7 +520,7 @@ load_pair(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err, size_t errlen)
 /*
  * A client's settings: the trusted CAs (tls->ca, or the system's store),
  * peer verification (the name is the connection's: see
- * ioloop__tls_client_start), and the ALPN list it offers. 0, or -1 with
+ * ioloop__tls_client_new_handshake), and the ALPN list it offers. 0, or -1 with
  * err.
  */
 static int

@@ -14,7 +14,7 @@
  * - A failed handshake or a protocol error closes the stream with
  *   EPROTO; the peer leaving mid-handshake with ECONNRESET.
  * - Client side: connect_tcp runs the handshake itself on the connected
- *   fd (ioloop__tls_client_start/step, under its own deadline), and only
+ *   fd (ioloop__tls_client_*, under its own deadline), and only
  *   then makes the stream, over a transport without a handshake. The
  *   server's name is checked by OpenSSL's X509_VERIFY_PARAM (host name
  *   without partial wildcards, or IP address); the chain against the
@@ -57,17 +57,24 @@ ioloop_stream_t *ioloop__tls_stream_new(ioloop_loop_t *loop, int fd,
 /* Whether tls was made by tls_client_new. */
 int ioloop__tls_is_client(const ioloop_tls_t *tls);
 
-/* A client handshake on a connected fd, then its stream's transport. */
+/* A client handshake (from connect_tcp on), then its stream's
+ * transport. */
 struct ioloop_tls_client;
 
 /*
- * Starts a client handshake with tls (a client context) on fd: SNI and
- * the name to verify are name (or, for an address literal, no SNI and
- * the address). Returns 0 and *out, or -EINVAL (tls is a server context,
- * or name cannot be sent), -ENOMEM. The fd stays the caller's.
+ * A client handshake with tls (a client context), made when connect_tcp
+ * is called: it holds its own reference to the context's SSL_CTX, so
+ * tls_free and tls_reload meanwhile do not touch it. SNI and the name to
+ * verify are name (for an address literal: no SNI, and the address).
+ * Returns 0 and *out, or -EINVAL (tls is a server context, or name
+ * cannot be sent), -ENOMEM.
  */
-int ioloop__tls_client_start(ioloop_tls_t *tls, int fd, const char *name,
-                             struct ioloop_tls_client **out);
+int ioloop__tls_client_new_handshake(ioloop_tls_t *tls, const char *name,
+                                     struct ioloop_tls_client **out);
+
+/* Binds the handshake to the connected fd (which stays the caller's).
+ * 0 or -ENOMEM. */
+int ioloop__tls_client_attach(struct ioloop_tls_client *h, int fd);
 
 /*
  * One step of the handshake: 0 once done, -EAGAIN with *want (IOLOOP_READ

@@ -742,6 +742,33 @@ test_cancel_in_handshake(void **state)
     finish_loop(loop);
 }
 
+/* A context freed (tls_free) while an attempt made with it is pending:
+ * the attempt goes on with what it took of it, as a stream would. */
+static void
+test_free_context_while_pending(void **state)
+{
+    ioloop_loop_t *loop = new_loop();
+    ioloop_tls_t *tls = client_ctx(tls_path("ca.pem"), NULL, NULL, NULL);
+    struct ioloop_stream_options o = {
+        .size = sizeof(o), .tls = tls, .close_cb = on_client_close,
+        .arg = loop};
+    int port = echo_start(loop, AF_INET, tls_path("srv.pem"),
+                          tls_path("srv.key"), NULL);
+    char addr[64];
+
+    (void) state;
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    assert_non_null(ioloop__connect_tcp(loop, &owned, addr, 0, &o,
+                                        on_connect, NULL));
+    ioloop__tls_free(tls);
+    ioloop_start(loop);
+    assert_int_equal(P.calls, 1);
+    assert_int_equal(P.status, 0);
+    assert_string_equal(round_trip(loop), "hello\n");
+    close_client(loop);
+    finish_loop(loop);
+}
+
 /* Contexts on the wrong side, and bad options, are refused at once. */
 static void
 test_refusals(void **state)
@@ -856,6 +883,7 @@ main(void)
         cmocka_unit_test(test_own_server_ipv6),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_cancel_in_handshake),
+        cmocka_unit_test(test_free_context_while_pending),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_reload_ca),
     };
