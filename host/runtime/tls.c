@@ -277,12 +277,6 @@ fail:
 }
 
 int
-ioloop__tls_is_client(const ioloop_tls_t *tls)
-{
-    return tls->client;
-}
-
-int
 ioloop__tls_client_new_handshake(ioloop_tls_t *tls, const char *name,
                                  struct ioloop_tls_client **out)
 {

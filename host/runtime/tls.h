@@ -54,9 +54,6 @@ size_t ioloop__tls_release_owned(ioloop_tls_t **owned);
 ioloop_stream_t *ioloop__tls_stream_new(ioloop_loop_t *loop, int fd,
                                   const struct ioloop_stream_options *opts);
 
-/* Whether tls was made by tls_client_new. */
-int ioloop__tls_is_client(const ioloop_tls_t *tls);
-
 /* A client handshake (from connect_tcp on), then its stream's
  * transport. */
 struct ioloop_tls_client;
