@@ -128,7 +128,6 @@ struct http_loop {
     struct http_conn *conns;       /* every open connection */
     size_t nconns;
     ioloop_http_request_t *live;   /* requests a plugin holds */
-    bool started;
     bool draining;
     int feed_err;        /* -errno raised inside a parser callback */
     /* The Date header of this second. */
@@ -219,7 +218,6 @@ ioloop__http_conn_ssl(const struct http_conn *c)
 #define REQ_LENGTH_SET   0x2000u /* the plugin set Content-Length */
 #define REQ_SERVER_SET   0x4000u /* the plugin set Server */
 #define REQ_HANDLED      0x8000u /* the handler ran */
-#define REQ_CONTINUE     0x10000u /* Expect: 100-continue */
 #define REQ_PLUGIN       0x20000u /* a plugin holds it (on hl->live) */
 #define REQ_FLUSH_CB     0x40000u /* a flush callback is queued */
 #define REQ_END_CB       0x80000u /* an on_end callback is queued */

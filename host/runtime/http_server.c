@@ -372,7 +372,6 @@ ioloop__http_servers_start(ioloop_loop_t *loop, char *err, size_t errlen)
         }
     }
     ioloop__set_owner(loop, previous);
-    hl->started = rc == 0;
     return rc;
 }
 
@@ -543,7 +542,6 @@ ioloop__http_servers_free(ioloop_loop_t *loop)
     hl->servers = NULL;
     hl->nservers = 0;
     hl->head = NULL;
-    hl->started = false;
     hl->draining = false;
 }
 
