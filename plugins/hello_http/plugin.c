@@ -21,14 +21,13 @@ static int
 hello_init(const struct ioloop_api *host, ioloop_instance_t *inst,
            const void *config, void **state, char *err, size_t errlen)
 {
+    struct ioloop_http_handler h = {.size = sizeof(h), .methods = "GET",
+                                    .cb = get};
+
     (void) config;
     (void) state;
     api = host;
-    return api->http_handle(inst, &(struct ioloop_http_handler) {
-        .size = sizeof(struct ioloop_http_handler),
-        .methods = "GET",
-        .cb = get,
-    }, err, errlen);
+    return api->http_handle(inst, &h, err, errlen);
 }
 
 static void
@@ -37,14 +36,8 @@ hello_fini(void *state)
     (void) state;
 }
 
-IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
-    .abi_version = IOLOOP_PLUGIN_ABI,
-    .size = sizeof(struct ioloop_plugin),
-    .build = IOLOOP_BUILD_SIGNATURE,
-    .name = "hello_http",
-    .version = "2.0.0",
-    .description = "Answers \"hello\" to GET on the routes the manifest "
-                   "gives it (the tornado hello demo)",
-    .init = hello_init,
-    .fini = hello_fini,
-};
+IOLOOP_PLUGIN_DEFINE(.name = "hello_http", .version = "2.0.0",
+                     .description = "Answers \"hello\" to GET on the routes "
+                                    "the manifest gives it (the tornado "
+                                    "hello demo)",
+                     .init = hello_init, .fini = hello_fini);
