@@ -100,7 +100,8 @@ get(ioloop_http_request_t *req, void *arg)
 {
     struct status *st = arg;
     const char *path = st->api->http_path(req);
-    const char *last = strrchr(path, '/') + 1; /* paths start with '/' */
+    const char *slash = strrchr(path, '/');
+    const char *last = slash != NULL ? slash + 1 : path;
 
     if (strcmp(last, "metrics") == 0) {
         metrics(st, req);
