@@ -42,10 +42,13 @@ struct ssl_st;
 #define HTTP_RESP_HEADERS_MAX 64
 #define HTTP_RESP_HEADERS_BYTES (16 * 1024)
 
-/* A heap buffer of bytes data[off..len) still to be used. */
+/* A heap buffer of bytes data[off..len) still to be used, cap bytes of
+ * room (grown geometrically: a large response appended in small writes
+ * is not copied over and over). */
 struct http_buf {
     size_t off;
     size_t len;
+    size_t cap;
     char data[];
 };
 
@@ -160,7 +163,8 @@ struct http_loop {
 #define CONN_DEAD         0x1000u /* a send failed: drop it */
 #define CONN_TLS_WRITE    0x2000u /* TLS wants the fd writable to read */
 #define CONN_STOPPED      0x4000u /* no more requests: stop parsing */
-#define CONN_NO_ROUTE     0x8000u /* unreachable target: 400 */
+#define CONN_TLS          0x8000u /* a struct http_tls_conn */
+#define CONN_PARTIAL      0x10000u /* c->in holds a partial head */
 
 /* One connection. */
 struct http_conn {
@@ -169,20 +173,34 @@ struct http_conn {
     struct http_server *srv;
     http_parser parser;         /* parser.data points back here */
     struct http_buf *out;       /* bytes the socket would not take */
-    struct http_buf *in;        /* unparsed input (reading paused) */
-    struct http_buf *partial;   /* a head that spans reads */
-    ioloop_http_request_t *first; /* requests, oldest first */
+    struct http_buf *in;        /* unparsed input (reading paused), or
+                                   with CONN_PARTIAL a head that spans
+                                   reads (never both at once) */
+    ioloop_http_request_t *first; /* requests, oldest first; the last is
+                                     being read while !REQ_BODY_DONE */
     ioloop_http_request_t *last;
-    ioloop_http_request_t *cur;   /* the one whose body is being read */
-    struct ssl_st *ssl;         /* TLS, or NULL */
     struct http_deadline dl;
-    uint64_t body;       /* body bytes announced so far (chunked) */
     uint32_t head;       /* bytes of the current head so far */
     uint16_t nreq;       /* requests queued */
     uint16_t busy;       /* inside the connection's event: defer close */
     int fd;
     unsigned flags;
 };
+
+/* A TLS connection: the plain one and its SSL object (plain connections
+ * do not pay for the pointer). */
+struct http_tls_conn {
+    struct http_conn c;
+    struct ssl_st *ssl; /* NULL once shut down (lingering close) */
+};
+
+/* The SSL object of c, NULL: plain. */
+static inline struct ssl_st *
+ioloop__http_conn_ssl(const struct http_conn *c)
+{
+    return (c->flags & CONN_TLS) ? ((const struct http_tls_conn *) c)->ssl
+                                 : NULL;
+}
 
 /* ioloop_http_request_s.flags */
 #define REQ_HEAD         0x0001u /* a HEAD request: no body is sent */
@@ -234,6 +252,7 @@ struct ioloop_http_request_s {
     size_t body_len;
     size_t body_cap;
     uint64_t max_body;
+    uint64_t announced;     /* body bytes announced so far (chunked) */
     ioloop_http_body_cb on_data;
     ioloop_http_cb on_end;
     void *body_arg;
@@ -255,6 +274,14 @@ struct ioloop_http_request_s {
     uint8_t version_minor;
     unsigned flags;
 };
+
+/* The request whose body c is reading, NULL: between requests. */
+static inline ioloop_http_request_t *
+ioloop__http_conn_cur(const struct http_conn *c)
+{
+    return c->last != NULL && !(c->last->flags & REQ_BODY_DONE) ? c->last
+                                                                : NULL;
+}
 
 /* --- http_date.c --- */
 

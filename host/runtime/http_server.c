@@ -45,7 +45,7 @@ methods_parse(const char *list, uint64_t *bits, char **allow)
     char *a;
 
     *bits = 0;
-    a = malloc(len + sizeof(", HEAD"));
+    a = malloc(2 * len + sizeof(", HEAD")); /* ", " for each ',' */
     if (a == NULL) {
         return -ENOMEM;
     }
@@ -146,6 +146,33 @@ tls_error(const struct ioloop_http_server_spec *s, const char *why,
              why);
 }
 
+/* A server's TLS context (none without a certificate). -errno with err. */
+static int
+server_tls(struct http_server *srv, const struct ioloop_http_server_spec *s,
+           char *err, size_t errlen)
+{
+    char why[512];
+    int rc;
+
+    if (s->tls_cert != NULL) {
+        struct ioloop_tls_options o = {
+            .size = sizeof(o),
+            .cert = s->tls_cert,
+            .key = s->tls_key,
+            .min_version = s->tls_min_version,
+            .alpn = "http/1.1",
+        };
+
+        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
+        if (srv->tls == NULL) {
+            rc = -errno;
+            tls_error(s, why, err, errlen);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Sets up one server from its spec. -errno with err. */
 static int
 server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
@@ -169,22 +196,6 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
             return rc;
         }
         srv->fds[srv->nfds++] = rc;
-    }
-    if (s->tls_cert != NULL) {
-        struct ioloop_tls_options o = {
-            .size = sizeof(o),
-            .cert = s->tls_cert,
-            .key = s->tls_key,
-            .min_version = s->tls_min_version,
-            .alpn = "http/1.1",
-        };
-
-        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
-        if (srv->tls == NULL) {
-            rc = -errno;
-            tls_error(s, why, err, errlen);
-            return rc;
-        }
     }
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct ioloop_http_route_spec *rs = &s->routes[i];
@@ -294,9 +305,16 @@ ioloop__http_servers_create(ioloop_loop_t *loop,
         rc = -ENOMEM;
         goto fail;
     }
+    /* Every certificate first: a bad one binds nothing. */
     for (size_t i = 0; i < n; i++) {
         hl->servers[i].hl = hl;
         hl->nservers = i + 1;
+        rc = server_tls(&hl->servers[i], &specs[i], err, errlen);
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
         err[0] = '\0';
         rc = server_create(&hl->servers[i], &specs[i], err, errlen);
         if (rc < 0) {
@@ -404,7 +422,7 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
 size_t
 ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
 {
-    struct http_loop *hl = http_loop(loop);
+    struct http_loop *hl = loop != NULL ? http_loop(loop) : NULL;
     ioloop_http_request_t *req, *next;
     struct http_handler **pp;
     struct http_conn *c, *cnext;
@@ -437,11 +455,11 @@ ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
     }
     /* Requests whose handler has not run yet: the host answers them. */
     for (c = hl->conns; c != NULL; c = c->next) {
-        if (c->cur != NULL && c->cur->handler != NULL
-            && c->cur->handler->inst == inst
-            && !(c->cur->flags & REQ_HANDLED)) {
-            c->cur->handler = NULL;
-            c->cur->status = 503;
+        req = ioloop__http_conn_cur(c);
+        if (req != NULL && req->handler != NULL && req->handler->inst == inst
+            && !(req->flags & REQ_HANDLED)) {
+            req->handler = NULL;
+            req->status = 503;
         }
     }
     for (c = hl->conns; c != NULL; c = cnext) {

@@ -361,6 +361,7 @@ test_drain(void **state)
                      0);
     assert_true(WIFEXITED(host.status) && WEXITSTATUS(host.status) == 0);
     /* Started again for the teardown's clean stop. */
+    host_cleanup(&host);
     assert_int_equal(start(NULL), 0);
 }
 
@@ -455,7 +456,6 @@ tls_shut(struct tls_client *c)
     close(c->fd);
 }
 
-
 /* SIGHUP rotates the certificate under a stream of requests: none fails,
  * an established connection keeps working, new ones get the new one. */
 static void
@@ -514,6 +514,48 @@ test_rotation_under_load(void **state)
     tls_shut(&c);
 }
 
+/* --check and a start refuse a key that does not match its certificate,
+ * and a missing certificate: one line naming the file, exit 1. */
+static void
+test_check_bad_tls(void **state)
+{
+    static const char *const cases[][3] = {
+        {"srv.pem", "other.key", "servers[0].tls.key: "},
+        {"missing.pem", "srv.key", "servers[0].tls.cert: "},
+    };
+    char manifest[128], out[4096];
+    FILE *f;
+
+    (void) state;
+    snprintf(manifest, sizeof(manifest), "%s/check.json", tls_dir);
+    for (size_t i = 0; i < 2; i++) {
+        for (int check = 0; check < 2; check++) {
+            f = fopen(manifest, "w");
+            assert_non_null(f);
+            fprintf(f, "{\"backend_dir\": \"%s\", \"plugins\": [{\"name\": "
+                    "\"a\", \"path\": \"%s\"}], \"servers\": [{\"name\": "
+                    "\"web\", \"listen\": \"127.0.0.1:0\", \"tls\": "
+                    "{\"cert\": \"%s/%s\", \"key\": \"%s/%s\"}, \"routes\": "
+                    "[{\"prefix\": \"/\", \"plugin\": \"a\"}]}]}",
+                    HOST_BACKEND_DIR, MODULE, tls_dir, cases[i][0], tls_dir,
+                    cases[i][1]);
+            fclose(f);
+            assert_int_equal(run(out, sizeof(out),
+                                 HOST_BINARY " --config %s %s 2>&1",
+                                 manifest, check ? "--check" : ""),
+                             1);
+            if (strstr(out, cases[i][2]) == NULL
+                || strstr(out, cases[i][1][0] == 'o' ? cases[i][1]
+                                                     : cases[i][0])
+                       == NULL
+                || strchr(out, '\n') != out + strlen(out) - 1) {
+                fail_msg("expected one line with %s, got:\n%s",
+                         cases[i][2], out);
+            }
+        }
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -528,6 +570,7 @@ main(int argc, char **argv)
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_https_curl),
         cmocka_unit_test(test_rotation_under_load),
+        cmocka_unit_test(test_check_bad_tls),
     };
     int failed;
 
