@@ -898,6 +898,18 @@ struct ioloop_plugin {
     void (*drain)(void *state);
 };
 
+/*
+ * Defines the descriptor, ioloop_plugin_v1, with abi_version, size and
+ * build filled in for this build and the members given (the others 0):
+ *
+ *     IOLOOP_PLUGIN_DEFINE(.name = "kv", .init = kv_init, .fini = kv_fini);
+ */
+#define IOLOOP_PLUGIN_DEFINE(...)                                          \
+    IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {          \
+        .abi_version = IOLOOP_PLUGIN_ABI,                                  \
+        .size = sizeof(struct ioloop_plugin),                              \
+        .build = IOLOOP_BUILD_SIGNATURE, __VA_ARGS__}
+
 #ifdef __cplusplus
 }
 #endif
