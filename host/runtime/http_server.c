@@ -112,7 +112,10 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
             rc = r;
         }
     }
-    return n < 0 ? n : rc;
+    /* A failed accept is not the handler failing: out of fds, the
+     * helper shed the connection and logged it (rate-limited); the rest
+     * (ECONNABORTED, ENOBUFS...) concern one connection. */
+    return rc;
 }
 
 /* The shortest of a server's timeouts: its deadlines' step. */
