@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -317,6 +318,7 @@ s_server_start(struct s_server *srv, const char *const *extra)
     const char *argv[24] = {"openssl", "s_server", "-accept", "127.0.0.1:0",
                             "-cert", NULL, "-key", NULL, "-rev"};
     static int n;
+    pid_t parent;
     int i = 9;
     ioloop_time_t deadline = now_ns() + 10 * IOLOOP_NS_PER_S;
 
@@ -328,13 +330,17 @@ s_server_start(struct s_server *srv, const char *const *extra)
     snprintf(srv->out, sizeof(srv->out), "%s/s_server.%d.out", tls_dir,
              n++);
     srv->port = 0;
+    parent = getpid();
     srv->pid = fork();
     assert_true(srv->pid >= 0);
     if (srv->pid == 0) {
         int out = open(srv->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int in = open("/dev/null", O_RDONLY);
 
-        if (out < 0 || in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0
+        /* A failed assertion skips s_server_stop: the server then ends
+         * with this process, not later. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent
+            || out < 0 || in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0
             || dup2(out, 2) < 0) {
             _exit(127);
         }
