@@ -67,10 +67,11 @@ start() {
   "backend_dir": "$build/backends",
   "plugin_dir": "$build/plugins",
   "log": { "level": "warn" },
-  "plugins": [
-    { "name": "hello", "path": "hello_http.so",
-      "config": { "listen": "127.0.0.1:$port", "routes": { "/": "hello" } } }
-  ]
+  "servers": [
+    { "name": "web", "listen": "127.0.0.1:$port",
+      "routes": [ { "path": "/", "plugin": "hello" } ] }
+  ],
+  "plugins": [ { "name": "hello", "path": "hello_http.so" } ]
 }
 EOF
         taskset -c 0 "$build/ioloop-host" --config "$tmp/host.json" \

@@ -105,13 +105,14 @@ host_pid=$!
 port=
 tries=0
 while [ -z "$port" ]; do
-    port=$(sed -n 's/.* \[hello\] listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+    # the server "web" that routes / to hello
+    port=$(sed -n 's/.* \[host\] listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
         "$tmp/host.log" | head -n 1)
     kill -0 "$host_pid" 2>/dev/null ||
         { cat "$tmp/host.log"; fail "the host exited at start"; }
     tries=$((tries + 1))
     [ "$tries" -le 300 ] ||
-        { cat "$tmp/host.log"; fail "no \"[hello] listening on\" in 30 s"; }
+        { cat "$tmp/host.log"; fail "no \"[host] listening on\" in 30 s"; }
     [ -n "$port" ] || sleep 0.1
 done
 body=$(curl -sS --max-time 10 "http://127.0.0.1:$port/") ||
