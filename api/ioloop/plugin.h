@@ -698,8 +698,8 @@ struct ioloop_api {
     void (*http_on_close)(ioloop_http_request_t *req, ioloop_http_cb cb,
                           void *arg);
 
-    /* Sets the status (100..999; the reason phrase is the standard one).
-     * Default 200. -EALREADY once the head was sent. */
+    /* Sets the status (100..999, else -EINVAL; the reason phrase is the
+     * standard one). Default 200. -EALREADY once the head was sent. */
     int (*http_set_status)(ioloop_http_request_t *req, int status);
 
     /*
@@ -707,8 +707,9 @@ struct ioloop_api {
      * Content-Length (unless set here: then exactly that many bytes must
      * be written), Transfer-Encoding and Connection itself; setting
      * Transfer-Encoding or Date is -EPERM, "Connection: close" closes the
-     * connection after this response. -EINVAL: a name that is not a token
-     * or a value with CR, LF or NUL; -EALREADY once the head was sent;
+     * connection after this response, a Server replaces the host's.
+     * -EINVAL: a name that is not a token, a value with CR, LF or NUL, a
+     * Content-Length that is not decimal; -EALREADY once the head was sent;
      * -ENOBUFS past 64 headers or 16 KiB of them.
      */
     int (*http_add_header)(ioloop_http_request_t *req, const char *name,
@@ -720,7 +721,8 @@ struct ioloop_api {
      * client: delimited by closing the connection). Nothing is written
      * for HEAD. Returns 0, or 1 when the response's queued output passed
      * 1 MiB: wait for http_flush's callback before writing more.
-     * -EPIPE: the client is gone. -EALREADY after http_finish.
+     * -EPIPE: the client is gone; -EINVAL: past a Content-Length the
+     * plugin set.
      */
     int (*http_write)(ioloop_http_request_t *req, const void *data,
                       size_t len);
