@@ -58,6 +58,7 @@ static int conn_on_io(ioloop_loop_t *loop, int fd, unsigned events,
 static int conn_on_timer(ioloop_loop_t *loop, void *arg);
 static void conn_read(struct http_conn *c);
 static void conn_write(struct http_conn *c);
+static void conn_eof(struct http_conn *c);
 static void conn_linger_read(struct http_conn *c);
 static void conn_settle(struct http_conn *c);
 static int conn_feed(struct http_conn *c, const char *data, size_t len);
@@ -420,7 +421,11 @@ conn_read(struct http_conn *c)
                 n = -errno;
             }
         }
-        if (n <= 0) {
+        if (n == 0) {
+            conn_eof(c);
+            return;
+        }
+        if (n < 0) {
             c->flags |= CONN_DEAD; /* the client left */
             return;
         }
@@ -433,6 +438,31 @@ conn_read(struct http_conn *c)
             return;
         }
     }
+}
+
+/*
+ * The client closed its side. When every request it sent is answered
+ * (a streaming handler may answer before the body's end), what is queued
+ * still goes out before the close; otherwise the client is gone (their
+ * handlers hear on_close).
+ */
+static void
+conn_eof(struct http_conn *c)
+{
+    ioloop_http_request_t *cur = ioloop__http_conn_cur(c);
+
+    c->flags |= CONN_STOPPED;
+    for (ioloop_http_request_t *req = c->first; req != NULL;
+         req = req->next) {
+        if (!(req->flags & REQ_DONE)) {
+            c->flags |= CONN_DEAD;
+            return;
+        }
+    }
+    if (cur != NULL) {
+        cur->flags |= REQ_BODY_DONE; /* the rest of it never comes */
+    }
+    c->flags |= CONN_CLOSING;
 }
 
 /* Writable with output pending: writes what it can. */
@@ -824,10 +854,11 @@ conn_fail(struct http_conn *c, int status)
     req->flags &= ~REQ_KEEP_ALIVE;
     if (req->flags & REQ_PLUGIN) {
         /* A streaming handler holds it: it hears on_close, the client
-         * hears the host. */
+         * hears the host; a response already complete goes out as it
+         * is, one begun cannot end well: the connection is dropped. */
         if (!(req->flags & (REQ_HEAD_SENT | REQ_DONE))) {
             ioloop__http_respond_error(req, status);
-        } else {
+        } else if (!(req->flags & REQ_DONE)) {
             c->flags |= CONN_DEAD;
         }
         req->flags |= REQ_DONE;

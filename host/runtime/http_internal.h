@@ -75,6 +75,7 @@ struct http_route {
     uint64_t methods;             /* the spec's, 0: the handler's */
     char *allow;                  /* the spec's Allow value, or NULL */
     uint64_t max_body;            /* 0: the server's */
+    int metrics;                  /* its series (metrics_http.h), or < 0 */
 };
 
 /* A server's routes: exact paths and prefixes in one hash table; the
@@ -117,6 +118,10 @@ struct http_server {
     struct http_routes routes;
     uint32_t nconns;
     struct http_shed shed;
+    /* What each finished request is recorded in (http_record.c). */
+    struct ioloop_http_access_log *log; /* NULL: no access log */
+    ioloop_timer_t log_flush;           /* 0: nothing waits in log */
+    int metrics_none;   /* the series of requests no route matched */
 };
 
 /* The loop's HTTP state (its slot). */
@@ -128,7 +133,6 @@ struct http_loop {
     struct http_conn *conns;       /* every open connection */
     size_t nconns;
     ioloop_http_request_t *live;   /* requests a plugin holds */
-    bool started;
     bool draining;
     int feed_err;        /* -errno raised inside a parser callback */
     /* The Date header of this second. */
@@ -219,7 +223,6 @@ ioloop__http_conn_ssl(const struct http_conn *c)
 #define REQ_LENGTH_SET   0x2000u /* the plugin set Content-Length */
 #define REQ_SERVER_SET   0x4000u /* the plugin set Server */
 #define REQ_HANDLED      0x8000u /* the handler ran */
-#define REQ_CONTINUE     0x10000u /* Expect: 100-continue */
 #define REQ_PLUGIN       0x20000u /* a plugin holds it (on hl->live) */
 #define REQ_FLUSH_CB     0x40000u /* a flush callback is queued */
 #define REQ_END_CB       0x80000u /* an on_end callback is queued */
@@ -242,6 +245,8 @@ struct ioloop_http_request_s {
     const char *path;
     const char *path_rest;
     const char *route;      /* the matched route's key, or NULL */
+    int metrics;            /* the matched route's series, or the
+                               server's metrics_none */
     const char *allow;      /* a 405's Allow value */
     const char *strs;       /* target\0name\0value\0... */
     uint32_t *hdr;          /* name, value offsets into strs */
@@ -282,6 +287,24 @@ ioloop__http_conn_cur(const struct http_conn *c)
     return c->last != NULL && !(c->last->flags & REQ_BODY_DONE) ? c->last
                                                                 : NULL;
 }
+
+/* --- http_record.c: the access log and the per-route metrics --- */
+
+/* Opens srv's access log (under --check: only checks that it can be
+ * written) and registers the series of unrouted requests. -errno with
+ * one line in err naming the place. */
+int ioloop__http_record_open(struct http_server *srv, char *err,
+                             size_t errlen);
+
+/* Registers the series of r, a route of srv (a failure leaves it
+ * uncounted: metrics never stop a request). */
+void ioloop__http_record_route(struct http_server *srv, struct http_route *r);
+
+/* SIGHUP: reopens srv's access log (logrotate). */
+void ioloop__http_record_reload(struct http_server *srv);
+
+/* Flushes and closes srv's access log. */
+void ioloop__http_record_close(struct http_server *srv);
 
 /* --- http_date.c --- */
 
@@ -397,8 +420,8 @@ int ioloop_http_flush(ioloop_http_request_t *req, ioloop_http_cb cb,
 int ioloop_http_finish(ioloop_http_request_t *req, const void *data,
                         size_t len);
 
-/* A finished request: access log and per-route metrics are recorded
- * here (http_server.c). */
+/* A finished request: written to the access log and counted in its
+ * route's series (http_record.c). */
 void ioloop__http_record(const ioloop_http_request_t *req);
 
 /* RFC 9110 tchar only. */

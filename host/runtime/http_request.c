@@ -50,6 +50,7 @@ req_route(ioloop_http_request_t *req, struct http_conn *c)
         return;
     }
     req->route = r->key;
+    req->metrics = r->metrics;
     req->path_rest = req->path + (r->prefix ? r->len : strlen(req->path));
     h = r->handler;
     if (h == NULL) {

@@ -112,7 +112,10 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
             rc = r;
         }
     }
-    return n < 0 ? n : rc;
+    /* A failed accept is not the handler failing: out of fds, the
+     * helper shed the connection and logged it (rate-limited); the rest
+     * (ECONNABORTED, ENOBUFS...) concern one connection. */
+    return rc;
 }
 
 /* The shortest of a server's timeouts: its deadlines' step. */
@@ -229,8 +232,9 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
             free(r);
             return -ENOMEM;
         }
+        ioloop__http_record_route(srv, r);
     }
-    return 0;
+    return ioloop__http_record_open(srv, err, errlen);
 }
 
 /* Closes a server's listeners, connections' server stays. */
@@ -268,6 +272,7 @@ server_free(struct http_server *srv)
     }
     ioloop__http_routes_free(t);
     ioloop__tls_release_owned(&srv->tls_owned);
+    ioloop__http_record_close(srv);
 }
 
 int
@@ -372,7 +377,6 @@ ioloop__http_servers_start(ioloop_loop_t *loop, char *err, size_t errlen)
         }
     }
     ioloop__set_owner(loop, previous);
-    hl->started = rc == 0;
     return rc;
 }
 
@@ -408,6 +412,7 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
     for (size_t i = 0; hl != NULL && i < hl->nservers; i++) {
         struct http_server *srv = &hl->servers[i];
 
+        ioloop__http_record_reload(srv);
         if (srv->tls != NULL
             && ioloop__tls_reload(srv->tls, why, sizeof(why)) < 0) {
             char line[768];
@@ -543,7 +548,6 @@ ioloop__http_servers_free(ioloop_loop_t *loop)
     hl->servers = NULL;
     hl->nservers = 0;
     hl->head = NULL;
-    hl->started = false;
     hl->draining = false;
 }
 
@@ -654,6 +658,7 @@ ioloop__http_handle(ioloop_instance_t *inst,
             snprintf(err, errlen, "http_handle: out of memory");
             return -ENOMEM;
         }
+        ioloop__http_record_route(srv, r);
         h->route = r;
     } else {
         for (size_t i = 0; i < hl->nservers; i++) {
@@ -672,30 +677,6 @@ ioloop__http_handle(ioloop_instance_t *inst,
     h->next = hl->handlers;
     hl->handlers = h;
     return 0;
-}
-
-void
-ioloop__http_record(const ioloop_http_request_t *req)
-{
-    /* The access log and per-route metrics are recorded here. */
-    if (IOLOOP_LOG_DEBUG <= ioloop__log_threshold) {
-        const char *ua = req->strs[0] != '\0'
-                             ? ioloop_http_header(req, "User-Agent")
-                             : NULL;
-        const char *referer = req->strs[0] != '\0'
-                                  ? ioloop_http_header(req, "Referer")
-                                  : NULL;
-
-        IOLOOP_LOG(IOLOOP_LOG_DEBUG, "http",
-                   "%s \"%s %s HTTP/1.%u\" %d %" PRIu64 " %.3f ms route=%s "
-                   "referer=\"%s\" ua=\"%s\"",
-                   ioloop_http_remote_ip(req), req->method, req->target,
-                   req->version_minor, req->status, req->sent,
-                   (double) (ioloop_time(req->hl->loop) - req->started)
-                       / IOLOOP_NS_PER_MS,
-                   req->route != NULL ? req->route : "-",
-                   referer != NULL ? referer : "-", ua != NULL ? ua : "-");
-    }
 }
 
 bool
