@@ -4,10 +4,7 @@
  */
 #include "http_limits.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 void

@@ -225,6 +225,24 @@ scrape_all_workers(struct fixture *f, struct http_conn *hc,
                      want);
 }
 
+/* The host's ioloop_http_requests_total of route and code class code,
+ * summed over the workers. */
+static double
+route_requests(const struct prom_doc *doc, const char *route,
+               const char *code)
+{
+    char labels[128];
+    double sum = 0;
+
+    for (int w = 0; w < (workers > 0 ? workers : 1); w++) {
+        snprintf(labels, sizeof(labels),
+                 "code=\"%s\",route=\"%s\",server=\"web\",worker=\"%d\"",
+                 code, route, w);
+        sum += prom_value(doc, "ioloop_http_requests_total", labels);
+    }
+    return sum;
+}
+
 /* /healthz answers "ok" (liveness), on a kept-alive connection. */
 static void
 test_healthz(void **state)
@@ -296,6 +314,11 @@ test_metrics_move(void **state)
     assert_true(total(after, "ioloop_connections_accepted_total")
                 >= total(before, "ioloop_connections_accepted_total")
                        + HELLO_CONNS);
+    /* The host counts every route: hello's requests, status's scrape. */
+    assert_true(route_requests(after, "/", "2xx")
+                >= route_requests(before, "/", "2xx") + HELLO_REQUESTS);
+    assert_true(route_requests(after, "/metrics", "2xx")
+                >= route_requests(before, "/metrics", "2xx") + 1);
 }
 
 /* 404 elsewhere, 405 for other methods, HEAD without a body, a query
