@@ -79,7 +79,8 @@ ioloop__serve(struct ioloop_setup *s, ioloop_loop_t *loop,
         ioloop__signal_unsubscribe_owner(loop, NULL);
         return 1;
     }
-    if (ioloop__http_servers_start(loop, err, sizeof(err)) < 0) {
+    if (ioloop__http_servers_start(loop, &s->plugins, err, sizeof(err))
+        < 0) {
         report(s, err);
         ioloop__plugins_fini(&s->plugins, loop);
         ioloop__http_servers_free(loop);

@@ -87,7 +87,8 @@ ioloop__setup_check(struct ioloop_setup *s, ioloop_loop_t *loop, char *err,
     if (rc == 0) {
         rc = ioloop__plugins_init(&s->plugins, loop, err, errlen);
         if (rc == 0) {
-            rc = ioloop__http_servers_start(loop, err, errlen);
+            rc = ioloop__http_servers_start(loop, &s->plugins, err,
+                                            errlen);
             ioloop__plugins_fini(&s->plugins, loop);
         }
         ioloop__http_servers_free(loop);

@@ -580,6 +580,12 @@ ioloop__set_owner(ioloop_loop_t *loop, const struct ioloop_owner *owner)
     loop->current = owner;
     owner_loop = loop;
     owner_set = owner;
+    /* A run of the host's (an HTTP connection's handler) that calls into
+     * a plugin switches owner here: the watchdog and a crash report then
+     * name the plugin, not the host. A relaxed store: the watchdog reads
+     * the owner after the run's seq (release) and tolerates either. */
+    atomic_store_explicit(&loop->activity.owner, owner,
+                          memory_order_relaxed);
     return previous;
 }
 

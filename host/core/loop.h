@@ -235,7 +235,8 @@ int ioloop__switch_backend(ioloop_loop_t *loop,
  */
 int ioloop_loop_after_fork(ioloop_loop_t *loop, char *err, size_t errlen);
 
-/* Sets the owner of what runs next; returns the previous one. */
+/* Sets the owner of what runs next (and of the run in progress, as the
+ * watchdog and crash reports see it); returns the previous one. */
 const struct ioloop_owner *ioloop__set_owner(ioloop_loop_t *loop,
                                              const struct ioloop_owner *owner);
 /* The owner of what runs now (NULL: the host). */

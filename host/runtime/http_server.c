@@ -336,8 +336,22 @@ fail:
     return rc;
 }
 
+/* Whether set has an instance called name that the master quarantined. */
+static bool
+quarantined(const struct ioloop_plugin_set *set, const char *name)
+{
+    for (size_t i = 0; set != NULL && i < set->n; i++) {
+        if (strcmp(set->v[i].owner.name, name) == 0) {
+            return set->v[i].quarantined;
+        }
+    }
+    return false;
+}
+
 int
-ioloop__http_servers_start(ioloop_loop_t *loop, char *err, size_t errlen)
+ioloop__http_servers_start(ioloop_loop_t *loop,
+                           const struct ioloop_plugin_set *set, char *err,
+                           size_t errlen)
 {
     struct http_loop *hl = http_loop(loop);
     const struct ioloop_owner *previous;
@@ -356,6 +370,13 @@ ioloop__http_servers_start(ioloop_loop_t *loop, char *err, size_t errlen)
                 strlen(rs->prefix ? rs->prefix : rs->path),
                 rs->prefix != NULL);
 
+            if (r != NULL && r->handler == NULL
+                && quarantined(set, rs->plugin)) {
+                IOLOOP_LOG(IOLOOP_LOG_WARN, "host",
+                           "%s: plugin \"%s\" is quarantined: its requests "
+                           "are answered 503", rs->where, rs->plugin);
+                continue;
+            }
             if (r == NULL || r->handler == NULL) {
                 snprintf(err, errlen, "%s: plugin \"%s\" registers no HTTP "
                          "handler", rs->where, rs->plugin);

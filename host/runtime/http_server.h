@@ -82,14 +82,18 @@ int ioloop__http_servers_create(ioloop_loop_t *loop,
                                 const struct ioloop_http_server_spec *specs,
                                 size_t n, char *err, size_t errlen);
 
+struct ioloop_plugin_set;
+
 /*
  * After every instance's init: checks that each manifest route's
  * instance registered its handler ("servers[0].routes[1]: plugin \"kv\"
- * registers no HTTP handler"), then starts accepting. Returns 0 or
- * -errno with err.
+ * registers no HTTP handler"), then starts accepting. A route to an
+ * instance of set that the master quarantined (its init never ran) is
+ * kept, answered 503, with one warning. Returns 0 or -errno with err.
  */
-int ioloop__http_servers_start(ioloop_loop_t *loop, char *err,
-                               size_t errlen);
+int ioloop__http_servers_start(ioloop_loop_t *loop,
+                               const struct ioloop_plugin_set *set,
+                               char *err, size_t errlen);
 
 /* Graceful stop: stop accepting; every response from now on closes its
  * connection, idle connections close. */

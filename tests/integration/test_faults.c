@@ -36,6 +36,7 @@
 
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
 #define HELLO HOST_HELLO_ENTRY
+#define HTTP_TEST MODULES "/http_test.so"
 #define STATUS HOST_STATUS_ENTRY
 #define CRASHER                                                            \
     "{\"name\": \"crasher\", \"path\": \"" MODULES                          \
@@ -277,6 +278,55 @@ quarantine_crasher(void)
     return hello;
 }
 
+/* An instance the manifest's server routes to, quarantined: the workers
+ * without it start all the same, its route answers 503, the others'
+ * routes serve. */
+static void
+test_quarantine_of_a_routed_instance(void **state)
+{
+    static struct http_response r;
+    static struct http_conn c;
+    int port;
+
+    (void) state;
+    assert_int_equal(
+        host_start_ex(&hp, "epoll",
+                      "{\"workers\": 1, \"servers\": [{\"name\": \"web\","
+                      " \"listen\": \"127.0.0.1:0\", \"routes\": ["
+                      " {\"path\": \"/\", \"plugin\": \"hello\"},"
+                      " {\"prefix\": \"/c/\", \"plugin\": \"crasher\"}]}]}",
+                      "[" HELLO ", {\"name\": \"crasher\", \"path\": \""
+                      HTTP_TEST "\"}]",
+                      0),
+        0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
+    assert_true(port > 0);
+    for (int i = 1; i <= 5; i++) {
+        /* The worker dies mid-request: the client sees the close. */
+        if (http_connect(&c, port) == 0) {
+            (void) http_get(&c, "/c/crash", &r);
+            close(c.fd);
+        }
+        assert_int_equal(wait_log("(in plugin \"crasher\")", i, 10000), 0);
+        /* The next hit needs a worker again. */
+        assert_int_equal(wait_log("started: backend", i + 1, 10000), 0);
+    }
+    assert_int_equal(wait_log("servers[0].routes[1]: plugin \"crasher\" is "
+                              "quarantined: its requests are answered 503",
+                              1, 10000),
+                     0);
+    for (int t = 0; t < 10000 && get_root(port, "hello") != 0; t += 100) {
+        sleep_ms(100);
+    }
+    assert_int_equal(get_root(port, "hello"), 0);
+    assert_int_equal(http_connect(&c, port), 0);
+    assert_int_equal(http_get(&c, "/c/hello", &r), 0);
+    assert_int_equal(r.status, 503);
+    close(c.fd);
+    assert_int_equal(host_log_count(&hp, "no worker can run"), 0);
+    stop_ok();
+}
+
 /* A reload that leaves the crasher as it was keeps it quarantined; one
  * that changes its config lifts the quarantine: it listens again. */
 static void
@@ -382,6 +432,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_quarantine_keeps_the_others,
+                                  teardown),
+        cmocka_unit_test_teardown(test_quarantine_of_a_routed_instance,
                                   teardown),
         cmocka_unit_test_teardown(
             test_reload_lifts_quarantine_of_a_changed_plugin, teardown),

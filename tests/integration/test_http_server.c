@@ -156,7 +156,7 @@ setup(void **state)
     if (ioloop__plugins_init(&F.set, F.loop, err, sizeof(err)) != 0) {
         fail_msg("init: %s", err);
     }
-    if (ioloop__http_servers_start(F.loop, err, sizeof(err)) != 0) {
+    if (ioloop__http_servers_start(F.loop, NULL, err, sizeof(err)) != 0) {
         fail_msg("start: %s", err);
     }
     F.port = server_port();

@@ -235,7 +235,7 @@ setup(void)
                                    .flags = IOLOOP_HTTP_STREAM_BODY,
                                    .cb = handle}, err, sizeof(err))
                < 0
-        || ioloop__http_servers_start(loop, err, sizeof(err)) < 0) {
+        || ioloop__http_servers_start(loop, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "harness: setup: %s\n", err);
         return -1;
     }

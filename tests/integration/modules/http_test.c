@@ -21,8 +21,10 @@
  *   never                never finished (the host answers 503 at fini)
  *   status?code=N        status N, header X-Plugin: NAME, body "x"
  *   stats                "closed=C epipe=E" so far
+ *   crash                raises SIGSEGV (the fault containment tests)
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +202,8 @@ handle(ioloop_http_request_t *req, void *arg)
                      : "(none)",
                  api->http_scheme(req), api->http_remote_ip(req));
         answer(t, req, text);
+    } else if (strcmp(what, "crash") == 0) {
+        raise(SIGSEGV);
     } else if (strcmp(what, "echo") == 0) {
         const char *body = api->http_body(req, &len);
 
