@@ -12,14 +12,18 @@ WERROR     ?= ON
 # Debian packages the build and the tests need.
 PACKAGES := cmake make gcc pkg-config libjansson-dev libcmocka-dev \
             libhttp-parser-dev liburing-dev libssl-dev openssl curl wrk \
-            prometheus
+            prometheus python3-yaml
 
 # make fuzz: clang with libFuzzer's runtime (a Recommends of clang).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 
-.PHONY: all setup build build-asan build-tsan run test bench fuzz clean
+# make deb: the Debian packages, in $(DEB_BUILD)/ (see debian/build-debs.sh).
+DEB_PACKAGES := devscripts debhelper lintian fakeroot
+DEB_BUILD    ?= build-deb
+
+.PHONY: all setup build build-asan build-tsan run test bench fuzz deb clean
 
 all: build
 
@@ -72,6 +76,11 @@ test: build build-asan build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
 	    ctest --test-dir $(TSAN_BUILD) -L threads --output-on-failure \
 	    -j $(JOBS)
+	@if [ "$(IOLOOP_TEST_DEB)" = 1 ]; then \
+	    $(MAKE) deb && tests/package/test_package.sh $(DEB_BUILD); \
+	else \
+	    echo "test: package test skipped (IOLOOP_TEST_DEB=1 runs it)"; \
+	fi
 
 # Benchmarks beside libev, libevent, libuv, nginx and the tornado demo, in
 # their own build (build-bench/); not part of `make test`. BENCH_QUICK=1 for
@@ -102,5 +111,11 @@ fuzz: setup
 	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/$$name/corpus || exit 1; \
 	done
 
+# ioloop-host and libioloop-dev .deb files, checked by lintian (no error).
+deb: setup
+	$(call apt_install,$(DEB_PACKAGES))
+	debian/build-debs.sh $(DEB_BUILD)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-bench \
+	    $(DEB_BUILD)

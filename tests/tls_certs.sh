@@ -6,6 +6,8 @@
 #   ca2.pem ca2.key    a second CA (a client trusting only it refuses srv)
 #   srv2.pem srv2.key  a server cert signed by ca2 (the rotation target)
 #   other.key          a key that matches neither cert
+#   exp.pem exp.key    as srv, signed by ca, but expired (notAfter is a
+#                      day before notBefore: openssl x509 -days -1)
 set -eu
 dir=$1
 cd "$dir"
@@ -24,5 +26,9 @@ for pair in srv:ca srv2:ca2; do
         -CAcreateserial -out $srv.pem -days 2 -extfile san.ext 2>/dev/null
     rm -f $srv.csr
 done
+openssl req $ec -keyout exp.key -out exp.csr -subj /CN=localhost 2>/dev/null
+openssl x509 -req -in exp.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+    -out exp.pem -days -1 -extfile san.ext 2>/dev/null
+rm -f exp.csr
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out other.key 2>/dev/null

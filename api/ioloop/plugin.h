@@ -114,24 +114,34 @@ typedef struct ioloop_instance_s ioloop_instance_t;
 /* A periodic callback (see periodic_start). Opaque. */
 typedef struct ioloop_periodic_s ioloop_periodic_t;
 
-/* A server TLS context: certificate, key and settings (see tls_new).
- * Opaque. */
+/* A TLS context: certificate, key and settings, for the server side
+ * (tls_new) or the client side (tls_client_new, since 1.1). Opaque. */
 typedef struct ioloop_tls_s ioloop_tls_t;
 
-/* Options of tls_new; zero members take the default. */
+/* Options of tls_new and tls_client_new; zero members take the
+ * default. */
 struct ioloop_tls_options {
     /* sizeof(struct ioloop_tls_options), for forward compatibility. */
     size_t size;
     /* PEM files: the certificate (chain, leaf first) and its private
-     * key. Required. Re-read from the same paths by tls_reload. */
+     * key. Required by tls_new; for tls_client_new, both or neither: the
+     * client certificate (mutual TLS). Re-read from the same paths by
+     * tls_reload. */
     const char *cert;
     const char *key;
     /* The lowest protocol version accepted: "1.2" (default) or "1.3". */
     const char *min_version;
     /* ALPN protocols the server offers, comma-separated in order of
      * preference ("h2,http/1.1"); a client offering none of them is
-     * refused. NULL: no ALPN. */
+     * refused. NULL: no ALPN. A client context (tls_client_new) offers
+     * them in this order; the server may pick one or none
+     * (stream_tls_alpn tells which). */
     const char *alpn;
+    /* Since 1.1, client contexts only (tls_new refuses it): the PEM file
+     * of the certificate authorities that may sign the server's
+     * certificate, re-read by tls_reload. NULL: the system's store
+     * (OpenSSL's default paths). */
+    const char *ca;
 };
 
 /* Called on the loop thread after signo was delivered. Returns 0 or
@@ -197,8 +207,18 @@ struct ioloop_stream_options {
      * without one), then reads and writes carry plaintext exactly as on a
      * plain stream; stream_close sends close_notify. The stream keeps
      * what it needs of the context: tls_free and tls_reload do not touch
-     * it. NULL: plain. */
+     * it. NULL: plain. With connect_tcp (since 1.1): a client context
+     * (tls_client_new), and the stream speaks TLS as the client (what it
+     * needs of the context is kept likewise from the connect_tcp call
+     * on); a server context is refused there, as a client context is by
+     * stream_new. */
     ioloop_tls_t *tls;
+    /* Since 1.1, connect_tcp with tls only: the name sent as SNI and that
+     * the server's certificate must carry (copied). NULL: the host part
+     * of connect_tcp's addr. An IPv4 or IPv6 address literal is verified
+     * as an IP address (the certificate's IP subjectAltName), and no SNI
+     * is sent for it (RFC 6066, section 3). */
+    const char *tls_server_name;
 };
 
 /* An outbound connection being made (see connect_tcp). Opaque. */
@@ -390,8 +410,15 @@ struct ioloop_api {
      * its timeouts start then), or with -ETIMEDOUT (nothing connected
      * within timeout; 0 means 30 s), -ECONNREFUSED, -ENETUNREACH, ...
      * (the last address's failure), -ENOENT (the name has no address),
-     * -EAGAIN (the resolver failed for now). Returns the attempt, or NULL
-     * with errno set: EINVAL (a bad addr, cb NULL), ENOMEM. Loop thread
+     * -EAGAIN (the resolver failed for now). With opts->tls (a client
+     * context; since 1.1) cb runs once the TLS handshake is done, and
+     * timeout covers it too; a handshake that fails, the server's
+     * certificate failing verification included, is -EPROTO (-ECONNRESET:
+     * the server hung up during it), its reason logged once at warn
+     * ("tls: HOST:PORT: certificate verify failed: self-signed
+     * certificate"). Returns the attempt, or NULL with errno set: EINVAL
+     * (a bad addr, cb NULL, a server context in opts->tls), ENOMEM. Loop
+     * thread
      * only. The attempt belongs to inst: one still pending when init
      * fails or after fini is cancelled by the host (cb never runs).
      */
@@ -671,8 +698,8 @@ struct ioloop_api {
     void (*http_on_close)(ioloop_http_request_t *req, ioloop_http_cb cb,
                           void *arg);
 
-    /* Sets the status (100..999; the reason phrase is the standard one).
-     * Default 200. -EALREADY once the head was sent. */
+    /* Sets the status (100..999, else -EINVAL; the reason phrase is the
+     * standard one). Default 200. -EALREADY once the head was sent. */
     int (*http_set_status)(ioloop_http_request_t *req, int status);
 
     /*
@@ -680,8 +707,9 @@ struct ioloop_api {
      * Content-Length (unless set here: then exactly that many bytes must
      * be written), Transfer-Encoding and Connection itself; setting
      * Transfer-Encoding or Date is -EPERM, "Connection: close" closes the
-     * connection after this response. -EINVAL: a name that is not a token
-     * or a value with CR, LF or NUL; -EALREADY once the head was sent;
+     * connection after this response, a Server replaces the host's.
+     * -EINVAL: a name that is not a token, a value with CR, LF or NUL, a
+     * Content-Length that is not decimal; -EALREADY once the head was sent;
      * -ENOBUFS past 64 headers or 16 KiB of them.
      */
     int (*http_add_header)(ioloop_http_request_t *req, const char *name,
@@ -693,7 +721,8 @@ struct ioloop_api {
      * client: delimited by closing the connection). Nothing is written
      * for HEAD. Returns 0, or 1 when the response's queued output passed
      * 1 MiB: wait for http_flush's callback before writing more.
-     * -EPIPE: the client is gone. -EALREADY after http_finish.
+     * -EPIPE: the client is gone; -EINVAL: past a Content-Length the
+     * plugin set.
      */
     int (*http_write)(ioloop_http_request_t *req, const void *data,
                       size_t len);
@@ -725,12 +754,12 @@ struct ioloop_api {
      * label). Call it from init; the strings are copied. Label names as
      * counter_register's, each at most once; the labels are rendered
      * sorted by name, after worker and instance, and must fit 191 bytes
-     * once escaped (a value may hold any character: \, " and newline are
-     * escaped). Register each label set as its own series. Returns a
-     * handle for counter_add (>= 0), -EINVAL, -ENOSPC (the worker's 256
-     * series or their values are used up), or -ENOTSUP (the host keeps
-     * no metrics for this loop). A plugin may ignore a failure: the calls
-     * below ignore a negative handle.
+     * once escaped (a value is UTF-8 and may hold any character: \, "
+     * and newline are escaped). Register each label set as its own
+     * series. Returns a handle for counter_add (>= 0), -EINVAL, -ENOSPC
+     * (the worker's 256 series or their values are used up), or -ENOTSUP
+     * (the host keeps no metrics for this loop). A plugin may ignore a
+     * failure: the calls below ignore a negative handle.
      */
     int (*counter_register_labels)(ioloop_instance_t *inst, const char *name,
                                    const char *help,
@@ -771,6 +800,32 @@ struct ioloop_api {
      */
     void (*histogram_observe)(ioloop_instance_t *inst, int handle,
                               double value);
+    /* --- TLS clients (since 1.1; OpenSSL in the host). Loop thread
+     * only. --- */
+
+    /*
+     * A client TLS context from opts, for connect_tcp's opts->tls: the
+     * server's certificate chain is verified against opts->ca (NULL: the
+     * system's store), and its name against the server name (see
+     * ioloop_stream_options.tls_server_name); there is no switch to turn
+     * verification off (trust a self-signed server by naming its
+     * certificate as ca). cert and key, both or neither, are the client
+     * certificate for servers that ask for one (mutual TLS); min_version
+     * and alpn as for tls_new. Loads every file now; errors as tls_new's
+     * ("tls: /x/ca.pem: No such file or directory"). tls_reload re-reads
+     * ca, cert and key; tls_free frees it; owned by inst as tls_new's.
+     */
+    ioloop_tls_t *(*tls_client_new)(ioloop_instance_t *inst,
+                                    const struct ioloop_tls_options *opts,
+                                    char *err, size_t errlen);
+
+    /*
+     * The protocol ALPN chose on a TLS stream (client or server side),
+     * copied NUL-terminated into buf. Returns its length, 0 when none was
+     * chosen or s is not a TLS stream (buf then holds ""), -ENOBUFS when
+     * len cannot hold it and its NUL.
+     */
+    int (*stream_tls_alpn)(const ioloop_stream_t *s, char *buf, size_t len);
 };
 
 /*
@@ -844,6 +899,18 @@ struct ioloop_plugin {
      */
     void (*drain)(void *state);
 };
+
+/*
+ * Defines the descriptor, ioloop_plugin_v1, with abi_version, size and
+ * build filled in for this build and the members given (the others 0):
+ *
+ *     IOLOOP_PLUGIN_DEFINE(.name = "kv", .init = kv_init, .fini = kv_fini);
+ */
+#define IOLOOP_PLUGIN_DEFINE(...)                                          \
+    IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {          \
+        .abi_version = IOLOOP_PLUGIN_ABI,                                  \
+        .size = sizeof(struct ioloop_plugin),                              \
+        .build = IOLOOP_BUILD_SIGNATURE, __VA_ARGS__}
 
 #ifdef __cplusplus
 }

@@ -1,17 +1,16 @@
 #!/bin/bash
 # bench/http/run.sh BUILD_DIR: hello through the host's HTTP layer (the
-# manifest's "servers" routing "/" to hello_layer.so, see hello_layer.c),
-# the raw hello_http plugin (its own parser and sockets) while it still
-# takes a "listen" config, nginx and the tornado demo under wrk on
-# 127.0.0.1, then 10,000 idle keep-alive connections to each. Prints two
-# tables with ratios to nginx, then the issue's targets for the layer.
+# manifest's "servers" routing "/" to hello_http.so), nginx and the
+# tornado demo under wrk on 127.0.0.1, then 10,000 idle keep-alive
+# connections to each. Prints two tables with ratios to nginx, then the
+# issue's targets for the layer.
 #
 # The servers run on CPU 0 (taskset), wrk and the idle client on CPU 1.
 # Server CPU per request is utime+stime of the server's processes, from
 # /proc/PID/stat, over one wrk run, divided by the requests it completed.
 #
 # Knobs: BENCH_QUICK=1 (1 round of 2 s runs), BENCH_HTTP_ROUNDS,
-# BENCH_HTTP_SECONDS, BENCH_HTTP_PORT (first of four ports, default
+# BENCH_HTTP_SECONDS, BENCH_HTTP_PORT (first of three ports, default
 # 18081), BENCH_IDLE_CONNS (default 10000), BENCH_HTTP_BACKEND (epoll).
 set -euo pipefail
 
@@ -29,7 +28,8 @@ idle=${BENCH_IDLE_CONNS:-10000}
 backend=${BENCH_HTTP_BACKEND:-epoll}
 python=/usr/bin/python3
 tick=$(getconf CLK_TCK)
-layer_so=$build/bench/plugins/hello_layer.so
+servers=(layer nginx tornado)
+nservers=${#servers[@]}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ioloop-bench-http.XXXXXX")
 pids=""
@@ -52,55 +52,9 @@ port_of() {
     layer) echo "$port0" ;;
     nginx) echo $((port0 + 1)) ;;
     tornado) echo $((port0 + 2)) ;;
-    hello_http) echo $((port0 + 3)) ;;
     esac
 }
 
-# manifest NAME: the manifest of ioloop-host server NAME (layer or
-# hello_http) on stdout.
-manifest() {
-    cat <<EOF
-{
-  "backend": "$backend",
-  "backend_dir": "$build/backends",
-  "plugin_dir": "$build/plugins",
-  "log": { "level": "warn" },
-EOF
-    case $1 in
-    layer)
-        cat <<EOF
-  "plugins": [ { "name": "hello", "path": "$layer_so" } ],
-  "servers": [
-    { "name": "bench", "listen": "127.0.0.1:$(port_of layer)",
-      "max_connections": 20000,
-      "routes": [ { "path": "/", "plugin": "hello" } ] }
-  ]
-}
-EOF
-        ;;
-    hello_http)
-        cat <<EOF
-  "plugins": [
-    { "name": "hello", "path": "hello_http.so",
-      "config": { "listen": "127.0.0.1:$(port_of hello_http)",
-                  "routes": { "/": "hello" }, "max_connections": 20000 } }
-  ]
-}
-EOF
-        ;;
-    esac
-}
-
-# The contenders: the raw hello_http only while its config still has a
-# "listen" (it is being rebuilt on the layer).
-manifest hello_http >"$tmp/hello_http.json"
-if "$build/ioloop-host" --config "$tmp/hello_http.json" --check \
-    >/dev/null 2>&1; then
-    servers=(layer hello_http nginx tornado)
-else
-    servers=(layer nginx tornado)
-fi
-nservers=${#servers[@]}
 
 # start NAME: starts server NAME on CPU 0 in the background; sets $pid.
 start() {
@@ -110,10 +64,23 @@ start() {
         exit 1
     fi
     case $1 in
-    layer | hello_http)
-        manifest "$1" >"$tmp/$1.json"
-        taskset -c 0 "$build/ioloop-host" --config "$tmp/$1.json" \
-            2>>"$tmp/$1.log" &
+    layer)
+        cat >"$tmp/layer.json" <<EOF
+{
+  "backend": "$backend",
+  "backend_dir": "$build/backends",
+  "plugin_dir": "$build/plugins",
+  "log": { "level": "warn" },
+  "servers": [
+    { "name": "web", "listen": "127.0.0.1:$port",
+      "max_connections": 20000,
+      "routes": [ { "path": "/", "plugin": "hello" } ] }
+  ],
+  "plugins": [ { "name": "hello", "path": "hello_http.so" } ]
+}
+EOF
+        taskset -c 0 "$build/ioloop-host" --config "$tmp/layer.json" \
+            2>>"$tmp/layer.log" &
         ;;
     nginx)
         mkdir -p "$tmp/nginx"
@@ -201,11 +168,8 @@ wrk_run() {
 printf 'http: wrk -t1, %s s per run, %s round(s), servers rotated each ' \
     "$seconds" "$rounds"
 printf 'run; servers on CPU 0, wrk on CPU 1\n'
-printf '  layer: ioloop-host "servers" -> hello_layer.so on %s.so; ' \
+printf '  layer: ioloop-host "servers" -> hello_http.so on %s.so; ' \
     "$backend"
-if [ "$nservers" = 4 ]; then
-    printf 'hello_http: the raw plugin (own parser)\n  '
-fi
 printf 'nginx %s (1 worker); ' "$(nginx -v 2>&1 | sed 's|.*/||')"
 printf 'tornado %s on %s\n' \
     "$("$python" -c 'import tornado; print(tornado.version)')" \

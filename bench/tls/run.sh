@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/tls/run.sh BUILD_DIR: hello over HTTPS through the host's HTTP
-# layer (a TLS server of the manifest routing "/" to hello_layer.so)
+# layer (a TLS server of the manifest routing "/" to hello_http.so)
 # beside nginx with ssl, on the same throwaway certificate (RSA 2048, made
 # here with openssl, deleted at exit), TLS 1.3 only, one cipher suite.
 # Prints three tables with ratios to nginx, then the targets:
@@ -84,10 +84,9 @@ start() {
 {
   "backend": "$backend",
   "backend_dir": "$build/backends",
+  "plugin_dir": "$build/plugins",
   "log": { "level": "warn" },
-  "plugins": [
-    { "name": "hello", "path": "$build/bench/plugins/hello_layer.so" }
-  ],
+  "plugins": [ { "name": "hello", "path": "hello_http.so" } ],
   "servers": [
     { "name": "bench", "listen": "127.0.0.1:$port",
       "max_connections": 20000,
@@ -218,7 +217,7 @@ handshake_run() {
 }
 
 printf 'tls: hello over HTTPS, layer (ioloop-host "servers" with tls -> '
-printf 'hello_layer.so on %s.so) vs nginx %s (1 worker, ssl)\n' \
+printf 'hello_http.so on %s.so) vs nginx %s (1 worker, ssl)\n' \
     "$backend" "$(nginx -v 2>&1 | sed 's|.*/||')"
 printf '  same throwaway RSA-2048 certificate; TLS 1.3 only; servers on CPU '
 printf '0, clients on CPU 1; %s s per run, %s round(s), order rotated\n' \

@@ -198,9 +198,9 @@ ioloop__stream_new_over(ioloop_loop_t *loop, int fd,
                                     ? o.write_high_water
                                     : s->max_write);
     s->fd = fd;
-    if (t != NULL) {
+    s->tr = t;
+    if (t != NULL && t->ops->handshake != NULL) {
         /* The server's handshake starts with the client's hello. */
-        s->tr = t;
         s->tr_want = IOLOOP_READ;
         s->flags = F_HANDSHAKE;
     }
@@ -211,14 +211,15 @@ ioloop__stream_new_over(ioloop_loop_t *loop, int fd,
     s->timeout[T_IDLE] = o.idle_timeout > 0 ? o.idle_timeout : 0;
     s->timeout[T_READ] = o.read_timeout > 0 ? o.read_timeout : 0;
     s->timeout[T_WRITE] = o.write_timeout > 0 ? o.write_timeout : 0;
-    if (t != NULL && s->timeout[T_READ] == 0) {
+    if ((s->flags & F_HANDSHAKE) && s->timeout[T_READ] == 0) {
         s->timeout[T_READ] = IOLOOP_STREAM_HANDSHAKE_TIMEOUT;
         s->flags |= F_HS_TIMEOUT;
     }
     s->mark[T_IDLE] = s->mark[T_READ] = ioloop_time(loop);
     if ((s->timeout[T_IDLE] > 0
          && arm(s, s->mark[T_IDLE] + s->timeout[T_IDLE]) < 0)
-        || (t != NULL && arm(s, s->mark[T_READ] + s->timeout[T_READ]) < 0)) {
+        || ((s->flags & F_HANDSHAKE)
+            && arm(s, s->mark[T_READ] + s->timeout[T_READ]) < 0)) {
         rc = -ENOMEM;
         if (s->timer != 0) {
             ioloop_cancel(loop, s->timer);
@@ -384,6 +385,12 @@ size_t
 ioloop_stream_pending(const ioloop_stream_t *s)
 {
     return s->out.len;
+}
+
+struct ioloop_transport *
+ioloop__stream_transport(const ioloop_stream_t *s)
+{
+    return s->tr;
 }
 
 size_t

@@ -95,7 +95,9 @@ ioloop_stream_t *ioloop_stream_new(ioloop_loop_t *loop, int fd,
  * IOLOOP_STREAM_TIMEOUT_READ); every read asks the transport for a whole
  * scratch buffer, so decrypted bytes never wait inside the transport
  * unseen by the poller, and the input buffer may pass max_read_buffer by
- * up to one such read.
+ * up to one such read. A transport whose handshake is NULL comes with
+ * its handshake done (a TLS client's, run by connect_tcp before the
+ * stream exists): reads and writes go through it at once.
  */
 struct ioloop_transport;
 struct ioloop_transport_ops {
@@ -134,6 +136,9 @@ int ioloop_stream_error(const ioloop_stream_t *s);
 int ioloop_stream_timeout(const ioloop_stream_t *s);
 int ioloop_stream_fd(const ioloop_stream_t *s);
 size_t ioloop_stream_pending(const ioloop_stream_t *s);
+
+/* The stream's transport (NULL: none). */
+struct ioloop_transport *ioloop__stream_transport(const ioloop_stream_t *s);
 
 /* For tests: heap bytes the stream holds besides its struct (read and
  * write buffers, a long delimiter's copy); 0 while idle. */

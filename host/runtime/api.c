@@ -117,6 +117,11 @@ static void api_gauge_set(ioloop_instance_t *inst, int handle, double value);
 static void api_gauge_add(ioloop_instance_t *inst, int handle, double delta);
 static void api_histogram_observe(ioloop_instance_t *inst, int handle,
                                   double value);
+static ioloop_tls_t *api_tls_client_new(ioloop_instance_t *inst,
+                                        const struct ioloop_tls_options *opts,
+                                        char *err, size_t errlen);
+static int api_stream_tls_alpn(const ioloop_stream_t *s, char *buf,
+                               size_t len);
 
 static const struct ioloop_api api = {
     .abi_version = IOLOOP_PLUGIN_ABI,
@@ -187,6 +192,8 @@ static const struct ioloop_api api = {
     .gauge_set = api_gauge_set,
     .gauge_add = api_gauge_add,
     .histogram_observe = api_histogram_observe,
+    .tls_client_new = api_tls_client_new,
+    .stream_tls_alpn = api_stream_tls_alpn,
 };
 
 const struct ioloop_api *
@@ -471,4 +478,18 @@ static void
 api_histogram_observe(ioloop_instance_t *inst, int handle, double value)
 {
     ioloop__metrics_observe(inst->loop, handle, value);
+}
+
+static ioloop_tls_t *
+api_tls_client_new(ioloop_instance_t *inst,
+                   const struct ioloop_tls_options *opts, char *err,
+                   size_t errlen)
+{
+    return ioloop__tls_client_new(&inst->tls, opts, err, errlen);
+}
+
+static int
+api_stream_tls_alpn(const ioloop_stream_t *s, char *buf, size_t len)
+{
+    return ioloop__tls_stream_alpn(s, buf, len);
 }

@@ -5,8 +5,8 @@
  * One attempt: parse; a literal address starts from a zero-delay timer
  * (so the callback never runs inside connect_tcp), a name from the
  * resolver's answer; then socket + connect(2) and a write handler that
- * reads SO_ERROR; on success the fd becomes a stream. The deadline timer
- * covers all of it.
+ * reads SO_ERROR; with TLS, the client handshake on the same handler;
+ * then the fd becomes a stream. The deadline timer covers all of it.
  */
 #include "connect.h"
 
@@ -14,14 +14,17 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "loop.h"
 #include "resolve.h"
 #include "stream.h"
+#include "tls.h"
 
 /* Longest host part: a DNS name, or an IPv6 literal with a zone. */
 #define CONNECT_HOST_MAX 256
@@ -45,6 +48,9 @@ struct ioloop_connect_s {
     struct sockaddr_storage literal_ss;
     int fd;                           /* connecting, or -1 */
     int error;                        /* the last attempt's, -errno */
+    struct ioloop_tls_client *hs;     /* TLS: the handshake to run */
+    int handshaking;                  /* TLS: connected, hs is running */
+    char *addr;                       /* TLS: addr as given, for the log */
 };
 
 static int parse_addr(const char *addr, char *host, char *port,
@@ -55,6 +61,11 @@ static void on_resolved(ioloop_loop_t *loop, struct addrinfo *res,
 static int on_deadline(ioloop_loop_t *loop, void *arg);
 static int on_writable(ioloop_loop_t *loop, int fd, unsigned events,
                        void *arg);
+static int tls_setup(struct ioloop_connect_s *c, const char *addr,
+                     const char *host);
+static int on_handshake(ioloop_loop_t *loop, int fd, unsigned events,
+                        void *arg);
+static void connected(struct ioloop_connect_s *c);
 static void try_next(struct ioloop_connect_s *c);
 static void close_attempt(struct ioloop_connect_s *c);
 static void release(struct ioloop_connect_s *c);
@@ -100,6 +111,12 @@ ioloop__connect_tcp(ioloop_loop_t *loop, ioloop_connect_t **owned,
     rc = parse_addr(addr, host, port, c);
     if (rc < 0) {
         goto fail;
+    }
+    if (c->opts.tls != NULL) {
+        rc = tls_setup(c, addr, host);
+        if (rc < 0) {
+            goto fail;
+        }
     }
     c->deadline = ioloop_call_later(
         loop, timeout > 0 ? timeout : IOLOOP_CONNECT_DEFAULT_TIMEOUT,
@@ -258,11 +275,12 @@ static int
 on_writable(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
 {
     struct ioloop_connect_s *c = arg;
-    ioloop_stream_t *s;
     socklen_t len = sizeof(int);
-    int error = 0;
+    int error = 0, rc;
 
-    (void) events;
+    if (c->handshaking) {
+        return on_handshake(loop, fd, events, c);
+    }
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0) {
         error = errno;
     }
@@ -272,18 +290,96 @@ on_writable(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
         try_next(c);
         return 0;
     }
-    ioloop_remove_handler(loop, fd);
-    s = ioloop_stream_new(loop, fd, &c->opts);
+    if (c->hs == NULL) {
+        connected(c);
+        return 0;
+    }
+    rc = ioloop__tls_client_attach(c->hs, fd);
+    if (rc < 0) {
+        close_attempt(c);
+        finish(c, NULL, rc);
+        return 0;
+    }
+    c->handshaking = 1; /* no other address is tried from here */
+    return on_handshake(loop, fd, events, c);
+}
+
+/*
+ * TLS: the handshake to run once connected, made now with the server
+ * name (opts' tls_server_name, or addr's host), so that it holds what it
+ * needs of the context; and a copy of addr for the log line. The caller's
+ * pointers are not kept. Returns 0, -EINVAL (a server context, a name
+ * SNI cannot carry) or -ENOMEM.
+ */
+static int
+tls_setup(struct ioloop_connect_s *c, const char *addr, const char *host)
+{
+    /* c->opts is a zero-padded copy: an older caller's has no name. */
+    const char *name = c->opts.tls_server_name != NULL
+                           ? c->opts.tls_server_name
+                           : host;
+    int rc = ioloop__tls_client_new_handshake(c->opts.tls, name, &c->hs);
+
+    c->opts.tls = NULL;
+    c->opts.tls_server_name = NULL;
+    if (rc < 0) {
+        return rc;
+    }
+    c->addr = strdup(addr);
+    return c->addr != NULL ? 0 : -ENOMEM;
+}
+
+/* TLS: the next step of the handshake, when the fd is ready for it. */
+static int
+on_handshake(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
+{
+    struct ioloop_connect_s *c = arg;
+    char why[256];
+    unsigned want = 0;
+    int rc;
+
+    (void) events;
+    rc = ioloop__tls_client_step(c->hs, &want, why, sizeof(why));
+    if (rc == -EAGAIN) {
+        rc = ioloop_update_handler(loop, fd, want);
+        if (rc == 0) {
+            return 0;
+        }
+        snprintf(why, sizeof(why), "update_handler(%d): %s", fd,
+                 strerror(-rc));
+    }
+    if (rc < 0) {
+        IOLOOP_LOG(IOLOOP_LOG_WARN, ioloop__owner_name(loop), "tls: %s: %s",
+                   c->addr, why);
+        close_attempt(c);
+        finish(c, NULL, rc);
+        return 0;
+    }
+    connected(c);
+    return 0;
+}
+
+/* The connection is ready (TLS: handshake done): hands it over as a
+ * stream made with the caller's options. */
+static void
+connected(struct ioloop_connect_s *c)
+{
+    ioloop_stream_t *s;
+    int fd = c->fd;
+
+    ioloop_remove_handler(c->loop, fd);
+    s = c->hs != NULL ? ioloop__tls_client_stream(c->loop, fd, &c->opts, c->hs)
+                      : ioloop_stream_new(c->loop, fd, &c->opts);
     if (s == NULL) {
         int rc = -errno;
 
         close_attempt(c);
         finish(c, NULL, rc);
-        return 0;
+        return;
     }
-    c->fd = -1; /* the stream's now */
+    c->fd = -1; /* the stream's now, with the handshake's state */
+    c->hs = NULL;
     finish(c, s, 0);
-    return 0;
 }
 
 /* Starts connecting to the next address; with none left, reports the
@@ -358,6 +454,8 @@ release(struct ioloop_connect_s *c)
     if (c->list != NULL) {
         freeaddrinfo(c->list);
     }
+    ioloop__tls_client_free(c->hs);
+    free(c->addr);
     free(c);
 }
 

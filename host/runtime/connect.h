@@ -7,6 +7,10 @@
  * - The addresses of a name are tried one after the other, in
  *   getaddrinfo's order, all within the one timeout; the last failure is
  *   the one reported.
+ * - With TLS (opts->tls, a client context), the handshake runs on the
+ *   connected fd under the same deadline, before the stream exists (see
+ *   tls.h); its failure is logged once at warn, as the instance, and
+ *   the other addresses are not tried.
  * - The callback, the handler and the timers run as the instance that
  *   called connect_tcp, also after a lookup answered from glibc's
  *   thread, so the stream belongs to that instance.

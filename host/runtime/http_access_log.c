@@ -67,6 +67,7 @@ static void putf(struct ioloop_http_access_log *log, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void put_common(struct ioloop_http_access_log *log, const char *s,
                        bool quoted);
+static bool common_plain(unsigned char c, bool quoted);
 static void put_json(struct ioloop_http_access_log *log, const char *key,
                      const char *s);
 static ssize_t access_log_write(int fd, const char *p, size_t n);
@@ -321,25 +322,45 @@ static void
 put_common(struct ioloop_http_access_log *log, const char *s, bool quoted)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *b = (const unsigned char *) s;
     size_t used = 0;
 
     if (s == NULL || s[0] == '\0') {
         put(log, "-", 1);
         return;
     }
-    for (const unsigned char *b = (const unsigned char *) s; *b != '\0';
-         b++) {
+    while (*b != '\0') {
         char esc[4] = {'\\', 'x', hex[*b >> 4], hex[*b & 0xf]};
-        bool plain = *b > 0x20 && *b < 0x7f && *b != '"' && *b != '\\';
-        size_t n = plain || (*b == ' ' && quoted) ? 1 : 4;
+        size_t run = 0;
 
-        if (used + n > ACCESS_LOG_FIELD_MAX) {
+        /* A run of bytes written as they are, in one copy. */
+        while (b[run] != '\0' && common_plain(b[run], quoted)
+               && used + run < ACCESS_LOG_FIELD_MAX) {
+            run++;
+        }
+        if (run > 0) {
+            put(log, (const char *) b, run);
+            used += run;
+            b += run;
+            continue;
+        }
+        /* An escape, or a plain byte past the field's room. */
+        if (common_plain(*b, quoted) || used + 4 > ACCESS_LOG_FIELD_MAX) {
             put(log, "...", 3);
             return;
         }
-        put(log, n == 1 ? (const char *) b : esc, n);
-        used += n;
+        put(log, esc, 4);
+        used += 4;
+        b++;
     }
+}
+
+/* Whether c goes into a common format line as it is. */
+static bool
+common_plain(unsigned char c, bool quoted)
+{
+    return (c > 0x20 || (c == ' ' && quoted)) && c < 0x7f && c != '"'
+           && c != '\\';
 }
 
 /* ,"key":"s" (or null), escaped as the host's JSON log lines, cut. */
@@ -349,7 +370,9 @@ put_json(struct ioloop_http_access_log *log, const char *key, const char *s)
     size_t left, used = 0;
     const unsigned char *b;
 
-    putf(log, ",\"%s\":", key);
+    put(log, ",\"", 2);
+    put(log, key, strlen(key));
+    put(log, "\":", 2);
     if (s == NULL) {
         put(log, "null", 4);
         return;
@@ -359,16 +382,24 @@ put_json(struct ioloop_http_access_log *log, const char *key, const char *s)
     for (b = (const unsigned char *) s; left > 0;) {
         char esc[8];
         const char *out = esc;
-        size_t in = 1, n;
+        size_t in = 1, n = 0;
 
-        if (*b == '"' || *b == '\\') {
+        /* A run of bytes written as they are, in one copy. */
+        while (n < left && used + n < ACCESS_LOG_FIELD_MAX && b[n] >= 0x20
+               && b[n] < 0x7f && b[n] != '"' && b[n] != '\\') {
+            n++;
+        }
+        if (n > 0) {
+            out = (const char *) b;
+            in = n;
+        } else if (*b == '"' || *b == '\\') {
             esc[0] = '\\';
             esc[1] = (char) *b;
             n = 2;
         } else if (*b < 0x20 || *b == 0x7f) {
             n = (size_t) snprintf(esc, sizeof(esc), "\\u%04x", *b);
         } else if (*b < 0x80) {
-            out = (const char *) b;
+            out = (const char *) b; /* plain, past the field's room */
             n = 1;
         } else if ((in = ioloop__utf8_sequence(b, left)) > 0) {
             out = (const char *) b;

@@ -7,7 +7,7 @@
  * loop's scratch hl->in and is fed to the parser from there; the head's
  * target and headers are gathered in hl->head and become, at the head's
  * end, one allocation with the request (http_request.c). A head that
- * spans reads is kept in c->partial between them. Responses are built in
+ * spans reads is kept in c->in (CONN_PARTIAL) between them. Responses are built in
  * hl->out and written at once; what the socket does not take goes to
  * c->out, and while it is there the connection reads nothing
  * (backpressure). Requests read ahead of a pending response, or past
@@ -58,6 +58,7 @@ static int conn_on_io(ioloop_loop_t *loop, int fd, unsigned events,
 static int conn_on_timer(ioloop_loop_t *loop, void *arg);
 static void conn_read(struct http_conn *c);
 static void conn_write(struct http_conn *c);
+static void conn_eof(struct http_conn *c);
 static void conn_linger_read(struct http_conn *c);
 static void conn_settle(struct http_conn *c);
 static int conn_feed(struct http_conn *c, const char *data, size_t len);
@@ -114,7 +115,8 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
         }
         return 0;
     }
-    c = calloc(1, sizeof(*c));
+    c = calloc(1, srv->tls != NULL ? sizeof(struct http_tls_conn)
+                                    : sizeof(*c));
     if (c == NULL) {
         close(fd);
         return -ENOMEM;
@@ -125,12 +127,15 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     if (srv->tls != NULL) {
-        c->ssl = ioloop__tls_ssl_new(srv->tls, fd);
-        if (c->ssl == NULL) {
+        struct http_tls_conn *t = (struct http_tls_conn *) c;
+
+        t->ssl = ioloop__tls_ssl_new(srv->tls, fd);
+        if (t->ssl == NULL) {
             close(fd);
             free(c);
             return -ENOMEM;
         }
+        c->flags |= CONN_TLS;
     }
     previous = ioloop__set_owner(hl->loop, NULL);
     rc = ioloop_add_handler(hl->loop, fd, IOLOOP_READ, conn_on_io, c);
@@ -142,8 +147,8 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
     }
     ioloop__set_owner(hl->loop, previous);
     if (rc < 0) {
-        if (c->ssl != NULL) {
-            ioloop__tls_ssl_free(c->ssl, 0);
+        if (ioloop__http_conn_ssl(c) != NULL) {
+            ioloop__tls_ssl_free(ioloop__http_conn_ssl(c), 0);
         }
         close(fd);
         free(c);
@@ -174,11 +179,11 @@ ioloop__http_conn_close(struct http_conn *c)
         req->next = NULL;
         ioloop__http_request_gone(req);
     }
-    c->first = c->last = c->cur = NULL;
+    c->first = c->last = NULL;
     ioloop_remove_handler(hl->loop, c->fd);
-    if (c->ssl != NULL) {
-        ioloop__tls_ssl_free(c->ssl, !(c->flags & (CONN_DEAD
-                                                   | CONN_LINGERING)));
+    if (ioloop__http_conn_ssl(c) != NULL) {
+        ioloop__tls_ssl_free(ioloop__http_conn_ssl(c),
+                             !(c->flags & (CONN_DEAD | CONN_LINGERING)));
     }
     close(c->fd);
     if (c->dl.armed != 0) {
@@ -186,7 +191,6 @@ ioloop__http_conn_close(struct http_conn *c)
     }
     free(c->out);
     free(c->in);
-    free(c->partial);
     c->srv->nconns--;
     hl->nconns--;
     if (c->prev != NULL) {
@@ -228,7 +232,7 @@ conn_close_quiet(ioloop_loop_t *loop, void *arg)
     for (c = hl->conns; c != NULL; c = next) {
         next = c->next;
         if ((c->flags & CONN_QUIET) && c->head == 0 && c->first == NULL
-            && c->out == NULL && c->in == NULL && c->partial == NULL
+            && c->out == NULL && c->in == NULL
             && c->busy == 0) {
             ioloop__http_conn_close(c);
         }
@@ -295,8 +299,8 @@ conn_send(struct http_conn *c, const char *p, size_t n)
     unsigned want;
     ssize_t w;
 
-    if (c->ssl != NULL) {
-        w = ioloop__tls_ssl_write(c->ssl, p, n, &want);
+    if (c->flags & CONN_TLS) {
+        w = ioloop__tls_ssl_write(ioloop__http_conn_ssl(c), p, n, &want);
         return w == -EAGAIN ? 0 : w;
     }
     w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -382,7 +386,7 @@ static bool
 conn_paused(const struct http_conn *c)
 {
     return (c->flags & (CONN_CLOSING | CONN_STOPPED | CONN_DEAD))
-           || (c->cur == NULL
+           || (ioloop__http_conn_cur(c) == NULL
                && (c->out != NULL
                    || c->nreq > c->srv->limits.max_pipeline));
 }
@@ -397,8 +401,9 @@ conn_read(struct http_conn *c)
     ssize_t n;
 
     while (!conn_paused(c)) {
-        if (c->ssl != NULL) {
-            n = ioloop__tls_ssl_read(c->ssl, hl->in, sizeof(hl->in), &want);
+        if (c->flags & CONN_TLS) {
+            n = ioloop__tls_ssl_read(ioloop__http_conn_ssl(c), hl->in,
+                                     sizeof(hl->in), &want);
             if (n == -EAGAIN) {
                 if (want == IOLOOP_WRITE) {
                     c->flags |= CONN_TLS_WRITE;
@@ -416,7 +421,11 @@ conn_read(struct http_conn *c)
                 n = -errno;
             }
         }
-        if (n <= 0) {
+        if (n == 0) {
+            conn_eof(c);
+            return;
+        }
+        if (n < 0) {
             c->flags |= CONN_DEAD; /* the client left */
             return;
         }
@@ -425,10 +434,35 @@ conn_read(struct http_conn *c)
             c->flags |= CONN_DEAD;
             return;
         }
-        if (c->ssl == NULL) {
+        if (!(c->flags & CONN_TLS)) {
             return;
         }
     }
+}
+
+/*
+ * The client closed its side. When every request it sent is answered
+ * (a streaming handler may answer before the body's end), what is queued
+ * still goes out before the close; otherwise the client is gone (their
+ * handlers hear on_close).
+ */
+static void
+conn_eof(struct http_conn *c)
+{
+    ioloop_http_request_t *cur = ioloop__http_conn_cur(c);
+
+    c->flags |= CONN_STOPPED;
+    for (ioloop_http_request_t *req = c->first; req != NULL;
+         req = req->next) {
+        if (!(req->flags & REQ_DONE)) {
+            c->flags |= CONN_DEAD;
+            return;
+        }
+    }
+    if (cur != NULL) {
+        cur->flags |= REQ_BODY_DONE; /* the rest of it never comes */
+    }
+    c->flags |= CONN_CLOSING;
 }
 
 /* Writable with output pending: writes what it can. */
@@ -482,7 +516,7 @@ conn_on_timer(ioloop_loop_t *loop, void *arg)
     if ((c->flags & (CONN_IN_HEAD | CONN_HEAD_TIMED | CONN_LINGERING))
             == (CONN_IN_HEAD | CONN_HEAD_TIMED)
         && c->first == NULL && c->out == NULL && c->busy == 0
-        && (c->head > 0 || c->partial != NULL)) {
+        && (c->head > 0 || (c->flags & CONN_PARTIAL))) {
         /* A head too slow: 408, nothing of it was answered. */
         req = ioloop__http_request_new(c, true);
         if (req != NULL) {
@@ -523,7 +557,7 @@ conn_settle(struct http_conn *c)
             ioloop__http_conn_close(c);
             return;
         }
-        if (c->in == NULL || conn_paused(c)) {
+        if (c->in == NULL || (c->flags & CONN_PARTIAL) || conn_paused(c)) {
             break;
         }
         in = c->in; /* parse what waited, then read on */
@@ -544,9 +578,9 @@ conn_settle(struct http_conn *c)
             ioloop__http_conn_close(c);
             return;
         }
-        if (c->ssl != NULL) {
-            ioloop__tls_ssl_free(c->ssl, 1);
-            c->ssl = NULL;
+        if (c->flags & CONN_TLS) {
+            ioloop__tls_ssl_free(ioloop__http_conn_ssl(c), 1);
+            c->flags &= ~CONN_TLS;
         }
         shutdown(c->fd, SHUT_WR);
         c->flags |= CONN_LINGERING;
@@ -599,7 +633,7 @@ conn_advance(struct http_conn *c)
     ioloop_http_request_t *req;
 
     while ((req = c->first) != NULL && (req->flags & REQ_DONE)
-           && req != c->cur) {
+           && (req->flags & REQ_BODY_DONE)) {
         c->first = req->next;
         if (c->first == NULL) {
             c->last = NULL;
@@ -620,7 +654,7 @@ conn_advance(struct http_conn *c)
                 c->nreq--;
                 ioloop__http_request_gone(req);
             }
-            c->last = c->cur = NULL;
+            c->last = NULL;
             return;
         }
         if (c->first != NULL
@@ -671,11 +705,12 @@ conn_deadline(struct http_conn *c)
     }
     if (c->out != NULL) {
         t = l->send_timeout;
-    } else if (c->cur != NULL && !(c->flags & CONN_IN_HEAD)) {
+    } else if (ioloop__http_conn_cur(c) != NULL
+               && !(c->flags & CONN_IN_HEAD)) {
         t = l->body_timeout;
     } else if (c->flags & CONN_HEAD_TIMED) {
         return 0; /* the whole head has one deadline */
-    } else if (c->head > 0 || c->partial != NULL) {
+    } else if (c->head > 0 || (c->flags & CONN_PARTIAL)) {
         c->flags |= CONN_HEAD_TIMED;
         t = l->header_timeout;
     } else if (c->first != NULL) {
@@ -691,12 +726,12 @@ static int
 head_restore(struct http_conn *c)
 {
     struct http_loop *hl = c->srv->hl;
-    struct http_buf *b = c->partial;
+    struct http_buf *b = c->in;
 
     hl->head_len = 0;
     hl->head_hdrs = 0;
     hl->head_state = HTTP_HEAD_URL;
-    if (b == NULL) {
+    if (!(c->flags & CONN_PARTIAL)) {
         return 0;
     }
     /* off holds the state: header count << 8 | head_state. */
@@ -705,7 +740,8 @@ head_restore(struct http_conn *c)
     hl->head_hdrs = (uint32_t) (b->off >> 8);
     hl->head_state = (uint8_t) (b->off & 0xff);
     free(b);
-    c->partial = NULL;
+    c->in = NULL;
+    c->flags &= ~CONN_PARTIAL;
     return 0;
 }
 
@@ -718,10 +754,11 @@ head_stash(struct http_conn *c)
         || (c->flags & (CONN_CLOSING | CONN_STOPPED))) {
         return 0;
     }
-    if (buf_append(&c->partial, hl->head, hl->head_len) < 0) {
+    if (buf_append(&c->in, hl->head, hl->head_len) < 0) {
         return -ENOMEM;
     }
-    c->partial->off = (size_t) hl->head_hdrs << 8 | hl->head_state;
+    c->flags |= CONN_PARTIAL;
+    c->in->off = (size_t) hl->head_hdrs << 8 | hl->head_state;
     hl->head_len = 0;
     return 0;
 }
@@ -803,7 +840,7 @@ conn_feed(struct http_conn *c, const char *data, size_t len)
 static int
 conn_fail(struct http_conn *c, int status)
 {
-    ioloop_http_request_t *req = c->cur;
+    ioloop_http_request_t *req = ioloop__http_conn_cur(c);
 
     c->flags |= CONN_STOPPED | CONN_LINGER;
     c->srv->hl->head_len = 0;
@@ -813,15 +850,15 @@ conn_fail(struct http_conn *c, int status)
             return -ENOMEM;
         }
     }
-    c->cur = NULL;
     req->flags |= REQ_BODY_DONE;
     req->flags &= ~REQ_KEEP_ALIVE;
     if (req->flags & REQ_PLUGIN) {
         /* A streaming handler holds it: it hears on_close, the client
-         * hears the host. */
+         * hears the host; a response already complete goes out as it
+         * is, one begun cannot end well: the connection is dropped. */
         if (!(req->flags & (REQ_HEAD_SENT | REQ_DONE))) {
             ioloop__http_respond_error(req, status);
-        } else {
+        } else if (!(req->flags & REQ_DONE)) {
             c->flags |= CONN_DEAD;
         }
         req->flags |= REQ_DONE;
@@ -860,7 +897,6 @@ on_message_begin(http_parser *p)
     struct http_conn *c = p->data;
 
     c->flags &= ~(CONN_TOO_LARGE | CONN_BAD_VERSION);
-    c->body = 0;
     return 0;
 }
 
@@ -905,7 +941,7 @@ static int
 on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
-    ioloop_http_request_t *req = c->cur;
+    ioloop_http_request_t *req = ioloop__http_conn_cur(c);
     char *b;
     size_t cap;
 
@@ -948,14 +984,13 @@ static int
 on_chunk_header(http_parser *p)
 {
     struct http_conn *c = p->data;
-    uint64_t max = c->cur != NULL ? c->cur->max_body
-                                  : c->srv->limits.max_body_size;
+    ioloop_http_request_t *req = ioloop__http_conn_cur(c);
 
-    if (c->body > max || p->content_length > max - c->body) {
+    if (req == NULL || p->content_length > req->max_body - req->announced) {
         c->flags |= CONN_TOO_LARGE;
         return -1;
     }
-    c->body += p->content_length;
+    req->announced += p->content_length;
     return 0;
 }
 
@@ -984,7 +1019,6 @@ head_done(struct http_conn *c)
     if (req == NULL) {
         return -ENOMEM;
     }
-    c->cur = req;
     if (!http_should_keep_alive(p) || p->upgrade || c->srv->hl->draining) {
         req->flags &= ~REQ_KEEP_ALIVE;
     }
@@ -996,7 +1030,11 @@ head_done(struct http_conn *c)
     if (req->status != 0 || req->handler == NULL) {
         return 0; /* the host answers at the end of the message */
     }
-    expect = ioloop_http_header(req, "Expect");
+    expect = (p->flags & F_CHUNKED)
+                     || (p->content_length > 0
+                         && p->content_length != ULLONG_MAX)
+                 ? ioloop_http_header(req, "Expect")
+                 : NULL; /* no body: nothing to continue */
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0
         && p->http_minor >= 1) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -1022,9 +1060,8 @@ head_done(struct http_conn *c)
 static int
 msg_done(struct http_conn *c)
 {
-    ioloop_http_request_t *req = c->cur;
+    ioloop_http_request_t *req = ioloop__http_conn_cur(c);
 
-    c->cur = NULL;
     if (req == NULL) {
         return 0;
     }
@@ -1059,17 +1096,31 @@ int
 ioloop__http_buf_append(struct http_buf **bp, const char *p, size_t n)
 {
     struct http_buf *b = *bp;
-    size_t len = b != NULL ? b->len : 0;
+    size_t cap;
 
-    b = realloc(b, sizeof(*b) + len + n);
-    if (b == NULL) {
-        return -ENOMEM;
-    }
-    if (*bp == NULL) {
+    if (b != NULL && b->off > 0 && b->len + n > b->cap) {
+        /* What was written makes room first. */
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
         b->off = 0;
     }
-    memcpy(b->data + len, p, n);
-    b->len = len + n;
-    *bp = b;
+    if (b == NULL || b->len + n > b->cap) {
+        cap = b != NULL ? b->cap * 2 : 0;
+        if (cap < (b != NULL ? b->len : 0) + n) {
+            cap = (b != NULL ? b->len : 0) + n;
+        }
+        b = realloc(b, sizeof(*b) + cap);
+        if (b == NULL) {
+            return -ENOMEM;
+        }
+        if (*bp == NULL) {
+            b->off = 0;
+            b->len = 0;
+        }
+        b->cap = cap;
+        *bp = b;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
     return 0;
 }

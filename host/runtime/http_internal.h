@@ -42,10 +42,13 @@ struct ssl_st;
 #define HTTP_RESP_HEADERS_MAX 64
 #define HTTP_RESP_HEADERS_BYTES (16 * 1024)
 
-/* A heap buffer of bytes data[off..len) still to be used. */
+/* A heap buffer of bytes data[off..len) still to be used, cap bytes of
+ * room (grown geometrically: a large response appended in small writes
+ * is not copied over and over). */
 struct http_buf {
     size_t off;
     size_t len;
+    size_t cap;
     char data[];
 };
 
@@ -72,6 +75,7 @@ struct http_route {
     uint64_t methods;             /* the spec's, 0: the handler's */
     char *allow;                  /* the spec's Allow value, or NULL */
     uint64_t max_body;            /* 0: the server's */
+    int metrics;                  /* its series (metrics_http.h), or < 0 */
 };
 
 /* A server's routes: exact paths and prefixes in one hash table; the
@@ -114,6 +118,10 @@ struct http_server {
     struct http_routes routes;
     uint32_t nconns;
     struct http_shed shed;
+    /* What each finished request is recorded in (http_record.c). */
+    struct ioloop_http_access_log *log; /* NULL: no access log */
+    ioloop_timer_t log_flush;           /* 0: nothing waits in log */
+    int metrics_none;   /* the series of requests no route matched */
 };
 
 /* The loop's HTTP state (its slot). */
@@ -125,7 +133,6 @@ struct http_loop {
     struct http_conn *conns;       /* every open connection */
     size_t nconns;
     ioloop_http_request_t *live;   /* requests a plugin holds */
-    bool started;
     bool draining;
     int feed_err;        /* -errno raised inside a parser callback */
     /* The Date header of this second. */
@@ -160,7 +167,8 @@ struct http_loop {
 #define CONN_DEAD         0x1000u /* a send failed: drop it */
 #define CONN_TLS_WRITE    0x2000u /* TLS wants the fd writable to read */
 #define CONN_STOPPED      0x4000u /* no more requests: stop parsing */
-#define CONN_NO_ROUTE     0x8000u /* unreachable target: 400 */
+#define CONN_TLS          0x8000u /* a struct http_tls_conn */
+#define CONN_PARTIAL      0x10000u /* c->in holds a partial head */
 
 /* One connection. */
 struct http_conn {
@@ -169,20 +177,34 @@ struct http_conn {
     struct http_server *srv;
     http_parser parser;         /* parser.data points back here */
     struct http_buf *out;       /* bytes the socket would not take */
-    struct http_buf *in;        /* unparsed input (reading paused) */
-    struct http_buf *partial;   /* a head that spans reads */
-    ioloop_http_request_t *first; /* requests, oldest first */
+    struct http_buf *in;        /* unparsed input (reading paused), or
+                                   with CONN_PARTIAL a head that spans
+                                   reads (never both at once) */
+    ioloop_http_request_t *first; /* requests, oldest first; the last is
+                                     being read while !REQ_BODY_DONE */
     ioloop_http_request_t *last;
-    ioloop_http_request_t *cur;   /* the one whose body is being read */
-    struct ssl_st *ssl;         /* TLS, or NULL */
     struct http_deadline dl;
-    uint64_t body;       /* body bytes announced so far (chunked) */
     uint32_t head;       /* bytes of the current head so far */
     uint16_t nreq;       /* requests queued */
     uint16_t busy;       /* inside the connection's event: defer close */
     int fd;
     unsigned flags;
 };
+
+/* A TLS connection: the plain one and its SSL object (plain connections
+ * do not pay for the pointer). */
+struct http_tls_conn {
+    struct http_conn c;
+    struct ssl_st *ssl; /* NULL once shut down (lingering close) */
+};
+
+/* The SSL object of c, NULL: plain. */
+static inline struct ssl_st *
+ioloop__http_conn_ssl(const struct http_conn *c)
+{
+    return (c->flags & CONN_TLS) ? ((const struct http_tls_conn *) c)->ssl
+                                 : NULL;
+}
 
 /* ioloop_http_request_s.flags */
 #define REQ_HEAD         0x0001u /* a HEAD request: no body is sent */
@@ -201,7 +223,6 @@ struct http_conn {
 #define REQ_LENGTH_SET   0x2000u /* the plugin set Content-Length */
 #define REQ_SERVER_SET   0x4000u /* the plugin set Server */
 #define REQ_HANDLED      0x8000u /* the handler ran */
-#define REQ_CONTINUE     0x10000u /* Expect: 100-continue */
 #define REQ_PLUGIN       0x20000u /* a plugin holds it (on hl->live) */
 #define REQ_FLUSH_CB     0x40000u /* a flush callback is queued */
 #define REQ_END_CB       0x80000u /* an on_end callback is queued */
@@ -224,6 +245,8 @@ struct ioloop_http_request_s {
     const char *path;
     const char *path_rest;
     const char *route;      /* the matched route's key, or NULL */
+    int metrics;            /* the matched route's series, or the
+                               server's metrics_none */
     const char *allow;      /* a 405's Allow value */
     const char *strs;       /* target\0name\0value\0... */
     uint32_t *hdr;          /* name, value offsets into strs */
@@ -234,6 +257,7 @@ struct ioloop_http_request_s {
     size_t body_len;
     size_t body_cap;
     uint64_t max_body;
+    uint64_t announced;     /* body bytes announced so far (chunked) */
     ioloop_http_body_cb on_data;
     ioloop_http_cb on_end;
     void *body_arg;
@@ -255,6 +279,32 @@ struct ioloop_http_request_s {
     uint8_t version_minor;
     unsigned flags;
 };
+
+/* The request whose body c is reading, NULL: between requests. */
+static inline ioloop_http_request_t *
+ioloop__http_conn_cur(const struct http_conn *c)
+{
+    return c->last != NULL && !(c->last->flags & REQ_BODY_DONE) ? c->last
+                                                                : NULL;
+}
+
+/* --- http_record.c: the access log and the per-route metrics --- */
+
+/* Opens srv's access log (under --check: only checks that it can be
+ * written) and registers the series of unrouted requests. -errno with
+ * one line in err naming the place. */
+int ioloop__http_record_open(struct http_server *srv, char *err,
+                             size_t errlen);
+
+/* Registers the series of r, a route of srv (a failure leaves it
+ * uncounted: metrics never stop a request). */
+void ioloop__http_record_route(struct http_server *srv, struct http_route *r);
+
+/* SIGHUP: reopens srv's access log (logrotate). */
+void ioloop__http_record_reload(struct http_server *srv);
+
+/* Flushes and closes srv's access log. */
+void ioloop__http_record_close(struct http_server *srv);
 
 /* --- http_date.c --- */
 
@@ -370,8 +420,8 @@ int ioloop_http_flush(ioloop_http_request_t *req, ioloop_http_cb cb,
 int ioloop_http_finish(ioloop_http_request_t *req, const void *data,
                         size_t len);
 
-/* A finished request: access log and per-route metrics are recorded
- * here (http_server.c). */
+/* A finished request: written to the access log and counted in its
+ * route's series (http_record.c). */
 void ioloop__http_record(const ioloop_http_request_t *req);
 
 /* RFC 9110 tchar only. */

@@ -50,6 +50,7 @@ req_route(ioloop_http_request_t *req, struct http_conn *c)
         return;
     }
     req->route = r->key;
+    req->metrics = r->metrics;
     req->path_rest = req->path + (r->prefix ? r->len : strlen(req->path));
     h = r->handler;
     if (h == NULL) {
@@ -162,7 +163,8 @@ ioloop__http_request_new(struct http_conn *c, bool bare)
     req->hl = hl;
     req->srv = c->srv;
     req->conn = c;
-    req->flags = bare ? 0 : REQ_KEEP_ALIVE; /* the host's own: last */
+    /* The host's own: no body to read, the last on its connection. */
+    req->flags = bare ? REQ_BODY_DONE : REQ_KEEP_ALIVE;
     req->started = ioloop_time(hl->loop);
     req->when = time(NULL);
     req->method_id = (uint16_t) c->parser.method;

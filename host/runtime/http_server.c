@@ -45,7 +45,7 @@ methods_parse(const char *list, uint64_t *bits, char **allow)
     char *a;
 
     *bits = 0;
-    a = malloc(len + sizeof(", HEAD"));
+    a = malloc(2 * len + sizeof(", HEAD")); /* ", " for each ',' */
     if (a == NULL) {
         return -ENOMEM;
     }
@@ -112,7 +112,10 @@ on_accept(ioloop_loop_t *loop, int fd, unsigned events, void *arg)
             rc = r;
         }
     }
-    return n < 0 ? n : rc;
+    /* A failed accept is not the handler failing: out of fds, the
+     * helper shed the connection and logged it (rate-limited); the rest
+     * (ECONNABORTED, ENOBUFS...) concern one connection. */
+    return rc;
 }
 
 /* The shortest of a server's timeouts: its deadlines' step. */
@@ -146,6 +149,33 @@ tls_error(const struct ioloop_http_server_spec *s, const char *why,
              why);
 }
 
+/* A server's TLS context (none without a certificate). -errno with err. */
+static int
+server_tls(struct http_server *srv, const struct ioloop_http_server_spec *s,
+           char *err, size_t errlen)
+{
+    char why[512];
+    int rc;
+
+    if (s->tls_cert != NULL) {
+        struct ioloop_tls_options o = {
+            .size = sizeof(o),
+            .cert = s->tls_cert,
+            .key = s->tls_key,
+            .min_version = s->tls_min_version,
+            .alpn = "http/1.1",
+        };
+
+        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
+        if (srv->tls == NULL) {
+            rc = -errno;
+            tls_error(s, why, err, errlen);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Sets up one server from its spec. -errno with err. */
 static int
 server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
@@ -169,22 +199,6 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
             return rc;
         }
         srv->fds[srv->nfds++] = rc;
-    }
-    if (s->tls_cert != NULL) {
-        struct ioloop_tls_options o = {
-            .size = sizeof(o),
-            .cert = s->tls_cert,
-            .key = s->tls_key,
-            .min_version = s->tls_min_version,
-            .alpn = "http/1.1",
-        };
-
-        srv->tls = ioloop__tls_new(&srv->tls_owned, &o, why, sizeof(why));
-        if (srv->tls == NULL) {
-            rc = -errno;
-            tls_error(s, why, err, errlen);
-            return rc;
-        }
     }
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct ioloop_http_route_spec *rs = &s->routes[i];
@@ -218,8 +232,9 @@ server_create(struct http_server *srv, const struct ioloop_http_server_spec *s,
             free(r);
             return -ENOMEM;
         }
+        ioloop__http_record_route(srv, r);
     }
-    return 0;
+    return ioloop__http_record_open(srv, err, errlen);
 }
 
 /* Closes a server's listeners, connections' server stays. */
@@ -257,6 +272,7 @@ server_free(struct http_server *srv)
     }
     ioloop__http_routes_free(t);
     ioloop__tls_release_owned(&srv->tls_owned);
+    ioloop__http_record_close(srv);
 }
 
 int
@@ -294,9 +310,16 @@ ioloop__http_servers_create(ioloop_loop_t *loop,
         rc = -ENOMEM;
         goto fail;
     }
+    /* Every certificate first: a bad one binds nothing. */
     for (size_t i = 0; i < n; i++) {
         hl->servers[i].hl = hl;
         hl->nservers = i + 1;
+        rc = server_tls(&hl->servers[i], &specs[i], err, errlen);
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
         err[0] = '\0';
         rc = server_create(&hl->servers[i], &specs[i], err, errlen);
         if (rc < 0) {
@@ -354,7 +377,6 @@ ioloop__http_servers_start(ioloop_loop_t *loop, char *err, size_t errlen)
         }
     }
     ioloop__set_owner(loop, previous);
-    hl->started = rc == 0;
     return rc;
 }
 
@@ -390,6 +412,7 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
     for (size_t i = 0; hl != NULL && i < hl->nservers; i++) {
         struct http_server *srv = &hl->servers[i];
 
+        ioloop__http_record_reload(srv);
         if (srv->tls != NULL
             && ioloop__tls_reload(srv->tls, why, sizeof(why)) < 0) {
             char line[768];
@@ -404,7 +427,7 @@ ioloop__http_servers_reload(ioloop_loop_t *loop)
 size_t
 ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
 {
-    struct http_loop *hl = http_loop(loop);
+    struct http_loop *hl = loop != NULL ? http_loop(loop) : NULL;
     ioloop_http_request_t *req, *next;
     struct http_handler **pp;
     struct http_conn *c, *cnext;
@@ -437,11 +460,11 @@ ioloop__http_release_instance(ioloop_loop_t *loop, ioloop_instance_t *inst)
     }
     /* Requests whose handler has not run yet: the host answers them. */
     for (c = hl->conns; c != NULL; c = c->next) {
-        if (c->cur != NULL && c->cur->handler != NULL
-            && c->cur->handler->inst == inst
-            && !(c->cur->flags & REQ_HANDLED)) {
-            c->cur->handler = NULL;
-            c->cur->status = 503;
+        req = ioloop__http_conn_cur(c);
+        if (req != NULL && req->handler != NULL && req->handler->inst == inst
+            && !(req->flags & REQ_HANDLED)) {
+            req->handler = NULL;
+            req->status = 503;
         }
     }
     for (c = hl->conns; c != NULL; c = cnext) {
@@ -525,7 +548,6 @@ ioloop__http_servers_free(ioloop_loop_t *loop)
     hl->servers = NULL;
     hl->nservers = 0;
     hl->head = NULL;
-    hl->started = false;
     hl->draining = false;
 }
 
@@ -636,6 +658,7 @@ ioloop__http_handle(ioloop_instance_t *inst,
             snprintf(err, errlen, "http_handle: out of memory");
             return -ENOMEM;
         }
+        ioloop__http_record_route(srv, r);
         h->route = r;
     } else {
         for (size_t i = 0; i < hl->nservers; i++) {
@@ -654,30 +677,6 @@ ioloop__http_handle(ioloop_instance_t *inst,
     h->next = hl->handlers;
     hl->handlers = h;
     return 0;
-}
-
-void
-ioloop__http_record(const ioloop_http_request_t *req)
-{
-    /* The access log and per-route metrics are recorded here. */
-    if (IOLOOP_LOG_DEBUG <= ioloop__log_threshold) {
-        const char *ua = req->strs[0] != '\0'
-                             ? ioloop_http_header(req, "User-Agent")
-                             : NULL;
-        const char *referer = req->strs[0] != '\0'
-                                  ? ioloop_http_header(req, "Referer")
-                                  : NULL;
-
-        IOLOOP_LOG(IOLOOP_LOG_DEBUG, "http",
-                   "%s \"%s %s HTTP/1.%u\" %d %" PRIu64 " %.3f ms route=%s "
-                   "referer=\"%s\" ua=\"%s\"",
-                   ioloop_http_remote_ip(req), req->method, req->target,
-                   req->version_minor, req->status, req->sent,
-                   (double) (ioloop_time(req->hl->loop) - req->started)
-                       / IOLOOP_NS_PER_MS,
-                   req->route != NULL ? req->route : "-",
-                   referer != NULL ? referer : "-", ua != NULL ? ua : "-");
-    }
 }
 
 bool

@@ -29,6 +29,7 @@ static int valid_metric_name(const char *s, int kind);
 static int label_name_ok(const char *s, int kind);
 static int render_labels(char *dst, const char *const *labels, int kind);
 static int append(char *dst, size_t *pos, const char *s, int escape);
+static int utf8_valid(const char *s);
 static int same_series(const struct ioloop__series *a,
                        const struct ioloop__series *b);
 static uint32_t count(const struct ioloop__series_table *t);
@@ -47,10 +48,6 @@ static void print_labels(struct ioloop__metrics_out *o, unsigned w,
                          const struct ioloop__series *s);
 static void print_double(struct ioloop__metrics_out *o, double d);
 static uint32_t fnv1a(uint32_t h, const char *s);
-static uint64_t load(const uint64_t *p);
-static void store(uint64_t *p, uint64_t v);
-static double load_double(const uint64_t *p);
-static void store_double(uint64_t *p, double d);
 
 int
 ioloop__series_register(struct ioloop__series_table *t, int kind,
@@ -85,7 +82,7 @@ series_get(struct ioloop__series_table *t, int kind, const char *name,
     memset(&want, 0, sizeof(want));
     if (name == NULL || !valid_metric_name(name, kind) || help == NULL
         || strlen(help) >= sizeof(want.help) || strchr(help, '\n') != NULL
-        || strchr(help, '\\') != NULL
+        || strchr(help, '\\') != NULL || !utf8_valid(help)
         || render_labels(want.labels, labels, kind) < 0) {
         return -EINVAL;
     }
@@ -147,7 +144,7 @@ series_get(struct ioloop__series_table *t, int kind, const char *name,
     }
     want.cell = (uint16_t) t->ncells;
     for (uint32_t c = 0; c < ncells; c++) {
-        store(&t->cells[want.cell + c], 0);
+        ioloop__cell_set(&t->cells[want.cell + c], 0);
     }
     t->series[n] = want;
     __atomic_store_n(&t->gens[n], t->gen, __ATOMIC_RELAXED);
@@ -164,81 +161,9 @@ ioloop__series_attach(struct ioloop__series_table *t)
     __atomic_store_n(&t->gen, t->gen + 1, __ATOMIC_RELAXED);
     for (uint32_t k = 0; k < n; k++) {
         if (t->series[k].kind == IOLOOP__SERIES_GAUGE) {
-            store(&t->cells[t->series[k].cell], 0);
+            ioloop__cell_set(&t->cells[t->series[k].cell], 0);
         }
     }
-}
-
-/* The series of handle h when it is of kind, else NULL. */
-static inline const struct ioloop__series *
-hot(const struct ioloop__series_table *t, int h, int kind)
-{
-    if (h < 0 || (uint32_t) h >= count(t) || t->series[h].kind != kind) {
-        return NULL;
-    }
-    return &t->series[h];
-}
-
-void
-ioloop__series_add(struct ioloop__series_table *t, int h, uint64_t n)
-{
-    const struct ioloop__series *s = hot(t, h, IOLOOP__SERIES_COUNTER);
-
-    if (s != NULL) {
-        store(&t->cells[s->cell], load(&t->cells[s->cell]) + n);
-    }
-}
-
-void
-ioloop__series_set(struct ioloop__series_table *t, int h, double v)
-{
-    const struct ioloop__series *s = hot(t, h, IOLOOP__SERIES_GAUGE);
-
-    if (s != NULL) {
-        store_double(&t->cells[s->cell], v);
-    }
-}
-
-void
-ioloop__series_gauge_add(struct ioloop__series_table *t, int h,
-                         double delta)
-{
-    const struct ioloop__series *s = hot(t, h, IOLOOP__SERIES_GAUGE);
-
-    if (s != NULL) {
-        store_double(&t->cells[s->cell],
-                     load_double(&t->cells[s->cell]) + delta);
-    }
-}
-
-/*
- * The first bound >= v (nbuckets: the +Inf bucket), then one count and the
- * sum. The bounds are padded with +Inf to IOLOOP_METRICS_MAX_BUCKETS, so
- * the search is the same five steps whatever the histogram, without a
- * branch to mispredict: half the instructions of a plain binary search.
- * NaN is dropped: it would poison the sum for good.
- */
-void
-ioloop__series_observe(struct ioloop__series_table *t, int h, double v)
-{
-    const struct ioloop__series *s = hot(t, h, IOLOOP__SERIES_HISTOGRAM);
-    const double *b;
-    unsigned i = 0;
-    uint64_t *c;
-
-    if (s == NULL || isnan(v)) {
-        return;
-    }
-    b = s->bounds;
-    _Static_assert(IOLOOP_METRICS_MAX_BUCKETS == 16, "four halvings");
-    i += (v > b[i + 7]) * 8u;
-    i += (v > b[i + 3]) * 4u;
-    i += (v > b[i + 1]) * 2u;
-    i += v > b[i];
-    i += v > b[i]; /* past a sixteenth finite bound: +Inf */
-    c = &t->cells[s->cell];
-    store(&c[i], load(&c[i]) + 1);
-    store_double(&c[s->nbuckets + 1], load_double(&c[s->nbuckets + 1]) + v);
 }
 
 /*
@@ -360,7 +285,8 @@ render_labels(char *dst, const char *const *labels, int kind)
         size_t i = n;
 
         if (n == IOLOOP_METRICS_MAX_LABELS || labels[2 * n + 1] == NULL
-            || !label_name_ok(labels[2 * n], kind)) {
+            || !label_name_ok(labels[2 * n], kind)
+            || !utf8_valid(labels[2 * n + 1])) {
             return -1;
         }
         for (; i > 0; i--) { /* insertion sort: eight at most */
@@ -412,6 +338,42 @@ append(char *dst, size_t *pos, const char *s, int escape)
     }
     dst[*pos] = '\0';
     return 0;
+}
+
+/* Whether s is UTF-8 (no overlong form, surrogate or code point past
+ * U+10FFFF), as the format requires of label values and HELP text: one
+ * bad byte would fail the whole scrape. */
+static int
+utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+
+    while (*p != '\0') {
+        unsigned c = *p, n, cp;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+        if (n == 0 || c > 0xf4) {
+            return 0;
+        }
+        cp = c & (0x3fu >> n);
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0; /* also stops at the NUL */
+            }
+            cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800)
+            || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+        p += n + 1;
+    }
+    return 1;
 }
 
 /* One series, the worker label aside. */
@@ -509,14 +471,14 @@ sample(struct ioloop__metrics_out *o, const struct ioloop__series_view *v,
                 continue;
             }
             if (s->kind == IOLOOP__SERIES_GAUGE) {
-                sum += load_double(c);
+                sum += ioloop__cell_double(c);
                 continue;
             }
             for (unsigned b = 0; b <= d->nbuckets; b++) {
-                counts[b] += load(&c[b]);
+                counts[b] += ioloop__cell(&c[b]);
             }
             if (s->kind == IOLOOP__SERIES_HISTOGRAM) {
-                sum += load_double(&c[d->nbuckets + 1]);
+                sum += ioloop__cell_double(&c[d->nbuckets + 1]);
             }
         }
     }
@@ -594,36 +556,4 @@ fnv1a(uint32_t h, const char *s)
         h = (h ^ (uint8_t) *s) * 16777619u;
     } while (*s++ != '\0');
     return h;
-}
-
-static uint64_t
-load(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-/* One writer per cell: a plain store, no read-modify-write. */
-static void
-store(uint64_t *p, uint64_t v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static double
-load_double(const uint64_t *p)
-{
-    uint64_t bits = load(p);
-    double d;
-
-    memcpy(&d, &bits, sizeof(d));
-    return d;
-}
-
-static void
-store_double(uint64_t *p, double d)
-{
-    uint64_t bits;
-
-    memcpy(&bits, &d, sizeof(bits));
-    store(p, bits);
 }

@@ -74,6 +74,12 @@ ioloop__net_set_check_mode(int on)
     check_mode = on;
 }
 
+int
+ioloop__net_check_mode(void)
+{
+    return check_mode;
+}
+
 void
 ioloop__net_set_listener_source(ioloop_listener_source_fn fn)
 {

@@ -38,6 +38,10 @@ int ioloop__listen_addr_parse(const char *addr, struct sockaddr_storage *ss,
  */
 void ioloop__net_set_check_mode(int on);
 
+/* Whether --check's mode is on: what else would create a file or bind
+ * only validates then. */
+int ioloop__net_check_mode(void);
+
 /*
  * Where a listener comes from when this process does not bind it itself:
  * the process model installs a source (a worker asks its master; a

@@ -1,6 +1,6 @@
 /*
- * host/runtime/tls.c: server TLS contexts and the TLS stream transport
- * (OpenSSL 3). Contract: api/ioloop/plugin.h, details in tls.h.
+ * host/runtime/tls.c: TLS contexts (server and client) and the TLS stream
+ * transport (OpenSSL 3). Contract: api/ioloop/plugin.h, details in tls.h.
  *
  * The transport is non-blocking and level-triggered: each OpenSSL call
  * that cannot go on says which fd event it waits for (WANT_READ or
@@ -10,6 +10,7 @@
  */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "stream.h"
 
@@ -29,8 +31,10 @@ struct ioloop_tls_s {
     ioloop_tls_t *next;   /* the owner's list (O(1) unlink) */
     ioloop_tls_t **prev;  /* the pointer that points here */
     SSL_CTX *ctx;   /* the current one; streams hold their own reference */
-    char *cert;     /* the paths, re-read by reload (one block with key) */
-    char *key;
+    char *cert;     /* the paths, re-read by reload (one block with tls; */
+    char *key;      /* a client's cert, key and ca may be NULL) */
+    char *ca;
+    int client;     /* made by tls_client_new */
     int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
     unsigned char alpn[ALPN_MAX]; /* wire format: length-prefixed names */
     size_t alpn_len;              /* 0: no ALPN */
@@ -43,7 +47,20 @@ struct tls_conn {
     int fatal; /* a fatal error happened: no close_notify */
 };
 
+/* A client's handshake, then its stream's transport. */
+struct ioloop_tls_client {
+    struct tls_conn conn;
+};
+
+static ioloop_tls_t *make(ioloop_tls_t **owned,
+                          const struct ioloop_tls_options *opts, int client,
+                          char *err, size_t errlen);
+static char *copy_path(char **dst, char *at, const char *path);
 static SSL_CTX *load_ctx(const ioloop_tls_t *tls, char *err, size_t errlen);
+static int load_client(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err,
+                       size_t errlen);
+static int load_pair(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err,
+                     size_t errlen);
 static int readable(const char *path, char *err, size_t errlen);
 static int alpn_wire(const char *list, unsigned char *out, size_t *len);
 static int alpn_index(void);
@@ -60,9 +77,17 @@ static ssize_t conn_writev(struct ioloop_transport *t,
                            unsigned *want);
 static void conn_close(struct ioloop_transport *t);
 static int conn_error(struct tls_conn *c, int rc, unsigned *want, int eof);
+static int is_ip(const char *name);
 
 static const struct ioloop_transport_ops conn_ops = {
     .handshake = conn_handshake,
+    .read = conn_read,
+    .writev = conn_writev,
+    .close = conn_close,
+};
+
+/* A client's: connect_tcp ran its handshake before the stream. */
+static const struct ioloop_transport_ops client_ops = {
     .read = conn_read,
     .writev = conn_writev,
     .close = conn_close,
@@ -75,29 +100,59 @@ ioloop_tls_t *
 ioloop__tls_new(ioloop_tls_t **owned, const struct ioloop_tls_options *opts,
                 char *err, size_t errlen)
 {
+    return make(owned, opts, 0, err, errlen);
+}
+
+ioloop_tls_t *
+ioloop__tls_client_new(ioloop_tls_t **owned,
+                       const struct ioloop_tls_options *opts, char *err,
+                       size_t errlen)
+{
+    return make(owned, opts, 1, err, errlen);
+}
+
+/* tls_new (client 0) or tls_client_new (client 1). */
+static ioloop_tls_t *
+make(ioloop_tls_t **owned, const struct ioloop_tls_options *opts, int client,
+     char *err, size_t errlen)
+{
     struct ioloop_tls_options o = {0};
     ioloop_tls_t *tls;
-    size_t lc, lk;
+    char *at;
 
     if (opts != NULL && opts->size > 0) {
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     }
-    if (o.cert == NULL || o.key == NULL) {
+    if (client && (o.cert == NULL) != (o.key == NULL)) {
+        snprintf(err, errlen, "tls: %s without %s: set both or neither",
+                 o.cert == NULL ? "key" : "cert",
+                 o.cert == NULL ? "cert" : "key");
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!client && (o.cert == NULL || o.key == NULL)) {
         snprintf(err, errlen, "tls: %s is required",
                  o.cert == NULL ? "cert" : "key");
         errno = EINVAL;
         return NULL;
     }
-    lc = strlen(o.cert) + 1;
-    lk = strlen(o.key) + 1;
-    tls = calloc(1, sizeof(*tls) + lc + lk);
+    if (!client && o.ca != NULL) {
+        snprintf(err, errlen, "tls: ca is for client contexts only");
+        errno = EINVAL;
+        return NULL;
+    }
+    tls = calloc(1, sizeof(*tls) + (o.cert != NULL ? strlen(o.cert) + 1 : 0)
+                        + (o.key != NULL ? strlen(o.key) + 1 : 0)
+                        + (o.ca != NULL ? strlen(o.ca) + 1 : 0));
     if (tls == NULL) {
         snprintf(err, errlen, "tls: out of memory");
         errno = ENOMEM;
         return NULL;
     }
-    tls->cert = memcpy((char *) (tls + 1), o.cert, lc);
-    tls->key = memcpy(tls->cert + lc, o.key, lk);
+    at = copy_path(&tls->cert, (char *) (tls + 1), o.cert);
+    at = copy_path(&tls->key, at, o.key);
+    copy_path(&tls->ca, at, o.ca);
+    tls->client = client;
     if (o.min_version == NULL || strcmp(o.min_version, "1.2") == 0) {
         tls->min_version = TLS1_2_VERSION;
     } else if (strcmp(o.min_version, "1.3") == 0) {
@@ -192,6 +247,10 @@ ioloop__tls_stream_new(ioloop_loop_t *loop, int fd,
     if (tls == NULL || fd < 0) {
         return ioloop_stream_new(loop, fd, opts);
     }
+    if (tls->client) {
+        errno = EINVAL; /* a client's streams come from connect_tcp */
+        return NULL;
+    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return NULL;
@@ -217,6 +276,144 @@ fail:
     return NULL;
 }
 
+int
+ioloop__tls_client_new_handshake(ioloop_tls_t *tls, const char *name,
+                                 struct ioloop_tls_client **out)
+{
+    struct ioloop_tls_client *h;
+    SSL *ssl;
+    int ok;
+
+    if (!tls->client) {
+        return -EINVAL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    h->conn.t.ops = &client_ops;
+    ssl = SSL_new(tls->ctx);
+    h->conn.ssl = ssl;
+    if (ssl == NULL) {
+        ioloop__tls_client_free(h);
+        return -ENOMEM;
+    }
+    SSL_set_connect_state(ssl);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (is_ip(name)) {
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+    } else {
+        ok = SSL_set_tlsext_host_name(ssl, name) == 1
+             && SSL_set1_host(ssl, name) == 1;
+    }
+    if (!ok) {
+        ioloop__tls_client_free(h); /* a name SNI cannot carry */
+        return -EINVAL;
+    }
+    *out = h;
+    return 0;
+}
+
+int
+ioloop__tls_client_attach(struct ioloop_tls_client *h, int fd)
+{
+    if (SSL_set_fd(h->conn.ssl, fd) != 1) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int
+ioloop__tls_client_step(struct ioloop_tls_client *h, unsigned *want,
+                        char *why, size_t whylen)
+{
+    struct tls_conn *c = &h->conn;
+    int rc = SSL_do_handshake(c->ssl), saved = errno;
+    unsigned long e;
+    long verify;
+
+    if (rc == 1) {
+        return 0;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        *want = IOLOOP_READ;
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *want = IOLOOP_WRITE;
+        return -EAGAIN;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (saved != 0) {
+            snprintf(why, whylen, "handshake failed: %s", strerror(saved));
+            return -saved;
+        }
+        break;
+    case SSL_ERROR_ZERO_RETURN:
+        break;
+    default:
+        verify = SSL_get_verify_result(c->ssl);
+        e = ERR_peek_last_error();
+        if (verify != X509_V_OK) {
+            snprintf(why, whylen, "certificate verify failed: %s",
+                     X509_verify_cert_error_string(verify));
+        } else {
+            snprintf(why, whylen, "handshake failed: %s",
+                     ERR_reason_error_string(e) != NULL
+                         ? ERR_reason_error_string(e)
+                         : "protocol error");
+        }
+        ERR_clear_error();
+        return -EPROTO;
+    }
+    snprintf(why, whylen, "handshake failed: the server closed the "
+                          "connection");
+    return -ECONNRESET;
+}
+
+ioloop_stream_t *
+ioloop__tls_client_stream(ioloop_loop_t *loop, int fd,
+                          const struct ioloop_stream_options *opts,
+                          struct ioloop_tls_client *h)
+{
+    return ioloop__stream_new_over(loop, fd, opts, &h->conn.t);
+}
+
+void
+ioloop__tls_client_free(struct ioloop_tls_client *h)
+{
+    if (h != NULL) {
+        /* No close_notify: the handshake did not finish, or the caller
+         * gives up on the connection before the plugin saw it. */
+        h->conn.fatal = 1;
+        conn_close(&h->conn.t);
+    }
+}
+
+int
+ioloop__tls_stream_alpn(const ioloop_stream_t *s, char *buf, size_t len)
+{
+    const struct ioloop_transport *t = ioloop__stream_transport(s);
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+
+    if (t != NULL && (t->ops == &conn_ops || t->ops == &client_ops)) {
+        SSL_get0_alpn_selected(((const struct tls_conn *) t)->ssl, &p, &n);
+    }
+    if (len < (size_t) n + 1) {
+        if (len > 0) {
+            buf[0] = '\0';
+        }
+        return -ENOBUFS;
+    }
+    if (n > 0) {
+        memcpy(buf, p, n);
+    }
+    buf[n] = '\0';
+    return (int) n;
+}
+
 /*
  * A new SSL_CTX from tls's files and settings, or NULL with errno set and
  * one line in err naming the file at fault.
@@ -226,13 +423,13 @@ load_ctx(const ioloop_tls_t *tls, char *err, size_t errlen)
 {
     SSL_CTX *ctx;
     unsigned char *alpn = NULL;
-    unsigned long e;
 
-    if (readable(tls->cert, err, errlen) < 0
-        || readable(tls->key, err, errlen) < 0) {
+    if ((tls->cert != NULL && readable(tls->cert, err, errlen) < 0)
+        || (tls->key != NULL && readable(tls->key, err, errlen) < 0)
+        || (tls->ca != NULL && readable(tls->ca, err, errlen) < 0)) {
         return NULL;
     }
-    ctx = SSL_CTX_new(TLS_server_method());
+    ctx = SSL_CTX_new(tls->client ? TLS_client_method() : TLS_server_method());
     if (ctx == NULL) {
         snprintf(err, errlen, "tls: out of memory");
         goto fail;
@@ -244,26 +441,15 @@ load_ctx(const ioloop_tls_t *tls, char *err, size_t errlen)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                               | SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
-        snprintf(err, errlen, "tls: %s: not a PEM certificate (%s)",
-                 tls->cert, ERR_reason_error_string(ERR_peek_last_error()));
+    if (tls->cert != NULL && load_pair(ctx, tls, err, errlen) < 0) {
         goto invalid;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1) {
-        e = ERR_peek_last_error();
-        if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
-            snprintf(err, errlen, "tls: %s: key does not match certificate %s",
-                     tls->key, tls->cert);
-        } else {
-            snprintf(err, errlen, "tls: %s: not a PEM private key (%s)",
-                     tls->key, ERR_reason_error_string(e));
+    if (tls->client) {
+        if (load_client(ctx, tls, err, errlen) < 0) {
+            goto invalid;
         }
-        goto invalid;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen, "tls: %s: key does not match certificate %s",
-                 tls->key, tls->cert);
-        goto invalid;
+        ERR_clear_error();
+        return ctx;
     }
     if (tls->alpn_len > 0) {
         alpn = malloc(1 + tls->alpn_len);
@@ -293,6 +479,92 @@ fail:
     SSL_CTX_free(ctx);
     errno = ENOMEM;
     return NULL;
+}
+
+/* Loads tls's certificate chain and key into ctx. 0, or -1 with err. */
+static int
+load_pair(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err, size_t errlen)
+{
+    unsigned long e;
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
+        snprintf(err, errlen, "tls: %s: not a PEM certificate (%s)",
+                 tls->cert, ERR_reason_error_string(ERR_peek_last_error()));
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1) {
+        e = ERR_peek_last_error();
+        if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            snprintf(err, errlen, "tls: %s: key does not match certificate %s",
+                     tls->key, tls->cert);
+        } else {
+            snprintf(err, errlen, "tls: %s: not a PEM private key (%s)",
+                     tls->key, ERR_reason_error_string(e));
+        }
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "tls: %s: key does not match certificate %s",
+                 tls->key, tls->cert);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A client's settings: the trusted CAs (tls->ca, or the system's store),
+ * peer verification (the name is the connection's: see
+ * ioloop__tls_client_new_handshake), and the ALPN list it offers. 0, or -1 with
+ * err.
+ */
+static int
+load_client(SSL_CTX *ctx, const ioloop_tls_t *tls, char *err, size_t errlen)
+{
+    if (tls->ca != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
+            snprintf(err, errlen, "tls: %s: no PEM certificate (%s)",
+                     tls->ca,
+                     ERR_reason_error_string(ERR_peek_last_error()));
+            return -1;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        snprintf(err, errlen, "tls: the system's CA store: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()));
+        return -1;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* SSL_CTX_set_alpn_protos returns 0 on success. */
+    if (tls->alpn_len > 0
+        && SSL_CTX_set_alpn_protos(ctx, tls->alpn,
+                                   (unsigned) tls->alpn_len) != 0) {
+        snprintf(err, errlen, "tls: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* *dst = a copy of path (NULL: none) at at; returns where the next goes. */
+static char *
+copy_path(char **dst, char *at, const char *path)
+{
+    size_t len;
+
+    if (path == NULL) {
+        return at;
+    }
+    len = strlen(path) + 1;
+    *dst = memcpy(at, path, len);
+    return at + len;
+}
+
+/* Whether name is an IPv4 or IPv6 address literal. */
+static int
+is_ip(const char *name)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    return inet_pton(AF_INET, name, addr) == 1
+           || inet_pton(AF_INET6, name, addr) == 1;
 }
 
 /* 0 when path opens for reading, else -errno with "tls: PATH: reason". */

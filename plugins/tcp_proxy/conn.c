@@ -65,6 +65,8 @@ proxy_conn_open(struct proxy *p, int fd)
         return rc;
     }
     /* The client is not read until upstream answers. */
+    opts.tls = p->up_tls;
+    opts.tls_server_name = p->cfg->upstream_server_name;
     c->connecting = api->connect_tcp(p->inst, p->cfg->upstream,
                                      p->cfg->connect_timeout, &opts,
                                      on_connected, c);

@@ -23,6 +23,7 @@ static int proxy_init(const struct ioloop_api *api, ioloop_instance_t *inst,
                       size_t errlen);
 static void proxy_fini(void *state);
 static int proxy_upstream_check(const char *s, char *err, size_t errlen);
+static int proxy_tls_start(struct proxy *p, char *err, size_t errlen);
 static int proxy_on_accept(ioloop_loop_t *loop, int fd, unsigned events,
                            void *arg);
 
@@ -48,6 +49,25 @@ static const struct ioloop_config_field proxy_schema[] = {
     IOLOOP_CONFIG_INT(struct proxy_config, max_connections, 1,
                       PROXY_MAX_CONNS_MAX, "10240", 0,
                       "Clients past this many are closed at accept."),
+    IOLOOP_CONFIG_BOOL(struct proxy_config, upstream_tls, "false", 0,
+                       "Speak TLS to upstream, verifying its certificate "
+                       "chain and name; connect_timeout covers the "
+                       "handshake."),
+    IOLOOP_CONFIG_PATH(struct proxy_config, upstream_ca, NULL, 0,
+                       "PEM file of the CAs trusted for upstream's "
+                       "certificate (upstream_tls); default: the system's "
+                       "store."),
+    IOLOOP_CONFIG_STRING(struct proxy_config, upstream_server_name, NULL, 0,
+                         "Name sent as SNI and verified in upstream's "
+                         "certificate (upstream_tls); default: upstream's "
+                         "host (an IP address is verified as one, without "
+                         "SNI)."),
+    IOLOOP_CONFIG_PATH(struct proxy_config, upstream_cert, NULL, 0,
+                       "PEM client certificate for an upstream that asks "
+                       "for one (upstream_tls, mutual TLS); needs "
+                       "upstream_key."),
+    IOLOOP_CONFIG_PATH(struct proxy_config, upstream_key, NULL, 0,
+                       "PEM private key of upstream_cert."),
     IOLOOP_CONFIG_END,
 };
 
@@ -56,7 +76,7 @@ IOLOOP_EXPORT const struct ioloop_plugin ioloop_plugin_v1 = {
     .size = sizeof(struct ioloop_plugin),
     .build = IOLOOP_BUILD_SIGNATURE,
     .name = "tcp_proxy",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "TCP proxy: each client spliced to its own upstream "
                    "connection",
     .config_schema = proxy_schema,
@@ -92,6 +112,11 @@ proxy_init(const struct ioloop_api *api, ioloop_instance_t *inst,
     p->api = api;
     p->inst = inst;
     p->cfg = cfg;
+    rc = proxy_tls_start(p, err, errlen);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
     p->shed_counter = api->counter_register(inst, HTTP_SHED_COUNTER,
                                             HTTP_SHED_HELP, NULL, NULL);
     p->refused_counter = api->counter_register(
@@ -100,8 +125,7 @@ proxy_init(const struct ioloop_api *api, ioloop_instance_t *inst,
     rc = api->listen_tcp(inst, cfg->listen, (int) cfg->backlog, 0, err,
                          errlen);
     if (rc < 0) {
-        free(p);
-        return rc;
+        goto fail;
     }
     p->listen_fd = rc;
     rc = api->add_handler(inst, p->listen_fd, IOLOOP_READ, proxy_on_accept,
@@ -110,11 +134,17 @@ proxy_init(const struct ioloop_api *api, ioloop_instance_t *inst,
         snprintf(err, errlen, "add_handler(%d): %s", p->listen_fd,
                  strerror(-rc));
         close(p->listen_fd);
-        free(p);
-        return rc;
+        goto fail;
     }
     *state = p;
     return 0;
+
+fail:
+    if (p->up_tls != NULL) {
+        api->tls_free(inst, p->up_tls);
+    }
+    free(p);
+    return rc;
 }
 
 static void
@@ -125,7 +155,56 @@ proxy_fini(void *state)
     proxy_conns_free(p);
     p->api->remove_handler(p->inst, p->listen_fd);
     close(p->listen_fd);
+    if (p->up_tls != NULL) {
+        p->api->tls_free(p->inst, p->up_tls);
+    }
     free(p);
+}
+
+/*
+ * upstream_tls: the client context every upstream connection uses,
+ * loaded now so that --check refuses a bad file. The other upstream_*
+ * keys need it. Returns 0 or -errno with err set.
+ */
+static int
+proxy_tls_start(struct proxy *p, char *err, size_t errlen)
+{
+    const struct proxy_config *cfg = p->cfg;
+    struct ioloop_tls_options o = {
+        .size = sizeof(o),
+        .ca = cfg->upstream_ca,
+        .cert = cfg->upstream_cert,
+        .key = cfg->upstream_key,
+    };
+    const char *stray = cfg->upstream_ca != NULL     ? "upstream_ca"
+                        : cfg->upstream_server_name ? "upstream_server_name"
+                        : cfg->upstream_cert != NULL ? "upstream_cert"
+                        : cfg->upstream_key != NULL  ? "upstream_key"
+                                                     : NULL;
+
+    if (!cfg->upstream_tls) {
+        if (stray != NULL) {
+            snprintf(err, errlen, "config.%s: needs \"upstream_tls\": true",
+                     stray);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if ((cfg->upstream_cert == NULL) != (cfg->upstream_key == NULL)) {
+        snprintf(err, errlen,
+                 "config.%s: upstream_cert and upstream_key go together: "
+                 "set both or neither",
+                 cfg->upstream_cert == NULL ? "upstream_key"
+                                            : "upstream_cert");
+        return -EINVAL;
+    }
+    if (!IOLOOP_API_HAS(p->api, tls_client_new)) {
+        snprintf(err, errlen, "config.upstream_tls: this host has no TLS "
+                              "client (plugin ABI 1.1)");
+        return -ENOTSUP;
+    }
+    p->up_tls = p->api->tls_client_new(p->inst, &o, err, errlen);
+    return p->up_tls != NULL ? 0 : -errno;
 }
 
 /*

@@ -5,6 +5,7 @@
 #ifndef IOLOOP_PLUGIN_TCP_PROXY_H
 #define IOLOOP_PLUGIN_TCP_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ioloop/plugin.h>
@@ -25,6 +26,11 @@ struct proxy_config {
     ioloop_time_t idle_timeout;
     ioloop_time_t connect_timeout;
     int64_t max_connections;
+    bool upstream_tls;                /* speak TLS to upstream */
+    const char *upstream_ca;          /* NULL: the system's store */
+    const char *upstream_server_name; /* NULL: upstream's host */
+    const char *upstream_cert;        /* mutual TLS: both or neither */
+    const char *upstream_key;
 };
 
 /* One plugin instance: a listener and its clients. */
@@ -38,6 +44,7 @@ struct proxy {
     struct http_shed shed;
     int shed_counter;    /* counter_register handles, < 0: none */
     int refused_counter; /* upstream connects that failed */
+    ioloop_tls_t *up_tls; /* upstream_tls's client context, or NULL */
 };
 
 /* Takes ownership of fd, a client: connects upstream, then splices.

@@ -17,6 +17,29 @@
 #define HOST_BACKEND_DIR IOLOOP_BUILD_DIR "/backends"
 #define HOST_PLUGIN_DIR IOLOOP_BUILD_DIR "/plugins"
 
+/*
+ * The tornado demo, as most tests run it: the plugins entry of a
+ * hello_http instance "hello", and the manifest member (for extra_json)
+ * of a server "web" on 127.0.0.1:0 routing "/" to it. The server logs
+ * "[host] listening on": its port is host_port(hp, "host", ...).
+ */
+#define HOST_HELLO_ENTRY                                                     \
+    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"}"
+#define HOST_HELLO_SERVERS                                                   \
+    "\"servers\": [{\"name\": \"web\", \"listen\": \"127.0.0.1:0\","          \
+    " \"routes\": [{\"path\": \"/\", \"plugin\": \"hello\"}]}]"
+
+/* The same with a status instance "status" (HOST_STATUS_ENTRY) on the
+ * same server, answering /metrics, /healthz and /readyz. */
+#define HOST_STATUS_ENTRY                                                    \
+    "{\"name\": \"status\", \"path\": \"" HOST_PLUGIN_DIR "/status.so\"}"
+#define HOST_HELLO_STATUS_SERVERS                                            \
+    "\"servers\": [{\"name\": \"web\", \"listen\": \"127.0.0.1:0\","          \
+    " \"routes\": [{\"path\": \"/\", \"plugin\": \"hello\"},"                \
+    "  {\"path\": \"/metrics\", \"plugin\": \"status\"},"                   \
+    "  {\"path\": \"/healthz\", \"plugin\": \"status\"},"                   \
+    "  {\"path\": \"/readyz\", \"plugin\": \"status\"}]}]"
+
 /* Bound on every wait on the host (start-up, stop). */
 #define HOST_TIMEOUT_MS 5000
 

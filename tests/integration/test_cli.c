@@ -348,15 +348,14 @@ test_check_refuses_what_start_refuses(void **state)
          "\"backlog\": ",
          "plugins[0].config.backlog: expected an integer in [0, "
          "2147483647], got -1"},
-        {HELLO_WITH("{\"routes\": {\"/\": \"hi\"}}"), "\"config\": ",
-         "plugins[0].config.listen: missing (a required listen address)"},
-        {HELLO_WITH("{\"listen\": [\"127.0.0.1:0\"], \"routes\": "
-                    "{\"/\": \"hi\"}}"),
+        {HELLO_WITH("{\"listen\": \"127.0.0.1:0\"}"), "\"listen\": ",
+         "plugins[0].config.listen: unknown key (hello_http accepts: "
+         "nothing)"},
+        {ECHO_WITH("{\"listen\": [\"127.0.0.1:0\"]}"),
          "\"listen\": ",
          "plugins[0].config.listen: expected a listen address "
          "(\"HOST:PORT\" or \"[IPV6]:PORT\"), got an array"},
-        {HELLO_WITH("{\"listen\": \"127.0.0.1:+80\", \"routes\": "
-                    "{\"/\": \"hi\"}}"),
+        {ECHO_WITH("{\"listen\": \"127.0.0.1:+80\"}"),
          "\"listen\": ",
          "plugins[0].config.listen: listen \"127.0.0.1:+80\": the port "
          "must be 0 to 65535 in decimal digits"},
@@ -368,11 +367,10 @@ test_check_refuses_what_start_refuses(void **state)
          "plugins[0].config[\"li\\nst\\u007fen\"]: unknown key (echo "
          "accepts: listen, backlog, idle_timeout, max_connections, "
          "tls_cert, tls_key, tls_min_version)"},
-        {HELLO_WITH("{\"listen\": \"127.0.0.1:0\", \"routes\": {\"x\": "
-                    "\"hi\"}}"),
-         "\"x\": ",
-         "plugins[0] \"h\": init failed: config.routes[\"x\"]: a path must "
-         "start with '/'"},
+        /* An HTTP plugin without "servers". */
+        {HELLO_WITH("{}"), NULL,
+         "plugins[0] \"h\": init failed: http_handle: the host runs no "
+         "HTTP server (no \"servers\" in the manifest)"},
         /* An init failure that names no config value has no place. */
         {"{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "
          "\"t\", \"path\": \"" MODULES "/test_plugin_default.so\", "
@@ -448,7 +446,7 @@ static void
 test_address_in_use(void **state)
 {
     char json[1024], needle[128];
-    const char *needles[] = {"plugins[1] \"hello\": init failed: ", needle,
+    const char *needles[] = {"plugins[1] \"echo2\": init failed: ", needle,
                              NULL};
     int port, fd = listen_somewhere(&port);
 
@@ -459,9 +457,8 @@ test_address_in_use(void **state)
              "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": ["
              "{\"name\": \"echo\", \"path\": \"" PLUGINS "/echo.so\", "
              "\"config\": {\"listen\": \"127.0.0.1:0\"}},"
-             "{\"name\": \"hello\", \"path\": \"" PLUGINS "/hello_http.so\", "
-             "\"config\": {\"listen\": \"127.0.0.1:%d\", \"routes\": "
-             "{\"/\": \"hello\"}}}]}",
+             "{\"name\": \"echo2\", \"path\": \"" PLUGINS "/echo.so\", "
+             "\"config\": {\"listen\": \"127.0.0.1:%d\"}}]}",
              port);
     write_manifest(json);
     {
@@ -493,9 +490,8 @@ test_check_binds_nothing(void **state)
     /* The port is taken: a --check that bound would fail. */
     snprintf(json, sizeof(json),
              "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": ["
-             "{\"name\": \"hello\", \"path\": \"" PLUGINS "/hello_http.so\", "
-             "\"config\": {\"listen\": \"127.0.0.1:%d\", \"routes\": "
-             "{\"/\": \"hello\"}}}]}",
+             "{\"name\": \"echo\", \"path\": \"" PLUGINS "/echo.so\", "
+             "\"config\": {\"listen\": \"127.0.0.1:%d\"}}]}",
              port);
     write_manifest(json);
     run_host(&r, args);
@@ -574,21 +570,17 @@ static void
 test_plugin_info(void **state)
 {
     static const char *const lines[] = {
-        "name:        hello_http\n",
+        "name:        echo\n",
         "abi:         1.1 (this host: 1.1)\n",
         "  listen               listen address, required\n"
         "      Address to listen on: HOST:PORT or [IPV6]:PORT.\n",
-        "  routes               map of strings, required\n",
         "  backlog              integer, default 0, in 0..2147483647\n",
-        "  max_header_size      size, default 8KiB, in 64..80KiB\n",
-        "  max_body_size        size, default 1MiB, in 1..4194304TiB\n",
+        "  idle_timeout         duration, default 300s, in 1ms..1d\n"
+        "      Close a connection with no byte either way for this long.\n",
         "  max_connections      integer, default 10240, in 1..1048576\n",
-        "  header_timeout       duration, default 10s, in 1ms..1d\n"
-        "      Longest a request head may take, from its first byte.\n",
-        "  body_timeout         duration, default 30s, in 1ms..1d\n",
-        "  keepalive_timeout    duration, default 75s, in 1ms..1d\n",
     };
-    const char *info[] = {"--plugin-info", PLUGINS "/hello_http.so", NULL};
+    const char *info[] = {"--plugin-info", PLUGINS "/echo.so", NULL};
+    const char *none[] = {"--plugin-info", PLUGINS "/hello_http.so", NULL};
     const char *md[] = {"--plugin-info", PLUGINS "/echo.so", "--markdown",
                         NULL};
     const char *bad[] = {"--plugin-info", MODULES "/test_plugin_bad_schema.so",
@@ -603,6 +595,10 @@ test_plugin_info(void **state)
             fail_msg("--plugin-info lacks \"%s\":\n%s", lines[i], r.out);
         }
     }
+    run_host(&r, none);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "name:        hello_http\n"));
+    assert_non_null(strstr(r.out, "config:      (no keys)\n"));
     run_host(&r, md);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "## echo 1.0.0\n\nTCP echo server.\n\n"));
@@ -620,8 +616,7 @@ test_plugin_info(void **state)
  * "servers" array. */
 #define WITH_SERVERS(servers)                                              \
     "{\"backend_dir\": \"" BACKENDS "\", \"plugins\": [{\"name\": "        \
-    "\"hello\", \"path\": \"" PLUGINS "/hello_http.so\", \"config\": "     \
-    "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}], "    \
+    "\"hello\", \"path\": \"" PLUGINS "/hello_http.so\"}], "                 \
     "\"servers\": " servers "}"
 #define ROUTE_HELLO "[{\"path\": \"/\", \"plugin\": \"hello\"}]"
 

@@ -35,13 +35,8 @@
 #include "host_process.h"
 
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
-#define HELLO                                                              \
-    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
-    "\"hello\"}}}"
-#define STATUS                                                             \
-    "{\"name\": \"status\", \"path\": \"" HOST_PLUGIN_DIR "/status.so\","   \
-    " \"config\": {\"listen\": \"127.0.0.1:0\"}}"
+#define HELLO HOST_HELLO_ENTRY
+#define STATUS HOST_STATUS_ENTRY
 #define CRASHER                                                            \
     "{\"name\": \"crasher\", \"path\": \"" MODULES                          \
     "/test_plugin_default.so\", \"config\": {\"listen\": \"127.0.0.1:0\", " \
@@ -204,14 +199,16 @@ test_quarantine_keeps_the_others(void **state)
     int hello, crasher, status, asked = 0, answered = 0;
 
     (void) state;
-    assert_int_equal(host_start_ex(&hp, "epoll", "{\"workers\": 2}",
+    assert_int_equal(host_start_ex(&hp, "epoll",
+                                   "{\"workers\": 2, "
+                                   HOST_HELLO_STATUS_SERVERS "}",
                                    "[" HELLO ", " CRASHER ", " STATUS "]",
                                    0),
                      0);
     assert_int_equal(wait_log("started: backend", 2, HOST_TIMEOUT_MS), 0);
-    hello = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    hello = host_port(&hp, "host", HOST_TIMEOUT_MS);
     crasher = host_port(&hp, "crasher", HOST_TIMEOUT_MS);
-    status = host_port(&hp, "status", HOST_TIMEOUT_MS);
+    status = hello;
     assert_true(hello > 0 && crasher > 0 && status > 0);
     for (int i = 1; i <= 5; i++) {
         for (int k = 0; k < 20; k++) {
@@ -261,10 +258,11 @@ quarantine_crasher(void)
 {
     int hello, crasher;
 
-    assert_int_equal(host_start_ex(&hp, "epoll", "{\"workers\": 1}",
+    assert_int_equal(host_start_ex(&hp, "epoll",
+                                   "{\"workers\": 1, " HOST_HELLO_SERVERS "}",
                                    "[" HELLO ", " CRASHER "]", 0),
                      0);
-    hello = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    hello = host_port(&hp, "host", HOST_TIMEOUT_MS);
     crasher = host_port(&hp, "crasher", HOST_TIMEOUT_MS);
     assert_true(hello > 0 && crasher > 0);
     for (int i = 1; i <= 5; i++) {
@@ -327,14 +325,15 @@ test_failed_init_refuses_the_reload(void **state)
     int hello;
 
     (void) state;
-    assert_int_equal(host_start_ex(&hp, "epoll", "{\"workers\": 2}",
+    assert_int_equal(host_start_ex(&hp, "epoll",
+                                   "{\"workers\": 2, " HOST_HELLO_SERVERS "}",
                                    "[" HELLO ", " DB "]", 0),
                      0);
     assert_int_equal(wait_notify("READY=1", msg, sizeof(msg),
                                  HOST_TIMEOUT_MS),
                      0);
     assert_string_equal(msg, "READY=1\nSTATUS=generation 1 serving");
-    hello = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    hello = host_port(&hp, "host", HOST_TIMEOUT_MS);
     w0 = worker_pid(0);
     w1 = worker_pid(1);
 

@@ -119,7 +119,7 @@ setup(void **state)
     static const char *const names[] = {"a", "b", "s"};
     static const char *const configs[] = {
         "{\"name\": \"a\"}",
-        "{\"name\": \"b\", \"methods\": \"GET\", \"server\": \"web\","
+        "{\"name\": \"b\", \"methods\": \"GET,PUT\", \"server\": \"web\","
         " \"prefix\": \"/own/\"}",
         "{\"name\": \"s\", \"stream\": true}",
     };
@@ -311,7 +311,7 @@ test_methods(void **state)
              "Content-Length: 3\r\n\r\nabc");
     assert_int_equal(http_read_response(&hc, 0, &r), 0);
     assert_int_equal(r.status, 405);
-    expect_header("Allow", "GET, HEAD");
+    expect_header("Allow", "GET, PUT, HEAD");
     send_raw(&hc, "HEAD /b/hello HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(http_read_response(&hc, 1, &r), 0);
     assert_int_equal(r.status, 200);

@@ -25,6 +25,9 @@
 #include "host_process.h"
 
 #define HELLO_SO "\"" HOST_PLUGIN_DIR "/hello_http.so\""
+/* hello behind the server "web" (its port: port_of(f, "host")). */
+#define HELLO_SERVERS "{" HOST_HELLO_SERVERS "}"
+#define HELLO_PLUGINS "[" HOST_HELLO_ENTRY "]"
 #define ECHO_SO "\"" HOST_PLUGIN_DIR "/echo.so\""
 
 /* How fast the host must exit on SIGTERM. */
@@ -87,7 +90,20 @@ start(struct fixture *f, const char *plugins)
     assert_int_equal(rc, 0);
 }
 
-/* The port instance name listens on. */
+/* Starts the host with hello on the server "web", as start does. */
+static void
+start_hello(struct fixture *f)
+{
+    int rc = host_start_ex(&f->host, backend, HELLO_SERVERS, HELLO_PLUGINS,
+                           0);
+
+    if (rc < 0) {
+        host_dump_log(&f->host);
+    }
+    assert_int_equal(rc, 0);
+}
+
+/* The port instance name listens on ("host": the server's). */
 static int
 port_of(struct fixture *f, const char *name)
 {
@@ -152,9 +168,8 @@ test_sigterm_drains(void **state)
     char buf[16];
     int hello;
 
-    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}]");
-    hello = port_of(f, "hello");
+    start_hello(f);
+    hello = port_of(f, "host");
     http_open(f, 0, hello, "hello");
     f->fds[0] = client_connect(hello);
     assert_true(f->fds[0] >= 0);
@@ -202,15 +217,14 @@ test_sigterm_timeout(void **state)
     size_t sent = 0;
     ssize_t n;
 
-    rc = host_start_ex(&f->host, backend, "{\"shutdown_timeout\": 0.3}",
-                       "[{\"name\": \"hello\", \"path\": " HELLO_SO ", "
-                       "\"config\": {\"listen\": \"127.0.0.1:0\", "
-                       "\"routes\": {\"/\": \"hello\"}}}, {\"name\": \"echo\", "
+    rc = host_start_ex(&f->host, backend,
+                       "{\"shutdown_timeout\": 0.3, " HOST_HELLO_SERVERS "}",
+                       "[" HOST_HELLO_ENTRY ", {\"name\": \"echo\", "
                        "\"path\": " ECHO_SO ", \"config\": {\"listen\": "
                        "\"127.0.0.1:0\"}}]",
                        0);
     assert_int_equal(rc, 0);
-    hello = port_of(f, "hello");
+    hello = port_of(f, "host");
     echo = port_of(f, "echo");
     f->fds[0] = client_connect(hello);
     assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
@@ -240,9 +254,8 @@ test_second_sigint(void **state)
     double elapsed = 0;
     int hello;
 
-    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"hello\"}}}]");
-    hello = port_of(f, "hello");
+    start_hello(f);
+    hello = port_of(f, "host");
     f->fds[0] = client_connect(hello);
     assert_int_equal(client_write_all(f->fds[0], "GET / HTTP/1.1\r\nHo", 18,
                                       CLIENT_TIMEOUT_MS),
@@ -271,19 +284,61 @@ test_sigint(void **state)
     stop_cleanly(f, SIGINT);
 }
 
-/* The same .so twice, with different configs: separate state. */
+/* Sends text on a new connection to port (slot i of fds) and requires
+ * it echoed back. */
+static void
+echo_open(struct fixture *f, int i, int port, const char *text)
+{
+    char buf[64];
+    size_t n = 0, len = strlen(text);
+    ssize_t r;
+
+    f->fds[i] = client_connect(port);
+    assert_true(f->fds[i] >= 0);
+    assert_int_equal(client_write_all(f->fds[i], text, len,
+                                      CLIENT_TIMEOUT_MS),
+                     0);
+    while (n < len && (r = client_read_some(f->fds[i], buf + n,
+                                            sizeof(buf) - n,
+                                            CLIENT_TIMEOUT_MS))
+                          > 0) {
+        n += (size_t) r;
+    }
+    assert_int_equal(n, len);
+    assert_memory_equal(buf, text, len);
+}
+
+/* The same .so twice, with different configs: separate state (each
+ * instance its own listener); then the HTTP plugin twice, on two routes
+ * of one server. */
 static void
 test_two_instances(void **state)
 {
     struct fixture *f = *state;
+    int rc;
 
-    start(f, "[{\"name\": \"one\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"first\"}}},"
-             " {\"name\": \"two\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": \"second\"},"
-             "  \"max_header_size\": 100}}]");
-    http_open(f, 0, port_of(f, "one"), "first");
-    http_open(f, 1, port_of(f, "two"), "second");
+    start(f, "[{\"name\": \"one\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\"}},"
+             " {\"name\": \"two\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": \"127.0.0.1:0\", \"max_connections\": 1}}]");
+    echo_open(f, 0, port_of(f, "one"), "first");
+    echo_open(f, 1, port_of(f, "two"), "second");
+    stop_cleanly(f, SIGTERM);
+    host_cleanup(&f->host);
+    close(f->fds[0]);
+    close(f->fds[1]);
+    f->fds[0] = f->fds[1] = -1;
+
+    rc = host_start_ex(&f->host, backend,
+                       "{\"servers\": [{\"name\": \"web\", "
+                       "\"listen\": \"127.0.0.1:0\", \"routes\": ["
+                       "{\"path\": \"/\", \"plugin\": \"one\"}, "
+                       "{\"path\": \"/two\", \"plugin\": \"two\"}]}]}",
+                       "[{\"name\": \"one\", \"path\": " HELLO_SO "},"
+                       " {\"name\": \"two\", \"path\": " HELLO_SO "}]",
+                       0);
+    assert_int_equal(rc, 0);
+    http_open(f, 0, port_of(f, "host"), "hello");
     stop_cleanly(f, SIGTERM);
 }
 
@@ -311,11 +366,16 @@ test_bad_config_refused(void **state)
 
     start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
              "{\"listen\": \"127.0.0.1:0\"}}]");
-    expect_refused(f, "config.routes");
+    expect_refused(f, "config.listen: unknown key (hello_http accepts: "
+                      "nothing)");
     host_cleanup(&f->host);
 
-    start(f, "[{\"name\": \"hello\", \"path\": " HELLO_SO ", \"config\": "
-             "{\"listen\": 80, \"routes\": {}}}]");
+    start(f, HELLO_PLUGINS);
+    expect_refused(f, "http_handle: the host runs no HTTP server");
+    host_cleanup(&f->host);
+
+    start(f, "[{\"name\": \"echo\", \"path\": " ECHO_SO ", \"config\": "
+             "{\"listen\": 80}}]");
     expect_refused(f, "config.listen: expected a listen address "
                       "(\"HOST:PORT\" or \"[IPV6]:PORT\"), got 80");
     host_cleanup(&f->host);
@@ -370,14 +430,10 @@ test_emfile(void **state)
     assert_non_null(r);
     f->hc[0] = hc; /* freed (and hc[0] closed) by teardown */
     hc[0].fd = -1;
-    assert_int_equal(host_start_nofile(&f->host, backend,
-                                       "[{\"name\": \"hello\", \"path\": "
-                                       HELLO_SO ", \"config\": {\"listen\": "
-                                       "\"127.0.0.1:0\", \"routes\": {\"/\": "
-                                       "\"hello\"}}}]",
-                                       24),
+    assert_int_equal(host_start_ex(&f->host, backend, HELLO_SERVERS,
+                                   HELLO_PLUGINS, 24),
                      0);
-    port = port_of(f, "hello");
+    port = port_of(f, "host");
     for (i = 0; i < 40; i++) {
         assert_int_equal(http_connect(&hc[i], port), 0);
     }

@@ -27,13 +27,8 @@
 #include "host_process.h"
 #include "prom_text.h"
 
-#define HELLO                                                              \
-    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
-    "\"hello\"}}}"
-#define STATUS                                                             \
-    "{\"name\": \"status\", \"path\": \"" HOST_PLUGIN_DIR "/status.so\","  \
-    " \"config\": {\"listen\": \"127.0.0.1:0\"}}"
+#define HELLO HOST_HELLO_ENTRY
+#define STATUS HOST_STATUS_ENTRY
 #define SLEEPER(config)                                                    \
     "{\"name\": \"sleeper\", \"path\": \"" IOLOOP_BUILD_DIR               \
     "/tests/modules/sleeper.so\", \"config\": " config "}"
@@ -193,7 +188,7 @@ test_json_run_with_reload(void **state)
     setenv("LISTEN_FDS", "junk", 1);
     assert_int_equal(host_start_ex(&hp, "epoll",
                                    "{\"workers\": 2, \"watchdog_ms\": 30, "
-                                   JSON_LOG "}",
+                                   JSON_LOG ", " HOST_HELLO_STATUS_SERVERS "}",
                                    "[" HELLO ", " STATUS ", "
                                    SLEEPER("{\"listen\": \"127.0.0.1:0\", "
                                            "\"sleep_ms\": 150}") "]",
@@ -201,8 +196,8 @@ test_json_run_with_reload(void **state)
                      0);
     unsetenv("LISTEN_FDS");
     assert_int_equal(wait_log("\"msg\":\"started: backend", 2, 5000), 0);
-    hello = json_port("hello");
-    status = json_port("status");
+    hello = json_port("host");
+    status = hello;
     sleeper = json_port("sleeper");
     assert_true(hello > 0 && status > 0 && sleeper > 0);
     assert_int_equal(host_log_count(&hp, "ignoring malformed LISTEN_PID"),
@@ -240,7 +235,8 @@ test_json_init_failure(void **state)
 {
     (void) state;
     assert_int_equal(host_start_ex(&hp, "epoll",
-                                   "{\"workers\": 1, " JSON_LOG "}",
+                                   "{\"workers\": 1, " JSON_LOG ", "
+                                   HOST_HELLO_SERVERS "}",
                                    "[" HELLO ", "
                                    SLEEPER("{\"fail\": \"no database\"}")
                                    "]",

@@ -23,10 +23,7 @@
 #include "fixture.h"
 #include "host_process.h"
 
-static const char *const plugins =
-    "[{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "
-    "\"hello\"}}}]";
+static const char *const plugins = "[" HOST_HELLO_ENTRY "]";
 
 static void
 expect_hello(struct http_conn *hc)
@@ -53,10 +50,11 @@ test_swap_with_connection_in_flight(void **state)
     (void) state;
     assert_int_equal(host_start_ex(&hp, "epoll",
                                    "{\"backend_swap\": [\"poll\", \"select\","
-                                   " \"io_uring\", \"epoll\"]}",
+                                   " \"io_uring\", \"epoll\"], "
+                                   HOST_HELLO_SERVERS "}",
                                    plugins, 0),
                      0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     assert_true(port > 0);
     assert_int_equal(http_connect(&hc, port), 0);
     expect_hello(&hc);

@@ -28,8 +28,11 @@
 #define PLUGINS                                                              \
     "[{\"name\": \"probe\", \"path\": \"" IOLOOP_BUILD_DIR                   \
     "/tests/modules/metrics_probe.so\"},"                                    \
-    " {\"name\": \"status\", \"path\": \"" HOST_PLUGIN_DIR "/status.so\","   \
-    "  \"config\": {\"listen\": \"127.0.0.1:0\"}}]"
+    " " HOST_STATUS_ENTRY "]"
+/* status on a server "web" of its own, at /metrics. */
+#define SERVERS                                                              \
+    "\"servers\": [{\"name\": \"web\", \"listen\": \"127.0.0.1:0\","          \
+    " \"routes\": [{\"path\": \"/metrics\", \"plugin\": \"status\"}]}]"
 
 static double
 value(const struct prom_doc *doc, const char *name, const char *labels)
@@ -56,10 +59,11 @@ test_promtool(void **state)
     int port, i;
 
     (void) state;
-    assert_int_equal(host_start_ex(&hp, "epoll", "{\"workers\": 2}", PLUGINS,
+    assert_int_equal(host_start_ex(&hp, "epoll",
+                                   "{\"workers\": 2, " SERVERS "}", PLUGINS,
                                    0),
                      0);
-    port = host_port(&hp, "status", HOST_TIMEOUT_MS);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     if (port <= 0) {
         host_dump_log(&hp);
         fail();

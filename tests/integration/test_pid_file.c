@@ -25,10 +25,7 @@
 #include "fixture.h"
 #include "host_process.h"
 
-#define HELLO                                                              \
-    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
-    "\"hello\"}}}"
+#define HELLO HOST_HELLO_ENTRY
 
 static double
 now_ms(void)
@@ -95,7 +92,7 @@ second_start_refused(const char *extra)
 
     assert_int_equal(host_start_ex(&hp, "epoll", extra, "[" HELLO "]", 0),
                      0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     assert_true(port > 0);
     snprintf(path, sizeof(path), "%s/host.pid", hp.dir);
     assert_int_equal(pid_in(path), (long) hp.pid);
@@ -128,14 +125,16 @@ static void
 test_second_start_refused_workers(void **state)
 {
     (void) state;
-    second_start_refused("{\"workers\": 1, \"pid_file\": \"host.pid\"}");
+    second_start_refused("{\"workers\": 1, \"pid_file\": \"host.pid\", "
+                         HOST_HELLO_SERVERS "}");
 }
 
 static void
 test_second_start_refused_single(void **state)
 {
     (void) state;
-    second_start_refused("{\"pid_file\": \"host.pid\"}");
+    second_start_refused("{\"pid_file\": \"host.pid\", "
+                         HOST_HELLO_SERVERS "}");
 }
 
 /* A stale pid_file (its host died without removing it) holds no lock:
@@ -148,10 +147,11 @@ test_stale_pid_file_taken_over(void **state)
 
     (void) state;
     assert_int_equal(host_start_ex(&hp, "epoll",
-                                   "{\"pid_file\": \"host.pid\"}",
+                                   "{\"pid_file\": \"host.pid\", "
+                                   HOST_HELLO_SERVERS "}",
                                    "[" HELLO "]", 0),
                      0);
-    assert_true(host_port(&hp, "hello", HOST_TIMEOUT_MS) > 0);
+    assert_true(host_port(&hp, "host", HOST_TIMEOUT_MS) > 0);
     snprintf(path, sizeof(path), "%s/host.pid", hp.dir);
     assert_int_equal(kill(hp.pid, SIGKILL), 0);
     assert_int_equal(host_wait(&hp, HOST_TIMEOUT_MS), 0);

@@ -3,10 +3,11 @@
  * a fake systemd socket activation. The test binds 127.0.0.1:0 itself,
  * then forks, moves the socket to fd 3, sets LISTEN_PID (the child's pid,
  * which exec keeps), LISTEN_FDS=1 and LISTEN_FDNAMES, and execs the host
- * with hello_http listening on that very address: in one process, and as
- * a master with two workers (the master takes the socket for them). The
- * host must serve GET / on the passed socket and say so in its log; a
- * bind of its own would fail, the address being in use.
+ * with a server listening on that very address, routing / to hello_http:
+ * in one process, and as a master with two workers (the master takes the
+ * socket for them). The host must serve GET / on the passed socket and
+ * say so in its log; a bind of its own would fail, the address being in
+ * use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +34,9 @@
 
 #define MANIFEST_FMT                                                         \
     "{\"backend\": \"auto\", \"backend_dir\": \"" HOST_BACKEND_DIR "\","     \
-    " %s \"plugins\": [{\"name\": \"hello\","                                \
-    " \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","                      \
-    " \"config\": {\"listen\": \"127.0.0.1:%d\","                            \
-    " \"routes\": {\"/\": \"hello\"}}}]}"
+    " %s \"plugins\": [" HOST_HELLO_ENTRY "],"                              \
+    " \"servers\": [{\"name\": \"web\", \"listen\": \"127.0.0.1:%d\","         \
+    " \"routes\": [{\"path\": \"/\", \"plugin\": \"hello\"}]}]}"
 
 /* The host under a fake activation, and what it wrote to stderr. */
 struct activated {
@@ -214,7 +214,7 @@ serve_on_passed_socket(const char *extra, int conns)
     snprintf(took, sizeof(took), "fd 3 \"http\" serves 127.0.0.1:%d",
              a->port);
     snprintf(listening, sizeof(listening),
-             "[hello] listening on 127.0.0.1:%d\n", a->port);
+             "[host] listening on 127.0.0.1:%d\n", a->port);
     if (wait_log(a, took, HOST_TIMEOUT_MS) < 0
         || wait_log(a, listening, HOST_TIMEOUT_MS) < 0) {
         dump(a);

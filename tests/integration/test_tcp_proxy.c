@@ -26,9 +26,7 @@
 #include "host_process.h"
 
 #define UPSTREAMS                                                            \
-    "[{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\","\
-    "  \"config\": {\"listen\": \"127.0.0.1:0\","                            \
-    "   \"routes\": {\"/\": \"hello\"}}},"                                    \
+    "[" HOST_HELLO_ENTRY ","                                                 \
     " {\"name\": \"echo\", \"path\": \"" HOST_PLUGIN_DIR "/echo.so\","       \
     "  \"config\": {\"listen\": \"127.0.0.1:0\"}}]"
 
@@ -76,8 +74,9 @@ setup(void **state)
     }
     *state = f;
     f->down_fd = refusing_socket(&down);
-    if (f->down_fd < 0 || host_start(&f->upstream, "epoll", UPSTREAMS) < 0
-        || (hello = host_port(&f->upstream, "hello", HOST_TIMEOUT_MS)) <= 0
+    if (f->down_fd < 0 || host_start_ex(&f->upstream, "epoll",
+                         "{" HOST_HELLO_SERVERS "}", UPSTREAMS, 0) < 0
+        || (hello = host_port(&f->upstream, "host", HOST_TIMEOUT_MS)) <= 0
         || (echo = host_port(&f->upstream, "echo", HOST_TIMEOUT_MS)) <= 0) {
         fprintf(stderr, "setup: the upstream host did not start\n");
         host_dump_log(&f->upstream);

@@ -25,10 +25,7 @@
 #include "fixture.h"
 #include "host_process.h"
 
-#define HELLO                                                              \
-    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
-    "\"hello\"}}}"
+#define HELLO HOST_HELLO_ENTRY
 #define SLEEPER(ms)                                                        \
     "{\"name\": \"sleeper\", \"path\": \"" IOLOOP_BUILD_DIR               \
     "/tests/modules/sleeper.so\", \"config\": {\"listen\": "              \
@@ -92,11 +89,12 @@ test_hung_worker_replaced(void **state)
     (void) state;
     assert_int_equal(host_start_ex(&hp, "epoll",
                                    "{\"workers\": 1, "
-                                   "\"watchdog_kill_ms\": 300}",
+                                   "\"watchdog_kill_ms\": 300, "
+                                   HOST_HELLO_SERVERS "}",
                                    "[" HELLO ", " SLEEPER(60000) "]", 0),
                      0);
     assert_int_equal(wait_log("started: backend", 1, HOST_TIMEOUT_MS), 0);
-    hello = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    hello = host_port(&hp, "host", HOST_TIMEOUT_MS);
     sleeper = host_port(&hp, "sleeper", HOST_TIMEOUT_MS);
     assert_true(hello > 0 && sleeper > 0);
     assert_int_equal(get_root(hello, NULL), 0);
@@ -133,7 +131,8 @@ test_kill_needs_workers(void **state)
 {
     (void) state;
     assert_int_equal(host_start_ex(&hp, "epoll",
-                                   "{\"watchdog_kill_ms\": 300}",
+                                   "{\"watchdog_kill_ms\": 300, "
+                                   HOST_HELLO_SERVERS "}",
                                    "[" HELLO "]", 0),
                      0);
     assert_int_equal(host_wait(&hp, HOST_TIMEOUT_MS), 0);

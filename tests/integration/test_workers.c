@@ -26,10 +26,7 @@
 #include "fixture.h"
 #include "host_process.h"
 
-#define HELLO                                                              \
-    "{\"name\": \"hello\", \"path\": \"" HOST_PLUGIN_DIR "/hello_http.so\"," \
-    " \"config\": {\"listen\": \"127.0.0.1:0\", \"routes\": {\"/\": "      \
-    "\"hello\"}}}"
+#define HELLO HOST_HELLO_ENTRY
 #define MODULES IOLOOP_BUILD_DIR "/tests/modules"
 
 static const char *backend = "epoll";
@@ -74,8 +71,9 @@ test_workers_share_load(void **state)
     int port, base_a, base_b, n = 0;
 
     (void) state;
-    assert_int_equal(start_workers("{\"workers\": 2}", "[" HELLO "]", 2), 0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    assert_int_equal(start_workers("{\"workers\": 2, " HOST_HELLO_SERVERS "}",
+                                   "[" HELLO "]", 2), 0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     a = worker_pid(0);
     b = worker_pid(1);
     assert_true(a > 0 && b > 0 && a != b);
@@ -146,8 +144,9 @@ test_killed_worker_restarted(void **state)
     int port, ok = 0, failed = 0;
 
     (void) state;
-    assert_int_equal(start_workers("{\"workers\": 2}", "[" HELLO "]", 2), 0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    assert_int_equal(start_workers("{\"workers\": 2, " HOST_HELLO_SERVERS "}",
+                                   "[" HELLO "]", 2), 0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     victim = worker_pid(0);
     for (int i = 0; i < 300; i++) {
         if (i == 50) {
@@ -243,8 +242,9 @@ test_reload_under_load(void **state)
     if (system("command -v wrk >/dev/null") != 0) {
         fail_msg("wrk is not installed (make setup installs it)");
     }
-    assert_int_equal(start_workers("{\"workers\": 2}", "[" HELLO "]", 2), 0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    assert_int_equal(start_workers("{\"workers\": 2, " HOST_HELLO_SERVERS "}",
+                                   "[" HELLO "]", 2), 0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     old0 = worker_pid(0);
     wrk_with_reload(port, report, sizeof(report));
     print_message("%s", report);
@@ -267,8 +267,9 @@ test_broken_reload_keeps_serving(void **state)
     int port;
 
     (void) state;
-    assert_int_equal(start_workers("{\"workers\": 2}", "[" HELLO "]", 2), 0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    assert_int_equal(start_workers("{\"workers\": 2, " HOST_HELLO_SERVERS "}",
+                                   "[" HELLO "]", 2), 0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     w0 = worker_pid(0);
     f = fopen(hp.manifest, "w");
     assert_non_null(f);
@@ -297,8 +298,9 @@ test_sigterm_drains_in_flight(void **state)
     int port;
 
     (void) state;
-    assert_int_equal(start_workers("{\"workers\": 1}", "[" HELLO "]", 1), 0);
-    port = host_port(&hp, "hello", HOST_TIMEOUT_MS);
+    assert_int_equal(start_workers("{\"workers\": 1, " HOST_HELLO_SERVERS "}",
+                                   "[" HELLO "]", 1), 0);
+    port = host_port(&hp, "host", HOST_TIMEOUT_MS);
     assert_int_equal(http_connect(&hc, port), 0);
     assert_int_equal(client_write_all(hc.fd, "GET / HTTP/1.1\r\nHo", 18,
                                       5000),
@@ -326,7 +328,7 @@ test_signal_through_pid_file(void **state)
 
     (void) state;
     assert_int_equal(start_workers("{\"workers\": 1, \"pid_file\": "
-                                   "\"host.pid\"}",
+                                   "\"host.pid\", " HOST_HELLO_SERVERS "}",
                                    "[" HELLO "]", 1),
                      0);
     snprintf(cmd, sizeof(cmd), "%s --config %s -s reload", HOST_BINARY,

@@ -273,6 +273,20 @@ test_long_strings_cut(void **state)
     assert_string_equal(got + 2048, "...");
     json_decref(o);
     free(text);
+
+    /* Plain bytes: 4096 of them, then "...". */
+    memset(target + 1, 'a', 99999);
+    text = one_line(IOLOOP_HTTP_LOG_COMMON, &rec);
+    assert_non_null(strstr(text, "\"GET /aaa"));
+    assert_int_equal(strstr(text, "... HTTP/1.1\"") - strstr(text, "/aaa"),
+                     4096);
+    free(text);
+    text = one_line(IOLOOP_HTTP_LOG_JSON, &rec);
+    o = parse_line(text);
+    got = json_string_value(json_object_get(o, "target"));
+    assert_int_equal(strlen(got), 4096 + 3);
+    json_decref(o);
+    free(text);
     free(target);
 }
 

@@ -682,9 +682,9 @@ test_stopped_instance_releases_everything(void **state)
 }
 
 /*
- * A TLS context made by an instance whose init then fails is the host's
- * to free: counted in the warning, and no leak (LSan in the sanitizer
- * build).
+ * TLS contexts (a server's and a client's) made by an instance whose init
+ * then fails are the host's to free: counted in the warning, and no leak
+ * (LSan in the sanitizer build).
  */
 static void
 test_failed_init_frees_tls_context(void **state)
@@ -714,13 +714,13 @@ test_failed_init_frees_tls_context(void **state)
                      -EIO);
     end_capture(saved, tmp);
     assert_string_equal(err, "plugins[0] \"a\": init failed: failed after "
-                             "making a TLS context");
+                             "making TLS contexts");
     assert_non_null(strstr(captured, "warn [a] init failed left 0 connect "
                                      "attempt(s), 0 stream(s), 0 "
                                      "periodic(s), 0 timer(s), 0 "
                                      "callback(s), 0 signal subscription(s), "
                                      "0 handler(s), 0 open listener(s) and "
-                                     "1 TLS context(s); released them"));
+                                     "2 TLS context(s); released them"));
     ioloop__plugins_unload(&set);
     ioloop_loop_free(loop);
     fixture_free(&f);

@@ -151,6 +151,26 @@ test_rules(void **state)
                          loop, "q", "h.", (const char *[]){"le", "1", NULL},
                          b3, 3),
                      -EINVAL);
+    /* Label values and help are UTF-8 (the format's rule): a stray byte,
+     * an overlong form, a surrogate, a truncated sequence are refused. */
+    for (int i = 0; i < 5; i++) {
+        static const char *const bad[] = {"\xff", "\xc0\xaf",
+                                          "\xed\xa0\x80", "\xe2\x82",
+                                          "a\x80"};
+
+        assert_int_equal(ioloop__metrics_gauge_register(
+                             loop, "q", "h.",
+                             (const char *[]){"a", bad[i], NULL}),
+                         -EINVAL);
+        assert_int_equal(ioloop__metrics_gauge_register(loop, "q", bad[i],
+                                                        NULL),
+                         -EINVAL);
+    }
+    assert_true(ioloop__metrics_gauge_register(
+                    loop, "q_utf8", "\xc3\xa9t\xc3\xa9.",
+                    (const char *[]){"a", "\xe2\x82\xac \xf0\x9f\x98\x80",
+                                     NULL})
+                >= 0);
     for (int i = 0; i < 9; i++) {
         snprintf(names[i], sizeof(names[i]), "l%d", i);
         nine[2 * i] = names[i];

@@ -21,8 +21,10 @@
  *                            nothing: the host must free it all, and none
  *                            of it may ever run
  *   {"tls_cert": PATH, "tls_key": PATH}
- *                            makes a TLS context from them (tls_new), then
- *                            fails init without freeing it
+ *                            makes a server TLS context from them (tls_new)
+ *                            and a client one trusting tls_cert
+ *                            (tls_client_new), then fails init without
+ *                            freeing either
  *   {"listen": "H:P", "on_accept": "crash" | "sleep", "sleep_ms": N}
  *                            listens; each accepted connection crashes
  *                            the process (SIGSEGV) or blocks the loop
@@ -262,11 +264,15 @@ test_init(const struct ioloop_api *api, ioloop_instance_t *inst,
         struct ioloop_tls_options o = {
             .size = sizeof(o), .cert = cfg->tls_cert, .key = cfg->tls_key};
 
-        /* A sloppy plugin: leaves the context to the host. */
-        if (api->tls_new(inst, &o, err, errlen) == NULL) {
+        struct ioloop_tls_options c = {
+            .size = sizeof(c), .ca = cfg->tls_cert};
+
+        /* A sloppy plugin: leaves the contexts to the host. */
+        if (api->tls_new(inst, &o, err, errlen) == NULL
+            || api->tls_client_new(inst, &c, err, errlen) == NULL) {
             return -errno;
         }
-        snprintf(err, errlen, "failed after making a TLS context");
+        snprintf(err, errlen, "failed after making TLS contexts");
         return -EIO;
     }
     in = calloc(1, sizeof(*in));
