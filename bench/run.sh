@@ -1,11 +1,11 @@
 #!/bin/sh
-# bench/run.sh BUILD_DIR: runs the four benchmarks against the build in
+# bench/run.sh BUILD_DIR: runs the five benchmarks against the build in
 # BUILD_DIR (configured with -DIOLOOP_BENCH=ON; `make bench` does it all)
 # and prints their tables. See docs/performance.md.
 #
 # Knobs: BENCH_QUICK=1 (a fast pass: fewer rounds and shorter runs);
-# BENCH_ONLY="pipechain timers callbacks http ircount" (a subset); and
-# those of http/run.sh. The in-process benchmarks run on CPU 1. Last,
+# BENCH_ONLY="pipechain timers callbacks http tls ircount" (a subset);
+# and those of http/run.sh and tls/run.sh. The in-process benchmarks run on CPU 1. Last,
 # ircount (bench/ircount.sh): instruction counts under callgrind against
 # bench/ircount.baseline; run.sh then exits 1 when one regressed by more
 # than 3 %. BENCH_IRCOUNT=0 skips it.
@@ -13,7 +13,7 @@ set -eu
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-only=${BENCH_ONLY:-pipechain timers callbacks http ircount}
+only=${BENCH_ONLY:-pipechain timers callbacks http tls ircount}
 if [ "${BENCH_IRCOUNT:-1}" = 0 ]; then
     only=$(echo "$only" | sed 's/ircount//')
 fi
@@ -31,6 +31,9 @@ for b in $only; do
         ;;
     http)
         "$here/http/run.sh" "$build"
+        ;;
+    tls)
+        "$here/tls/run.sh" "$build"
         ;;
     ircount)
         "$here/ircount.sh" "$build" || status=1

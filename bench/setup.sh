@@ -5,7 +5,7 @@
 set -eu
 
 packages="libev-dev libevent-dev libuv1-dev wrk nginx-light python3-tornado
-          procps util-linux valgrind"
+          procps util-linux valgrind openssl"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

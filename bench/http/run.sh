@@ -1,7 +1,9 @@
 #!/bin/bash
-# bench/http/run.sh BUILD_DIR: hello_http (ioloop-host), nginx and the
+# bench/http/run.sh BUILD_DIR: hello through the host's HTTP layer (the
+# manifest's "servers" routing "/" to hello_http.so), nginx and the
 # tornado demo under wrk on 127.0.0.1, then 10,000 idle keep-alive
-# connections to each. Prints two tables with ratios to nginx.
+# connections to each. Prints two tables with ratios to nginx, then the
+# issue's targets for the layer.
 #
 # The servers run on CPU 0 (taskset), wrk and the idle client on CPU 1.
 # Server CPU per request is utime+stime of the server's processes, from
@@ -26,7 +28,8 @@ idle=${BENCH_IDLE_CONNS:-10000}
 backend=${BENCH_HTTP_BACKEND:-epoll}
 python=/usr/bin/python3
 tick=$(getconf CLK_TCK)
-servers=(ioloop-host nginx tornado)
+servers=(layer nginx tornado)
+nservers=${#servers[@]}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ioloop-bench-http.XXXXXX")
 pids=""
@@ -46,11 +49,12 @@ ulimit -n "$(ulimit -Hn)"
 
 port_of() {
     case $1 in
-    ioloop-host) echo "$port0" ;;
+    layer) echo "$port0" ;;
     nginx) echo $((port0 + 1)) ;;
     tornado) echo $((port0 + 2)) ;;
     esac
 }
+
 
 # start NAME: starts server NAME on CPU 0 in the background; sets $pid.
 start() {
@@ -60,8 +64,8 @@ start() {
         exit 1
     fi
     case $1 in
-    ioloop-host)
-        cat >"$tmp/host.json" <<EOF
+    layer)
+        cat >"$tmp/layer.json" <<EOF
 {
   "backend": "$backend",
   "backend_dir": "$build/backends",
@@ -69,13 +73,14 @@ start() {
   "log": { "level": "warn" },
   "servers": [
     { "name": "web", "listen": "127.0.0.1:$port",
+      "max_connections": 20000,
       "routes": [ { "path": "/", "plugin": "hello" } ] }
   ],
   "plugins": [ { "name": "hello", "path": "hello_http.so" } ]
 }
 EOF
-        taskset -c 0 "$build/ioloop-host" --config "$tmp/host.json" \
-            2>>"$tmp/ioloop-host.log" &
+        taskset -c 0 "$build/ioloop-host" --config "$tmp/layer.json" \
+            2>>"$tmp/layer.log" &
         ;;
     nginx)
         mkdir -p "$tmp/nginx"
@@ -109,12 +114,9 @@ stop() {
 }
 
 # server_pid NAME: the pid of running server NAME (see the main loop).
+declare -A server_pids
 server_pid() {
-    case $1 in
-    ioloop-host) echo "$pid_ioloop" ;;
-    nginx) echo "$pid_nginx" ;;
-    tornado) echo "$pid_tornado" ;;
-    esac
+    echo "${server_pids[$1]}"
 }
 
 # The server's processes, one a line: the pid and its children (nginx's
@@ -166,20 +168,20 @@ wrk_run() {
 printf 'http: wrk -t1, %s s per run, %s round(s), servers rotated each ' \
     "$seconds" "$rounds"
 printf 'run; servers on CPU 0, wrk on CPU 1\n'
-printf '  ioloop-host: hello_http.so on %s.so; nginx %s (1 worker); ' \
-    "$backend" "$(nginx -v 2>&1 | sed 's|.*/||')"
+printf '  layer: ioloop-host "servers" -> hello_http.so on %s.so; ' \
+    "$backend"
+printf 'nginx %s (1 worker); ' "$(nginx -v 2>&1 | sed 's|.*/||')"
 printf 'tornado %s on %s\n' \
     "$("$python" -c 'import tornado; print(tornado.version)')" \
     "$("$python" -V 2>&1)"
 printf '  medians over rounds [min-max]; CPU = server utime+stime from '
-printf '/proc/PID/stat / requests\n\n'
+printf '/proc/PID/stat / requests\n'
+printf '  load average before: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 
-start ioloop-host
-pid_ioloop=$pid
-start nginx
-pid_nginx=$pid
-start tornado
-pid_tornado=$pid
+for s in "${servers[@]}"; do
+    start "$s"
+    server_pids[$s]=$pid
+done
 for s in "${servers[@]}"; do
     wrk_run "$s" 50 1 # warm-up, not reported
 done
@@ -187,8 +189,8 @@ done
 i=0
 for _ in $(seq "$rounds"); do
     for c in 50 500; do
-        for k in 0 1 2; do
-            wrk_run "${servers[(k + i) % 3]}" "$c" "$seconds"
+        for k in $(seq 0 $((nservers - 1))); do
+            wrk_run "${servers[(k + i) % nservers]}" "$c" "$seconds"
         done
         i=$((i + 1))
     done
@@ -198,7 +200,7 @@ for p in $pids; do
 done
 pids=""
 
-awk -v servers="${servers[*]}" '
+awk -v servers="${servers[*]}" -v out="$tmp/ratios" '
     function median(key,    n, i, j, t, v) {
         n = split(vals[key], v, " ");
         for (i = 2; i <= n; i++) {
@@ -235,6 +237,10 @@ awk -v servers="${servers[*]}" '
                                hi[k SUBSEP "cpu"]),
                        cpu / rcpu, median(k SUBSEP "p50"), p99, p99 / rp99,
                        (k in errs) ? "yes" : "-";
+                if (sv[i] == "layer") {
+                    printf "cpu %d %.2f\np99 %d %.2f\n", c, cpu / rcpu, c,
+                           p99 / rp99 > out;
+                }
             }
         }
     }' "$tmp/results"
@@ -260,7 +266,30 @@ awk '
       per[NR] = $2 > 0 ? ($4 - $3) * 1024 / $2 : 0;
       if ($1 == "nginx") ref = per[NR] }
     END {
-        for (i = 1; i <= NR; i++)
+        for (i = 1; i <= NR; i++) {
             printf "  %-12s %6d %14d %14d %8.0f %6.2fx\n", name[i], n[i],
                    before[i], after[i], per[i], (ref > 0 ? per[i] / ref : 0);
-    }' "$tmp/idle"
+            if (name[i] == "layer") {
+                printf "idle %d %.0f\n", n[i], per[i] >> ratios;
+            }
+        }
+    }' ratios="$tmp/ratios" "$tmp/idle"
+
+# The targets of issue 11 for hello through the layer.
+printf '\ntargets (layer; issue 11), load average after: %s\n' \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v want="$idle" '
+    function verdict(ok) { return ok ? "met" : "MISSED" }
+    $1 == "cpu" {
+        printf "  CPU/request at c%-3d <= 0.90x nginx: %5.2fx  %s\n", $2, $3,
+               verdict($3 <= 0.90)
+    }
+    $1 == "p99" {
+        printf "  p99 at c%-3d         <= 1.00x nginx: %5.2fx  %s\n", $2, $3,
+               verdict($3 <= 1.00)
+    }
+    $1 == "idle" {
+        printf "  idle keep-alive connection <= 256 B: %5d B  %s%s\n", $3,
+               verdict($3 <= 256 && $2 == want),
+               $2 == want ? "" : sprintf(" (only %d connections)", $2)
+    }' "$tmp/ratios"
