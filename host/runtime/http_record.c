@@ -113,7 +113,7 @@ ioloop__http_record(const ioloop_http_request_t *req)
         return;
     }
     ioloop__http_access_log_write(srv->log, &(struct ioloop_http_access) {
-        .remote_ip = req->remote_ip,
+        .remote_ip = ioloop_http_remote_ip(req),
         .method = req->method,
         .target = req->target,
         .version_minor = req->version_minor,
