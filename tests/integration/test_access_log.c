@@ -73,9 +73,7 @@ read_lines(const char *path, int n, char *buf, size_t cap)
 static int
 start(int workers)
 {
-    char extra[2048];
-
-    char w[32] = "";
+    char extra[2048], w[32] = "";
 
     if (workers > 0) {
         snprintf(w, sizeof(w), "\"workers\": %d, ", workers);
@@ -86,28 +84,32 @@ start(int workers)
              " \"access_log\": {\"path\": \"%s/json.log\", \"format\": "
              "\"json\"},"
              " \"routes\": [{\"prefix\": \"/a/\", \"plugin\": \"a\"}]},"
-             "{\"name\": \"old\", \"listen\": \"127.0.0.1:0\","
+             "{\"name\": \"old\", \"listen\": \"%s\","
              " \"access_log\": {\"path\": \"%s/common.log\"},"
              " \"routes\": [{\"prefix\": \"/a/\", \"plugin\": \"a\"}]}]}",
-             w, dir, dir);
+             w, dir,
+             /* With workers the master hands out one listener per
+              * address text: "127.0.0.1:0" twice would be one socket. */
+             workers > 0 ? "127.0.0.2:0" : "127.0.0.1:0", dir);
     return host_start_ex(&hp, "epoll", extra,
                          "[{\"name\": \"a\", \"path\": \"" MODULE "\","
                          " \"config\": {\"name\": \"a\"}}]",
                          0);
 }
 
-/* The two "listening on" ports of the host, in manifest order. */
+/* The ports of the two servers (both on 127.0.0.1, no workers), from
+ * their "listening on" lines, in manifest order. */
 static void
 ports(int *web, int *old)
 {
+    static const char v4[] = "[host] listening on 127.0.0.1:";
     const char *line;
 
-    assert_int_equal(wait_log("[host] listening on", 2, HOST_TIMEOUT_MS), 0);
+    assert_int_equal(wait_log(v4, 2, HOST_TIMEOUT_MS), 0);
     pthread_mutex_lock(&hp.lock);
-    line = strstr(hp.log, "[host] listening on 127.0.0.1:");
-    *web = atoi(line + strlen("[host] listening on 127.0.0.1:"));
-    line = strstr(line + 1, "[host] listening on 127.0.0.1:");
-    *old = atoi(line + strlen("[host] listening on 127.0.0.1:"));
+    line = strstr(hp.log, v4);
+    *web = atoi(line + strlen(v4));
+    *old = atoi(strstr(line + 1, v4) + strlen(v4));
     pthread_mutex_unlock(&hp.lock);
 }
 
@@ -180,16 +182,20 @@ rotate(int workers)
     static char buf[16 * 1024];
     struct http_response r;
     char path[128], moved[128];
-    int web, old;
+    int web;
 
     assert_int_equal(start(workers), 0);
-    ports(&web, &old);
+    web = host_port(&hp, "host", HOST_TIMEOUT_MS);
+    assert_true(web > 0);
     assert_int_equal(request(web, "GET /a/hello HTTP/1.1\r\nHost: h\r\n\r\n",
                              &r),
                      0);
     snprintf(path, sizeof(path), "%s/json.log", dir);
     snprintf(moved, sizeof(moved), "%s/json.log.1", dir);
-    assert_int_equal(read_lines(path, 1, buf, sizeof(buf)), 1);
+    if (read_lines(path, 1, buf, sizeof(buf)) != 1) {
+        host_dump_log(&hp);
+        fail_msg("%s: no line", path);
+    }
     assert_int_equal(rename(path, moved), 0);
     assert_int_equal(kill(hp.pid, SIGHUP), 0);
     if (workers > 0) {
