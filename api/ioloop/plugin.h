@@ -800,6 +800,7 @@ struct ioloop_api {
      */
     void (*histogram_observe)(ioloop_instance_t *inst, int handle,
                               double value);
+
     /* --- TLS clients (since 1.1; OpenSSL in the host). Loop thread
      * only. --- */
 

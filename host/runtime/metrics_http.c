@@ -21,8 +21,9 @@
 #define NCLASSES 5
 #define NBOUNDS (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
 
-/* The help of requests_total is the one hello_http gives its own series of
- * the same family (a family has one HELP line). */
+/* A family has one HELP line: a plugin may register series of
+ * requests_total too (the raw hello_http of ABI 1.0 did) only with this
+ * one. */
 #define REQUESTS "ioloop_http_requests_total"
 #define REQUESTS_HELP "HTTP requests answered, by status class."
 #define DURATION "ioloop_http_request_duration_seconds"

@@ -82,8 +82,8 @@ bucket(const struct prom_doc *doc, const char *le)
 }
 
 /* Each status class, each duration bucket; the host's series have no
- * instance label; the same route again is the same handle; hello_http's
- * own series of ioloop_http_requests_total join the family. */
+ * instance label; the same route again is the same handle; a plugin's
+ * own series of ioloop_http_requests_total (same HELP) join the family. */
 static void
 test_route(void **state)
 {
@@ -104,7 +104,7 @@ test_route(void **state)
     assert_non_null(text);
     loop = attached_loop(m, 0);
     assert_non_null(loop);
-    /* hello_http's own counter, as it registers it. */
+    /* A plugin's own counter of the family (the raw hello_http's). */
     prev = ioloop__set_owner(loop, &hello);
     plugin = ioloop__metrics_counter_register(
         loop, "ioloop_http_requests_total",
