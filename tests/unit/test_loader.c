@@ -45,16 +45,18 @@ open_fds(void)
     return n;
 }
 
-/* open_fds once it is want, or after 10 s: a lookup the released plugin
- * started may still hold an fd in glibc's thread (reading /etc/hosts)
- * for a moment, longer on a loaded machine (2 s were seen to pass in a
- * make test beside a benchmark). */
+/* open_fds once it is at most want, or after 10 s: a lookup a released
+ * plugin started may still hold an fd in glibc's thread (reading
+ * /etc/hosts) for a moment, longer on a loaded machine. The same holds
+ * for want itself, counted while an earlier test's lookup may still have
+ * had its fd: fewer than want is no leak (seen once in a fresh-clone make
+ * test beside a benchmark: 9 after, 10 before). */
 static int
 open_fds_settled(int want)
 {
     int n = open_fds();
 
-    for (int i = 0; i < 1000 && n != want; i++) {
+    for (int i = 0; i < 1000 && n > want; i++) {
         usleep(10 * 1000);
         n = open_fds();
     }
@@ -632,7 +634,7 @@ check_everything_released(const char *config, int fail, const char *line)
     assert_int_equal(ioloop__stats(loop)->timers_pending, 0);
     assert_int_equal(ioloop__stats(loop)->handlers, 0);
     ioloop_loop_free(loop);
-    assert_int_equal(open_fds_settled(fds_before), fds_before);
+    assert_true(open_fds_settled(fds_before) <= fds_before);
     fixture_free(&f);
 }
 
