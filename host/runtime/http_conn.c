@@ -38,6 +38,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -115,6 +117,12 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
         }
         return 0;
     }
+    /* No Nagle (nginx's tcp_nodelay): a response written after another
+     * small write still unacknowledged (TLS 1.3's session tickets, a
+     * chunk) would wait for the client's delayed ACK, ~40 ms. Best
+     * effort: a connection without it is only slower. */
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) {1},
+                      sizeof(int));
     c = calloc(1, srv->tls != NULL ? sizeof(struct http_tls_conn)
                                     : sizeof(*c));
     if (c == NULL) {
