@@ -170,12 +170,13 @@ struct http_loop {
 #define CONN_TLS          0x8000u /* a struct http_tls_conn */
 #define CONN_PARTIAL      0x10000u /* c->in holds a partial head */
 
-/* One connection. */
+/* One connection: 120 bytes, a 128-byte heap chunk per idle keep-alive
+ * connection (docs/performance.md). */
 struct http_conn {
-    struct http_conn *prev;
-    struct http_conn *next;
+    struct http_conn *next;     /* hl->conns; the previous one is
+                                   parser.data (see ioloop__http_conn_of) */
     struct http_server *srv;
-    http_parser parser;         /* parser.data points back here */
+    http_parser parser;
     struct http_buf *out;       /* bytes the socket would not take */
     struct http_buf *in;        /* unparsed input (reading paused), or
                                    with CONN_PARTIAL a head that spans
@@ -190,6 +191,27 @@ struct http_conn {
     int fd;
     unsigned flags;
 };
+
+/* Each idle keep-alive connection pays for this struct: keep it in a
+ * 128-byte malloc chunk (120 bytes + glibc's 8-byte header). */
+_Static_assert(sizeof(struct http_conn) <= 120,
+               "struct http_conn outgrew its 128-byte heap chunk");
+
+/* The connection of parser p; its parser.data holds the previous
+ * connection on hl->conns instead (a pointer less per connection). */
+static inline struct http_conn *
+ioloop__http_conn_of(http_parser *p)
+{
+    return (struct http_conn *) ((char *) p
+                                 - offsetof(struct http_conn, parser));
+}
+
+/* The previous connection of c on hl->conns, NULL: c is the first. */
+static inline struct http_conn *
+ioloop__http_conn_prev(const struct http_conn *c)
+{
+    return c->parser.data;
+}
 
 /* A TLS connection: the plain one and its SSL object (plain connections
  * do not pay for the pointer). */
