@@ -133,6 +133,9 @@ struct http_loop {
     struct http_conn *conns;       /* every open connection */
     size_t nconns;
     ioloop_http_request_t *live;   /* requests a plugin holds */
+    ioloop_http_request_t *spare;  /* a freed request kept for the next
+                                      (http_request.c) */
+    size_t spare_cap;              /* its bytes (poisoned under ASan) */
     bool draining;
     int feed_err;        /* -errno raised inside a parser callback */
     /* The Date header of this second. */
@@ -300,6 +303,7 @@ struct ioloop_http_request_s {
     uint16_t method_id;     /* enum http_method */
     uint8_t version_minor;
     unsigned flags;
+    size_t cap;             /* bytes of its allocation */
 };
 
 /* The request whose body c is reading, NULL: between requests. */
@@ -378,8 +382,11 @@ size_t ioloop__http_conn_queued(const struct http_conn *c);
  */
 ioloop_http_request_t *ioloop__http_request_new(struct http_conn *c,
                                                 bool bare);
-/* Frees req (its body, pending output, headers). */
+/* Frees req (its body, pending output, headers); the request object
+ * itself may be kept as the loop's spare. */
 void ioloop__http_request_free(ioloop_http_request_t *req);
+/* Frees the loop's spare request. */
+void ioloop__http_request_spare_free(struct http_loop *hl);
 /* Calls the plugin's cb (req, arg) as the request's instance. */
 void ioloop__http_request_call(ioloop_http_request_t *req, ioloop_http_cb cb,
                                void *arg);
