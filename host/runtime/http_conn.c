@@ -38,6 +38,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -115,6 +117,12 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
         }
         return 0;
     }
+    /* No Nagle (nginx's tcp_nodelay): a response written after another
+     * small write still unacknowledged (TLS 1.3's session tickets, a
+     * chunk) would wait for the client's delayed ACK, ~40 ms. Best
+     * effort: a connection without it is only slower. */
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) {1},
+                      sizeof(int));
     c = calloc(1, srv->tls != NULL ? sizeof(struct http_tls_conn)
                                     : sizeof(*c));
     if (c == NULL) {
@@ -125,7 +133,6 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
     c->fd = fd;
     c->flags = CONN_IN_HEAD | CONN_HEAD_TIMED | CONN_WANT_READ;
     http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
     if (srv->tls != NULL) {
         struct http_tls_conn *t = (struct http_tls_conn *) c;
 
@@ -156,9 +163,9 @@ ioloop__http_conn_open(struct http_server *srv, int fd)
     }
     srv->nconns++;
     hl->nconns++;
-    c->next = hl->conns;
+    c->next = hl->conns; /* parser.data (the previous one) is NULL */
     if (hl->conns != NULL) {
-        hl->conns->prev = c;
+        hl->conns->parser.data = c;
     }
     hl->conns = c;
     return 0;
@@ -193,13 +200,13 @@ ioloop__http_conn_close(struct http_conn *c)
     free(c->in);
     c->srv->nconns--;
     hl->nconns--;
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
+    if (ioloop__http_conn_prev(c) != NULL) {
+        ioloop__http_conn_prev(c)->next = c->next;
     } else {
         hl->conns = c->next;
     }
     if (c->next != NULL) {
-        c->next->prev = c->prev;
+        c->next->parser.data = c->parser.data;
     }
     free(c);
 }
@@ -894,7 +901,7 @@ head_add(struct http_conn *c, int state, const char *at, size_t len)
 static int
 on_message_begin(http_parser *p)
 {
-    struct http_conn *c = p->data;
+    struct http_conn *c = ioloop__http_conn_of(p);
 
     c->flags &= ~(CONN_TOO_LARGE | CONN_BAD_VERSION);
     return 0;
@@ -903,7 +910,7 @@ on_message_begin(http_parser *p)
 static int
 on_url(http_parser *p, const char *at, size_t len)
 {
-    return head_add(p->data, HTTP_HEAD_URL, at, len);
+    return head_add(ioloop__http_conn_of(p), HTTP_HEAD_URL, at, len);
 }
 
 /* A header name: RFC 9110 tchar only (no whitespace before the colon). */
@@ -913,20 +920,20 @@ on_header_field(http_parser *p, const char *at, size_t len)
     if (!ioloop__http_is_token(at, len)) {
         return -1;
     }
-    return head_add(p->data, HTTP_HEAD_FIELD, at, len);
+    return head_add(ioloop__http_conn_of(p), HTTP_HEAD_FIELD, at, len);
 }
 
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
-    return head_add(p->data, HTTP_HEAD_VALUE, at, len);
+    return head_add(ioloop__http_conn_of(p), HTTP_HEAD_VALUE, at, len);
 }
 
 /* The head is complete: pause so conn_feed counts its bytes. */
 static int
 on_headers_complete(http_parser *p)
 {
-    struct http_conn *c = p->data;
+    struct http_conn *c = ioloop__http_conn_of(p);
 
     if (p->http_major != 1) {
         c->flags |= CONN_BAD_VERSION;
@@ -940,7 +947,7 @@ on_headers_complete(http_parser *p)
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
-    struct http_conn *c = p->data;
+    struct http_conn *c = ioloop__http_conn_of(p);
     ioloop_http_request_t *req = ioloop__http_conn_cur(c);
     char *b;
     size_t cap;
@@ -983,7 +990,7 @@ on_body(http_parser *p, const char *at, size_t len)
 static int
 on_chunk_header(http_parser *p)
 {
-    struct http_conn *c = p->data;
+    struct http_conn *c = ioloop__http_conn_of(p);
     ioloop_http_request_t *req = ioloop__http_conn_cur(c);
 
     if (req == NULL || p->content_length > req->max_body - req->announced) {
@@ -997,7 +1004,7 @@ on_chunk_header(http_parser *p)
 static int
 on_message_complete(http_parser *p)
 {
-    struct http_conn *c = p->data;
+    struct http_conn *c = ioloop__http_conn_of(p);
 
     c->flags |= CONN_AT_MSG_END;
     http_parser_pause(p, 1);

@@ -133,6 +133,9 @@ struct http_loop {
     struct http_conn *conns;       /* every open connection */
     size_t nconns;
     ioloop_http_request_t *live;   /* requests a plugin holds */
+    ioloop_http_request_t *spare;  /* a freed request kept for the next
+                                      (http_request.c) */
+    size_t spare_cap;              /* its bytes (poisoned under ASan) */
     bool draining;
     int feed_err;        /* -errno raised inside a parser callback */
     /* The Date header of this second. */
@@ -170,12 +173,13 @@ struct http_loop {
 #define CONN_TLS          0x8000u /* a struct http_tls_conn */
 #define CONN_PARTIAL      0x10000u /* c->in holds a partial head */
 
-/* One connection. */
+/* One connection: 120 bytes, a 128-byte heap chunk per idle keep-alive
+ * connection (docs/performance.md). */
 struct http_conn {
-    struct http_conn *prev;
-    struct http_conn *next;
+    struct http_conn *next;     /* hl->conns; the previous one is
+                                   parser.data (see ioloop__http_conn_of) */
     struct http_server *srv;
-    http_parser parser;         /* parser.data points back here */
+    http_parser parser;
     struct http_buf *out;       /* bytes the socket would not take */
     struct http_buf *in;        /* unparsed input (reading paused), or
                                    with CONN_PARTIAL a head that spans
@@ -190,6 +194,27 @@ struct http_conn {
     int fd;
     unsigned flags;
 };
+
+/* Each idle keep-alive connection pays for this struct: keep it in a
+ * 128-byte malloc chunk (120 bytes + glibc's 8-byte header). */
+_Static_assert(sizeof(struct http_conn) <= 120,
+               "struct http_conn outgrew its 128-byte heap chunk");
+
+/* The connection of parser p; its parser.data holds the previous
+ * connection on hl->conns instead (a pointer less per connection). */
+static inline struct http_conn *
+ioloop__http_conn_of(http_parser *p)
+{
+    return (struct http_conn *) ((char *) p
+                                 - offsetof(struct http_conn, parser));
+}
+
+/* The previous connection of c on hl->conns, NULL: c is the first. */
+static inline struct http_conn *
+ioloop__http_conn_prev(const struct http_conn *c)
+{
+    return c->parser.data;
+}
 
 /* A TLS connection: the plain one and its SSL object (plain connections
  * do not pay for the pointer). */
@@ -278,6 +303,7 @@ struct ioloop_http_request_s {
     uint16_t method_id;     /* enum http_method */
     uint8_t version_minor;
     unsigned flags;
+    size_t cap;             /* bytes of its allocation */
 };
 
 /* The request whose body c is reading, NULL: between requests. */
@@ -356,8 +382,11 @@ size_t ioloop__http_conn_queued(const struct http_conn *c);
  */
 ioloop_http_request_t *ioloop__http_request_new(struct http_conn *c,
                                                 bool bare);
-/* Frees req (its body, pending output, headers). */
+/* Frees req (its body, pending output, headers); the request object
+ * itself may be kept as the loop's spare. */
 void ioloop__http_request_free(ioloop_http_request_t *req);
+/* Frees the loop's spare request. */
+void ioloop__http_request_spare_free(struct http_loop *hl);
 /* Calls the plugin's cb (req, arg) as the request's instance. */
 void ioloop__http_request_call(ioloop_http_request_t *req, ioloop_http_cb cb,
                                void *arg);

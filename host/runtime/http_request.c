@@ -14,6 +14,12 @@
  * holds it: not queued (req->conn NULL), not held by a plugin, no
  * callback of ours queued with it, and no plugin callback running on it
  * (ioloop__http_request_release).
+ *
+ * Reuse: the loop keeps one freed request (hl->spare) and the next
+ * request that fits takes it instead of a calloc and a free; requests
+ * are allocated with room for a common head (HTTP_REQ_MIN), so one spare
+ * serves a keep-alive connection's stream of requests. Under ASan the
+ * spare is poisoned while it waits: a use after free still shows.
  */
 #include "http_internal.h"
 
@@ -26,6 +32,20 @@
 #include <sys/socket.h>
 
 #include "loader.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define SPARE_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define SPARE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SPARE_POISON(p, n) ((void) (p), (void) (n))
+#define SPARE_UNPOISON(p, n) ((void) (p), (void) (n))
+#endif
+
+/* Room a request is allocated with at least: the struct and a common
+ * head's strings; a spare larger than HTTP_REQ_SPARE_MAX is not kept. */
+#define HTTP_REQ_MIN 1024
+#define HTTP_REQ_SPARE_MAX (8 * 1024)
 
 static size_t query_decode(const char *q, size_t len, char *out);
 static int gone_cb(ioloop_loop_t *loop, void *arg);
@@ -155,9 +175,19 @@ ioloop__http_request_new(struct http_conn *c, bool bare)
     path = target_path(target, &plen, &query, &qlen);
     qcap = query != NULL ? qlen + 2 * (qlen + 1) : 0;
     size = sizeof(*req) + slen + plen + 1 + qcap;
-    req = calloc(1, size);
-    if (req == NULL) {
-        return NULL;
+    if (hl->spare != NULL && hl->spare_cap >= size) {
+        req = hl->spare;
+        hl->spare = NULL;
+        SPARE_UNPOISON(req, hl->spare_cap);
+        memset(req, 0, size);
+        req->cap = hl->spare_cap;
+    } else {
+        size = size > HTTP_REQ_MIN ? size : HTTP_REQ_MIN;
+        req = calloc(1, size);
+        if (req == NULL) {
+            return NULL;
+        }
+        req->cap = size;
     }
     strs = (char *) (req + 1);
     req->hl = hl;
@@ -274,7 +304,25 @@ ioloop__http_request_free(ioloop_http_request_t *req)
     free(req->body);
     free(req->rhdrs);
     free(req->pending);
+    if (req->cap <= HTTP_REQ_SPARE_MAX
+        && (hl->spare == NULL || hl->spare_cap < req->cap)) {
+        ioloop__http_request_spare_free(hl); /* the larger one stays */
+        hl->spare = req;
+        hl->spare_cap = req->cap;
+        SPARE_POISON(req, req->cap);
+        return;
+    }
     free(req);
+}
+
+void
+ioloop__http_request_spare_free(struct http_loop *hl)
+{
+    if (hl->spare != NULL) {
+        SPARE_UNPOISON(hl->spare, hl->spare_cap);
+        free(hl->spare);
+        hl->spare = NULL;
+    }
 }
 
 void

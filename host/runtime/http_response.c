@@ -17,48 +17,116 @@
 #include <string.h>
 #include <strings.h>
 
+/* The status codes the host knows a reason phrase of. */
+#define HTTP_STATUSES(X) \
+    X(100, "Continue") \
+    X(101, "Switching Protocols") \
+    X(200, "OK") \
+    X(201, "Created") \
+    X(202, "Accepted") \
+    X(204, "No Content") \
+    X(206, "Partial Content") \
+    X(301, "Moved Permanently") \
+    X(302, "Found") \
+    X(303, "See Other") \
+    X(304, "Not Modified") \
+    X(307, "Temporary Redirect") \
+    X(308, "Permanent Redirect") \
+    X(400, "Bad Request") \
+    X(401, "Unauthorized") \
+    X(403, "Forbidden") \
+    X(404, "Not Found") \
+    X(405, "Method Not Allowed") \
+    X(408, "Request Timeout") \
+    X(409, "Conflict") \
+    X(410, "Gone") \
+    X(411, "Length Required") \
+    X(412, "Precondition Failed") \
+    X(413, "Content Too Large") \
+    X(414, "URI Too Long") \
+    X(415, "Unsupported Media Type") \
+    X(416, "Range Not Satisfiable") \
+    X(422, "Unprocessable Content") \
+    X(429, "Too Many Requests") \
+    X(431, "Request Header Fields Too Large") \
+    X(500, "Internal Server Error") \
+    X(501, "Not Implemented") \
+    X(502, "Bad Gateway") \
+    X(503, "Service Unavailable") \
+    X(504, "Gateway Timeout") \
+    X(505, "HTTP Version Not Supported")
+
 const char *
 ioloop__http_reason(int status)
 {
+#define HTTP_REASON(code, reason) \
+    case code: return reason;
+
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
+    HTTP_STATUSES(HTTP_REASON)
     default: return "";
     }
+#undef HTTP_REASON
+}
+
+/* A literal and its length, for memcpy. */
+#define LIT(s) s, sizeof(s) - 1
+
+/* Writes the status line of status (100..999) at p: a literal per known
+ * code, rendered at compile time; returns its length. */
+static size_t
+put_status_line(char *p, int status)
+{
+#define HTTP_LINE(code, reason) \
+    case code: memcpy(p, LIT("HTTP/1.1 " #code " " reason "\r\n")); \
+        return sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1;
+
+    switch (status) {
+    HTTP_STATUSES(HTTP_LINE)
+    default:
+        /* As "HTTP/1.1 %d %s\r\n" with an empty reason. */
+        memcpy(p, LIT("HTTP/1.1 000 \r\n"));
+        p[9] = (char) ('0' + status / 100 % 10);
+        p[10] = (char) ('0' + status / 10 % 10);
+        p[11] = (char) ('0' + status % 10);
+        return sizeof("HTTP/1.1 000 \r\n") - 1;
+    }
+#undef HTTP_LINE
+}
+
+/* Writes v in decimal at p (at most 20 bytes); returns its length. */
+static size_t
+put_dec(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++) {
+        p[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+/* Writes v in lowercase hex at p (at most 16 bytes); returns its
+ * length. */
+static size_t
+put_hex(char *p, uint64_t v)
+{
+    char tmp[16];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 0xf];
+        v >>= 4;
+    } while (v != 0);
+    for (i = 0; i < n; i++) {
+        p[i] = tmp[n - 1 - i];
+    }
+    return n;
 }
 
 /* Whether a response of this status has no body (RFC 9110 6.4.1). */
@@ -141,11 +209,11 @@ render_head(ioloop_http_request_t *req, uint64_t len)
     close = !(req->flags & REQ_KEEP_ALIVE)
             || (req->flags & (REQ_RESP_CLOSE | REQ_CLOSE_BODY))
             || hl->draining;
-    n = (size_t) snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n%s",
-                          req->status, ioloop__http_reason(req->status),
-                          (req->flags & REQ_SERVER_SET)
-                              ? ""
-                              : "Server: ioloop-host\r\n");
+    n = put_status_line(line, req->status);
+    if (!(req->flags & REQ_SERVER_SET)) {
+        memcpy(line + n, LIT("Server: ioloop-host\r\n"));
+        n += sizeof("Server: ioloop-host\r\n") - 1;
+    }
     rc = emit(req, line, n);
     if (rc == 0) {
         rc = emit(req, hl->date, hl->date_len);
@@ -156,18 +224,25 @@ render_head(ioloop_http_request_t *req, uint64_t len)
     n = 0;
     if (req->status >= 200 && req->status != 204 && req->status != 304) {
         if (req->flags & REQ_CHUNKED) {
-            n = (size_t) snprintf(line, sizeof(line),
-                                  "Transfer-Encoding: chunked\r\n");
+            memcpy(line, LIT("Transfer-Encoding: chunked\r\n"));
+            n = sizeof("Transfer-Encoding: chunked\r\n") - 1;
         } else if (!(req->flags & REQ_CLOSE_BODY)) {
-            n = (size_t) snprintf(line, sizeof(line),
-                                  "Content-Length: %" PRIu64 "\r\n", len);
+            memcpy(line, LIT("Content-Length: "));
+            n = sizeof("Content-Length: ") - 1;
+            n += put_dec(line + n, len);
+            line[n++] = '\r';
+            line[n++] = '\n';
         }
     }
-    n += (size_t) snprintf(line + n, sizeof(line) - n, "%s\r\n",
-                           close ? "Connection: close\r\n"
-                           : req->version_minor == 0
-                               ? "Connection: keep-alive\r\n"
-                               : "");
+    if (close) {
+        memcpy(line + n, LIT("Connection: close\r\n"));
+        n += sizeof("Connection: close\r\n") - 1;
+    } else if (req->version_minor == 0) {
+        memcpy(line + n, LIT("Connection: keep-alive\r\n"));
+        n += sizeof("Connection: keep-alive\r\n") - 1;
+    }
+    line[n++] = '\r';
+    line[n++] = '\n';
     if (rc == 0) {
         rc = emit(req, line, n);
     }
@@ -182,6 +257,7 @@ static int
 body_out(ioloop_http_request_t *req, const char *data, size_t len)
 {
     char size[24];
+    size_t n;
     int rc;
 
     if (len == 0 || (req->flags & REQ_HEAD) || no_body(req->status)) {
@@ -191,8 +267,10 @@ body_out(ioloop_http_request_t *req, const char *data, size_t len)
     if (!(req->flags & REQ_CHUNKED)) {
         return emit(req, data, len);
     }
-    rc = emit(req, size, (size_t) snprintf(size, sizeof(size), "%zx\r\n",
-                                           len));
+    n = put_hex(size, len);
+    size[n++] = '\r';
+    size[n++] = '\n';
+    rc = emit(req, size, n);
     if (rc == 0) {
         rc = emit(req, data, len);
     }

@@ -564,6 +564,7 @@ ioloop__http_servers_free(ioloop_loop_t *loop)
     for (size_t i = 0; i < hl->nservers; i++) {
         server_free(&hl->servers[i]);
     }
+    ioloop__http_request_spare_free(hl);
     free(hl->servers);
     free(hl->head);
     hl->servers = NULL;

@@ -11,6 +11,8 @@
  * Small limits, so that every one is reached quickly.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -301,6 +303,51 @@ test_request(void **state)
     close(hc.fd);
 }
 
+/* The server's end of the client's connection fd: the socket of this
+ * process whose local and peer addresses are fd's peer and local ones. */
+static int
+server_end(int fd)
+{
+    struct sockaddr_in local, peer, l, p;
+    socklen_t len = sizeof(local);
+
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &local, &len), 0);
+    len = sizeof(peer);
+    assert_int_equal(getpeername(fd, (struct sockaddr *) &peer, &len), 0);
+    for (int s = 3; s < 1024; s++) {
+        socklen_t ll = sizeof(l), pl = sizeof(p);
+
+        if (s != fd && getsockname(s, (struct sockaddr *) &l, &ll) == 0
+            && getpeername(s, (struct sockaddr *) &p, &pl) == 0
+            && l.sin_family == AF_INET && ll == sizeof(l)
+            && l.sin_port == peer.sin_port && p.sin_port == local.sin_port
+            && l.sin_addr.s_addr == peer.sin_addr.s_addr
+            && p.sin_addr.s_addr == local.sin_addr.s_addr) {
+            return s;
+        }
+    }
+    return -1;
+}
+
+/* Every accepted connection has Nagle off (TCP_NODELAY): a response
+ * written after a small unacknowledged write (TLS 1.3's tickets) would
+ * otherwise wait for the client's delayed ACK. */
+static void
+test_nodelay(void **state)
+{
+    int s, on = 0;
+    socklen_t len = sizeof(on);
+
+    (void) state;
+    assert_int_equal(http_connect(&hc, F.port), 0);
+    get_ok("/a/hello", "a: hello"); /* accepted by now */
+    s = server_end(hc.fd);
+    assert_true(s >= 0);
+    assert_int_equal(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    assert_int_not_equal(on, 0);
+    close(hc.fd);
+}
+
 /* Methods: 405 with Allow (GET implies HEAD), HEAD without a body. */
 static void
 test_methods(void **state)
@@ -579,6 +626,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_nodelay),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_async_pipeline),
         cmocka_unit_test(test_chunked),
