@@ -398,8 +398,9 @@ conn_paused(const struct http_conn *c)
                    || c->nreq > c->srv->limits.max_pipeline));
 }
 
-/* Readable: reads and feeds until the socket is empty (TLS) or once
- * (plain: level-triggered, the next event reads on). */
+/* Readable: reads and feeds once (level-triggered: the next event reads
+ * on), and over TLS again while OpenSSL holds input the poll cannot see:
+ * not until EAGAIN, which costs a read per request. */
 static void
 conn_read(struct http_conn *c)
 {
@@ -441,7 +442,8 @@ conn_read(struct http_conn *c)
             c->flags |= CONN_DEAD;
             return;
         }
-        if (!(c->flags & CONN_TLS)) {
+        if (!(c->flags & CONN_TLS)
+            || !ioloop__tls_ssl_has_pending(ioloop__http_conn_ssl(c))) {
             return;
         }
     }

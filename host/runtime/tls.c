@@ -795,6 +795,12 @@ ioloop__tls_ssl_read(struct ssl_st *ssl, void *buf, size_t len,
     return rc > 0 ? rc : ssl_result(ssl, rc, want, 0);
 }
 
+int
+ioloop__tls_ssl_has_pending(const struct ssl_st *ssl)
+{
+    return SSL_has_pending(ssl);
+}
+
 ssize_t
 ioloop__tls_ssl_write(struct ssl_st *ssl, const void *buf, size_t len,
                       unsigned *want)

@@ -67,6 +67,9 @@ ioloop_stream_t *ioloop__tls_stream_new(ioloop_loop_t *loop, int fd,
 struct ssl_st *ioloop__tls_ssl_new(ioloop_tls_t *tls, int fd);
 ssize_t ioloop__tls_ssl_read(struct ssl_st *ssl, void *buf, size_t len,
                              unsigned *want);
+/* Whether ssl holds input it has read from the fd but not handed out
+ * (decrypted or not): a level-triggered poll would not report it. */
+int ioloop__tls_ssl_has_pending(const struct ssl_st *ssl);
 ssize_t ioloop__tls_ssl_write(struct ssl_st *ssl, const void *buf,
                               size_t len, unsigned *want);
 void ioloop__tls_ssl_free(struct ssl_st *ssl, int clean);
