@@ -416,3 +416,24 @@ now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
 }
+
+int
+host_refuses(const char *plugins_json, const char *want)
+{
+    struct host_process hp;
+    int rc;
+
+    memset(&hp, 0, sizeof(hp));
+    rc = host_start(&hp, "epoll", plugins_json);
+    if (rc == 0) {
+        rc = host_wait(&hp, HOST_TIMEOUT_MS);
+    }
+    if (rc < 0 || !WIFEXITED(hp.status) || WEXITSTATUS(hp.status) != 1
+        || host_log_count(&hp, want) != 1
+        || host_log_count(&hp, "listening") != 0) {
+        host_dump_log(&hp);
+        rc = -1;
+    }
+    host_cleanup(&hp);
+    return rc;
+}

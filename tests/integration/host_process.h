@@ -124,4 +124,11 @@ void host_dump_log(struct host_process *hp);
  */
 void host_cleanup(struct host_process *hp);
 
+/*
+ * A host (epoll) with these plugins must refuse to start: exit 1 with
+ * one line holding want, having listened on nothing. Returns 0, or -1
+ * after printing its log. Cleans up either way.
+ */
+int host_refuses(const char *plugins_json, const char *want);
+
 #endif /* IOLOOP_TEST_HOST_PROCESS_H */

@@ -302,29 +302,17 @@ test_slow_reader(void **state)
 static void
 expect_refused(const char *upstream_json, const char *want)
 {
-    struct host_process hp;
     char plugins[512];
-    int rc;
 
-    memset(&hp, 0, sizeof(hp));
     snprintf(plugins, sizeof(plugins),
              "[{\"name\": \"p\", \"path\": \"" HOST_PLUGIN_DIR
              "/tcp_proxy.so\", \"config\": {\"listen\": "
              "\"127.0.0.1:0\", \"upstream\": %s}}]",
              upstream_json);
-    rc = host_start(&hp, "epoll", plugins);
-    if (rc == 0) {
-        rc = host_wait(&hp, HOST_TIMEOUT_MS);
-    }
-    if (rc < 0 || !WIFEXITED(hp.status) || WEXITSTATUS(hp.status) != 1
-        || host_log_count(&hp, want) != 1
-        || host_log_count(&hp, "listening") != 0) {
-        host_dump_log(&hp);
-        host_cleanup(&hp);
+    if (host_refuses(plugins, want) < 0) {
         fail_msg("upstream %s was not refused with \"%s\"", upstream_json,
                  want);
     }
-    host_cleanup(&hp);
 }
 
 /* A bad upstream is refused at start, naming the manifest place and the
